@@ -1,0 +1,1 @@
+"""torchatlas.contrib: see ARCHITECTURE in README."""

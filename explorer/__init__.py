@@ -1,0 +1,1 @@
+"""torchatlas.explorer: see ARCHITECTURE in README."""

@@ -1,0 +1,1 @@
+"""torchatlas.patches: see ARCHITECTURE in README."""

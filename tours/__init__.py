@@ -1,0 +1,1 @@
+"""torchatlas.tours: see ARCHITECTURE in README."""
