@@ -1,0 +1,79 @@
+"""Facts that the code parsers (C++ and Python) extract from one file.
+
+A parser is a pure function `parse(path: str, data: bytes) -> FileFacts`: no I/O, no store, so it
+can run in a worker process, be cached by the file's content hash, and be tested on a string.
+Lines are 1-based; `end_line` is the last line of a definition's body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A named definition: function, method, class, struct, namespace, enum, macro, variable."""
+
+    name: str  # unqualified: add_out
+    qualname: str  # as qualified as the syntax says: at::native::add_out, torch.nn.Module.forward
+    kind: str  # "function" | "method" | "class" | "struct" | "namespace" | "enum" | "macro" | "variable"
+    line: int
+    end_line: int
+    signature: str = ""  # one line, for display
+    bases: tuple[str, ...] = ()  # classes: base classes as written
+
+
+@dataclass(frozen=True)
+class Include:
+    """`#include <ATen/Tensor.h>` (C++) or `import torch.nn` / `from x import y` (Python)."""
+
+    target: str
+    line: int
+    system: bool = False  # C++ <...> vs "..."; Python: False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A use of a name: a call (kind "call") or another mention (kind "ref").
+
+    `name` is as qualified as the syntax says (at::add, self.foo, torch.add); `scope` is the
+    qualname of the enclosing definition ("" at file level).
+    """
+
+    name: str
+    line: int
+    scope: str = ""
+    kind: str = "call"
+
+
+@dataclass(frozen=True)
+class CodeRegistration:
+    """One of PyTorch's registration idioms, as a first-class fact.
+
+    kind: TORCH_IMPL_FUNC, TORCH_META_FUNC, TORCH_META_FUNC2, TORCH_PRECOMPUTE_META_FUNC,
+    DECLARE_DISPATCH, DEFINE_DISPATCH, REGISTER_DISPATCH (and REGISTER_ARCH_DISPATCH,
+    REGISTER_AVX2_DISPATCH, ...), TORCH_LIBRARY, TORCH_LIBRARY_FRAGMENT, TORCH_LIBRARY_IMPL,
+    m.def, m.impl, m.fallback, C10_REGISTER_*; Python: register_decomposition, register_meta,
+    torch.library.define/impl/custom_op/register_fake/register_autograd, aten_ref (torch.ops.aten.X).
+
+    `name` is the main subject (the op, stub, or library namespace); `target` the implementation
+    (kernel function, stub kernel), `key` the dispatch key where the idiom names one.
+    """
+
+    kind: str
+    name: str
+    line: int
+    target: str = ""
+    key: str = ""
+    scope: str = ""  # enclosing TORCH_LIBRARY_IMPL block, e.g. "aten, CPU", or enclosing function
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    path: str  # relative to the source root
+    language: str  # "cpp" | "python"
+    definitions: tuple[Definition, ...] = ()
+    includes: tuple[Include, ...] = ()
+    references: tuple[Reference, ...] = ()
+    registrations: tuple[CodeRegistration, ...] = ()
+    parse_errors: int = 0  # syntax error nodes the parser recovered from

@@ -1,0 +1,114 @@
+"""Hand-written C++ registrations: `TORCH_LIBRARY_IMPL(ns, Key, m) { m.impl(...); m.fallback(...); }`.
+
+A focused scan for the dispatch resolver, not the C++ index: it reads only files that mention
+TORCH_LIBRARY_IMPL under aten/src/ATen and torch/csrc, matches each block's braces, and picks out
+`m.impl("op", ...)` and `m.fallback(...)` calls with their lines.
+
+The installed package ships headers, not these .cpp files. For it, CORE_FALLBACKS stands in: the
+backend fallbacks that c10/ATen register for every op, as found by this very scan in a full tree
+(a test checks the table against the scan of the v2.6.0 checkout, so it cannot drift silently).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .model import Location, Problem, Registration
+
+_BLOCK = re.compile(rb"TORCH_LIBRARY_IMPL\s*\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\)\s*\{")
+_IMPL = re.compile(rb"""\.impl\s*\(\s*(?:TORCH_SELECTIVE_NAME\s*\(\s*)?"([\w:.]+)"\s*\)?\s*,\s*([^;]*?)\)\s*;""", re.S)
+_FALLBACK = re.compile(rb"\.fallback\s*\(\s*([^;]*?)\)\s*;", re.S)
+_COMMENT = re.compile(rb"//[^\n]*|/\*.*?\*/", re.S)
+
+SCAN_DIRS = ("aten/src/ATen", "torch/csrc")
+
+# Backend fallbacks registered for every op by c10/ATen .cpp files (key -> (kind, file)).
+# Only the keys the resolver answers for; the source of each is the scan of a full tree.
+CORE_FALLBACKS: dict[str, tuple[str, str]] = {
+    "Meta": ("fallback", "aten/src/ATen/core/MetaFallbackKernel.cpp"),
+    "AutogradCPU": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
+    "AutogradCUDA": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
+    "AutogradMeta": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
+}
+
+
+def _blank_comments(data: bytes) -> bytes:
+    """Replace comments by spaces of the same length (newlines kept), so offsets and lines hold."""
+    return _COMMENT.sub(lambda m: re.sub(rb"[^\n]", b" ", m.group(0)), data)
+
+
+def _block_end(data: bytes, open_brace: int) -> int:
+    depth = 0
+    for i in range(open_brace, len(data)):
+        c = data[i]
+        if c == 0x7B:
+            depth += 1
+        elif c == 0x7D:
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(data)
+
+
+def scan_file(rel: str, data: bytes) -> list[Registration]:
+    if b"TORCH_LIBRARY_IMPL" not in data:
+        return []
+    data = _blank_comments(data)
+    out: list[Registration] = []
+    for m in _BLOCK.finditer(data):
+        ns, key = m.group(1).decode(), m.group(2).decode()
+        start = m.end() - 1
+        end = _block_end(data, start)
+        body = data[start:end]
+        base_line = data.count(b"\n", 0, start) + 1
+        for im in _IMPL.finditer(body):
+            name = im.group(1).decode()
+            if "::" in name:
+                ns_, name = name.split("::", 1)
+            else:
+                ns_ = ns
+            line = base_line + body.count(b"\n", 0, im.start())
+            kernel = re.sub(rb"\s+", b" ", im.group(2)).decode(errors="replace").strip()
+            op = f"{ns_}::{name}" if not name.endswith(".default") else f"{ns_}::{name[:-8]}"
+            kind = "fallthrough" if "makeFallthrough" in kernel else "impl"
+            out.append(Registration(op=op, key=key, kernel=kernel, kind=kind, location=Location(rel, line)))
+        for fm in _FALLBACK.finditer(body):
+            line = base_line + body.count(b"\n", 0, fm.start())
+            kernel = re.sub(rb"\s+", b" ", fm.group(1)).decode(errors="replace").strip()
+            kind = "fallthrough" if "makeFallthrough" in kernel else "fallback"
+            out.append(Registration(op="*", key=key, kernel=kernel, kind=kind, location=Location(rel, line),
+                                    detail=f"namespace {ns}"))
+    return out
+
+
+def scan_tree(root: Path) -> tuple[list[Registration], list[Problem]]:
+    regs: list[Registration] = []
+    problems: list[Problem] = []
+    for d in SCAN_DIRS:
+        base = root / d
+        if not base.is_dir():
+            continue
+        for dirpath, _dirs, files in os.walk(base):
+            for fn in files:
+                if not fn.endswith((".cpp", ".cc", ".cu", ".mm")):
+                    continue
+                p = Path(dirpath) / fn
+                rel = str(p.relative_to(root))
+                try:
+                    data = p.read_bytes()
+                except OSError as e:
+                    problems.append(Problem(Location(rel), "", f"unreadable: {e.strerror}", "warning"))
+                    continue
+                regs.extend(scan_file(rel, data))
+    return regs, problems
+
+
+def fallbacks_from(regs: list[Registration]) -> dict[str, tuple[str, str, int]]:
+    """key -> (kind, file, line) of the backend fallback registered for every op (namespace `_`)."""
+    out: dict[str, tuple[str, str, int]] = {}
+    for r in regs:
+        if r.op == "*" and r.detail == "namespace _":
+            out.setdefault(r.key, (r.kind, r.location.path, r.location.line))
+    return out
