@@ -98,7 +98,6 @@ import ast
 import re
 import warnings
 from bisect import bisect_right
-from functools import lru_cache
 
 try:  # the package layout maps indexes/ -> torchatlas.indexes
     from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
@@ -288,30 +287,26 @@ _NOT_OPS = frozenset(
 
 _CBIND_MODS = ("_VariableFunctions", "_nn", "_linalg", "_fft", "_special", "_sparse", "_nested")
 
-_OPS_ALIAS_RE = re.compile(
-    rb"^[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*torch\s*\.\s*(?:_ops\s*\.\s*)?ops\s*\.\s*([A-Za-z_]\w*)[ \t]*(?:#[^\n]*)?$",
-    re.M,
-)
-_OPS_IMPORT_RE = re.compile(rb"^[ \t]*from[ \t]+torch(?:\.ops|\._ops\.ops)[ \t]+import[ \t]+([^\n#]+)", re.M)
+# `NAME = torch.ops.<ns>` / `NAME: T = torch._ops.ops.<ns>`: the line text before the needle ...
+_ALIAS_HEAD = re.compile(rb"[ \t]*([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*\Z")
+# ... and after it
+_ALIAS_NS = re.compile(rb"([A-Za-z_]\w*)[ \t]*(?:#[^\n]*)?(?:\r?\n|\Z)")
+
+_IDENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+_OPS_TAIL = re.compile(rb"([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")  # ns.op[.overload]
+_ALIAS_TAIL = re.compile(rb"([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")  # op[.overload]
+_MEMBER = re.compile(rb"[A-Za-z_]\w*")
 
 
-@lru_cache(maxsize=256)
-def _ops_regex(aliases: tuple[str, ...]):
-    alt = [r"torch\.ops\.", r"torch\._ops\.ops\."]
-    if "ops" in aliases:  # `ops` itself bound to torch.ops
-        alt.append(r"ops\.")
-    names = [a for a in aliases if a != "ops"]
-    pat = r"(?<![\w.])(?:(?:" + "|".join(alt) + r")([A-Za-z_]\w*)"
-    if names:
-        pat += r"|(" + "|".join(re.escape(a) for a in sorted(names, key=len, reverse=True)) + r")"
-    pat += r")\.([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?"
-    return re.compile(pat.encode())
-
-
-@lru_cache(maxsize=256)
-def _cbind_regex(prefixes: tuple[str, ...]):
-    alt = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
-    return re.compile((r"(?<![\w.])(" + alt + r")\.([A-Za-z_]\w*)").encode())
+def _occurrences(data: bytes, needle: bytes):
+    """Offsets just past each `needle` in `data` that does not continue a longer dotted name."""
+    find = data.find
+    n = len(needle)
+    i = find(needle)
+    while i >= 0:
+        if i == 0 or data[i - 1] not in _IDENT_CHARS:
+            yield i, i + n
+        i = find(needle, i + n)
 
 
 _INTEREST = frozenset(
@@ -412,6 +407,10 @@ class _File:
             head = self.data[start:head_end].rstrip()
             if head.endswith(b":"):
                 head = head[:-1]
+            else:  # a comment between the colon and the body
+                colon = [c for c in node.children if c.type == ":"]
+                if colon:
+                    head = self.data[start : colon[-1].start_byte]
             end_line = _end_line(node)
             if what == 0:
                 kind = "method" if parent is not None and parent[3] else "function"
@@ -812,49 +811,66 @@ class _File:
 
     # -- regex scans over the raw bytes ------------------------------------------------------
     def scan_ops(self, root):
+        """aten_ref / op_ref facts: torch.ops.<ns>.X[.overload] and aliases of a namespace."""
         data = self.data
-        if b"ops" in data:
-            for m in _OPS_ALIAS_RE.finditer(data):
-                self.ops_aliases[m.group(1).decode("ascii", "replace")] = m.group(2).decode("ascii", "replace")
-            for m in _OPS_IMPORT_RE.finditer(data):
-                for item in m.group(1).replace(b"(", b" ").replace(b")", b" ").split(b","):
-                    w = item.split()
-                    if len(w) == 3 and w[1] == b"as":
-                        self.ops_aliases[w[2].decode("ascii", "replace")] = w[0].decode("ascii", "replace")
-                    elif len(w) == 1:
-                        self.ops_aliases[w[0].decode("ascii", "replace")] = w[0].decode("ascii", "replace")
+        aliases = self.ops_aliases
         for local, tgt in self.bindings.items():
             if tgt in ("torch.ops", "torch._ops.ops"):
-                self.ops_aliases["ops"] = "ops"
+                aliases["ops"] = "ops"
             elif tgt.startswith(("torch.ops.", "torch._ops.ops.")) and tgt.count(".") == (2 if tgt.startswith("torch.ops.") else 3):
-                self.ops_aliases[local] = tgt.rpartition(".")[2]
-        names = tuple(sorted(self.ops_aliases))
-        rx = _ops_regex(names)
+                aliases[local] = tgt.rpartition(".")[2]
+        hits = []  # (start, ns, op, overload)
+        for needle in (b"torch.ops.", b"torch._ops.ops.", b"ops."):
+            if needle == b"ops." and "ops" not in aliases:
+                break
+            for start, end in _occurrences(data, needle):
+                m = _OPS_TAIL.match(data, end)
+                if m is not None:
+                    hits.append((start, m.group(1), m.group(2), m.group(3)))
+                    continue
+                m = _ALIAS_NS.match(data, end)  # aten = torch.ops.aten
+                if m is not None:
+                    h = _ALIAS_HEAD.match(data, data.rfind(b"\n", 0, start) + 1, start)
+                    if h is not None:
+                        aliases[h.group(1).decode("ascii", "replace")] = m.group(1).decode("ascii", "replace")
+        for alias in self.ops_aliases:
+            if alias == "ops":
+                continue
+            for start, end in _occurrences(data, alias.encode() + b"."):
+                m = _ALIAS_TAIL.match(data, end)
+                if m is not None:
+                    hits.append((start, self.ops_aliases[alias].encode(), m.group(1), m.group(2)))
+        if not hits:
+            return
+        hits.sort()
         desc = root.descendant_for_byte_range
-        for m in rx.finditer(data):
-            start = m.start()
+        regs = self.regs
+        for start, ns_b, op_b, ov_b in hits:
             n = desc(start, start + 1)
             if n is None or n.type != "identifier":
-                continue
-            ns = m.group(1)
-            ns = ns.decode("ascii", "replace") if ns is not None else self.ops_aliases.get(m.group(2).decode("ascii", "replace"), "aten")
-            op = m.group(3).decode("ascii", "replace")
+                continue  # in a string or a comment
+            ns = ns_b.decode("ascii", "replace")
+            op = op_b.decode("ascii", "replace")
             if op in _NOT_OPS:
                 continue
             name = ns + "::" + op
-            ov = m.group(4)
-            if ov is not None and ov.decode("ascii", "replace") not in _NOT_OVERLOAD:
-                name += "." + ov.decode("ascii", "replace")
-            self.regs.append(
+            if ov_b is not None:
+                ov = ov_b.decode("ascii", "replace")
+                if ov not in _NOT_OVERLOAD:
+                    name += "." + ov
+            regs.append(
                 CodeRegistration("aten_ref" if ns == "aten" else "op_ref", name, n.start_point[0] + 1, "", "", self.scope_at(start))
             )
 
     def scan_bindings(self, root):
+        """c_binding facts: torch._C._nn.X and friends, through torch._VF and import aliases."""
         data = self.data
         prefixes = {}
-        for mod in _CBIND_MODS:
-            prefixes["torch._C." + mod] = mod
-        prefixes["torch._VF"] = "_VariableFunctions"
+        if b"_C." in data:
+            for mod in _CBIND_MODS:
+                prefixes["torch._C." + mod] = mod
+        if b"_VF" in data:
+            prefixes["torch._VF"] = "_VariableFunctions"
         for local, tgt in self.bindings.items():
             if tgt == "torch._VF":
                 prefixes[local] = "_VariableFunctions"
@@ -863,18 +879,22 @@ class _File:
                     prefixes[local + "." + mod] = mod
             elif tgt.startswith("torch._C.") and tgt[9:] in _CBIND_MODS:
                 prefixes[local] = tgt[9:]
-        if not any(p.split(".", 1)[0].encode() in data for p in prefixes):
+        hits = []
+        for prefix, mod in prefixes.items():
+            for start, end in _occurrences(data, prefix.encode() + b"."):
+                m = _MEMBER.match(data, end)
+                if m is not None:
+                    hits.append((start, mod, m.group(0)))
+        if not hits:
             return
-        rx = _cbind_regex(tuple(sorted(prefixes)))
+        hits.sort()
         desc = root.descendant_for_byte_range
-        for m in rx.finditer(data):
-            start = m.start()
+        for start, mod, member_b in hits:
+            member = member_b.decode("ascii", "replace")
+            if member in _NOT_OPS:
+                continue
             n = desc(start, start + 1)
             if n is None or n.type != "identifier":
-                continue
-            mod = prefixes.get(m.group(1).decode("ascii", "replace"))
-            member = m.group(2).decode("ascii", "replace")
-            if mod is None or member.startswith("__"):
                 continue
             self.regs.append(
                 CodeRegistration(
@@ -923,21 +943,38 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     f.imports(caps.get("import", ()))
     f.definitions(caps.get("func", ()), caps.get("class", ()), caps.get("var", ()))
 
+    # calls, in document order: the enclosing scope is tracked with a stack sweep
     refs = f.refs
-    scope_at = f.scope_at
+    append = refs.append
     interesting = []
     interest = _INTEREST
+    dotted = _DOTTED
+    s_start, s_end, s_qual = f.s_start, f.s_end, f.s_qual
+    nscopes = len(s_start)
+    i = 0
+    stack: list[int] = []
+    scope = ""
     for node in caps.get("callee", ()):
-        name = _callee_name(node)
         start = node.start_byte
-        refs.append(Reference(name, node.start_point[0] + 1, scope_at(start)))
+        if (stack and s_end[stack[-1]] <= start) or (i < nscopes and s_start[i] <= start):
+            while i < nscopes and s_start[i] <= start:
+                while stack and s_end[stack[-1]] <= s_start[i]:
+                    stack.pop()
+                stack.append(i)
+                i += 1
+            while stack and s_end[stack[-1]] <= start:
+                stack.pop()
+            scope = s_qual[stack[-1]] if stack else ""
+        b = node.text
+        name = b.decode("ascii") if dotted(b) else _dotted(node)
+        append(Reference(name, node.start_point[0] + 1, scope))
         last = name.rpartition(".")[2]
         if last in interest:
             interesting.append((node, name, last))
     bare = []
     for node in caps.get("bare_decorator", ()):
         name = _callee_name(node)
-        refs.append(Reference(name, node.start_point[0] + 1, scope_at(node.start_byte)))
+        refs.append(Reference(name, node.start_point[0] + 1, f.scope_at(node.start_byte)))
         recv, _, last = name.rpartition(".")
         if last in _OPOBJ_METHODS and recv:
             bare.append((node, recv, last))
@@ -965,7 +1002,7 @@ def parse_python(path: str, data: bytes) -> FileFacts:
         path=path,
         language="python",
         definitions=tuple(f.defs),
-        includes=tuple(f.includes),
+        includes=tuple(sorted(f.includes, key=lambda i: i.line)),
         references=tuple(refs),
         registrations=tuple(regs),
         parse_errors=errors,

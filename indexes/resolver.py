@@ -52,6 +52,14 @@ class DispatchFacts:
     kernel_locations: dict = field(default_factory=dict)  # kernel name -> "path:line"
 
 
+def _impl_hop(kernel: str, name: str, key: str) -> str:
+    """The last hop of a structured kernel: a TORCH_IMPL_FUNC, or ufunc codegen for ufunc ops."""
+    if kernel.startswith("ufunc_"):
+        return (f"ufunc_inner_loop: torchgen writes {kernel} into Ufunc{key}_{name}.cpp, a TensorIterator "
+                f"loop over at::native::ufunc::{name} (aten/src/ATen/native/ufunc/{name}.h)")
+    return f"TORCH_IMPL_FUNC({kernel})"
+
+
 def _op_short(op: str) -> str:
     return op.split("::", 1)[1]
 
@@ -82,9 +90,9 @@ class Resolver:
             for key, kernel in s.dispatch:
                 file = _GENERATED.format(key=key)
                 via = (f"native_functions.yaml {s.short} dispatch: {key}: {kernel}",)
-                if s.structured and key not in ("CompositeExplicitAutograd", "CompositeImplicitAutograd"):
+                if key in s.structured_keys:
                     via = (f"native_functions.yaml {s.short} (structured) dispatch: {key}: {kernel}",
-                           f"TORCH_IMPL_FUNC({kernel})")
+                           _impl_hop(kernel, s.name, key))
                 if s.generated:
                     via = (f"autogen from {', '.join(s.autogen) or 'a YAML entry'}: torchgen generates "
                            f"{s.short} with a {key} kernel",)
@@ -110,7 +118,7 @@ class Resolver:
                 if not is_out_op:
                     via = (f"structured_delegate: {delegate_name}",
                            f"native_functions.yaml {delegate_name} dispatch: {key}: {kernel} (structured)",
-                           f"TORCH_IMPL_FUNC({kernel})")
+                           _impl_hop(kernel, out.name, key))
                     self._add(op, key, Reg(_GENERATED.format(key=key), kernel, via))
             meta_via = ((f"structured_delegate: {delegate_name}",) if not is_out_op else ()) + (
                 f"structured kernels get a generated Meta kernel: TORCH_META_FUNC({out.name})",)

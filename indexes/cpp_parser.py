@@ -1,0 +1,954 @@
+"""Bulk C++/CUDA parser: one file's bytes -> `FileFacts` (definitions, includes, calls, registrations).
+
+`parse_cpp(path, data)` is pure: it reads nothing but its arguments, touches no store and never
+imports torch, so it can run in a worker process and its (picklable, frozen) result can be cached
+by the content hash of `data`.
+
+Approach (speed first: the whole-tree index has a budget of a few seconds)
+--------------------------------------------------------------------------
+1. *Blanking.* Before parsing, a handful of attribute-like macros that tree-sitter cannot know
+   about are overwritten with spaces of the same length, so byte offsets and line numbers are
+   unchanged: export macros (`TORCH_API`, `C10_API`, `TORCH_CUDA_CPP_API`, any `*_API`,
+   `C10_EXPORT`, `VISIBILITY_HIDDEN`, ...), CUDA qualifiers (`__global__`, `__device__`,
+   `__host__`, `__forceinline__`, `__launch_bounds__(..)`, `C10_LAUNCH_BOUNDS_n(..)`,
+   `C10_HOST_DEVICE`, ...) and kernel-launch chevrons (`k<<<grid, block>>>(args)` becomes the
+   call `k(args)`). Without this, `class TORCH_API Foo : public Bar {` derails the parse of the
+   whole class and of the namespace around it. Candidates are found with literal-prefixed regexes
+   (`_API`, `C10_`, `__`, `<<<`), which CPython scans at memchr speed; preprocessor lines are left
+   alone so `#define TORCH_API ...` stays a definition.
+2. *One tree-sitter parse* (tree-sitter-cpp; .cu/.cuh too). Parser and query are compiled once per
+   process, lazily.
+3. *Structure walk in Python, top-down, never into function bodies*: translation unit, namespace
+   bodies, class bodies, `extern "C"` blocks, template declarations, `#if/#ifdef/#else` branches
+   and ERROR nodes (so definitions inside a damaged region are still found). This yields
+   namespaces, classes/structs/unions (kind "struct" for struct and union), enums, function
+   definitions, in-class method definitions and in-class method *declarations* (kind "method",
+   `end_line` = the declaration's last line). Free function prototypes at namespace scope are not
+   definitions and are skipped.
+4. *One query pass* over the whole tree (the only C-level full traversal) captures call callees,
+   `#include` paths, `#define` names and ERROR/MISSING nodes. `parse_errors` = ERROR + MISSING
+   nodes. A call's `scope` is the qualname of the function definition whose byte range contains
+   it (bisect over the disjoint function ranges found in step 3; "" at file/class level).
+5. *Registrations* are found with literal-prefixed regexes on the raw bytes, run only if the file
+   contains one of the macro names, and each hit is validated against the tree (it must not sit in
+   a comment, string, `#define` name or macro body). Arguments are split with a small paren-aware
+   scanner. This is robust to the many shapes tree-sitter gives macro invocations at namespace
+   level (expression statements with a MISSING `;`, function definitions, declarations, ERROR).
+   `m.def / m.impl / m.fallback` calls come from the call captures of step 4, attributed to the
+   `TORCH_LIBRARY*` block whose body contains them and whose library variable they use.
+
+Conventions (choices the data model leaves open)
+------------------------------------------------
+* qualname = enclosing named namespaces + classes + the declarator as written, joined with `::`;
+  anonymous namespaces are transparent (C++ lookup treats them so); `inline namespace
+  CPU_CAPABILITY` is kept because the syntax names it; template argument lists are removed from
+  qualnames and names (`Vec<T>::push` -> `Vec::push`) but kept in `signature`; a leading `::`
+  is dropped. A definition's `line` is the line of its name, `end_line` the line of its last byte.
+* Out-of-class `A::b(...)` definitions are kind "method" when `A` is a class by the syntax of this
+  file (a class defined here, `A<T>`, a constructor/destructor, a `structured_*` struct) or looks
+  like a type (starts upper-case); otherwise "function" (`at::native::add_out` is a function).
+* `TORCH_IMPL_FUNC(sub_out)` expands to `void structured_sub_out::impl`: a Definition with name
+  "impl", kind "method", qualname `<namespace>::structured_sub_out::impl` (e.g.
+  `at::native::structured_sub_out::impl`), signature = the source text. Likewise
+  `TORCH_META_FUNC(n)` / `TORCH_PRECOMPUTE_META_FUNC(n)` -> `<ns>::structured_n::meta` and the
+  `...FUNC2(n, o)` forms -> `<ns>::structured_n_o::meta`. The CodeRegistration's `target` is that
+  qualname; its `name` is `sub_out` (IMPL) or the op name `add.Tensor` (META_FUNC2).
+* Other namespace-level macro blocks that parse as functions (`TEST(FooTest, Bar) {...}`: an
+  all-caps name and no return type, or a macro applied to a parameter list) become kind
+  "function" definitions named `TEST(FooTest, Bar)`, so calls inside get a scope.
+  `TORCH_LIBRARY*` blocks are not definitions.
+* Registration fields: DECLARE_DISPATCH(fn_type, stub) name=stub; DEFINE_DISPATCH(stub);
+  REGISTER_DISPATCH(stub, &k) name=stub, target=k (leading `&` dropped), key = the arch for the
+  arch variants (REGISTER_AVX2_DISPATCH -> "AVX2", REGISTER_ARCH_DISPATCH(stub, arch, k) -> arch,
+  REGISTER_CUDA_DISPATCH -> "CUDA", ALSO_REGISTER_AVX512_DISPATCH -> "AVX512"), "" for plain
+  REGISTER_DISPATCH; REGISTER_NO_CPU_DISPATCH(stub) has target "". TORCH_LIBRARY(ns, m) and
+  TORCH_LIBRARY_FRAGMENT name=ns; TORCH_LIBRARY_IMPL(ns, Key, m) name=ns, key=Key. Inside a block:
+  m.def name = `ns::op.overload` from the schema string (TORCH_SELECTIVE_SCHEMA unwrapped), target
+  = kernel if one is given; m.impl name = `ns::op.overload` (TORCH_SELECTIVE_NAME unwrapped, the
+  block's ns prefixed if absent), target = kernel (`TORCH_FN(k)`, `&k`, `k`,
+  `makeFromBoxedFunction<&k>()` -> k; a lambda -> "<lambda>"; `makeFallthrough()` ->
+  "fallthrough"), key = `DispatchKey::X` named in the call, else the block's key; m.fallback
+  name = ns (usually "_"), target as for m.impl. A kernel argument that is an object-like macro
+  defined in the same file (`#define AUTOGRAD_FALLBACK torch::CppFunction::makeFallthrough()`) is
+  expanded once. Their scope is "ns, Key" ("ns" for TORCH_LIBRARY blocks). C10_REGISTER_GUARD_IMPL
+  (Dev, Impl) name=Dev, key=Dev, target=Impl; C10_REGISTER_{CLASS,CREATOR,TYPED_*}(Registry, key,
+  ..., X) name=key, key=Registry, target=X (last argument). Other registrations' scope is the
+  enclosing function qualname ("" at namespace level).
+* Call names: `foo`, `at::add` (qualified as written, templates stripped), `iter.foo` /
+  `self->impl_->bar` when the receiver is a plain name chain, `.dtype` (member name only, with a
+  leading '.') when the receiver is an expression like `x.options().dtype()`. Calls through
+  parenthesized expressions, subscripts and lambdas, casts (`static_cast<..>(..)`) and the
+  registration macros themselves are not references.
+
+Known blind spots
+-----------------
+* No preprocessing: both branches of `#if/#else` are indexed; macros are not expanded (except the
+  one-level kernel argument above), so definitions produced by macros (`DEFINE_BINARY_OP(add)`,
+  `#define`-generated kernels) are invisible, and registrations written inside `#define` bodies
+  (whose arguments are macro parameters) are deliberately skipped.
+* Unknown attribute-like macros in front of declarations (other than the blanked list) can still
+  derail tree-sitter; the error-node walk recovers most top-level definitions, but qualnames in a
+  derailed region may lose their namespace, and such files report nonzero `parse_errors`.
+* Constructor-style initializations (`Tensor t(x);`) are declarations, not calls; calls whose
+  callee is not a name (`(*fp)(x)`, `arr[i](x)`, `[]{}()`) are not recorded; overloads are not
+  resolved; out-of-class "method vs function" is a syntactic heuristic.
+* Namespace-scope variables, typedefs/aliases, data members and enumerators are not definitions.
+* m.def/m.impl are recognised only inside TORCH_LIBRARY* block bodies, on the block's variable
+  (not in helper functions taking a `torch::Library&`, not `.impl()` chained on a previous call).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+
+try:  # the installed package layout (torchatlas.indexes.*) and a bare checkout both work
+    from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
+except ImportError:  # pragma: no cover - imported as a top-level module
+    from code_facts import CodeRegistration, Definition, FileFacts, Include, Reference  # type: ignore
+
+__all__ = ["parse_cpp", "CPP_SUFFIXES"]
+
+CPP_SUFFIXES = (".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh")
+
+# ---------------------------------------------------------------------------------------------
+# Per-process lazily built tree-sitter objects
+# ---------------------------------------------------------------------------------------------
+
+_TS = None  # (parser, query, QueryCursor class, kind ids)
+
+_QUERY_SRC = """
+(call_expression function: (_) @call)
+(preproc_include path: (_) @include)
+(preproc_def name: (identifier) @macro)
+(preproc_function_def name: (identifier) @fmacro)
+(ERROR) @error
+(MISSING) @missing
+"""
+
+
+def _ts():
+    global _TS
+    if _TS is None:
+        import tree_sitter_cpp
+        from tree_sitter import Language, Parser, Query, QueryCursor
+
+        lang = Language(tree_sitter_cpp.language())
+        ids = {
+            name: lang.id_for_node_kind(name, True)
+            for name in (
+                "identifier",
+                "qualified_identifier",
+                "field_expression",
+                "template_function",
+                "template_method",
+                "system_lib_string",
+            )
+        }
+        _TS = (Parser(lang), Query(lang, _QUERY_SRC), QueryCursor, ids)
+    return _TS
+
+
+# ---------------------------------------------------------------------------------------------
+# Blanking of attribute-like macros (same length, newlines kept)
+# ---------------------------------------------------------------------------------------------
+
+_API_RE = re.compile(rb"_API\b")
+_C10_RE = re.compile(rb"C10_[A-Z0-9_]+")
+_CUDA_RE = re.compile(rb"__(?:device|global|host|forceinline|noinline|launch_bounds)__")
+_CHEVRON_RE = re.compile(rb"<<<")
+_VIS_RE = re.compile(rb"VISIBILITY_HIDDEN\b|PYBIND11_EXPORT\b")
+_C10_BLANK = frozenset(
+    b"C10_" + s
+    for s in (
+        b"EXPORT",
+        b"IMPORT",
+        b"HIDDEN",
+        b"HOST_DEVICE",
+        b"DEVICE",
+        b"HOST",
+        b"ALWAYS_INLINE",
+        b"ALWAYS_INLINE_ATTRIBUTE",
+        b"NOINLINE",
+        b"NODISCARD",
+        b"UNUSED",
+        b"USED",
+        b"DEPRECATED",
+        b"HOST_CONSTEXPR_EXCEPT_WIN_CUDA",
+    )
+)
+_C10_BLANK_CALL = frozenset(
+    (b"C10_LAUNCH_BOUNDS_0", b"C10_LAUNCH_BOUNDS_1", b"C10_LAUNCH_BOUNDS_2", b"C10_DEPRECATED_MESSAGE")
+)
+_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_UPPER_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _on_directive_line(data: bytes, pos: int) -> bool:
+    ls = data.rfind(b"\n", 0, pos) + 1
+    return data[ls:pos].lstrip().startswith(b"#")
+
+
+def _paren_end(data: bytes, pos: int, limit: int = 4000) -> int:
+    """Index just past the ')' matching the first '(' at/after pos (skipping blanks); -1 if none."""
+    n = len(data)
+    i = pos
+    while i < n and data[i] in b" \t\r\n":
+        i += 1
+    if i >= n or data[i] != 0x28:  # '('
+        return -1
+    depth = 0
+    end = min(n, i + limit)
+    while i < end:
+        c = data[i]
+        if c == 0x28:
+            depth += 1
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c == 0x22:  # skip a string literal
+            j = i + 1
+            while j < end and data[j] != 0x22:
+                j += 2 if data[j] == 0x5C else 1
+            i = j
+        i += 1
+    return -1
+
+
+def _blank(data: bytes) -> bytes:
+    spans = []
+    if b"_API" in data:
+        for m in _API_RE.finditer(data):
+            s = m.start()
+            while s > 0 and data[s - 1] in _UPPER_WORD:
+                s -= 1
+            if s == m.start() or (s > 0 and data[s - 1] in _WORD) or not (0x41 <= data[s] <= 0x5A):
+                continue
+            spans.append((s, m.end()))
+    if b"C10_" in data:
+        for m in _C10_RE.finditer(data):
+            s, e = m.span()
+            if (s > 0 and data[s - 1] in _WORD) or (e < len(data) and data[e] in _WORD):
+                continue
+            tok = m.group()
+            if tok in _C10_BLANK:
+                spans.append((s, e))
+            elif tok in _C10_BLANK_CALL:
+                pe = _paren_end(data, e)
+                spans.append((s, pe if pe > 0 else e))
+    if b"__" in data:
+        for m in _CUDA_RE.finditer(data):
+            s, e = m.span()
+            if (s > 0 and data[s - 1] in _WORD) or (e < len(data) and data[e] in _WORD):
+                continue
+            if data[s + 2 : s + 8] == b"launch":
+                pe = _paren_end(data, e)
+                e = pe if pe > 0 else e
+            spans.append((s, e))
+    if b"<<<" in data:
+        for m in _CHEVRON_RE.finditer(data):
+            s = m.start()
+            e = data.find(b">>>", s + 3, s + 600)
+            if e < 0 or b";" in data[s:e] or b"{" in data[s:e]:
+                continue
+            spans.append((s, e + 3))
+    if b"VISIBILITY_HIDDEN" in data or b"PYBIND11_EXPORT" in data:
+        for m in _VIS_RE.finditer(data):
+            s = m.start()
+            if s > 0 and data[s - 1] in _WORD:
+                continue
+            spans.append(m.span())
+    if not spans:
+        return data
+    buf = bytearray(data)
+    for s, e in spans:
+        if _on_directive_line(data, s):
+            continue
+        chunk = data[s:e]
+        if b"\n" in chunk:
+            buf[s:e] = bytes(c if c in b"\r\n" else 0x20 for c in chunk)
+        else:
+            buf[s:e] = b" " * (e - s)
+    return bytes(buf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small text helpers
+# ---------------------------------------------------------------------------------------------
+
+_WS_RE = re.compile(r"\s+")
+
+
+def _one_line(text: str, cap: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= cap else text[: cap - 3] + "..."
+
+
+def _strip_templates(s: str) -> str:
+    """`c10::SmallVector<T, 4>::grow` -> `c10::SmallVector::grow`; keeps `operator<<` intact."""
+    if "<" not in s:
+        return s
+    head, tail = s, ""
+    i = s.find("operator")
+    if i >= 0 and (i == 0 or not (s[i - 1].isalnum() or s[i - 1] == "_")):
+        head, tail = s[:i], s[i:]
+    out = []
+    depth = 0
+    for ch in head:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            if depth:
+                depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out) + tail
+
+
+def _norm_name(s: str) -> str:
+    """Whitespace- and template-free spelling of a (possibly qualified) name."""
+    if " " in s or "\n" in s or "\t" in s:
+        s = _WS_RE.sub(" ", s).replace(" ::", "::").replace(":: ", "::")
+        if "operator" not in s:
+            s = s.replace(" ", "")
+    s = _strip_templates(s)
+    if s.startswith("::"):
+        s = s[2:]
+    return s
+
+
+def _split_args(text: str) -> list[str]:
+    """Split `a, f(b, c), "x,y"` at top-level commas (parens/brackets/braces/strings aware)."""
+    out = []
+    depth = 0
+    cur = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            cur.append(text[i : j + 1])
+            i = j + 1
+            continue
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    last = "".join(cur).strip()
+    if last or out:
+        out.append(last)
+    return out
+
+
+def _macro_args(data: bytes, open_pos: int) -> tuple[list[str], int]:
+    """Arguments of the macro call whose '(' is at/after open_pos, and the end offset."""
+    end = _paren_end(data, open_pos)
+    if end < 0:
+        return [], -1
+    start = data.index(b"(", open_pos)
+    inner = data[start + 1 : end - 1].decode("utf-8", "replace")
+    return [" ".join(a.split()) for a in _split_args(inner)], end
+
+
+_STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_DISPATCH_KEY_RE = re.compile(r"DispatchKey::(\w+)")
+_KERNEL_PATTERNS = (
+    re.compile(r"\bTORCH_FN\s*\(\s*&?\s*([\w:<>, ]+?)\s*\)"),
+    re.compile(r"\bmake(?:From)?(?:Boxed|Unboxed)\w*\s*<\s*&?\s*([\w:]+)"),
+    re.compile(r"\bmake(?:From)?(?:Boxed|Unboxed)\w*\s*\(\s*&?\s*([\w:]+)"),
+)
+
+
+def _kernel_of(arg: str) -> str:
+    """The kernel named by an m.impl/m.fallback/m.def argument, as written."""
+    if not arg:
+        return ""
+    if "makeFallthrough" in arg:
+        return "fallthrough"
+    for pat in _KERNEL_PATTERNS:
+        m = pat.search(arg)
+        if m:
+            return _norm_name(m.group(1))
+    if arg.lstrip().startswith("["):
+        return "<lambda>"
+    m = re.search(r"torch::dispatch\s*\(([^,]*),(.*)\)\s*$", arg, re.S)
+    if m:
+        return _kernel_of(m.group(2).strip())
+    a = arg.strip()
+    if a.startswith("&"):
+        a = a[1:].strip()
+    if re.fullmatch(r"[\w:<>, ]+", a):
+        return _norm_name(a)
+    return _one_line(a, 120)
+
+
+def _schema_name(schema: str) -> str:
+    """`aten::add.Tensor(Tensor self, ...) -> Tensor` -> `aten::add.Tensor`."""
+    i = schema.find("(")
+    return (schema[:i] if i >= 0 else schema).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration macros
+# ---------------------------------------------------------------------------------------------
+
+_REG_PREFILTER = (b"TORCH_IMPL_FUNC", b"META_FUNC", b"DISPATCH", b"TORCH_LIBRARY", b"C10_REGISTER_")
+_REG_RE = re.compile(
+    rb"(?:TORCH_(?:IMPL_FUNC|META_FUNC2?|PRECOMPUTE_META_FUNC2?|LIBRARY_IMPL|LIBRARY_FRAGMENT|LIBRARY)"
+    rb"|(?:DECLARE|DEFINE)_DISPATCH"
+    rb"|(?:ALSO_)?REGISTER_(?:[A-Z0-9]+_)*DISPATCH"
+    rb"|C10_REGISTER_[A-Z0-9_]+)(?=\s*\()"
+)
+_STRUCTURED_MACROS = frozenset(
+    ("TORCH_IMPL_FUNC", "TORCH_META_FUNC", "TORCH_META_FUNC2", "TORCH_PRECOMPUTE_META_FUNC",
+     "TORCH_PRECOMPUTE_META_FUNC2")
+)
+_LIBRARY_MACROS = frozenset(("TORCH_LIBRARY", "TORCH_LIBRARY_FRAGMENT", "TORCH_LIBRARY_IMPL"))
+_NOT_CODE = frozenset(
+    ("comment", "string_literal", "string_content", "raw_string_literal", "raw_string_content",
+     "char_literal", "preproc_arg", "system_lib_string", "escape_sequence")
+)
+_DIRECTIVE_PARENTS = frozenset(
+    ("preproc_def", "preproc_function_def", "preproc_ifdef", "preproc_defined", "preproc_call")
+)
+_NO_REFERENCE = frozenset(
+    ("static_cast", "reinterpret_cast", "const_cast", "dynamic_cast")
+) | _STRUCTURED_MACROS | _LIBRARY_MACROS | frozenset(("DECLARE_DISPATCH", "DEFINE_DISPATCH"))
+_LIB_METHODS = {"def": "m.def", "impl": "m.impl", "fallback": "m.fallback"}
+
+
+def _structured_target(macro: str, args: list[str], ns: str) -> tuple[str, str, str]:
+    """(registration name, struct name, method name) for TORCH_IMPL_FUNC / TORCH_META_FUNC*."""
+    a0 = args[0] if args else "?"
+    if macro.endswith("2"):
+        a1 = args[1] if len(args) > 1 else "?"
+        return f"{a0}.{a1}", f"structured_{a0}_{a1}", "meta"
+    if macro == "TORCH_IMPL_FUNC":
+        return a0, f"structured_{a0}", "impl"
+    return a0, f"structured_{a0}", "meta"
+
+
+def _join(prefix: str, name: str) -> str:
+    if not prefix:
+        return name
+    if name.startswith(prefix + "::"):
+        return name
+    return prefix + "::" + name
+
+
+# ---------------------------------------------------------------------------------------------
+# The structure walk
+# ---------------------------------------------------------------------------------------------
+
+_CONTAINERS = frozenset(
+    ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef", "ERROR",
+     "template_declaration", "declaration_list", "field_declaration_list")
+)
+_CLASS_TYPES = {"class_specifier": "class", "struct_specifier": "struct", "union_specifier": "struct"}
+_DECL_WRAPPERS = frozenset(
+    ("pointer_declarator", "reference_declarator", "attributed_declarator", "parenthesized_declarator",
+     "init_declarator")
+)
+_SIMPLE_NAMES = frozenset(("identifier", "field_identifier", "destructor_name", "operator_name",
+                           "type_identifier", "operator_cast"))
+_BASE_SKIP = frozenset(("access_specifier", "virtual", "comment"))
+
+
+class _Walker:
+    __slots__ = ("src", "text", "defs", "funcs", "class_names", "pending")
+
+    def __init__(self, src: bytes):
+        self.src = src
+        self.defs: list = []  # [name, qualname, kind, line, end_line, signature, bases]
+        self.funcs: list = []  # (start_byte, end_byte, qualname)
+        self.class_names: set = set()
+        self.pending: list = []  # (index into defs, qualifier last component) for method-vs-function
+
+    def t(self, node) -> str:
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    # -- containers -------------------------------------------------------------------------
+    def walk(self, container, prefix: str, in_class: bool) -> None:
+        for child in container.children:
+            ty = child.type
+            if ty == "function_definition":
+                self.function(child, prefix, in_class)
+            elif ty == "namespace_definition":
+                self.namespace(child, prefix)
+            elif ty in _CLASS_TYPES:
+                self.klass(child, prefix, ty)
+            elif ty in ("declaration", "field_declaration"):
+                self.declaration(child, prefix, in_class)
+            elif ty in _CONTAINERS:
+                self.walk(child, prefix, in_class)
+            elif ty == "enum_specifier":
+                self.enum(child, prefix)
+            elif ty == "linkage_specification":
+                body = child.child_by_field_name("body")
+                if body is not None:
+                    if body.type == "declaration_list":
+                        self.walk(body, prefix, in_class)
+                    elif body.type == "function_definition":
+                        self.function(body, prefix, in_class)
+                    elif body.type == "declaration":
+                        self.declaration(body, prefix, in_class)
+
+    def namespace(self, node, prefix: str) -> None:
+        name_node = node.child_by_field_name("name")
+        qual = prefix
+        if name_node is not None:
+            name = "".join(self.t(name_node).split())
+            qual = _join(prefix, name)
+            self.defs.append([name.rsplit("::", 1)[-1], qual, "namespace", name_node.start_point[0] + 1,
+                              node.end_point[0] + 1, _one_line(self.src[node.start_byte:name_node.end_byte]
+                                                               .decode("utf-8", "replace")), ()])
+        body = node.child_by_field_name("body")
+        if body is not None:
+            self.walk(body, qual, False)
+
+    def klass(self, node, prefix: str, ty: str) -> None:
+        body = node.child_by_field_name("body")
+        name_node = node.child_by_field_name("name")
+        if body is None or name_node is None:
+            return  # forward declaration, elaborated type, or anonymous class
+        name = _norm_name(self.t(name_node))
+        qual = _join(prefix, name)
+        short = name.rsplit("::", 1)[-1]
+        self.class_names.add(short)
+        bases = []
+        for c in node.children:
+            if c.type == "base_class_clause":
+                for b in c.named_children:
+                    if b.type not in _BASE_SKIP:
+                        bases.append(" ".join(self.t(b).split()))
+        sig = _one_line(self.src[node.start_byte:body.start_byte].decode("utf-8", "replace"))
+        self.defs.append([short, qual, _CLASS_TYPES[ty], name_node.start_point[0] + 1, node.end_point[0] + 1,
+                          sig, tuple(bases)])
+        self.walk(body, qual, True)
+
+    def enum(self, node, prefix: str) -> None:
+        body = node.child_by_field_name("body")
+        name_node = node.child_by_field_name("name")
+        if body is None or name_node is None:
+            return
+        name = _norm_name(self.t(name_node))
+        sig = _one_line(self.src[node.start_byte:body.start_byte].decode("utf-8", "replace"))
+        self.defs.append([name.rsplit("::", 1)[-1], _join(prefix, name), "enum", name_node.start_point[0] + 1,
+                          node.end_point[0] + 1, sig, ()])
+
+    def declaration(self, node, prefix: str, in_class: bool) -> None:
+        typ = node.child_by_field_name("type")
+        if typ is not None:
+            tt = typ.type
+            if tt in _CLASS_TYPES:
+                self.klass(typ, prefix, tt)
+            elif tt == "enum_specifier":
+                self.enum(typ, prefix)
+        if not in_class:
+            return  # namespace-scope prototypes and variables are not definitions
+        decl = node.child_by_field_name("declarator")
+        while decl is not None and decl.type in _DECL_WRAPPERS:
+            decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
+        if decl is None:
+            return
+        if decl.type == "function_declarator":
+            inner = decl.child_by_field_name("declarator")
+            if inner is None or inner.type not in _SIMPLE_NAMES:
+                return
+            name_node = inner
+        elif decl.type == "operator_cast":
+            name_node = decl
+        else:
+            return  # a data member
+        name = _norm_name(self.t(name_node))
+        if decl.type == "operator_cast":
+            name = name.split("(", 1)[0].strip()
+        self.defs.append([name, _join(prefix, name), "method", name_node.start_point[0] + 1,
+                          node.end_point[0] + 1, _one_line(self.t(node)), ()])
+
+    def function(self, node, prefix: str, in_class: bool) -> None:
+        decl = node.child_by_field_name("declarator")
+        while decl is not None and decl.type in _DECL_WRAPPERS:
+            decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
+        if decl is None:
+            return
+        body = node.child_by_field_name("body")
+        fstart = node.start_byte
+        fend = node.end_byte
+        sig_end = decl.end_byte
+        kind = "method" if in_class else "function"
+        if decl.type == "operator_cast":
+            name_node = decl
+            full = self.t(decl).split("(", 1)[0].strip()
+        elif decl.type == "function_declarator":
+            name_node = decl.child_by_field_name("declarator")
+            if name_node is None:
+                return
+            nt = name_node.type
+            if nt == "function_declarator":  # MACRO(args)(params) { ... }
+                mac = name_node.child_by_field_name("declarator")
+                macro = self.t(mac) if mac is not None else ""
+                params = name_node.child_by_field_name("parameters")
+                args = _split_args(self.t(params)[1:-1]) if params is not None else []
+                args = [" ".join(a.split()) for a in args]
+                if macro in _STRUCTURED_MACROS:
+                    _, struct, meth = _structured_target(macro, args, prefix)
+                    qual = _join(prefix, struct + "::" + meth)
+                    self.defs.append([meth, qual, "method", name_node.start_point[0] + 1, node.end_point[0] + 1,
+                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                    self.funcs.append((fstart, fend, qual))
+                    return
+                full = f"{macro}({', '.join(args)})"
+                name = full
+                qual = _join(prefix, full)
+                self.defs.append([name, qual, "function", name_node.start_point[0] + 1, node.end_point[0] + 1,
+                                  _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                self.funcs.append((fstart, fend, qual))
+                return
+            full = self.t(name_node)
+            if nt == "identifier" and node.child_by_field_name("type") is None and not in_class:
+                stripped = full.strip()
+                if stripped.isupper():
+                    if stripped in _LIBRARY_MACROS:
+                        return  # TORCH_LIBRARY* blocks: registrations, not definitions
+                    params = decl.child_by_field_name("parameters")
+                    args = _split_args(self.t(params)[1:-1]) if params is not None else []
+                    full = f"{stripped}({', '.join(' '.join(a.split()) for a in args)})"
+                    qual = _join(prefix, full)
+                    self.defs.append([full, qual, "function", name_node.start_point[0] + 1, node.end_point[0] + 1,
+                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                    self.funcs.append((fstart, fend, qual))
+                    return
+        else:
+            return
+        has_tpl = "<" in full and "operator" not in full
+        full = _norm_name(full)
+        if "::" in full and not full.startswith("operator"):
+            qualifier, name = full.rsplit("::", 1)
+        else:
+            qualifier, name = "", full
+        if not in_class and qualifier:
+            q_last = qualifier.rsplit("::", 1)[-1]
+            if has_tpl or q_last[:1].isupper() or q_last == name or name.startswith("~") \
+                    or q_last.startswith("structured_"):
+                kind = "method"
+            else:
+                self.pending.append((len(self.defs), q_last))
+        qual = _join(prefix, full)
+        if body is None:  # `= default;` / `= delete;` / pure virtual
+            fend = node.end_byte
+        self.defs.append([name, qual, kind, name_node.start_point[0] + 1, node.end_point[0] + 1,
+                          _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+        self.funcs.append((fstart, fend, qual))
+
+
+# ---------------------------------------------------------------------------------------------
+# parse_cpp
+# ---------------------------------------------------------------------------------------------
+
+
+def _end_line(node) -> int:
+    """1-based last line; a node ending right after a newline (preprocessor lines) ends before it."""
+    row, col = node.end_point
+    if col == 0 and row > node.start_point[0]:
+        return row
+    return row + 1
+
+
+def parse_cpp(path: str, data: bytes) -> FileFacts:
+    """Extract definitions, includes, calls and registrations from one C++/CUDA file."""
+    parser, query, QueryCursor, ids = _ts()
+    src = _blank(data)
+    tree = parser.parse(src)
+    root = tree.root_node
+
+    # 1. structure
+    walker = _Walker(data)
+    walker.walk(root, "", False)
+    if walker.pending:
+        for idx, q_last in walker.pending:
+            if q_last in walker.class_names:
+                walker.defs[idx][2] = "method"
+    funcs = walker.funcs
+    funcs.sort()
+    f_starts = [f[0] for f in funcs]
+
+    def scope_of(pos: int) -> str:
+        i = bisect_right(f_starts, pos) - 1
+        if i >= 0 and pos < funcs[i][1]:
+            return funcs[i][2]
+        return ""
+
+    # 2. one query pass
+    caps = QueryCursor(query).captures(root)
+
+    includes = []
+    system_id = ids["system_lib_string"]
+    for node in caps.get("include", ()):
+        raw = data[node.start_byte : node.end_byte].decode("utf-8", "replace").strip()
+        is_sys = node.kind_id == system_id
+        if raw[:1] in "<\"" and len(raw) >= 2:
+            raw = raw[1:-1]
+        includes.append(Include(raw.strip(), node.start_point[0] + 1, is_sys))
+
+    defs = walker.defs
+    macro_values: dict[str, object] = {}
+    for cap, fn_like in (("macro", False), ("fmacro", True)):
+        for node in caps.get(cap, ()):
+            d = node.parent
+            name = data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+            if fn_like:
+                params = d.child_by_field_name("parameters")
+                sig = "#define " + name + (data[params.start_byte:params.end_byte].decode("utf-8", "replace")
+                                           if params is not None else "")
+            else:
+                value = d.child_by_field_name("value")
+                sig = "#define " + name
+                if value is not None:
+                    macro_values.setdefault(name, value)
+                    sig += " " + data[value.start_byte:value.end_byte].decode("utf-8", "replace")
+            defs.append([name, name, "macro", node.start_point[0] + 1, _end_line(d), _one_line(sig, 200), ()])
+
+    parse_errors = len(caps.get("error", ())) + len(caps.get("missing", ()))
+
+    # 3. calls
+    id_ident = ids["identifier"]
+    id_qual = ids["qualified_identifier"]
+    id_field = ids["field_expression"]
+    id_tfunc = ids["template_function"]
+    refs = []
+    lib_calls = []  # (call node, receiver, method)
+    names: dict[bytes, str] = {}
+    for node in caps.get("call", ()):
+        k = node.kind_id
+        raw = data[node.start_byte : node.end_byte]
+        if k == id_ident:
+            name = names.get(raw)
+            if name is None:
+                name = names[raw] = raw.decode("utf-8", "replace")
+        elif k == id_qual or k == id_tfunc:
+            name = names.get(raw)
+            if name is None:
+                name = names[raw] = _norm_name(raw.decode("utf-8", "replace"))
+        elif k == id_field:
+            name = names.get(raw)
+            if name is None:
+                text = raw.decode("utf-8", "replace")
+                if "<" in text or " " in text or "\n" in text or "\t" in text:
+                    text = _norm_name(text.replace("template ", " "))
+                if "(" in text or "[" in text or '"' in text or "*" in text or "&" in text:
+                    fld = node.child_by_field_name("field")
+                    if fld is None:
+                        continue
+                    ftext = data[fld.start_byte : fld.end_byte].decode("utf-8", "replace")
+                    text = "." + _norm_name(ftext.replace("template ", " "))
+                name = names[raw] = text
+            if name[0] != ".":
+                dot = name.rfind(".")
+                arrow = name.rfind("->")
+                cut = max(dot + 1, arrow + 2 if arrow >= 0 else 0)
+                meth = name[cut:]
+                if meth in _LIB_METHODS:
+                    lib_calls.append((node, name[: max(dot, arrow)], _LIB_METHODS[meth]))
+        else:
+            continue
+        if name in _NO_REFERENCE or not name:
+            continue
+        refs.append(Reference(name, node.start_point[0] + 1, scope_of(node.start_byte)))
+
+    refs.sort(key=_ref_line)
+
+    # 4. registrations
+    regs = []
+    if any(tok in data for tok in _REG_PREFILTER):
+        regs = _registrations(data, root, scope_of, lib_calls, macro_values)
+
+    definitions = tuple(Definition(d[0], d[1], d[2], d[3], d[4], d[5], d[6]) for d in defs)
+    return FileFacts(
+        path=path,
+        language="cpp",
+        definitions=definitions,
+        includes=tuple(includes),
+        references=tuple(refs),
+        registrations=tuple(regs),
+        parse_errors=parse_errors,
+    )
+
+
+def _ref_line(ref: Reference) -> int:
+    return ref.line
+
+
+def _namespace_at(root, pos: int, src: bytes) -> str:
+    """Qualified namespace/class prefix enclosing byte offset pos (walks parents of one node)."""
+    node = root.descendant_for_byte_range(pos, pos)
+    parts = []
+    while node is not None:
+        ty = node.type
+        if ty == "namespace_definition":
+            n = node.child_by_field_name("name")
+            if n is not None:
+                parts.append("".join(src[n.start_byte:n.end_byte].decode("utf-8", "replace").split()))
+        elif ty in _CLASS_TYPES:
+            n = node.child_by_field_name("name")
+            if n is not None and node.child_by_field_name("body") is not None:
+                parts.append(_norm_name(src[n.start_byte:n.end_byte].decode("utf-8", "replace")))
+        node = node.parent
+    return "::".join(reversed(parts))
+
+
+def _registrations(data: bytes, root, scope_of, lib_calls, macro_values) -> list:
+    regs = []
+    blocks = []  # (body_start, body_end, ns, key, var)
+    for m in _REG_RE.finditer(data):
+        s, e = m.span()
+        if s > 0 and data[s - 1] in _WORD:
+            continue
+        node = root.descendant_for_byte_range(s, e)
+        if node is None or node.type in _NOT_CODE:
+            continue
+        parent = node.parent
+        if parent is not None and parent.type in _DIRECTIVE_PARENTS:
+            continue
+        if _on_directive_line(data, s):
+            continue
+        macro = m.group().decode()
+        args, end = _macro_args(data, e)
+        if end < 0:
+            continue
+        line = node.start_point[0] + 1
+        scope = scope_of(s)
+        a = args + ["", "", ""]
+        if macro in _STRUCTURED_MACROS:
+            ns = _namespace_at(root, s, data)
+            name, struct, meth = _structured_target(macro, args, ns)
+            regs.append(CodeRegistration(macro, name, line, _join(ns, f"{struct}::{meth}"), "", ""))
+        elif macro == "DECLARE_DISPATCH":
+            regs.append(CodeRegistration(macro, a[1], line, "", "", scope))
+        elif macro == "DEFINE_DISPATCH":
+            regs.append(CodeRegistration(macro, a[0], line, "", "", scope))
+        elif macro.endswith("DISPATCH"):  # REGISTER_*DISPATCH, ALSO_REGISTER_*
+            arch = macro[macro.index("REGISTER_") + 9 : -len("DISPATCH")].rstrip("_")
+            if macro == "REGISTER_ARCH_DISPATCH":
+                key, target = a[1], a[2]
+            elif arch == "NO_CPU":
+                key, target = "CPU", ""
+            else:
+                key, target = arch, a[1]
+            target = target.strip()
+            if target.startswith("&"):
+                target = target[1:].strip()
+            regs.append(CodeRegistration(macro, a[0], line, _norm_name(target) if target else "", key, scope))
+        elif macro in _LIBRARY_MACROS:
+            if macro == "TORCH_LIBRARY_IMPL":
+                ns, key, var = a[0], a[1], a[2]
+            else:
+                ns, key, var = a[0], "", a[1]
+            regs.append(CodeRegistration(macro, ns, line, "", key, ""))
+            body = _library_body(root, data, s, e, end)
+            if body is not None:
+                blocks.append((body[0], body[1], ns, key, var))
+        elif macro.startswith("C10_REGISTER_"):
+            if macro == "C10_REGISTER_GUARD_IMPL" or len(args) < 3:
+                regs.append(CodeRegistration(macro, a[0], line, a[1] if len(args) > 1 else "", a[0], scope))
+            else:
+                regs.append(CodeRegistration(macro, a[1].strip('#"'), line, args[-1], a[0], scope))
+    if blocks and lib_calls:
+        blocks.sort()
+        starts = [b[0] for b in blocks]
+        for node, receiver, kind in lib_calls:
+            pos = node.start_byte
+            i = bisect_right(starts, pos) - 1
+            if i < 0 or pos >= blocks[i][1]:
+                continue
+            _, _, ns, key, var = blocks[i]
+            if receiver != var:
+                continue
+            call = node.parent
+            arg_node = call.child_by_field_name("arguments") if call is not None else None
+            if arg_node is None:
+                continue
+            args = _split_args(data[arg_node.start_byte + 1 : arg_node.end_byte - 1].decode("utf-8", "replace"))
+            regs.append(_library_call(kind, args, ns, key, node.start_point[0] + 1, macro_values, data))
+    regs.sort(key=_reg_line)
+    return regs
+
+
+def _reg_line(reg: CodeRegistration) -> int:
+    return reg.line
+
+
+def _library_body(root, data: bytes, s: int, e: int, args_end: int):
+    """Byte range of the `{ ... }` body of a TORCH_LIBRARY* block."""
+    node = root.descendant_for_byte_range(s, e)
+    for _ in range(4):
+        if node is None:
+            break
+        if node.type == "function_definition":
+            body = node.child_by_field_name("body")
+            if body is not None:
+                return body.start_byte, body.end_byte
+            break
+        node = node.parent
+    # Fallback: brace matching on the raw bytes.
+    i = args_end
+    n = len(data)
+    while i < n and data[i] in b" \t\r\n":
+        i += 1
+    if i >= n or data[i] != 0x7B:
+        return None
+    depth = 0
+    j = i
+    while j < n:
+        c = data[j]
+        if c == 0x7B:
+            depth += 1
+        elif c == 0x7D:
+            depth -= 1
+            if depth == 0:
+                return i, j + 1
+        j += 1
+    return i, n
+
+
+def _unwrap_selective(arg: str) -> str:
+    m = _STRING_RE.search(arg)
+    return m.group(1) if m else " ".join(arg.split())
+
+
+def _library_call(kind: str, args: list[str], ns: str, key: str, line: int, macro_values, data: bytes):
+    scope = f"{ns}, {key}" if key else ns
+    kernel_args = args[1:] if kind != "m.fallback" else args[:1]
+    target = ""
+    call_key = key
+    for ka in kernel_args:
+        ka = ka.strip()
+        if ka in macro_values:  # one level of object-like macro from this file
+            v = macro_values[ka]
+            ka = data[v.start_byte:v.end_byte].decode("utf-8", "replace").strip()
+        if not ka or ka.startswith("{"):  # tags list in m.def
+            continue
+        km = _DISPATCH_KEY_RE.search(ka)
+        if km:
+            call_key = km.group(1)
+        target = _kernel_of(ka)
+        break
+    if kind == "m.fallback":
+        return CodeRegistration(kind, ns, line, target, call_key, scope)
+    first = args[0] if args else ""
+    text = _unwrap_selective(first)
+    name = _schema_name(text) if kind == "m.def" else text.strip()
+    if name and "::" not in name and ns and ns != "_":
+        name = f"{ns}::{name}"
+    return CodeRegistration(kind, name, line, target, call_key, scope)

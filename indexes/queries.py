@@ -1,0 +1,79 @@
+"""Point queries over an index: look an operator up by any name a person would type.
+
+`aten::add.Tensor`, `add.Tensor`, `add` (all overloads), `aten::mm` (the default overload),
+`torch.add` / `torch.Tensor.add_` (the overloads a Python callable binds). Unknown names raise
+NotFound with the closest spellings.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from .errors import NotFound
+from .store import Index
+
+
+def normalize(name: str) -> str:
+    name = name.strip()
+    if name.startswith("torch.ops.aten."):
+        name = "aten::" + name[len("torch.ops.aten."):]
+    if name.endswith(".default"):
+        name = name[: -len(".default")]
+    return name
+
+
+def resolve_ops(index: Index, name: str) -> list[str]:
+    """The overloads `name` stands for, most specific first. Raises NotFound with suggestions."""
+    q = normalize(name)
+    if q.startswith("aten::"):
+        if index.op(q) is not None:
+            return [q]
+        base = q[len("aten::"):]
+        if "." not in base:
+            ops = index.ops_named(base)
+            if ops:
+                return ops
+    elif "." in q and not q.startswith("torch."):
+        if index.op("aten::" + q) is not None:
+            return ["aten::" + q]
+    elif not q.startswith("torch."):
+        ops = index.ops_named(q)
+        if ops:
+            return ops
+    bound = ops_bound_to(index, q)
+    if bound:
+        return bound
+    raise NotFound(f"no operator named {name!r} in this index", suggest(index, q))
+
+
+def ops_bound_to(index: Index, callable_name: str) -> list[str]:
+    rows = index.con.execute(
+        "SELECT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
+        "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ? ORDER BY o.name",
+        (callable_name,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def suggest(index: Index, q: str, limit: int = 5) -> list[str]:
+    base = q.split("::", 1)[-1]
+    if base.startswith("torch."):
+        base = base.rsplit(".", 1)[-1]
+    pool = index.all_op_names()
+    by_short = {p.split("::", 1)[1]: p for p in pool}
+    hits = difflib.get_close_matches(base, list(by_short), n=limit, cutoff=0.6)
+    if not hits:
+        stem = base.split(".", 1)[0]
+        hits = [s for s in by_short if s.split(".", 1)[0].startswith(stem)][:limit]
+    return [by_short[h] for h in hits]
+
+
+def op_record(index: Index, op: str) -> dict:
+    rec = index.op(op)
+    if rec is None:
+        raise NotFound(f"no operator named {op!r}", suggest(index, op))
+    return rec
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)

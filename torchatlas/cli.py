@@ -1,0 +1,88 @@
+"""The command line: parse arguments, call one function, return an exit code.
+
+Exit codes: 0 ok, 1 not found, 2 bad usage or bad source/index, 130 interrupted.
+Nothing here imports torch: only `--runtime` reads the live dispatcher, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """\
+examples:
+  torchatlas index                                # index the installed torch (the default source)
+  torchatlas op aten::add.Tensor                  # what native_functions.yaml says, with file:line
+  torchatlas dispatch aten::add.Tensor --runtime  # which kernel runs per key, checked against torch
+  torchatlas dispatch torch.mm --key CPU --why    # one key, with the chain of reasons
+  torchatlas index ~/src/pytorch && torchatlas dispatch aten::mm --source ~/src/pytorch
+
+The index lives in your cache dir (one SQLite file per source); query commands build it on first use.
+exit codes: 0 ok, 1 not found, 2 bad usage or bad source, 130 interrupted
+"""
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", "-s", default="installed", metavar="S",
+                   help="'installed' (default: the torch in this Python) or a path to a PyTorch checkout / release tree")
+    p.add_argument("--db", metavar="FILE", help="index file to use (default: one per source in the user cache dir)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torchatlas", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="A map of the PyTorch source: operators, dispatch, autograd, codegen.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"torchatlas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build the index of a PyTorch source",
+                       description="Read a PyTorch source (the installed torch by default) into an index. "
+                                   "The previous index stays usable until the new one is complete.")
+    p.add_argument("path", nargs="?", default="installed", help="'installed' (default) or a PyTorch source tree")
+    p.add_argument("--db", metavar="FILE", help="index file to write (default: one per source in the user cache dir)")
+    p.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("op", help="an operator as native_functions.yaml declares it",
+                       description="Schema, variants, Python callables, dispatch map, tags, autograd node and "
+                                   "file:line of an operator's YAML entry. NAME may be aten::add.Tensor, "
+                                   "add.Tensor, add (all overloads), or a Python callable such as torch.add.")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="every operator (use with --json)")
+    _source_args(p)
+
+    p = sub.add_parser("dispatch", help="which kernel runs for an operator under each dispatch key, and why",
+                       description="The static dispatch table: for each runtime key, the kind of kernel "
+                                   "(kernel, composite_explicit, composite_implicit, autograd, fallback, ...), "
+                                   "the file that registers it, the kernel and where it is defined.")
+    p.add_argument("name", nargs="?", metavar="OP")
+    p.add_argument("--all", action="store_true", help="every operator (use with --json)")
+    p.add_argument("--key", "-k", action="append", metavar="K", help="only this key (repeatable)")
+    p.add_argument("--why", action="store_true", help="show the chain of reasons for every key")
+    p.add_argument("--runtime", action="store_true",
+                   help="also read the installed torch's live dispatcher and mark disagreements")
+    _source_args(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    from . import commands
+    from .errors import report
+    try:
+        return commands.run(args)
+    except KeyboardInterrupt:
+        print("torchatlas: interrupted; the previous index (if any) is untouched", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - errors of ours carry their exit code; others are bugs
+        return report(e)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

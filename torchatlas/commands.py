@@ -1,0 +1,256 @@
+"""The commands behind the CLI: open the source and its index, ask, present as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from torchatlas.indexes.dispatch_keys import DEFAULT_KEYS, KIND_HELP, is_runtime_key, suggest_keys
+from torchatlas.indexes.errors import AtlasError
+from torchatlas.indexes.model import IndexSummary
+from torchatlas.indexes.sources import Source, open_source
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"index": cmd_index, "op": cmd_op, "dispatch": cmd_dispatch}[args.command](args)
+
+
+# -- index ---------------------------------------------------------------------------------------
+
+class _StepPrinter:
+    """Progress on stderr: a rich bar on a terminal, nothing when piped or with --json."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress = None
+        self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            self._progress = Progress(TextColumn("[bold]indexing[/]"), BarColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), transient=True, console=_stderr_console())
+            self._progress.__enter__()
+            self._task = self._progress.add_task("", total=6)
+        return self
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=step, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+
+def _stderr_console():
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def db_path_for(source: Source, db: str | None) -> Path:
+    from torchatlas.indexes.pipeline import default_db_path
+    return Path(db).expanduser() if db else default_db_path(source)
+
+
+def build(source: Source, db: Path, quiet: bool) -> IndexSummary:
+    from torchatlas.indexes.pipeline import build_index
+    with _StepPrinter(enabled=not quiet) as progress:
+        return build_index(source, db, progress=progress)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    source = open_source(args.path)
+    db = db_path_for(source, args.db)
+    summary = build(source, db, quiet=args.json)
+    if args.json:
+        print(json.dumps({"source": source.info.as_json(), "db": str(db), "seconds": round(summary.seconds, 2),
+                          "counts": summary.counts,
+                          "problems": [{"at": str(p.location), "entry": p.entry, "message": p.message,
+                                        "severity": p.severity} for p in summary.problems]}, indent=2))
+        return 0
+    c = summary.counts
+    print(f"indexed {source.display()} in {summary.seconds:.1f} s -> {db}")
+    print(f"  {c['ops']} operator overloads, {c['dispatch_entries']} dispatch entries, {c['derivatives']} "
+          f"derivative formulas, {c['python_bindings']} Python bindings, {c['registrations']} hand-written registrations")
+    _print_problems(summary.problems)
+    return 0
+
+
+def _print_problems(problems, limit: int = 20) -> None:
+    if not problems:
+        return
+    errors = sum(1 for p in problems if p.severity == "error")
+    print(f"  {len(problems)} problems ({errors} errors, {len(problems) - errors} warnings); "
+          "the rest of the index was built:", file=sys.stderr)
+    for p in list(problems)[:limit]:
+        print(f"    {p}", file=sys.stderr)
+    if len(problems) > limit:
+        print(f"    ... and {len(problems) - limit} more (torchatlas index --json lists them all)", file=sys.stderr)
+
+
+def open_index(args: argparse.Namespace):
+    """The index for --source/--db; built on first use (with progress on a terminal)."""
+    from torchatlas.indexes.store import Index
+    source = open_source(args.source)
+    db = db_path_for(source, args.db)
+    if not db.exists():
+        if not args.json:
+            print(f"torchatlas: no index yet for {source.display()}; building it (once) ...", file=sys.stderr)
+        summary = build(source, db, quiet=args.json)
+        if not args.json:
+            _print_problems(summary.problems, limit=5)
+    return Index(db)
+
+
+# -- op ------------------------------------------------------------------------------------------
+
+def cmd_op(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.queries import resolve_ops
+    _require_name_or_all(args, "op")
+    index = open_index(args)
+    if args.all:
+        records = list(index.all_ops())
+    else:
+        records = [index.op(op) for op in resolve_ops(index, args.name)]
+    if args.json:
+        payload = records if args.all or len(records) > 1 else records[0]
+        print(json.dumps(payload, indent=2))
+        return 0
+    for i, rec in enumerate(records):
+        if i:
+            print()
+        _print_op(rec)
+    return 0
+
+
+def _print_op(rec: dict) -> None:
+    print(f"{rec['op']}    {rec['defined_at']}")
+    print(f"  schema     {rec['schema']}")
+    print(f"  variants   {', '.join(rec['variants'])}" + (f"   python_module: {rec['python_module']}"
+                                                          if rec.get("python_module") else ""))
+    if rec["python"]:
+        print(f"  python     {', '.join(rec['python'])}")
+    if rec["structured_delegate"]:
+        print(f"  structured_delegate  {rec['structured_delegate']}")
+    if rec["structured"]:
+        inh = f" (inherits {rec['structured_inherits']})" if rec.get("structured_inherits") else ""
+        print(f"  structured kernel{inh} for: {', '.join(rec.get('structured_keys') or []) or '-'}")
+    if rec["dispatch"]:
+        print("  dispatch")
+        for key, kernel in rec["dispatch"].items():
+            print(f"    {key:<40} {kernel}")
+    if rec["autogen"]:
+        print(f"  autogen    {', '.join(rec['autogen'])}")
+    if rec["generated"]:
+        print("  generated  by torchgen (autogen / functionalization), not written in the YAML")
+    if rec["tags"]:
+        print(f"  tags       {', '.join(rec['tags'])}")
+    ag = rec.get("autograd")
+    print(f"  autograd   {ag['node']}  (formula at {ag['formula_at']})" if ag else
+          "  autograd   no derivatives.yaml formula")
+
+
+def _require_name_or_all(args: argparse.Namespace, cmd: str) -> None:
+    if not args.name and not args.all:
+        raise AtlasError(f"`torchatlas {cmd}` needs an operator name or --all",
+                         hint=f"e.g. torchatlas {cmd} aten::add.Tensor")
+
+
+# -- dispatch ------------------------------------------------------------------------------------
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.queries import resolve_ops
+    _require_name_or_all(args, "dispatch")
+    keys = _check_keys(args.key) if args.key else None
+    index = open_index(args)
+    src = index.source
+    if args.all:
+        ops_entries = [(op, {e.key: e for e in entries}) for op, entries in index.dispatch_all()]
+    else:
+        ops_entries = [(op, index.dispatch(op)) for op in resolve_ops(index, args.name)]
+    if keys:
+        ops_entries = [(op, {k: t[k] for k in keys if k in t}) for op, t in ops_entries]
+    live, live_note = (None, None)
+    if args.runtime:
+        live, live_note = _read_live_for(src, [op for op, _ in ops_entries])
+    if args.json:
+        out = {"source": src.as_json(), "ops": []}
+        if args.runtime:
+            out["runtime"] = {"compared": live is not None, "note": live_note}
+        for op, table in ops_entries:
+            keys_out = {}
+            for k, e in table.items():
+                d = e.as_json()
+                if live is not None:
+                    le = (live.get(op) or {}).get(k)
+                    d["live"] = ({"kind": le.kind, "registered_in": le.registered_in, "registered_at": le.registered_at}
+                                 if le else {"kind": "none", "registered_in": None, "registered_at": None})
+                    d["agrees"] = (d["live"]["kind"], d["live"]["registered_in"]) == (e.kind, e.registered_in)
+                keys_out[k] = d
+            out["ops"].append({"op": op, "keys": keys_out})
+        print(json.dumps(out, indent=2))
+        return 0
+    for i, (op, table) in enumerate(ops_entries):
+        if i:
+            print()
+        _print_dispatch(op, table, src, live, args.why or bool(keys))
+    if args.runtime and live_note:
+        print(f"\n{live_note}")
+    return 0
+
+
+def _check_keys(keys: list[str]) -> list[str]:
+    for k in keys:
+        if not is_runtime_key(k):
+            sugg = suggest_keys(k)
+            raise AtlasError(f"unknown runtime dispatch key {k!r}",
+                             hint=("did you mean " + ", ".join(sugg) + "? " if sugg else "") +
+                                  "known keys: " + ", ".join(DEFAULT_KEYS))
+    return keys
+
+
+def _read_live_for(src, ops: list[str]):
+    from torchatlas.indexes.runtime import read_live
+    from torchatlas.indexes.sources import installed_root, _read_version
+    root = installed_root()
+    if root is None:
+        return None, "runtime: no installed torch in this Python; nothing to compare with"
+    installed = _read_version(root, "package")
+    if installed.split("+")[0] != src.version.split("+")[0]:
+        return None, (f"runtime: the installed torch is {installed} but this source is {src.version}; "
+                      "a live comparison would compare different versions, so it is skipped")
+    table = read_live(ops)
+    return table.ops, f"runtime: compared with the live dispatcher of torch {table.version}"
+
+
+def _print_dispatch(op: str, table: dict, src, live, why: bool) -> None:
+    print(f"{op}    (torch {src.version}, {src.kind})")
+    header = f"  {'KEY':<22} {'KIND':<33} {'KERNEL':<34} {'REGISTERED IN'}"
+    print(header + ("    LIVE" if live is not None else ""))
+    disagreements = 0
+    for k, e in table.items():
+        line = f"  {k:<22} {e.kind:<33} {(e.kernel or '-'):<34} {e.registered_in or '-'}"
+        if live is not None:
+            le = (live.get(op) or {}).get(k)
+            lv = (le.kind, le.registered_in) if le else ("none", None)
+            if lv == (e.kind, e.registered_in):
+                line += "    = agrees"
+            else:
+                disagreements += 1
+                line += f"    ! live: {lv[0]} {lv[1] or ''}".rstrip()
+        print(line)
+        if e.defined_at and why:
+            print(f"  {'':<22} defined at {e.defined_at}")
+        if why:
+            for hop in e.via:
+                print(f"  {'':<22} <- {hop}")
+    if live is not None:
+        print(f"  {disagreements} disagreement(s) with the live dispatcher" if disagreements else
+              "  static and live agree on every key shown")
+    if why:
+        kinds = sorted({e.kind for e in table.values()})
+        for kind in kinds:
+            print(f"  {kind}: {KIND_HELP.get(kind, '')}")
