@@ -185,9 +185,21 @@ def op_record(f, index, written):
         "has_composite_explicit_autograd_non_functional_kernel": flag("has_composite_explicit_autograd_non_functional_kernel"),
         "generated": str(s.name) not in written,
         "is_abstract": bool(getattr(f, "is_abstract", True)),
-        "is_view": bool(s.is_view_op) if hasattr(s, "is_view_op") else False,
+        "is_view": is_view(s),
         "is_inplace_or_out": bool(s.is_mutable) if hasattr(s, "is_mutable") else False,
     }
+
+
+def is_view(s):
+    """OpOverload.is_view (torch/_ops.py): aliased arguments, none of them written."""
+    is_write = None
+    args = list(s.arguments.flat_all) + list(s.arguments.out)
+    for a in args:
+        ann = getattr(a, "annotation", None)
+        if ann is None:
+            continue
+        is_write = ann.is_write if is_write is None else (ann.is_write or is_write)
+    return is_write is not None and not is_write
 
 
 def derivative_lines():

@@ -88,6 +88,13 @@ _FALLBACK_SKIP_SIGNATURES = [
     "div_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)",
 ]
 _FALLBACK_MODULES = ("nn", "fft", "linalg", "nested", "sparse", "special")
+# torch/csrc/utils/python_arg_parser.cpp `should_allow_numbers_as_tensors` (not shipped in the
+# wheel): for these Python names a `Tensor` parameter also takes a Python number.
+_FALLBACK_NUMBERS_AS_TENSORS = frozenset({
+    "add", "add_", "add_out", "div", "div_", "div_out", "divide", "divide_", "divide_out",
+    "mul", "mul_", "mul_out", "multiply", "multiply_", "multiply_out", "sub", "sub_", "sub_out",
+    "subtract", "subtract_", "subtract_out", "true_divide", "true_divide_", "true_divide_out",
+    "to", "_to_copy", "copy_", "floor_divide", "floor_divide_", "floor_divide_out", "_conj"})
 
 # python_module -> the C object its bindings live on.
 C_MODULES = {
@@ -183,9 +190,23 @@ class _CodegenRules:
         self.skip_signatures = {_WS.sub(" ", s.strip()) for s in
                                 (sigs if sigs is not None else _FALLBACK_SKIP_SIGNATURES)}
         self.modules = modules or set(_FALLBACK_MODULES)
+        self.numbers_as_tensors = _FALLBACK_NUMBERS_AS_TENSORS
+        if layout == "checkout":
+            parser = root / "torch" / "csrc" / "utils" / "python_arg_parser.cpp"
+            try:
+                text = parser.read_text(encoding="utf-8", errors="replace")
+                m = re.search(r"should_allow_numbers_as_tensors\([^)]*\)\s*\{(.*?)\}\s*;", text, re.S)
+                if m:
+                    self.numbers_as_tensors = frozenset(re.findall(r'"(\w+)"', m.group(1)))
+            except OSError:
+                pass
 
     def skipped(self, op: OperatorSchema) -> str | None:
-        """Why `op` gets no generated Python binding, or None when it gets one."""
+        """Why `op` gets no generated Python binding that reaches it, or None when it gets one."""
+        if op.manual_cpp_binding:
+            # The binding calls the hand-written C++ method (Tensor::is_complex, ::conj), which
+            # does not enter the dispatcher for this operator.
+            return "manual_cpp_binding"
         if self.generated_rule and ("generated" in op.tags or op.generated) \
                 and "view_copy" not in op.tags:
             return "generated"
@@ -216,7 +237,42 @@ def generated_bindings(ops: Sequence[OperatorSchema], rules: _CodegenRules,
         else:
             problems.append(Problem(op.location, op.short, f"python_module {mod!r} is not "
                                     f"bound by {rules.where}", "warning"))
+    for (_kind, name), entries in table.items():
+        if name in rules.numbers_as_tensors and len(entries) > 1:
+            shadowed = {id(a) for a, _ in entries
+                        if any(_shadows(b, a) for b, _ in entries if b is not a)}
+            if shadowed:
+                entries[:] = [e for e in entries if id(e[0]) not in shadowed]
     return table
+
+
+def _type(t: str) -> str:
+    return re.sub(r"\([^)]*\)", "", t).strip()
+
+
+def _shadows(tensor_op: OperatorSchema, scalar_op: OperatorSchema) -> bool:
+    """`tensor_op`'s Python signature is tried first and takes every call `scalar_op` takes.
+
+    gen_python_functions.sort_overloads puts Tensor before Scalar; where numbers pass as
+    tensors, a signature that differs only there is never chosen.
+    """
+    a = [x for x in scalar_op.arguments if not x.out]
+    b = [x for x in tensor_op.arguments if not x.out]
+    if len(a) != len(b) or any(x.out for x in scalar_op.arguments) != \
+            any(x.out for x in tensor_op.arguments):
+        return False
+    differs = False
+    for x, y in zip(a, b):
+        tx, ty = _type(x.type), _type(y.type)
+        if x.name != y.name or x.kwarg_only != y.kwarg_only:
+            return False
+        if tx == ty:
+            continue
+        if (tx, ty) in (("Scalar", "Tensor"), ("Scalar?", "Tensor?")):
+            differs = True
+        else:
+            return False
+    return differs
 
 
 def _check_deprecated(rules: _CodegenRules, root: Path, names: set[str],
@@ -300,12 +356,14 @@ class _PyModule:
 class _Target:
     """What an expression names: a C binding (kind, name) or a Python function."""
 
-    __slots__ = ("kind", "name", "module", "node", "line", "owner")
+    __slots__ = ("kind", "name", "module", "node", "line", "owner", "passes_out")
 
     def __init__(self, kind: str, name: str, module: _PyModule | None = None,
-                 node: ast.AST | None = None, line: int = 0, owner: str = "") -> None:
+                 node: ast.AST | None = None, line: int = 0, owner: str = "",
+                 passes_out: bool = True) -> None:
         self.kind, self.name, self.module, self.node, self.line, self.owner = \
             kind, name, module, node, line, owner
+        self.passes_out = passes_out  # False: a wrapper's call that never hands on out=
 
     @property
     def is_binding(self) -> bool:
@@ -494,9 +552,10 @@ class _PythonLayer:
                 hits = [_Target(METHOD, func.attr)]
             else:
                 hits = self.resolve_expr(module, func)
+            passes_out = any(k.arg in ("out", None) for k in call.keywords)
             for h in hits:
                 if h.is_binding:
-                    found.append(h)
+                    found.append(_Target(h.kind, h.name, passes_out=passes_out))
                 else:
                     found += self.reached(h, depth + 1, seen)
         return found
@@ -518,6 +577,8 @@ class _PythonLayer:
         for t in targets:
             for b in ([t] if t.is_binding else self.reached(t)):
                 if b.name == name or _stem(b.name) == _stem(name):
+                    if (b.kind, b.name) in calls:
+                        b.passes_out = b.passes_out or calls[(b.kind, b.name)].passes_out
                     calls[(b.kind, b.name)] = b
         if len(calls) == 1:
             return list(calls.values()), f"wrapper in {where}"
@@ -558,7 +619,8 @@ def python_bindings(ops: Sequence[OperatorSchema], root: Path, layout: str
 
     def emit_public(callable_: str, targets: list[_Target], via: str) -> None:
         for t in targets:
-            entries = table.get((t.kind, t.name), [])
+            entries = [e for e in table.get((t.kind, t.name), [])
+                       if t.passes_out or not any(a.out for a in e[0].arguments)]
             emit(callable_, entries, f"{via} ({c_path(t.kind, t.name)})")
 
     # 2. torch.X replaced by Python (torch.functional, defs in torch/__init__.py)

@@ -99,6 +99,7 @@ Known blind spots
 
 from __future__ import annotations
 
+import gc
 import re
 from bisect import bisect_right
 
@@ -668,6 +669,18 @@ def _end_line(node) -> int:
 
 def parse_cpp(path: str, data: bytes) -> FileFacts:
     """Extract definitions, includes, calls and registrations from one C++/CUDA file."""
+    # The extraction allocates many small acyclic objects; the cyclic GC would otherwise rescan
+    # every live object of the caller (e.g. an indexer holding thousands of FileFacts) each time.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_cpp(path, data)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _parse_cpp(path: str, data: bytes) -> FileFacts:
     parser, query, QueryCursor, ids = _ts()
     src = _blank(data)
     tree = parser.parse(src)
@@ -744,15 +757,17 @@ def parse_cpp(path: str, data: bytes) -> FileFacts:
         elif k == id_field:
             name = names.get(raw)
             if name is None:
-                text = raw.decode("utf-8", "replace")
-                if "<" in text or " " in text or "\n" in text or "\t" in text:
-                    text = _norm_name(text.replace("template ", " "))
-                if "(" in text or "[" in text or '"' in text or "*" in text or "&" in text:
+                if len(raw) > 160 or b"(" in raw or b"[" in raw or b'"' in raw or b"*" in raw or b"&" in raw:
+                    # receiver is an expression: keep the member name only
                     fld = node.child_by_field_name("field")
                     if fld is None:
                         continue
                     ftext = data[fld.start_byte : fld.end_byte].decode("utf-8", "replace")
                     text = "." + _norm_name(ftext.replace("template ", " "))
+                else:
+                    text = raw.decode("utf-8", "replace")
+                    if "<" in text or " " in text or "\n" in text or "\t" in text:
+                        text = _norm_name(text.replace("template ", " "))
                 name = names[raw] = text
             if name[0] != ".":
                 dot = name.rfind(".")

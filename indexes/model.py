@@ -144,7 +144,7 @@ class OperatorSchema:
     has_composite_explicit_autograd_non_functional_kernel: bool = False
     is_abstract: bool = True  # torchgen: has a dispatch section beyond CompositeImplicitAutograd
     generated: bool = False  # created by autogen / functionalization, not written in the YAML
-    is_view: bool = False  # returns alias an input without writing it
+    is_view: bool = False  # aliased arguments, none written (OpOverload.is_view in torch/_ops.py)
     is_inplace_or_out: bool = False  # mutates an argument
 
     @property

@@ -1,0 +1,74 @@
+"""Shared fixtures: the installed torch's index and live dispatcher, the full source tree, small trees.
+
+The installed torch is the oracle: its index is built once per session (seconds), and its live
+dispatcher is read once, in a subprocess. Tests that need the full PyTorch tree read its path from
+TORCHATLAS_TEST_SOURCE and skip with a reason when it is unset (.ci/run sets it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="session")
+def installed_source():
+    if not HAVE_TORCH:
+        pytest.skip("torch is not installed in this Python (pip install torch==2.13.0)")
+    from torchatlas.indexes.sources import open_source
+    return open_source("installed")
+
+
+@pytest.fixture(scope="session")
+def installed_db(installed_source, tmp_path_factory) -> Path:
+    from torchatlas.indexes.pipeline import build_index
+    db = tmp_path_factory.mktemp("index") / "installed.sqlite"
+    build_index(installed_source, db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def installed_index(installed_db):
+    from torchatlas.indexes.store import Index
+    idx = Index(installed_db)
+    yield idx
+    idx.close()
+
+
+@pytest.fixture(scope="session")
+def live_table(installed_source):
+    from torchatlas.indexes.runtime import read_live
+    return read_live()
+
+
+@pytest.fixture(scope="session")
+def source_tree() -> Path:
+    path = os.environ.get("TORCHATLAS_TEST_SOURCE")
+    if not path:
+        pytest.skip("TORCHATLAS_TEST_SOURCE is unset: set it to a full PyTorch tree "
+                    "(../shared/pytorch-source/fetch prints one)")
+    p = Path(path)
+    if not (p / "aten/src/ATen/native/native_functions.yaml").is_file():
+        pytest.fail(f"TORCHATLAS_TEST_SOURCE={path} is not a PyTorch source tree")
+    return p
+
+
+@pytest.fixture
+def mini_package(tmp_path, installed_source) -> Path:
+    """A package-layout tree: the installed torchgen (real code) with small YAML files of our own.
+
+    Tests write their own native_functions.yaml / derivatives.yaml into it to feed bad input
+    through the tree's real torchgen.
+    """
+    root = tmp_path / "site"
+    shutil.copytree(Path(installed_source.root) / "torchgen", root / "torchgen",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "torch").mkdir()
+    (root / "torch" / "version.py").write_text("__version__ = '0.0.1+mini'\n")
+    return root
