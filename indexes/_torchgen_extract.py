@@ -185,9 +185,17 @@ def op_record(f, index, written):
         "has_composite_explicit_autograd_non_functional_kernel": flag("has_composite_explicit_autograd_non_functional_kernel"),
         "generated": str(s.name) not in written,
         "is_abstract": bool(getattr(f, "is_abstract", True)),
+        "schema_kind": schema_kind(s),
         "is_view": is_view(s),
         "is_inplace_or_out": bool(s.is_mutable) if hasattr(s, "is_mutable") else False,
     }
+
+
+def schema_kind(s):
+    try:
+        return s.kind().name
+    except Exception:  # torchgen raises for schemas it cannot classify
+        return "functional"
 
 
 def is_view(s):

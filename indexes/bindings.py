@@ -22,6 +22,16 @@ Two layers, both read from the source tree and never by importing torch:
    gen_python_functions.py with ``ast``, so an old tree is judged by its own rules; a copy of the
    current lists is the fallback. deprecated.yaml only adds Python signatures to names that
    already exist (it binds no new overload), so it is only checked for dangling entries.
+   Two runtime facts are modeled as well, because they decide whether the dispatcher is ever
+   entered: a ``manual_cpp_binding`` overload's binding calls the hand-written C++ method
+   (``Tensor::is_complex``), which does not dispatch, so it binds nothing; and for the names of
+   ``should_allow_numbers_as_tensors`` (python_arg_parser.cpp; a copy for the wheel, which does
+   not ship it) an overload whose signature differs from a sibling's only by Scalar where the
+   sibling has Tensor is shadowed (sort_overloads tries Tensor first and it takes numbers too).
+   A few bindings are written by hand in C++ (``Tensor.to``, ``Tensor.item``,
+   ``torch.nonzero``, ...): they come from a small table, checked against the method table of
+   python_variable_methods.cpp (a codegen template, in both layouts) and, in a checkout,
+   python_torch_functions_manual.cpp.
 
 2. The Python layer, by ``ast`` over a handful of files: torch/__init__.py (which
    _VariableFunctions names become ``torch.X``), torch/functional.py (star-imported into
@@ -35,7 +45,10 @@ Two layers, both read from the source tree and never by importing torch:
      other parsed Python functions up to a small depth, calls exactly one C binding of the same
      operator name (``relu`` calling ``torch.relu``; calls of other ops such as ``torch.relu_``
      are ignored). The module prefix is dropped for the comparison: ``torch.sparse.sum`` wraps
-     ``torch._sparse_sum``. The wrapper is credited with every overload that binding exposes.
+     ``torch._sparse_sum``. The wrapper is credited with the overloads of that binding that
+     one of its call sites can reach by arity and keyword names (out= overloads only when the
+     call hands on ``out=``): ``F.embedding_bag`` passes padding_idx, so it reaches
+     embedding_bag.padding_idx and not embedding_bag. Argument *types* are not looked at.
 
 Callable names: the C binding is named by its public alias when one is plain (``torch.add``,
 ``torch.Tensor.add``) and by its C path when the Python layer replaced the public name with
@@ -50,6 +63,7 @@ import ast
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .model import Location, OperatorSchema, Problem, PythonBinding
@@ -123,17 +137,47 @@ _PY_MODULES = {
 _PUBLIC_NAMESPACES = ("torch.nn.functional", "torch.linalg", "torch.fft", "torch.special",
                       "torch.sparse", "torch.nested")
 
+# Bindings written by hand in C++ (torch/csrc/autograd/python_variable_methods.cpp and
+# python_torch_functions_manual.cpp), which codegen skips: (callable, C method table entry,
+# operator name, overloads reached; None for all of them). Not derivable from the YAML; in a
+# checkout each row is kept only when its file still lists the name.
+_HAND_WRITTEN = (
+    ("torch.Tensor.copy_", "python_variable_methods.cpp", "copy_", None),
+    ("torch.Tensor.item", "python_variable_methods.cpp", "item", None),
+    ("torch.Tensor.nonzero", "python_variable_methods.cpp", "nonzero", ("",)),
+    ("torch.Tensor.set_", "python_variable_methods.cpp", "set_", None),
+    ("torch.Tensor.to", "python_variable_methods.cpp", "to", ("device", "dtype")),
+    ("torch.nonzero", "python_torch_functions_manual.cpp", "nonzero", ("", "out")),
+    ("torch.range", "python_torch_functions_manual.cpp", "range", ("step", "out")),
+    ("torch.sparse_compressed_tensor", "python_torch_functions_manual.cpp",
+     "sparse_compressed_tensor", None),
+)
+
+
+
+def _hand_written_path(cpp: str, layout: str) -> str | None:
+    """Where this layout keeps a hand-written binding file (the wheel ships only the template)."""
+    if cpp == "python_variable_methods.cpp":  # a codegen template, shipped in both layouts
+        return ("torchgen/packaged/autograd/templates/" if layout == "package"
+                else "tools/autograd/templates/") + cpp
+    return None if layout == "package" else f"torch/csrc/autograd/{cpp}"
+
+
 # Calls that hand back (a wrapped form of) their argument: which argument is the callable.
 _TRANSPARENT = {"_add_docstr": 0, "add_docstr": 0, "cast": -1,
                 "_handle_torch_function_and_wrap_type_error_to_not_implemented": 0,
                 "_wrap_type_error_to_not_implemented": 0}
-_WRAPPER_DEPTH = 3
+_WRAPPER_DEPTH = 3  # calls followed from a wrapper into other Python functions
+_RESOLVE_DEPTH = 16  # alias hops (name -> import -> module symbol -> ...)
 _PREFIX = re.compile(r"^_?(linalg|fft|special|sparse|nested)_")
 _WS = re.compile(r"\s+")
 
 
 def _codegen_paths(root: Path, layout: str) -> tuple[Path, Path]:
-    base = root / "torchgen" / "packaged" / "autograd" if layout == "package" else root / "tools" / "autograd"
+    if layout == "package":
+        base = root / "torchgen" / "packaged" / "autograd"
+    else:
+        base = root / "tools" / "autograd"
     return base / "gen_python_functions.py", base / "deprecated.yaml"
 
 
@@ -186,7 +230,9 @@ class _CodegenRules:
             if skip is None:
                 problems.append(Problem(Location(self.where), "", "no _SKIP_PYTHON_BINDINGS list "
                                         "found; using torch 2.13's", "warning"))
-        self.skip = [re.compile(f"^{p}$") for p in (skip if skip is not None else _FALLBACK_SKIP)]
+        patterns = skip if skip is not None else _FALLBACK_SKIP
+        self.skip = [re.compile(f"^{p}$") for p in patterns]
+        self.any_skip = re.compile("^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
         self.skip_signatures = {_WS.sub(" ", s.strip()) for s in
                                 (sigs if sigs is not None else _FALLBACK_SKIP_SIGNATURES)}
         self.modules = modules or set(_FALLBACK_MODULES)
@@ -195,7 +241,8 @@ class _CodegenRules:
             parser = root / "torch" / "csrc" / "utils" / "python_arg_parser.cpp"
             try:
                 text = parser.read_text(encoding="utf-8", errors="replace")
-                m = re.search(r"should_allow_numbers_as_tensors\([^)]*\)\s*\{(.*?)\}\s*;", text, re.S)
+                m = re.search(r"should_allow_numbers_as_tensors\([^)]*\)\s*\{(.*?)\}\s*;",
+                              text, re.S)
                 if m:
                     self.numbers_as_tensors = frozenset(re.findall(r'"(\w+)"', m.group(1)))
             except OSError:
@@ -211,18 +258,21 @@ class _CodegenRules:
                 and "view_copy" not in op.tags:
             return "generated"
         cpp_name = op.name + ("_out" if any(a.out for a in op.arguments) else "")
-        for rx in self.skip:
-            if rx.match(cpp_name):
-                return f"SKIP_PYTHON_BINDINGS {rx.pattern}"
+        if self.any_skip.match(cpp_name):
+            rx = next((rx for rx in self.skip if rx.match(cpp_name)), self.any_skip)
+            return f"SKIP_PYTHON_BINDINGS {rx.pattern}"
         if _WS.sub(" ", op.schema.strip()) in self.skip_signatures:
             return "SKIP_PYTHON_BINDINGS_SIGNATURES"
         return None
 
 
+_Table = dict[tuple[str, str], list[tuple[OperatorSchema, str]]]
+
+
 def generated_bindings(ops: Sequence[OperatorSchema], rules: _CodegenRules,
-                       problems: list[Problem]) -> dict[tuple[str, str], list[tuple[OperatorSchema, str]]]:
+                       problems: list[Problem]) -> _Table:
     """(kind, C name) -> [(overload, via)]; kind is "function", "method" or a python_module."""
-    table: dict[tuple[str, str], list[tuple[OperatorSchema, str]]] = defaultdict(list)
+    table: _Table = defaultdict(list)
     for op in ops:
         if rules.skipped(op):
             continue
@@ -314,7 +364,15 @@ class _PyModule:
             self._statement(node, package)
 
     def _statement(self, node: ast.stmt, package: str) -> None:
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.If):
+            # `if TYPE_CHECKING:` declares for the type checker; the else branch is what runs
+            runtime_only = "TYPE_CHECKING" in ast.unparse(node.test)
+            for stmt in (node.orelse if runtime_only else node.body + node.orelse):
+                self._statement(stmt, package)
+        elif isinstance(node, ast.Try):
+            for stmt in node.body:
+                self._statement(stmt, package)
+        elif isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
                     self.imports[a.asname] = a.name
@@ -353,17 +411,59 @@ class _PyModule:
                         self.order[t.id] = node.lineno
 
 
+@dataclass(frozen=True)
+class _Site:
+    """One call of a binding inside a wrapper, as far as the syntax tells."""
+
+    npos: int | None  # positional arguments; None when one is *starred
+    keywords: frozenset[str]
+    more_keywords: bool  # a **kwargs splat
+    bound: bool  # `input.add(...)`: self is not among the arguments
+    out: bool  # out= can reach the binding (passed here and by every caller on the way)
+
+    @classmethod
+    def of(cls, call: ast.Call, bound: bool) -> "_Site":
+        starred = any(isinstance(a, ast.Starred) for a in call.args)
+        names = frozenset(k.arg for k in call.keywords if k.arg)
+        splat = any(k.arg is None for k in call.keywords)
+        return cls(None if starred else len(call.args), names, splat, bound,
+                   "out" in names or splat)
+
+    def accepts(self, op: OperatorSchema, kind: str) -> bool:
+        """Whether Python's argument parser could send this call to `op`."""
+        is_out = any(a.out for a in op.arguments)
+        if is_out and not self.out:
+            return False
+        params = [a for a in op.arguments if not a.out]
+        if kind == METHOD and self.bound:
+            params = [a for a in params if a.name != "self"]
+        if self.npos is None or self.more_keywords:
+            return True
+        positional = [a for a in params if not a.kwarg_only]
+        if self.npos > len(positional):
+            return False
+        names = {("input" if a.name == "self" and kind != METHOD else a.name) for a in params}
+        names |= {a.name for a in params}
+        if any(a.name in ("dtype", "layout", "device") for a in params):
+            names |= {"dtype", "layout", "device", "pin_memory", "requires_grad"}
+        if not all(k in names or k == "out" for k in self.keywords):
+            return False
+        covered = {a.name for a in positional[: self.npos]} | self.keywords
+        return all(a.default is not None or a.name in covered
+                   or (a.name == "self" and "input" in covered) for a in params)
+
+
 class _Target:
     """What an expression names: a C binding (kind, name) or a Python function."""
 
-    __slots__ = ("kind", "name", "module", "node", "line", "owner", "passes_out")
+    __slots__ = ("kind", "name", "module", "node", "line", "owner", "sites")
 
     def __init__(self, kind: str, name: str, module: _PyModule | None = None,
                  node: ast.AST | None = None, line: int = 0, owner: str = "",
-                 passes_out: bool = True) -> None:
+                 sites: tuple[_Site, ...] | None = None) -> None:
         self.kind, self.name, self.module, self.node, self.line, self.owner = \
             kind, name, module, node, line, owner
-        self.passes_out = passes_out  # False: a wrapper's call that never hands on out=
+        self.sites = sites  # a wrapper's calls of this binding; None: the binding itself
 
     @property
     def is_binding(self) -> bool:
@@ -408,10 +508,25 @@ class _PythonLayer:
             if cls and cls[0] == "class":
                 fake = _PyModule.__new__(_PyModule)
                 fake.symbols, fake.imports, fake.order = {}, {}, {}
+                fake.all, fake.star_imports = None, []
                 for stmt in cls[1].body:  # type: ignore[attr-defined]
                     _PyModule._statement(fake, stmt, "torch")
                 self.tensor_body = fake.symbols
+        self._overriding: set[str] = set()
         self.torch_overrides, self.private_ops = self._torch_namespace()
+
+    def plain_alias(self, kind: str, name: str) -> bool:
+        """Whether the Python layer re-assigns torch.X / torch.Tensor.X to the very binding."""
+        if kind == FUNCTION:
+            targets = self.resolve_dotted(f"torch.{name}")
+        elif self.tensor_module is not None and name in self.tensor_body:
+            entry = self.tensor_body[name]
+            if entry[0] != "expr":
+                return False
+            targets = self.resolve_expr(self.tensor_module, entry[1])
+        else:
+            return True
+        return len(targets) == 1 and (targets[0].kind, targets[0].name) == (kind, name)
 
     # which `torch.X` are not the _VariableFunctions binding
     def _torch_namespace(self) -> tuple[dict[str, tuple[_PyModule, str]], set[str]]:
@@ -461,7 +576,7 @@ class _PythonLayer:
         return ".".join([head] + parts[::-1])
 
     def resolve_expr(self, module: _PyModule, expr: ast.AST, depth: int = 0) -> list[_Target]:
-        if depth > 6:
+        if depth > _RESOLVE_DEPTH:
             return []
         if isinstance(expr, ast.Call):
             fname = expr.func.attr if isinstance(expr.func, ast.Attribute) else \
@@ -497,7 +612,7 @@ class _PythonLayer:
         return [_Target(METHOD, name)]
 
     def resolve_dotted(self, d: str, depth: int = 0) -> list[_Target]:
-        if depth > 8:
+        if depth > _RESOLVE_DEPTH:
             return []
         for prefix, kind in (("torch._C._VariableFunctions.", FUNCTION), ("torch._VF.", FUNCTION),
                              ("torch._C.TensorBase.", METHOD), ("torch._C._TensorBase.", METHOD)):
@@ -511,19 +626,25 @@ class _PythonLayer:
                 return self.tensor_attr(d[len(prefix):], depth)
         mod_name, _, attr = d.rpartition(".")
         if mod_name == "torch":
-            if attr in self.torch_overrides:
+            if attr in self.torch_overrides and attr not in self._overriding:
+                # `istft = _add_docstr(torch.istft, ...)` in torch/functional.py names the
+                # binding it replaces: inside, torch.X is the _VariableFunctions one again
                 mod, name = self.torch_overrides[attr]
-                if name in mod.symbols:
-                    return self.resolve_symbol(mod, name, depth + 1)
-                if name in mod.imports and mod.imports[name] != d:
-                    return self.resolve_dotted(mod.imports[name], depth + 1)
-                return []
+                self._overriding.add(attr)
+                try:
+                    if name in mod.symbols:
+                        return self.resolve_symbol(mod, name, depth + 1)
+                    if name in mod.imports and mod.imports[name] != d:
+                        return self.resolve_dotted(mod.imports[name], depth + 1)
+                    return []
+                finally:
+                    self._overriding.discard(attr)
             return [_Target(FUNCTION, attr)]
         mod = self.modules.get(mod_name)
         if mod is not None and mod_name != "torch":
             if attr in mod.symbols:
                 return self.resolve_symbol(mod, attr, depth + 1)
-            if attr in mod.imports and depth < 6:
+            if attr in mod.imports:
                 return self.resolve_dotted(mod.imports[attr], depth + 1)
         return []
 
@@ -543,7 +664,7 @@ class _PythonLayer:
             if not isinstance(call, ast.Call):
                 continue
             func = call.func
-            hits: list[_Target] = []
+            bound = True
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id == first:
                 hits = self.tensor_attr(func.attr)
@@ -552,12 +673,17 @@ class _PythonLayer:
                 hits = [_Target(METHOD, func.attr)]
             else:
                 hits = self.resolve_expr(module, func)
-            passes_out = any(k.arg in ("out", None) for k in call.keywords)
+                bound = False
+            site = _Site.of(call, bound)
             for h in hits:
                 if h.is_binding:
-                    found.append(_Target(h.kind, h.name, passes_out=passes_out))
-                else:
-                    found += self.reached(h, depth + 1, seen)
+                    found.append(_Target(h.kind, h.name, sites=(site,)))
+                    continue
+                for inner in self.reached(h, depth + 1, seen):
+                    # out= gets through only when this call hands it on too
+                    inner.sites = tuple(replace(x, out=x.out and site.out)
+                                        for x in inner.sites or ())
+                    found.append(inner)
         return found
 
     def public(self, module: _PyModule, name: str, symbols: dict | None = None,
@@ -577,8 +703,8 @@ class _PythonLayer:
         for t in targets:
             for b in ([t] if t.is_binding else self.reached(t)):
                 if b.name == name or _stem(b.name) == _stem(name):
-                    if (b.kind, b.name) in calls:
-                        b.passes_out = b.passes_out or calls[(b.kind, b.name)].passes_out
+                    if (b.kind, b.name) in calls and b.sites is not None:
+                        b.sites = (calls[(b.kind, b.name)].sites or ()) + b.sites
                     calls[(b.kind, b.name)] = b
         if len(calls) == 1:
             return list(calls.values()), f"wrapper in {where}"
@@ -601,7 +727,8 @@ def python_bindings(ops: Sequence[OperatorSchema], root: Path, layout: str
 
     out: dict[tuple[str, str], str] = {}
 
-    def emit(callable_: str, entries: Iterable[tuple[OperatorSchema, str]], via: str | None = None) -> None:
+    def emit(callable_: str, entries: Iterable[tuple[OperatorSchema, str]],
+             via: str | None = None) -> None:
         for op, op_via in entries:
             out.setdefault((callable_, op.op), via or op_via)
 
@@ -609,18 +736,18 @@ def python_bindings(ops: Sequence[OperatorSchema], root: Path, layout: str
     for (kind, name), entries in table.items():
         if kind == FUNCTION:
             plain = not name.startswith("__") and name not in py.private_ops \
-                and name not in py.torch_overrides
+                and (name not in py.torch_overrides or py.plain_alias(kind, name))
             emit(f"torch.{name}" if plain else c_path(kind, name), entries)
         elif kind == METHOD:
-            emit(f"torch.Tensor.{name}" if name not in py.tensor_body else c_path(kind, name),
-                 entries)
+            plain = name not in py.tensor_body or py.plain_alias(kind, name)
+            emit(f"torch.Tensor.{name}" if plain else c_path(kind, name), entries)
         else:
             emit(c_path(kind, name), entries)
 
     def emit_public(callable_: str, targets: list[_Target], via: str) -> None:
         for t in targets:
             entries = [e for e in table.get((t.kind, t.name), [])
-                       if t.passes_out or not any(a.out for a in e[0].arguments)]
+                       if t.sites is None or any(x.accepts(e[0], t.kind) for x in t.sites)]
             emit(callable_, entries, f"{via} ({c_path(t.kind, t.name)})")
 
     # 2. torch.X replaced by Python (torch.functional, defs in torch/__init__.py)
@@ -655,6 +782,28 @@ def python_bindings(ops: Sequence[OperatorSchema], root: Path, layout: str
                 continue
             targets, via = py.public(mod, name)
             emit_public(f"{dotted}.{name}", targets, via)
+
+    # 5. hand-written C++ bindings, checked against their method tables where the tree has them
+    by_name: dict[str, list[OperatorSchema]] = defaultdict(list)
+    for op in ops:
+        by_name[op.name].append(op)
+    tables: dict[str, str | None] = {}
+    for callable_, cpp, name, overloads in _HAND_WRITTEN:
+        rel = _hand_written_path(cpp, layout)
+        if rel is not None and rel not in tables:
+            try:
+                tables[rel] = (root / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                tables[rel] = None
+                problems.append(Problem(Location(rel), "", "file not found: hand-written "
+                                        "bindings taken from torchatlas's own table", "warning"))
+        text = tables.get(rel) if rel else None
+        short = callable_.rsplit(".", 1)[1]
+        if text is not None and not re.search(r'\{\s*"' + re.escape(short) + '"', text):
+            continue
+        via = f"hand-written binding ({rel or cpp})"
+        emit(callable_, [(op, via) for op in by_name.get(name, [])
+                         if overloads is None or op.overload in overloads])
 
     bindings = [PythonBinding(c, op, via) for (c, op), via in sorted(out.items())]
     return bindings, problems

@@ -124,7 +124,6 @@ _QUERY_SRC = """
 (preproc_def name: (identifier) @macro)
 (preproc_function_def name: (identifier) @fmacro)
 (ERROR) @error
-(MISSING) @missing
 """
 
 
@@ -321,6 +320,8 @@ def _norm_name(s: str) -> str:
 
 def _split_args(text: str) -> list[str]:
     """Split `a, f(b, c), "x,y"` at top-level commas (parens/brackets/braces/strings aware)."""
+    if not any(c in text for c in "([{\""):
+        return [a.strip() for a in text.split(",")] if text.strip() else []
     out = []
     depth = 0
     cur = []
@@ -364,32 +365,47 @@ def _macro_args(data: bytes, open_pos: int) -> tuple[list[str], int]:
 
 _STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _DISPATCH_KEY_RE = re.compile(r"DispatchKey::(\w+)")
-_KERNEL_PATTERNS = (
-    re.compile(r"\bTORCH_FN\s*\(\s*&?\s*([\w:<>, ]+?)\s*\)"),
-    re.compile(r"\bmake(?:From)?(?:Boxed|Unboxed)\w*\s*<\s*&?\s*([\w:]+)"),
-    re.compile(r"\bmake(?:From)?(?:Boxed|Unboxed)\w*\s*\(\s*&?\s*([\w:]+)"),
+_COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_UNWRAP_RES = (
+    re.compile(r"^TORCH_FN(?:_TYPE)?\s*\((.*)\)$", re.S),
+    re.compile(r"^(?:torch::|c10::)?dispatch\s*\([^,]*,(.*)\)$", re.S),
+    re.compile(r"^(?:static_cast|reinterpret_cast)\s*<.*>\s*\((.*)\)$", re.S),
+    re.compile(r"^(?:torch::|c10::)?CppFunction::make\w*\s*<\s*(.*?)\s*>\s*\(\s*\)$", re.S),
+    re.compile(r"^(?:torch::|c10::)?CppFunction::make\w*\s*\((.*)\)$", re.S),
+    re.compile(r"^\((.*)\)$", re.S),
 )
+_MAKE_NOARG_RE = re.compile(r"^(?:torch::|c10::)?CppFunction::(make\w+)\s*\(\s*\)$")
+_NAME_LIKE_RE = re.compile(r"[\w:~]+(?:<.*>)?(?:::[\w~]+)*", re.S)
 
 
 def _kernel_of(arg: str) -> str:
-    """The kernel named by an m.impl/m.fallback/m.def argument, as written."""
-    if not arg:
+    """The kernel named by an m.impl/m.fallback/m.def argument, as written (templates dropped)."""
+    if "/" in arg:
+        arg = _COMMENT_RE.sub(" ", arg)
+    if "\\" in arg:
+        arg = arg.replace("\\\n", " ").replace("\\", " ")
+    a = " ".join(arg.split())
+    if not a:
         return ""
-    if "makeFallthrough" in arg:
+    if "makeFallthrough" in a:
         return "fallthrough"
-    for pat in _KERNEL_PATTERNS:
-        m = pat.search(arg)
-        if m:
-            return _norm_name(m.group(1))
-    if arg.lstrip().startswith("["):
+    m = _MAKE_NOARG_RE.match(a)
+    if m:  # CppFunction::makeNamedNotSupported() and friends
+        return m.group(1)
+    for _ in range(6):  # TORCH_FN((&ns::k)), dispatch(Key, TORCH_FN(k)), static_cast<..>(&k), ...
+        if a.startswith("&"):
+            a = a[1:].strip()
+            continue
+        for pat in _UNWRAP_RES:
+            m = pat.match(a)
+            if m:
+                a = m.group(1).strip()
+                break
+        else:
+            break
+    if a.startswith("["):
         return "<lambda>"
-    m = re.search(r"torch::dispatch\s*\(([^,]*),(.*)\)\s*$", arg, re.S)
-    if m:
-        return _kernel_of(m.group(2).strip())
-    a = arg.strip()
-    if a.startswith("&"):
-        a = a[1:].strip()
-    if re.fullmatch(r"[\w:<>, ]+", a):
+    if _NAME_LIKE_RE.fullmatch(a):
         return _norm_name(a)
     return _one_line(a, 120)
 
@@ -404,13 +420,42 @@ def _schema_name(schema: str) -> str:
 # Registration macros
 # ---------------------------------------------------------------------------------------------
 
-_REG_PREFILTER = (b"TORCH_IMPL_FUNC", b"META_FUNC", b"DISPATCH", b"TORCH_LIBRARY", b"C10_REGISTER_")
-_REG_RE = re.compile(
-    rb"(?:TORCH_(?:IMPL_FUNC|META_FUNC2?|PRECOMPUTE_META_FUNC2?|LIBRARY_IMPL|LIBRARY_FRAGMENT|LIBRARY)"
-    rb"|(?:DECLARE|DEFINE)_DISPATCH"
-    rb"|(?:ALSO_)?REGISTER_(?:[A-Z0-9]+_)*DISPATCH"
-    rb"|C10_REGISTER_[A-Z0-9_]+)(?=\s*\()"
+_REG_PREFILTER = (b"TORCH_IMPL_FUNC", b"META_FUNC", b"DECLARE_DISPATCH", b"DEFINE_DISPATCH", b"REGISTER_",
+                  b"TORCH_LIBRARY")
+# Literal-prefixed patterns (CPython scans for the literal first, which is fast), run only when the
+# literal occurs in the file.
+_REG_PATTERNS = (
+    (b"TORCH_", re.compile(rb"TORCH_(?:IMPL_FUNC|META_FUNC2?|PRECOMPUTE_META_FUNC2?|LIBRARY_IMPL|LIBRARY_FRAGMENT"
+                           rb"|LIBRARY)(?=\s*\()")),
+    (b"_DISPATCH", re.compile(rb"_DISPATCH(?=\s*\()")),  # DECLARE_/DEFINE_/REGISTER_*_DISPATCH: extended left
+    (b"C10_REGISTER_", re.compile(rb"C10_REGISTER_[A-Z0-9_]+(?=\s*\()")),
 )
+_DISPATCH_MACRO_RE = re.compile(r"(?:DECLARE|DEFINE|(?:ALSO_)?REGISTER(?:_[A-Z0-9]+)*)_DISPATCH")
+
+
+def _registration_hits(data: bytes):
+    """(start, end, macro) of registration macro names followed by '(' in data, in order."""
+    hits = []
+    for lit, pat in _REG_PATTERNS:
+        if lit not in data:
+            continue
+        for m in pat.finditer(data):
+            s, e = m.span()
+            if lit == b"_DISPATCH":
+                while s > 0 and data[s - 1] in _UPPER_WORD:
+                    s -= 1
+                macro = data[s:e].decode("ascii", "replace")
+                if not _DISPATCH_MACRO_RE.fullmatch(macro):
+                    continue
+            else:
+                macro = m.group().decode("ascii", "replace")
+            if s > 0 and data[s - 1] in _WORD:
+                continue
+            hits.append((s, e, macro))
+    hits.sort()
+    return hits
+
+
 _STRUCTURED_MACROS = frozenset(
     ("TORCH_IMPL_FUNC", "TORCH_META_FUNC", "TORCH_META_FUNC2", "TORCH_PRECOMPUTE_META_FUNC",
      "TORCH_PRECOMPUTE_META_FUNC2")
@@ -426,7 +471,6 @@ _DIRECTIVE_PARENTS = frozenset(
 _NO_REFERENCE = frozenset(
     ("static_cast", "reinterpret_cast", "const_cast", "dynamic_cast")
 ) | _STRUCTURED_MACROS | _LIBRARY_MACROS | frozenset(("DECLARE_DISPATCH", "DEFINE_DISPATCH"))
-_LIB_METHODS = {"def": "m.def", "impl": "m.impl", "fallback": "m.fallback"}
 
 
 def _structured_target(macro: str, args: list[str], ns: str) -> tuple[str, str, str]:
@@ -733,61 +777,45 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
                     sig += " " + data[value.start_byte:value.end_byte].decode("utf-8", "replace")
             defs.append([name, name, "macro", node.start_point[0] + 1, _end_line(d), _one_line(sig, 200), ()])
 
-    parse_errors = len(caps.get("error", ())) + len(caps.get("missing", ()))
+    # ERROR nodes; a file whose only recoveries are MISSING tokens (a macro call without its `;`)
+    # counts 1. (Capturing MISSING nodes too would cost ~8% more query time.)
+    parse_errors = len(caps.get("error", ())) or (1 if root.has_error else 0)
 
-    # 3. calls
+    # 3. calls: one sweep in source order; scope and line advance monotonically
     id_ident = ids["identifier"]
     id_qual = ids["qualified_identifier"]
     id_field = ids["field_expression"]
     id_tfunc = ids["template_function"]
     refs = []
-    lib_calls = []  # (call node, receiver, method)
-    names: dict[bytes, str] = {}
-    for node in caps.get("call", ()):
-        k = node.kind_id
-        raw = data[node.start_byte : node.end_byte]
-        if k == id_ident:
+    call_nodes = caps.get("call")
+    if call_nodes:
+        call_nodes.sort(key=_start_byte)
+        names: dict[bytes, str] = {}  # callee text -> reference name ("" = not a reference)
+        count = data.count
+        line = 1
+        prev = 0
+        fi = 0
+        nf = len(funcs)
+        cur_end, cur_scope = -1, ""
+        for node in call_nodes:
+            pos = node.start_byte
+            raw = data[pos : node.end_byte]
             name = names.get(raw)
             if name is None:
-                name = names[raw] = raw.decode("utf-8", "replace")
-        elif k == id_qual or k == id_tfunc:
-            name = names.get(raw)
-            if name is None:
-                name = names[raw] = _norm_name(raw.decode("utf-8", "replace"))
-        elif k == id_field:
-            name = names.get(raw)
-            if name is None:
-                if len(raw) > 160 or b"(" in raw or b"[" in raw or b'"' in raw or b"*" in raw or b"&" in raw:
-                    # receiver is an expression: keep the member name only
-                    fld = node.child_by_field_name("field")
-                    if fld is None:
-                        continue
-                    ftext = data[fld.start_byte : fld.end_byte].decode("utf-8", "replace")
-                    text = "." + _norm_name(ftext.replace("template ", " "))
-                else:
-                    text = raw.decode("utf-8", "replace")
-                    if "<" in text or " " in text or "\n" in text or "\t" in text:
-                        text = _norm_name(text.replace("template ", " "))
-                name = names[raw] = text
-            if name[0] != ".":
-                dot = name.rfind(".")
-                arrow = name.rfind("->")
-                cut = max(dot + 1, arrow + 2 if arrow >= 0 else 0)
-                meth = name[cut:]
-                if meth in _LIB_METHODS:
-                    lib_calls.append((node, name[: max(dot, arrow)], _LIB_METHODS[meth]))
-        else:
-            continue
-        if name in _NO_REFERENCE or not name:
-            continue
-        refs.append(Reference(name, node.start_point[0] + 1, scope_of(node.start_byte)))
-
-    refs.sort(key=_ref_line)
+                name = names[raw] = _callee(node, raw, data, id_ident, id_qual, id_tfunc, id_field)
+            if not name:
+                continue
+            line += count(b"\n", prev, pos)
+            prev = pos
+            while fi < nf and funcs[fi][0] <= pos:
+                _, cur_end, cur_scope = funcs[fi]
+                fi += 1
+            refs.append(_new_reference(name, line, cur_scope if pos < cur_end else ""))
 
     # 4. registrations
     regs = []
     if any(tok in data for tok in _REG_PREFILTER):
-        regs = _registrations(data, root, scope_of, lib_calls, macro_values)
+        regs = _registrations(data, root, scope_of, macro_values)
 
     definitions = tuple(Definition(d[0], d[1], d[2], d[3], d[4], d[5], d[6]) for d in defs)
     return FileFacts(
@@ -801,8 +829,56 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
     )
 
 
-def _ref_line(ref: Reference) -> int:
-    return ref.line
+def _callee(node, raw: bytes, data: bytes, id_ident, id_qual, id_tfunc, id_field) -> str:
+    """The reference name for a call's callee node ("" when it is not a reference)."""
+    k = node.kind_id
+    if k == id_ident:
+        text = raw.decode("utf-8", "replace")
+        if text in _NO_REFERENCE or (text.endswith("DISPATCH") and text.isupper()) or text.startswith("C10_REGISTER_"):
+            return ""  # registration macros are CodeRegistrations, not calls
+        return text
+    if k == id_qual or k == id_tfunc:
+        text = _norm_name(raw.decode("utf-8", "replace"))
+        return "" if text in _NO_REFERENCE else text
+    if k != id_field:
+        return ""  # (*fp)(x), arr[i](x), [](){}(), ...
+    if len(raw) > 160 or b"(" in raw or b"[" in raw or b'"' in raw or b"*" in raw or b"&" in raw:
+        # the receiver is an expression: keep the member name only
+        fld = node.child_by_field_name("field")
+        if fld is None:
+            return ""
+        ftext = data[fld.start_byte : fld.end_byte].decode("utf-8", "replace")
+        return "." + _norm_name(ftext.replace("template ", " "))
+    text = raw.decode("utf-8", "replace")
+    if "<" in text or " " in text or "\n" in text or "\t" in text:
+        text = _norm_name(text.replace("template ", " "))
+    return text
+
+
+def _start_byte(node) -> int:
+    return node.start_byte
+
+
+_new = object.__new__
+_REFERENCE_FIELDS = ("name", "line", "scope", "kind")
+
+
+def _new_reference(name: str, line: int, scope: str) -> Reference:
+    """`Reference(name, line, scope)` without the frozen-dataclass `__init__` (which goes through
+    `object.__setattr__` per field and costs ~2x more; hundreds of thousands are built per tree).
+    The result is an ordinary Reference: equal, hashable and picklable like one built normally."""
+    r = _new(Reference)
+    d = r.__dict__
+    d["name"] = name
+    d["line"] = line
+    d["scope"] = scope
+    d["kind"] = "call"
+    return r
+
+
+if tuple(getattr(Reference, "__dataclass_fields__", {})) != _REFERENCE_FIELDS or hasattr(Reference, "__slots__"):
+    def _new_reference(name: str, line: int, scope: str) -> Reference:  # noqa: F811 - safe fallback
+        return Reference(name, line, scope)
 
 
 def _namespace_at(root, pos: int, src: bytes) -> str:
@@ -823,13 +899,10 @@ def _namespace_at(root, pos: int, src: bytes) -> str:
     return "::".join(reversed(parts))
 
 
-def _registrations(data: bytes, root, scope_of, lib_calls, macro_values) -> list:
+def _registrations(data: bytes, root, scope_of, macro_values) -> list:
     regs = []
     blocks = []  # (body_start, body_end, ns, key, var)
-    for m in _REG_RE.finditer(data):
-        s, e = m.span()
-        if s > 0 and data[s - 1] in _WORD:
-            continue
+    for s, e, macro in _registration_hits(data):
         node = root.descendant_for_byte_range(s, e)
         if node is None or node.type in _NOT_CODE:
             continue
@@ -838,7 +911,6 @@ def _registrations(data: bytes, root, scope_of, lib_calls, macro_values) -> list
             continue
         if _on_directive_line(data, s):
             continue
-        macro = m.group().decode()
         args, end = _macro_args(data, e)
         if end < 0:
             continue
@@ -879,22 +951,19 @@ def _registrations(data: bytes, root, scope_of, lib_calls, macro_values) -> list
                 regs.append(CodeRegistration(macro, a[0], line, a[1] if len(args) > 1 else "", a[0], scope))
             else:
                 regs.append(CodeRegistration(macro, a[1].strip('#"'), line, args[-1], a[0], scope))
-    if blocks and lib_calls:
-        blocks.sort()
-        starts = [b[0] for b in blocks]
-        for node, receiver, kind in lib_calls:
-            pos = node.start_byte
-            i = bisect_right(starts, pos) - 1
-            if i < 0 or pos >= blocks[i][1]:
+    for body_start, body_end, ns, key, var in blocks:
+        if not var or not var.isidentifier():
+            continue
+        pat = re.compile(rb"(?<![\w.>])" + re.escape(var.encode()) + rb"\s*\.\s*(def|impl|fallback)(?=\s*\()")
+        for m in pat.finditer(data, body_start, body_end):
+            s = m.start()
+            node = root.descendant_for_byte_range(s, s + len(var))
+            if node is None or node.type in _NOT_CODE:
                 continue
-            _, _, ns, key, var = blocks[i]
-            if receiver != var:
+            args, end = _macro_args(data, m.end())
+            if end < 0:
                 continue
-            call = node.parent
-            arg_node = call.child_by_field_name("arguments") if call is not None else None
-            if arg_node is None:
-                continue
-            args = _split_args(data[arg_node.start_byte + 1 : arg_node.end_byte - 1].decode("utf-8", "replace"))
+            kind = "m." + m.group(1).decode()
             regs.append(_library_call(kind, args, ns, key, node.start_point[0] + 1, macro_values, data))
     regs.sort(key=_reg_line)
     return regs
@@ -944,21 +1013,22 @@ def _unwrap_selective(arg: str) -> str:
 
 def _library_call(kind: str, args: list[str], ns: str, key: str, line: int, macro_values, data: bytes):
     scope = f"{ns}, {key}" if key else ns
-    kernel_args = args[1:] if kind != "m.fallback" else args[:1]
+    # The kernel is everything after the name/schema (for m.fallback: everything), re-joined,
+    # since top-level commas also separate template arguments: `k<const Tensor&, double>`.
+    rest = args[1:] if kind != "m.fallback" else args
+    while rest and rest[-1].lstrip().startswith("{"):  # m.def(schema, [kernel,] {tags})
+        rest = rest[:-1]
+    ka = ", ".join(a.strip() for a in rest).strip()
+    if ka in macro_values:  # one level of an object-like macro defined in this file
+        v = macro_values[ka]
+        ka = data[v.start_byte : v.end_byte].decode("utf-8", "replace").strip()
     target = ""
     call_key = key
-    for ka in kernel_args:
-        ka = ka.strip()
-        if ka in macro_values:  # one level of object-like macro from this file
-            v = macro_values[ka]
-            ka = data[v.start_byte:v.end_byte].decode("utf-8", "replace").strip()
-        if not ka or ka.startswith("{"):  # tags list in m.def
-            continue
+    if ka:
         km = _DISPATCH_KEY_RE.search(ka)
         if km:
             call_key = km.group(1)
         target = _kernel_of(ka)
-        break
     if kind == "m.fallback":
         return CodeRegistration(kind, ns, line, target, call_key, scope)
     first = args[0] if args else ""

@@ -142,6 +142,7 @@ class OperatorSchema:
     has_composite_implicit_autograd_nested_tensor_kernel: bool = False
     has_composite_explicit_autograd_kernel: bool = False
     has_composite_explicit_autograd_non_functional_kernel: bool = False
+    schema_kind: str = "functional"  # torchgen SchemaKind: functional, inplace, out, mutable, scratch
     is_abstract: bool = True  # torchgen: has a dispatch section beyond CompositeImplicitAutograd
     generated: bool = False  # created by autogen / functionalization, not written in the YAML
     is_view: bool = False  # aliased arguments, none written (OpOverload.is_view in torch/_ops.py)

@@ -98,6 +98,7 @@ import ast
 import re
 import warnings
 from bisect import bisect_right
+from operator import attrgetter
 
 try:  # the package layout maps indexes/ -> torchatlas.indexes
     from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
@@ -146,6 +147,7 @@ def _ts():
 # ---------------------------------------------------------------------------------------------
 # small helpers
 
+_START = attrgetter("start_byte")
 _DOTTED = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]*\Z").match
 _SIG_MAX = 300
 
@@ -230,7 +232,12 @@ def _callee_name(node) -> str:
 
 def _string_value(node):
     """The value of a plain string literal node, else None."""
-    if node is None or node.type != "string":
+    if node is None:
+        return None
+    if node.type == "concatenated_string":
+        vals = [_string_value(c) for c in node.named_children if c.type != "comment"]
+        return None if any(v is None for v in vals) else "".join(vals)
+    if node.type != "string":
         return None
     parts = []
     for c in node.named_children:
@@ -353,6 +360,7 @@ class _File:
         self.libs: dict[str, tuple[str, str, str]] = {}  # receiver text -> (ns, kind, key)
         self.custom_ops: dict[str, str] = {}  # local function name -> "ns::op"
         self._all_quals: set[str] = set()
+        self._class_quals: set[str] = set()
 
     # -- scopes ------------------------------------------------------------------------------
     def scope_at(self, byte: int) -> str:
@@ -387,7 +395,12 @@ class _File:
         module = self.module
         stack: list[tuple[int, int, str, bool]] = []  # (end_byte, scope index, qualname, is_class)
         defs = self.defs
+        data = self.data
+        count = data.count
+        line, prev = 1, 0  # line numbers by counting newlines (cheaper than node.start_point)
         for start, what, node in items:
+            line += count(b"\n", prev, start)
+            prev = start
             while stack and stack[-1][0] <= start:
                 stack.pop()
             parent = stack[-1] if stack else None
@@ -395,7 +408,7 @@ class _File:
             if what == 2:
                 if parent is not None and not parent[3]:
                     continue  # an assignment inside a function (cannot happen with our query)
-                self._variables(node, base, parent is None)
+                self._variables(node, base, parent is None, line)
                 continue
             name_node = node.child_by_field_name("name")
             if name_node is None:
@@ -405,16 +418,19 @@ class _File:
             body = node.child_by_field_name("body")
             head_end = body.start_byte if body is not None else node.end_byte
             head = self.data[start:head_end].rstrip()
+            if node.has_error:
+                head = head.split(b"\n", 1)[0]
             if head.endswith(b":"):
                 head = head[:-1]
             else:  # a comment between the colon and the body
                 colon = [c for c in node.children if c.type == ":"]
                 if colon:
                     head = self.data[start : colon[-1].start_byte]
-            end_line = _end_line(node)
+            end = node.end_byte
+            end_line = self.end_line(start, end, line)
             if what == 0:
                 kind = "method" if parent is not None and parent[3] else "function"
-                defs.append(Definition(name, qual, kind, node.start_point[0] + 1, end_line, _one_line(head)))
+                defs.append(Definition(name, qual, kind, line, end_line, _one_line(head)))
             else:
                 bases: tuple[str, ...] = ()
                 sup = node.child_by_field_name("superclasses")
@@ -424,19 +440,26 @@ class _File:
                         for c in sup.named_children
                         if c.type not in ("keyword_argument", "comment", "dictionary_splat")
                     )
-                defs.append(
-                    Definition(name, qual, "class", node.start_point[0] + 1, end_line, _one_line(head), bases)
-                )
+                defs.append(Definition(name, qual, "class", line, end_line, _one_line(head), bases))
             idx = len(self.s_start)
             self.s_start.append(start)
-            self.s_end.append(node.end_byte)
+            self.s_end.append(end)
             self.s_qual.append(qual)
             self.s_parent.append(parent[1] if parent else -1)
             self.def_qual_by_start[start] = qual
-            stack.append((node.end_byte, idx, qual, what == 1))
+            stack.append((end, idx, qual, what == 1))
         self._all_quals = {d.qualname for d in defs if d.kind != "variable"}
+        self._class_quals = {d.qualname for d in defs if d.kind == "class"}
 
-    def _variables(self, node, base: str, at_module: bool):
+    def end_line(self, start: int, end: int, start_line: int) -> int:
+        """Last line of a node spanning data[start:end] that starts on start_line."""
+        data = self.data
+        n = data.count(b"\n", start, end)
+        if n and data[end - 1] == 10:  # ends right after a newline: the last line is the one before
+            return start_line + n - 1
+        return start_line + n
+
+    def _variables(self, node, base: str, at_module: bool, line: int):
         left = node.child_by_field_name("left")
         if left is None:
             return
@@ -447,15 +470,16 @@ class _File:
         else:
             return
         right = node.child_by_field_name("right")
-        first_line = self.data[node.start_byte : node.end_byte].split(b"\n", 1)[0]
-        sig = _one_line(first_line, 200)
-        line, end_line = node.start_point[0] + 1, _end_line(node)
+        start, end = node.start_byte, node.end_byte
+        eol = self.data.find(b"\n", start, end)
+        sig = _one_line(self.data[start : eol if eol >= 0 else end], 200)
+        end_line = self.end_line(start, end, line)
         for t in targets:
             name = _txt(t.text)
             qual = base + "." + name if base else name
             self.defs.append(Definition(name, qual, "variable", line, end_line, sig))
-            self.v_start.append(node.start_byte)
-            self.v_end.append(node.end_byte)
+            self.v_start.append(start)
+            self.v_end.append(end)
             self.v_qual.append(qual)
             if at_module and right is not None and len(targets) == 1:
                 self.mod_vars[name] = right
@@ -465,6 +489,74 @@ class _File:
         if i >= 0 and byte < self.v_end[i]:
             return self.v_qual[i]
         return ""
+
+    def salvage(self, error_nodes):
+        """Definitions tree-sitter's error recovery swallowed: `def`/`class` lines in ERROR regions.
+
+        Nesting is taken from indentation; a salvaged definition runs to the next definition at
+        the same or a lower indentation, or to the end of the ERROR region. Salvaged definitions
+        also become scopes for the references inside them."""
+        data = self.data
+        known = {d.line for d in self.defs if d.kind != "variable"}
+        found = []  # [name, qual, kind, line, end_line, sig, start_byte, end_byte]
+        for err in error_nodes:
+            start = data.rfind(b"\n", 0, err.start_byte) + 1
+            err_end_line = _end_line(err)
+            line = data.count(b"\n", 0, start) + 1
+            pos = start
+            # (indent, qual, is_class, index in found or -1): starts with the enclosing real scopes
+            stack: list[tuple[int, str, bool, int]] = []
+            i = bisect_right(self.s_start, err.start_byte) - 1
+            while i >= 0 and self.s_end[i] <= err.start_byte:
+                i = self.s_parent[i]
+            while i >= 0:
+                b0 = self.s_start[i]
+                ind = len(data[data.rfind(b"\n", 0, b0) + 1 : b0].expandtabs())
+                stack.insert(0, (ind, self.s_qual[i], self.s_qual[i] in self._class_quals, -1))
+                i = self.s_parent[i]
+            for m in _SALVAGE.finditer(data, start, err.end_byte):
+                line += data.count(b"\n", pos, m.start())
+                pos = m.start()
+                indent = len(m.group(1).expandtabs())
+                while stack and stack[-1][0] >= indent:
+                    k = stack.pop()[3]
+                    if k >= 0:
+                        prev = found[k]
+                        prev[4], prev[7] = max(prev[3], line - 1), m.start()
+                parent_q, parent_cls = (stack[-1][1], stack[-1][2]) if stack else (self.module, False)
+                name = _txt(m.group(3))
+                qual = parent_q + "." + name if parent_q else name
+                is_class = m.group(2) == b"class"
+                kind = "class" if is_class else ("method" if parent_cls else "function")
+                if line in known:
+                    stack.append((indent, qual, is_class, len(found)))
+                    found.append([None] * 8)  # placeholder: tree-sitter has it already
+                    continue
+                eol = data.find(b"\n", m.start())
+                sig = _one_line(data[m.start() : eol if eol >= 0 else len(data)].strip().rstrip(b":"))
+                found.append([name, qual, kind, line, err_end_line, sig, m.start(), err.end_byte])
+                stack.append((indent, qual, is_class, len(found) - 1))
+                if is_class:
+                    self._class_quals.add(qual)
+        extra = []
+        for name, qual, kind, line, end_line, sig, b0, b1 in found:
+            if name is None:
+                continue
+            self.defs.append(Definition(name, qual, kind, line, end_line, sig))
+            self._all_quals.add(qual)
+            extra.append((b0, b1, qual))
+        if extra:
+            items = sorted(list(zip(self.s_start, self.s_end, self.s_qual)) + extra, key=lambda x: (x[0], -x[1]))
+            self.s_start, self.s_end, self.s_qual, self.s_parent = [], [], [], []
+            stack2: list[int] = []
+            for b0, b1, qual in items:
+                while stack2 and self.s_end[stack2[-1]] <= b0:
+                    stack2.pop()
+                self.s_parent.append(stack2[-1] if stack2 else -1)
+                self.s_start.append(b0)
+                self.s_end.append(b1)
+                self.s_qual.append(qual)
+                stack2.append(len(self.s_start) - 1)
 
     # -- imports -----------------------------------------------------------------------------
     def imports(self, nodes):
@@ -684,6 +776,8 @@ class _File:
             scope = self.scope_at(call.start_byte)
             if not scope and self.module:
                 target = self.module + "." + bound
+            elif scope in self._class_quals:  # a class attribute
+                target = scope + "." + bound
         self.reg("Library." + kind if kind else "Library", ns, call, target, key)
 
     def _register_op(self, call, last):
@@ -915,19 +1009,28 @@ def _end_line(node) -> int:
     return row + 1
 
 
-def _count_errors(root) -> int:
+def _count_errors(root):
+    """(number of ERROR and MISSING nodes, the outermost ERROR nodes)."""
     n = 0
-    stack = [root]
+    outer = []
+    stack = [(root, False)]
     while stack:
-        node = stack.pop()
+        node, inside = stack.pop()
         if node.is_missing:
             n += 1
             continue
         if node.type == "ERROR":
             n += 1
+            if not inside:
+                outer.append(node)
+            inside = True
         if node.has_error:
-            stack.extend(node.children)
-    return n
+            stack.extend((c, inside) for c in node.children)
+    outer.sort(key=_START)
+    return n, outer
+
+
+_SALVAGE = re.compile(rb"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_]\w*)", re.M)
 
 
 def parse_python(path: str, data: bytes) -> FileFacts:
@@ -940,8 +1043,22 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     f = _File(path, data)
     caps = cursor_cls(query).captures(root)
 
-    f.imports(caps.get("import", ()))
+    imports = caps.get("import", [])
+    imports.sort(key=_START)
+    f.imports(imports)
     f.definitions(caps.get("func", ()), caps.get("class", ()), caps.get("var", ()))
+    errors = 0
+    if root.has_error:
+        errors, error_nodes = _count_errors(root)
+        f.salvage(error_nodes)
+        if errors:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ast.parse(data)
+                errors = 0  # valid Python that tree-sitter-python's grammar does not accept
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                pass
 
     # calls, in document order: the enclosing scope is tracked with a stack sweep
     refs = f.refs
@@ -954,8 +1071,14 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     i = 0
     stack: list[int] = []
     scope = ""
-    for node in caps.get("callee", ()):
+    callees = caps.get("callee", [])
+    callees.sort(key=_START)  # captures are not guaranteed to come in document order
+    count = data.count
+    line, prev = 1, 0
+    for node in callees:
         start = node.start_byte
+        line += count(b"\n", prev, start)
+        prev = start
         if (stack and s_end[stack[-1]] <= start) or (i < nscopes and s_start[i] <= start):
             while i < nscopes and s_start[i] <= start:
                 while stack and s_end[stack[-1]] <= s_start[i]:
@@ -966,8 +1089,17 @@ def parse_python(path: str, data: bytes) -> FileFacts:
                 stack.pop()
             scope = s_qual[stack[-1]] if stack else ""
         b = node.text
-        name = b.decode("ascii") if dotted(b) else _dotted(node)
-        append(Reference(name, node.start_point[0] + 1, scope))
+        if dotted(b):
+            name = b.decode("ascii")
+            append(Reference(name, line, scope))
+        else:
+            name = _dotted(node)
+            at = line
+            if node.type == "attribute":  # a chain split over lines: the line of the called name
+                attr = node.child_by_field_name("attribute")
+                if attr is not None:
+                    at += count(b"\n", start, attr.start_byte)
+            append(Reference(name, at, scope))
         last = name.rpartition(".")[2]
         if last in interest:
             interesting.append((node, name, last))
@@ -986,17 +1118,6 @@ def parse_python(path: str, data: bytes) -> FileFacts:
         f._opobj_method(node, recv, last, bare=True)
     f.scan_bindings(root)
 
-    errors = 0
-    if root.has_error:
-        errors = _count_errors(root)
-        if errors:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ast.parse(data)
-                errors = 0  # valid Python that tree-sitter-python's grammar does not accept
-            except (SyntaxError, ValueError, MemoryError, RecursionError):
-                pass
     regs = sorted(f.regs, key=lambda r: r.line)
     return FileFacts(
         path=path,

@@ -40,8 +40,10 @@ ENTRY_MODULE = "torch._meta_registrations"
 # Files a torch tree with Python meta registrations is expected to have; a missing one is reported.
 EXPECTED = ("torch/_meta_registrations.py", "torch/_decomp/__init__.py",
             "torch/_decomp/decompositions.py", "torch/_refs/__init__.py")
-# A module is interpreted only if it mentions one of these (the rest are opaque stubs).
+# A module is interpreted only if it mentions one of these, or lies in one of the packages that
+# register through factories (torch._refs.special has none of the names); the rest are opaque stubs.
 _MARKER = re.compile(r"\bregister_(?:decomposition|meta)\b")
+_READ_PACKAGES = ("torch._decomp", "torch._refs")
 
 
 def _mentions_registration(text: str) -> bool:
@@ -89,7 +91,6 @@ class _Module:
     name: str
     path: str  # relative to root
     env: dict = field(default_factory=dict)
-    done: bool = False
 
 
 @dataclass(eq=False)
@@ -286,7 +287,6 @@ class _Interpreter:
         self.conds: list[tuple[str, int]] = []  # unevaluated conditions we are inside
         self.depth = 0
         self.steps = 0
-        self.file_missing: set[str] = set()
 
     # -- problems
     def problem(self, path: str, line: int, entry: str, message: str, severity: str = "warning") -> None:
@@ -317,7 +317,7 @@ class _Interpreter:
             text = (self.root / path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return _Stub(name)
-        if not _mentions_registration(text):
+        if not (name == ENTRY_MODULE or name.startswith(_READ_PACKAGES) or _mentions_registration(text)):
             return _Stub(name)
         mod = _Module(name, path)
         self.modules[name] = mod
@@ -326,11 +326,9 @@ class _Interpreter:
             tree = ast.parse(text, filename=path)
         except SyntaxError as e:
             self.problem(path, e.lineno or 0, name, f"cannot parse: {e.msg}", "error")
-            mod.done = True
             return mod
         self.trees[name] = tree
         self.run_module(mod, tree)
-        mod.done = True
         return mod
 
     def run_module(self, mod: _Module, tree: ast.Module) -> None:
@@ -403,7 +401,8 @@ class _Interpreter:
                     self.exec_body(stmt.body, scope)
                 self.exec_body(stmt.orelse, scope)
             elif it is UNKNOWN and _MARKER.search(ast.dump(stmt)) is not None:
-                self.problem(scope.module.path, stmt.lineno, "", "loop over an unevaluated iterable registers ops; skipped")
+                self.problem(scope.module.path, stmt.lineno, "",
+                             "loop over an unevaluated iterable registers ops; skipped")
         elif t is ast.Try or t is getattr(ast, "TryStar", None):
             self.exec_body(stmt.body, scope)
             self.exec_body(stmt.orelse, scope)
@@ -502,7 +501,8 @@ class _Interpreter:
 
     # -- functions
     def define(self, node, scope: _Scope) -> _Func:
-        decorators = [self.eval(d, scope) for d in getattr(node, "decorator_list", ())]
+        dec_nodes = getattr(node, "decorator_list", ())
+        decorators = [self.eval(d, scope) for d in dec_nodes]
         args = node.args
         defaults = [self.eval(d, scope) for d in args.defaults]
         kw_defaults = [self.eval(d, scope) if d is not None else _NO_DEFAULT for d in args.kw_defaults]
@@ -514,17 +514,22 @@ class _Interpreter:
             if isinstance(dec, _RegDecorator) and not dec.site.text.startswith("@"):
                 dec.site.text = "@" + dec.site.text
         value: object = fn
-        for dec in reversed(decorators):
-            value = self.call(dec, [value], {}, scope, node.lineno)
+        for dec, dec_node in zip(reversed(decorators), reversed(dec_nodes)):
+            label = None
+            if isinstance(dec, _Func) and not self.via:  # a decorator factory applied at module level
+                label = _short("@" + ast.unparse(dec_node))
+            value = self.call(dec, [value], {}, scope, dec_node.lineno, label=label)
         return value
 
     def call_func(self, fn: _Func, args: list, kwargs: dict, line: int, caller: _Scope,
-                  node: ast.Call | None = None):
+                  node: ast.Call | None = None, label: str | None = None):
         if self.depth >= _MAX_DEPTH:
+            self.problem(caller.module.path, line, fn.full_name, f"calls nested deeper than {_MAX_DEPTH}; "
+                                                                  "result not evaluated")
             return UNKNOWN
-        node = fn.node
+        fdef = fn.node
         scope = _Scope(fn.module, fn.scope, prefix=f"{fn.qualname}.<locals>.")
-        a = node.args
+        a = fdef.args
         positional = list(a.posonlyargs) + list(a.args)
         n_def = len(a.defaults)
         for i, p in enumerate(positional):
@@ -542,17 +547,18 @@ class _Interpreter:
             scope.vars[p.arg] = kwargs.pop(p.arg) if p.arg in kwargs else (UNKNOWN if d is _NO_DEFAULT else d)
         if a.kwarg is not None:
             scope.vars[a.kwarg.arg] = dict(kwargs)
-        if node is not None and not self.via:  # module level: say how it was called
-            text = ast.unparse(node)
-            text = text if len(text) <= 80 else text[:77] + "..."
+        if label is not None:
+            text = label
+        elif node is not None and not self.via:  # module level: say how it was called
+            text = _short(ast.unparse(node))
         else:
             text = f"{fn.attrs.get('__name__', fn.qualname)}()"
         self.via.append(f"{text} at {caller.module.path}:{line}")
         self.depth += 1
         try:
-            if isinstance(node, ast.Lambda):
-                return self.eval(node.body, scope)
-            self.exec_body(node.body, scope)
+            if isinstance(fdef, ast.Lambda):
+                return self.eval(fdef.body, scope)
+            self.exec_body(fdef.body, scope)
             return None
         except _Return as r:
             return r.value
@@ -562,9 +568,10 @@ class _Interpreter:
             self.depth -= 1
             self.via.pop()
 
-    def call(self, f, args: list, kwargs: dict, scope: _Scope, line: int, node: ast.Call | None = None):
+    def call(self, f, args: list, kwargs: dict, scope: _Scope, line: int, node: ast.Call | None = None,
+             label: str | None = None):
         if isinstance(f, _Func):
-            return self.call_func(f, args, kwargs, line, scope, node)
+            return self.call_func(f, args, kwargs, line, scope, node, label)
         if isinstance(f, _Builtin):
             return self.call_builtin(f.kind, args, kwargs, scope, line, node)
         if isinstance(f, _RegDecorator):
@@ -646,10 +653,10 @@ class _Interpreter:
             if isinstance(leaf, _Op):
                 self.entries.append(_Entry(leaf, fn, site, table))
             elif isinstance(leaf, _Stub):
-                self.problem(site.path, site.line, "", f"{site.text[:100]}: the op is {leaf.qualname}, "
+                self.problem(site.path, site.line, "", f"{_short(site.text)}: the op is {leaf.qualname}, "
                                                        "defined outside the modules read; skipped")
             else:
-                self.problem(site.path, site.line, "", f"could not evaluate the op of {site.text[:100]}")
+                self.problem(site.path, site.line, "", f"could not evaluate the op of {_short(site.text)}")
 
     # -- expressions
     def eval(self, node: ast.expr, scope: _Scope):
@@ -880,6 +887,11 @@ class _NoDefault:
 _NO_DEFAULT = _NoDefault()
 
 
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _plain(v) -> bool:
     return v is None or isinstance(v, (bool, int, float, str))
 
@@ -903,7 +915,6 @@ class _Activation:
     order: tuple[str, ...] = _DEFAULT_ORDER
     skip: frozenset = frozenset()
     library_line: int = 0
-    impl_line: int = 0
 
 
 def _library_line(call: ast.Call) -> int:
@@ -949,7 +960,6 @@ def _read_activation(tree: ast.Module, problems: list[Problem]) -> _Activation:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "impl" \
                 and isinstance(node.func.value, ast.Name) and libraries.get(node.func.value.id, ("",))[0] == "aten":
             act.library_line = libraries[node.func.value.id][1]
-            act.impl_line = node.lineno
     if not act.library_line:
         aten = [line for ns, line in libraries.values() if ns == "aten"]
         if aten:
@@ -964,22 +974,23 @@ def _read_activation(tree: ast.Module, problems: list[Problem]) -> _Activation:
 def _describe(fn) -> tuple[str, str, str]:
     """(kernel name, where it is defined, what it wraps) for a registered value.
 
-    Follows __wrapped__ as inspect.unwrap does, and names the innermost Python function.
+    Follows __wrapped__ as inspect.unwrap does and names the innermost Python function, i.e. the
+    decorated one. When the chain ends in an operator (a factory wrapped `aten.alias` itself), the
+    function registered is named instead: the innermost one would be a generic helper.
     """
-    last = fn if isinstance(fn, _Func) else None
-    wraps = ""
-    seen = 0
-    cur = fn
-    while isinstance(cur, _Func) and "__wrapped__" in cur.attrs and seen < 50:
+    cur, last, hops = fn, fn if isinstance(fn, _Func) else None, 0
+    while isinstance(cur, _Func) and "__wrapped__" in cur.attrs and hops < 50:
         cur = cur.attrs["__wrapped__"]
-        seen += 1
+        hops += 1
         if isinstance(cur, _Func):
             last = cur
     if isinstance(cur, _Op):
-        wraps = f"wraps {cur}"
+        if isinstance(fn, _Func):
+            return fn.full_name, fn.where, f"wraps {cur}"
+        return str(fn), "", ""
     if last is None:
-        return (str(fn) if isinstance(fn, _Op) else "<unknown>"), "", (f"is {fn}" if isinstance(fn, _Op) else "")
-    return last.full_name, last.where, wraps
+        return "<unknown>", "", ""
+    return last.full_name, last.where, ""
 
 
 def _op_keys(ops: Mapping[str, OperatorSchema]) -> dict[str, list[str]]:
@@ -1061,7 +1072,7 @@ def python_meta_registrations(root: Path, layout: str, ops: Mapping[str, Operato
             continue
         e = chosen[k]
         kernel, where, wraps = _describe(e.fn)
-        how = f"{e.site.text[:120]} [{e.table}] at {e.site.path}:{e.site.line}"
+        how = f"{_short(e.site.text)} [{e.table}] at {e.site.path}:{e.site.line}"
         if e.site.via:
             how = f"{e.site.via[0]} -> {how}"
         parts = [p for p in (f"{where} {kernel}" if where else kernel, wraps, f"via {how}") if p]

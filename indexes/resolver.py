@@ -130,6 +130,20 @@ class Resolver:
                 self._add(op, "CompositeExplicitAutogradNonFunctional",
                           Reg(_GENERATED.format(key="CompositeExplicitAutogradNonFunctional"),
                               f"{out.name} (structured composite)", nf_via))
+        # In-place ops outside structured groups: torchgen writes a shape-checking Meta kernel
+        # (gen_unstructured's `inplace_meta`) unless a composite kernel serves Meta already.
+        for op, s in ops.items():
+            if s.manual_kernel_registration or s.schema_kind != "inplace" or len(s.returns) != 1:
+                continue
+            if s.has_composite_implicit_autograd_kernel or s.has_composite_explicit_autograd_kernel or \
+                    s.has_composite_explicit_autograd_non_functional_kernel:
+                continue
+            if "Meta" in self._direct.get(op, {}) or not s.dispatch:
+                continue
+            self._add(op, "Meta", Reg(_GENERATED.format(key="Meta"), f"{s.name} (inplace meta)",
+                                      ("in-place op with no Meta kernel: torchgen generates one in RegisterMeta.cpp "
+                                       "that checks the arguments and returns self (inplace_meta in "
+                                       "torchgen/dest/register_dispatch_key.py)",)))
         # Autograd: VariableType.cpp registers an autograd kernel for every op that is not a
         # CompositeImplicitAutograd decomposition (torchgen's dispatch_strategy == use_derived).
         manual = set()
@@ -146,11 +160,10 @@ class Resolver:
                                                "(MANUAL_AUTOGRAD_AND_TRACER in gen_variable_type.py)",)))
                 continue
             default = info.get("Default")
-            nested = info.get("AutogradNestedTensor")
-            if nested:
-                self._add(op, "AutogradNestedTensor",
-                          Reg(VARIABLE_TYPE, s.name,
-                              (f"derivatives.yaml dispatch: AutogradNestedTensor: node {nested.get('node')}",)))
+            for dkey, dinfo in info.items():
+                if dkey != "Default":  # derivatives.yaml `dispatch:` sections register at that key
+                    self._add(op, dkey, Reg(VARIABLE_TYPE, f"VariableType::{s.name}",
+                                            (f"derivatives.yaml dispatch: {dkey}: node {dinfo.get('node')}",)))
             # torchgen's dispatch_strategy: "use_derived" when the op is not a math kernel or has
             # a derivative formula; only then does VariableType register it.
             has_derivative = any(i.get("node") for i in info.values())
@@ -161,9 +174,10 @@ class Resolver:
             elif default:
                 via = ("derivatives.yaml entry without differentiable inputs",)
             else:
-                via = ("no derivatives.yaml entry: VariableType records no gradient for it "
-                       "(not differentiable, or an error on backward)",)
-            self._add(op, "Autograd", Reg(VARIABLE_TYPE, s.name, via))
+                via = ("no derivatives.yaml formula: the generated kernel attaches a NotImplemented node, so "
+                       f"backward through it raises 'derivative for {s.short} is not implemented' "
+                       "(unless no output is differentiable)",)
+            self._add(op, "Autograd", Reg(VARIABLE_TYPE, f"VariableType::{s.name}", via))
         # Hand-written registrations (C++ TORCH_LIBRARY_IMPL, torch's Python) override codegen's
         # for the same key: they run later at load time (Python) or are the only ones (C++).
         for r in self.facts.registrations:

@@ -31,7 +31,8 @@ import json, sys, warnings
 warnings.filterwarnings("ignore")
 import torch
 names = json.loads(sys.stdin.read()) or sorted(torch._C._dispatch_get_all_op_names())
-out = {"version": torch.__version__, "torch_root": torch.__file__.rsplit("/", 2)[0], "ops": {}}
+out = {"version": torch.__version__, "torch_root": torch.__file__.rsplit("/", 2)[0], "ops": {},
+       "cuda_built": torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None}
 for n in names:
     try:
         out["ops"][n] = torch._C._dispatch_dump_table(n)
@@ -54,6 +55,7 @@ class LiveEntry:
 class LiveTable:
     version: str
     ops: dict  # op -> {key: LiveEntry}; None for an op the dispatcher does not know
+    cuda_built: bool = True  # a CPU-only build registers no CUDA kernels: CUDA keys cannot agree
 
 
 def normalize_path(path: str, torch_root: str = "") -> str:
@@ -124,4 +126,4 @@ def read_live(ops: list[str] | None = None, python: str | None = None, timeout: 
     data = json.loads(proc.stdout)
     root = data.get("torch_root", "")
     parsed = {op: (parse_dump(text, root) if text is not None else None) for op, text in data["ops"].items()}
-    return LiveTable(version=data["version"], ops=parsed)
+    return LiveTable(version=data["version"], ops=parsed, cuda_built=data.get("cuda_built", True))

@@ -161,6 +161,11 @@ def writing(target: Path) -> Iterator[IndexWriter]:
     w.commit()
 
 
+def _key_order(key: str) -> tuple[int, str]:
+    from .dispatch_keys import DEFAULT_KEYS
+    return (DEFAULT_KEYS.index(key), key) if key in DEFAULT_KEYS else (len(DEFAULT_KEYS), key)
+
+
 class Index:
     """A read-only view of one index file."""
 
@@ -196,7 +201,7 @@ class Index:
         out = {r[0]: DispatchEntry(op, r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows}
         if keys is not None:
             return {k: out[k] for k in keys if k in out}
-        return out
+        return {k: out[k] for k in sorted(out, key=_key_order)}
 
     def dispatch_all(self) -> Iterator[tuple[str, list[DispatchEntry]]]:
         cur = self.con.execute("SELECT op, key, kind, registered_in, kernel, defined_at, via FROM dispatch ORDER BY op")
@@ -204,11 +209,11 @@ class Index:
         for r in cur:
             if r[0] != current:
                 if current is not None:
-                    yield current, entries
+                    yield current, sorted(entries, key=lambda e: _key_order(e.key))
                 current, entries = r[0], []
             entries.append(DispatchEntry(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6]))))
         if current is not None:
-            yield current, entries
+            yield current, sorted(entries, key=lambda e: _key_order(e.key))
 
     def derivatives(self, op: str) -> list[dict]:
         return [json.loads(r[0]) for r in self.con.execute("SELECT record FROM derivatives WHERE op = ?", (op,))]

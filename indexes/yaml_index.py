@@ -79,7 +79,8 @@ def _from_torchgen(data: dict) -> YamlFacts:
             has_composite_implicit_autograd_nested_tensor_kernel=o["has_composite_implicit_autograd_nested_tensor_kernel"],
             has_composite_explicit_autograd_kernel=o["has_composite_explicit_autograd_kernel"],
             has_composite_explicit_autograd_non_functional_kernel=o["has_composite_explicit_autograd_non_functional_kernel"],
-            generated=o["generated"], is_abstract=o.get("is_abstract", True), is_view=o["is_view"], is_inplace_or_out=o["is_inplace_or_out"]))
+            generated=o["generated"], is_abstract=o.get("is_abstract", True),
+            schema_kind=o.get("schema_kind", "functional"), is_view=o["is_view"], is_inplace_or_out=o["is_inplace_or_out"]))
     deriv_file = _derivatives_rel(data)
     for d in data["derivatives"]:
         facts.derivatives.append(Derivative(
@@ -216,6 +217,8 @@ def read_yaml_fallback(source: Source) -> YamlFacts:
             has_composite_explicit_autograd_kernel="CompositeExplicitAutograd" in keys,
             has_composite_explicit_autograd_non_functional_kernel="CompositeExplicitAutogradNonFunctional" in keys,
             is_abstract=bool(keys - {"CompositeImplicitAutograd", "CompositeImplicitAutogradNestedTensor"}),
+            schema_kind=("out" if any(a.out for a in args) else
+                         "inplace" if m["name"].endswith("_") and not m["name"].endswith("__") else "functional"),
             is_view=any(r.alias and not r.alias.endswith("!") for r in rets),
             is_inplace_or_out=any(a.alias and a.alias.endswith("!") for a in args)))
     drel = source.rel("derivatives")

@@ -173,13 +173,13 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         ops_entries = [(op, index.dispatch(op)) for op in resolve_ops(index, args.name)]
     if keys:
         ops_entries = [(op, {k: t[k] for k in keys if k in t}) for op, t in ops_entries]
-    live, live_note = (None, None)
+    live, live_note, cuda_built = None, None, True
     if args.runtime:
-        live, live_note = _read_live_for(src, [op for op, _ in ops_entries])
+        live, live_note, cuda_built = _read_live_for(src, [op for op, _ in ops_entries])
     if args.json:
         out = {"source": src.as_json(), "ops": []}
         if args.runtime:
-            out["runtime"] = {"compared": live is not None, "note": live_note}
+            out["runtime"] = {"compared": live is not None, "note": live_note, "cuda_built": cuda_built}
         for op, table in ops_entries:
             keys_out = {}
             for k, e in table.items():
@@ -196,7 +196,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     for i, (op, table) in enumerate(ops_entries):
         if i:
             print()
-        _print_dispatch(op, table, src, live, args.why or bool(keys))
+        _print_dispatch(op, table, src, live, args.why or bool(keys), cuda_built)
     if args.runtime and live_note:
         print(f"\n{live_note}")
     return 0
@@ -217,40 +217,51 @@ def _read_live_for(src, ops: list[str]):
     from torchatlas.indexes.sources import installed_root, _read_version
     root = installed_root()
     if root is None:
-        return None, "runtime: no installed torch in this Python; nothing to compare with"
+        return None, "runtime: no installed torch in this Python; nothing to compare with", True
     installed = _read_version(root, "package")
     if installed.split("+")[0] != src.version.split("+")[0]:
         return None, (f"runtime: the installed torch is {installed} but this source is {src.version}; "
-                      "a live comparison would compare different versions, so it is skipped")
+                      "a live comparison would compare different versions, so it is skipped"), True
     table = read_live(ops)
-    return table.ops, f"runtime: compared with the live dispatcher of torch {table.version}"
+    note = f"runtime: compared with the live dispatcher of torch {table.version}"
+    if not table.cuda_built:
+        note += ("; it is a CPU-only build, so it registers no CUDA kernels and CUDA keys are expected "
+                 "to differ from the source")
+    return table.ops, note, table.cuda_built
 
 
-def _print_dispatch(op: str, table: dict, src, live, why: bool) -> None:
+def _print_dispatch(op: str, table: dict, src, live, why: bool, cuda_built: bool = True) -> None:
     print(f"{op}    (torch {src.version}, {src.kind})")
-    header = f"  {'KEY':<22} {'KIND':<33} {'KERNEL':<34} {'REGISTERED IN'}"
-    print(header + ("    LIVE" if live is not None else ""))
-    disagreements = 0
+    rows = [("KEY", "KIND", "KERNEL", "REGISTERED IN", "LIVE" if live is not None else "")]
+    disagreements = unbuilt = 0
     for k, e in table.items():
-        line = f"  {k:<22} {e.kind:<33} {(e.kernel or '-'):<34} {e.registered_in or '-'}"
+        mark = ""
         if live is not None:
             le = (live.get(op) or {}).get(k)
             lv = (le.kind, le.registered_in) if le else ("none", None)
             if lv == (e.kind, e.registered_in):
-                line += "    = agrees"
+                mark = "= agrees"
+            elif "CUDA" in k and not cuda_built:
+                unbuilt += 1
+                mark = f"~ {lv[0]} (CPU-only build)"
             else:
                 disagreements += 1
-                line += f"    ! live: {lv[0]} {lv[1] or ''}".rstrip()
-        print(line)
-        if e.defined_at and why:
-            print(f"  {'':<22} defined at {e.defined_at}")
-        if why:
+                mark = f"! live: {lv[0]} {lv[1] or ''}".rstrip()
+        rows.append((k, e.kind, e.kernel or "-", e.registered_in or "-", mark))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, r in enumerate(rows):
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + ("  " + r[4] if r[4] else ""))
+        if i and why:
+            e = table[r[0]]
+            pad = " " * (widths[0] + 4)
+            if e.defined_at:
+                print(f"{pad}defined at {e.defined_at}")
             for hop in e.via:
-                print(f"  {'':<22} <- {hop}")
+                print(f"{pad}<- {hop}")
     if live is not None:
-        print(f"  {disagreements} disagreement(s) with the live dispatcher" if disagreements else
-              "  static and live agree on every key shown")
+        extra = f" ({unbuilt} CUDA key(s) differ because the live build has no CUDA)" if unbuilt else ""
+        print(f"  {disagreements} disagreement(s) with the live dispatcher{extra}" if disagreements else
+              f"  static and live agree on every key shown{extra}")
     if why:
-        kinds = sorted({e.kind for e in table.values()})
-        for kind in kinds:
+        for kind in sorted({e.kind for e in table.values()}):
             print(f"  {kind}: {KIND_HELP.get(kind, '')}")

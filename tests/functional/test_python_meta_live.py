@@ -65,12 +65,13 @@ for typ in ("meta", "post_autograd", "pre_autograd"):
             continue
         if name not in out or "kernel" in out[name]:
             continue
+        # The innermost function of the __wrapped__ chain (the decorated one); when the chain ends
+        # in an operator rather than a function, the function registered itself.
         chain = [fn]
         while hasattr(chain[-1], "__wrapped__") and len(chain) < 50:
             chain.append(chain[-1].__wrapped__)
-        code = [f for f in chain if hasattr(f, "__code__")]
-        if code:
-            f = code[-1]
+        f = chain[-1] if hasattr(chain[-1], "__code__") else chain[0]
+        if hasattr(f, "__code__"):
             out[name]["kernel"] = f"{f.__globals__.get('__name__')}.{f.__code__.co_qualname}"
             out[name]["defined_at"] = f"{os.path.relpath(f.__code__.co_filename, site)}:{f.__code__.co_firstlineno}"
 json.dump(out, sys.stdout)

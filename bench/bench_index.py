@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Index and query speed on a source (default: the installed torch). Prints figures, asserts nothing.
+
+    python bench/bench_index.py [SOURCE] [--runs N]
+
+Figures: `torchatlas index` wall time (whole process), and `torchatlas op` / `dispatch` for one op
+as whole processes (Python start-up included), against `python -c pass` as the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(cmd: list[str], runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), min(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", nargs="?", default="installed")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    exe = [sys.executable, "-m", "torchatlas.cli"]
+    with tempfile.TemporaryDirectory() as d:
+        db = str(Path(d) / "bench.sqlite")
+        med, best = timed(exe + ["index", args.source, "--db", db, "--json"], args.runs)
+        size = Path(db).stat().st_size / 2**20
+        print(f"index {args.source}: median {med:.2f} s, best {best:.2f} s over {args.runs} runs "
+              f"(target < 10 s on 2 cores); index file {size:.1f} MB")
+        floor, _ = timed([sys.executable, "-c", "pass"], 5)
+        print(f"python start-up floor: {floor * 1000:.0f} ms")
+        for q in (["op", "aten::add.Tensor"], ["dispatch", "aten::add.Tensor"], ["dispatch", "torch.mm", "--json"],
+                  ["op", "aten::add.Tensr"]):
+            cmd = exe + q + ["--source", args.source, "--db", db]
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                times.append(time.perf_counter() - t)
+            print(f"torchatlas {' '.join(q)}: median {statistics.median(times) * 1000:.0f} ms (target < 500 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
