@@ -815,7 +815,13 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
     # 4. registrations
     regs = []
     if any(tok in data for tok in _REG_PREFILTER):
-        regs = _registrations(data, root, scope_of, macro_values)
+        fmacros = caps.get("fmacro", ())
+        regs, xdefs, xrefs = _registrations(data, root, scope_of, macro_values, fmacros)
+        if xdefs:
+            defs.extend(xdefs)
+        if xrefs:
+            refs.extend(xrefs)
+            refs.sort(key=_ref_line)
 
     definitions = tuple(Definition(d[0], d[1], d[2], d[3], d[4], d[5], d[6]) for d in defs)
     return FileFacts(
@@ -853,6 +859,10 @@ def _callee(node, raw: bytes, data: bytes, id_ident, id_qual, id_tfunc, id_field
     if "<" in text or " " in text or "\n" in text or "\t" in text:
         text = _norm_name(text.replace("template ", " "))
     return text
+
+
+def _ref_line(ref: Reference) -> int:
+    return ref.line
 
 
 def _start_byte(node) -> int:
@@ -899,9 +909,60 @@ def _namespace_at(root, pos: int, src: bytes) -> str:
     return "::".join(reversed(parts))
 
 
-def _registrations(data: bytes, root, scope_of, macro_values) -> list:
+def _simple_registration(macro: str, args: list[str], line: int, scope: str, ns: str):
+    """CodeRegistration for a non-library registration macro call (ns: enclosing namespace)."""
+    a = args + ["", "", ""]
+    if macro in _STRUCTURED_MACROS:
+        name, struct, meth = _structured_target(macro, args, ns)
+        return CodeRegistration(macro, name, line, _join(ns, f"{struct}::{meth}"), "", "")
+    if macro == "DECLARE_DISPATCH":
+        return CodeRegistration(macro, a[1], line, "", "", scope)
+    if macro == "DEFINE_DISPATCH":
+        return CodeRegistration(macro, a[0], line, "", "", scope)
+    if macro.endswith("DISPATCH"):  # REGISTER_*DISPATCH, ALSO_REGISTER_*
+        arch = macro[macro.index("REGISTER_") + 9 : -len("DISPATCH")].rstrip("_")
+        if macro == "REGISTER_ARCH_DISPATCH":
+            key, target = a[1], a[2]
+        elif arch == "NO_CPU":
+            key, target = "CPU", ""
+        else:
+            key, target = arch, a[1]
+        target = target.strip()
+        if target.startswith("&"):
+            target = target[1:].strip()
+        return CodeRegistration(macro, a[0], line, _norm_name(target) if target else "", key, scope)
+    if macro.startswith("C10_REGISTER_"):
+        if macro == "C10_REGISTER_GUARD_IMPL" or len(args) < 3:
+            return CodeRegistration(macro, a[0], line, a[1] if len(args) > 1 else "", a[0], scope)
+        return CodeRegistration(macro, a[1].strip('#"'), line, args[-1], a[0], scope)
+    return None
+
+
+def _library_calls(text: bytes, lo: int, hi: int, var: str, root, ns: str, key: str, line_of, macro_values,
+                   data: bytes) -> list:
+    """m.def / m.impl / m.fallback calls on `var` in text[lo:hi]."""
+    out = []
+    if not var or not var.isidentifier():
+        return out
+    pat = re.compile(rb"(?<![\w.>])" + re.escape(var.encode()) + rb"\s*\.\s*(def|impl|fallback)(?=\s*\()")
+    for m in pat.finditer(text, lo, hi):
+        s = m.start()
+        line = line_of(s)
+        if line is None:
+            continue
+        args, end = _macro_args(text, m.end())
+        if end < 0:
+            continue
+        out.append(_library_call("m." + m.group(1).decode(), args, ns, key, line, macro_values, data))
+    return out
+
+
+def _registrations(data: bytes, root, scope_of, macro_values, fmacros) -> tuple[list, list, list]:
+    """(registrations, extra definitions, extra references) of one file."""
     regs = []
     blocks = []  # (body_start, body_end, ns, key, var)
+    xdefs: list = []
+    xrefs: list = []
     for s, e, macro in _registration_hits(data):
         node = root.descendant_for_byte_range(s, e)
         if node is None or node.type in _NOT_CODE:
@@ -915,29 +976,8 @@ def _registrations(data: bytes, root, scope_of, macro_values) -> list:
         if end < 0:
             continue
         line = node.start_point[0] + 1
-        scope = scope_of(s)
-        a = args + ["", "", ""]
-        if macro in _STRUCTURED_MACROS:
-            ns = _namespace_at(root, s, data)
-            name, struct, meth = _structured_target(macro, args, ns)
-            regs.append(CodeRegistration(macro, name, line, _join(ns, f"{struct}::{meth}"), "", ""))
-        elif macro == "DECLARE_DISPATCH":
-            regs.append(CodeRegistration(macro, a[1], line, "", "", scope))
-        elif macro == "DEFINE_DISPATCH":
-            regs.append(CodeRegistration(macro, a[0], line, "", "", scope))
-        elif macro.endswith("DISPATCH"):  # REGISTER_*DISPATCH, ALSO_REGISTER_*
-            arch = macro[macro.index("REGISTER_") + 9 : -len("DISPATCH")].rstrip("_")
-            if macro == "REGISTER_ARCH_DISPATCH":
-                key, target = a[1], a[2]
-            elif arch == "NO_CPU":
-                key, target = "CPU", ""
-            else:
-                key, target = arch, a[1]
-            target = target.strip()
-            if target.startswith("&"):
-                target = target[1:].strip()
-            regs.append(CodeRegistration(macro, a[0], line, _norm_name(target) if target else "", key, scope))
-        elif macro in _LIBRARY_MACROS:
+        if macro in _LIBRARY_MACROS:
+            a = args + ["", "", ""]
             if macro == "TORCH_LIBRARY_IMPL":
                 ns, key, var = a[0], a[1], a[2]
             else:
@@ -946,27 +986,133 @@ def _registrations(data: bytes, root, scope_of, macro_values) -> list:
             body = _library_body(root, data, s, e, end)
             if body is not None:
                 blocks.append((body[0], body[1], ns, key, var))
-        elif macro.startswith("C10_REGISTER_"):
-            if macro == "C10_REGISTER_GUARD_IMPL" or len(args) < 3:
-                regs.append(CodeRegistration(macro, a[0], line, a[1] if len(args) > 1 else "", a[0], scope))
-            else:
-                regs.append(CodeRegistration(macro, a[1].strip('#"'), line, args[-1], a[0], scope))
-    for body_start, body_end, ns, key, var in blocks:
-        if not var or not var.isidentifier():
             continue
-        pat = re.compile(rb"(?<![\w.>])" + re.escape(var.encode()) + rb"\s*\.\s*(def|impl|fallback)(?=\s*\()")
-        for m in pat.finditer(data, body_start, body_end):
-            s = m.start()
-            node = root.descendant_for_byte_range(s, s + len(var))
-            if node is None or node.type in _NOT_CODE:
-                continue
-            args, end = _macro_args(data, m.end())
-            if end < 0:
-                continue
-            kind = "m." + m.group(1).decode()
-            regs.append(_library_call(kind, args, ns, key, node.start_point[0] + 1, macro_values, data))
+        ns = _namespace_at(root, s, data) if macro in _STRUCTURED_MACROS else ""
+        reg = _simple_registration(macro, args, line, scope_of(s), ns)
+        if reg is not None:
+            regs.append(reg)
+
+    def line_in_file(pos: int):
+        node = root.descendant_for_byte_range(pos, pos + 1)
+        if node is None or node.type in _NOT_CODE:
+            return None
+        return node.start_point[0] + 1
+
+    for body_start, body_end, ns, key, var in blocks:
+        regs.extend(_library_calls(data, body_start, body_end, var, root, ns, key, line_in_file, macro_values, data))
+
+    if fmacros:
+        _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs)
     regs.sort(key=_reg_line)
-    return regs
+    return regs, xdefs, xrefs
+
+
+# -- one-level expansion of same-file macros that wrap registrations -----------------------------
+
+_PARAM_SPLIT_RE = re.compile(r"[\s,()]+")
+_STRINGIZE_RE = re.compile(r"(?<!#)#\s*([A-Za-z_]\w*)")
+_TOKEN_RE = re.compile(r"[A-Za-z_]\w*")
+_PASTE_RE = re.compile(r"\s*##\s*")
+_LIB_CALL_HINT = (b".impl", b".def", b".fallback")
+
+
+def _substitute(body: str, params: list[str], args: list[str]) -> str:
+    body = body.replace("\\\r\n", " ").replace("\\\n", " ")
+    variadic = bool(params) and params[-1] == "..."
+    named = params[:-1] if variadic else params
+    mapping = {p: (args[i] if i < len(args) else "") for i, p in enumerate(named)}
+    if variadic:
+        mapping["__VA_ARGS__"] = ", ".join(args[len(named):])
+    body = _STRINGIZE_RE.sub(lambda m: '"%s"' % mapping[m.group(1)] if m.group(1) in mapping else m.group(0), body)
+    body = _TOKEN_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), body)
+    return _PASTE_RE.sub("", body)
+
+
+def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs) -> None:
+    """Registrations written inside a function-like macro of this file, at the macro's call sites.
+
+    `#define CREATE_BINARY_TORCH_IMPL_FUNC(func_out, func_stub) TORCH_IMPL_FUNC(func_out) (...)`
+    followed by `CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out, bitwise_and_stub)` yields
+    TORCH_IMPL_FUNC(bitwise_and_out) at the call site's line, the `structured_bitwise_and_out::impl`
+    Definition (the call site's lines) and the calls its body makes; `m.impl(#op, ...)` inside a
+    macro called within a TORCH_LIBRARY* block yields m.impl facts. Macros calling macros are
+    followed up to three levels."""
+    macros = {}
+    for name_node in fmacros:
+        d = name_node.parent
+        value = d.child_by_field_name("value")
+        params = d.child_by_field_name("parameters")
+        if value is None or params is None:
+            continue
+        vb = data[value.start_byte : value.end_byte]
+        if not (any(tok in vb for tok in _REG_PREFILTER) or any(tok in vb for tok in _LIB_CALL_HINT)):
+            continue
+        name = data[name_node.start_byte : name_node.end_byte].decode("utf-8", "replace")
+        plist = [p for p in _PARAM_SPLIT_RE.split(data[params.start_byte : params.end_byte].decode("utf-8", "replace")) if p]
+        macros[name] = (plist, vb.decode("utf-8", "replace"), d.start_byte, d.end_byte)
+    if not macros:
+        return
+    call_re = re.compile(rb"(?<![\w.>])(" + b"|".join(re.escape(n.encode()) for n in macros) + rb")(?=\s*\()")
+    block_starts = sorted(blocks)
+    parser, query, QueryCursor, ids = _ts()
+
+    def expand(text: str, line: int, end_line: int, pos: int, site: str, depth: int) -> None:
+        tb = text.encode("utf-8", "replace")
+        for s2, e2, macro in _registration_hits(tb):
+            args, end = _macro_args(tb, e2)
+            if end < 0 or macro in _LIBRARY_MACROS:
+                continue
+            ns = _namespace_at(root, pos, data) if macro in _STRUCTURED_MACROS else ""
+            reg = _simple_registration(macro, args, line, scope_of(pos), ns)
+            if reg is None:
+                continue
+            regs.append(reg)
+            if macro in _STRUCTURED_MACROS:
+                _, struct, meth = _structured_target(macro, args, ns)
+                qual = _join(ns, f"{struct}::{meth}")
+                xdefs.append([meth, qual, "method", line, end_line, _one_line(site), ()])
+                body_at = tb.find(b"{", end)
+                if body_at >= 0:
+                    sub = parser.parse(tb[body_at:])
+                    cnodes = QueryCursor(query).captures(sub.root_node).get("call", ())
+                    for cn in sorted(cnodes, key=_start_byte):
+                        craw = tb[body_at + cn.start_byte : body_at + cn.end_byte]
+                        cname = _callee(cn, craw, tb[body_at:], ids["identifier"], ids["qualified_identifier"],
+                                        ids["template_function"], ids["field_expression"])
+                        if cname:
+                            xrefs.append(Reference(cname, line, qual))
+        for b in block_starts:  # m.def / m.impl when the call site is inside a TORCH_LIBRARY* block
+            if b[0] <= pos < b[1]:
+                regs.extend(_library_calls(tb, 0, len(tb), b[4], root, b[2], b[3], lambda _p: line,
+                                           macro_values, data))
+                break
+        if depth < 3:
+            for m in call_re.finditer(tb):
+                inner = m.group(1).decode()
+                args, end = _macro_args(tb, m.end())
+                if end >= 0:
+                    plist, body, _, _ = macros[inner]
+                    expand(_substitute(body, plist, args), line, end_line, pos, site, depth + 1)
+
+    for m in call_re.finditer(data):
+        s = m.start()
+        node = root.descendant_for_byte_range(s, m.end())
+        if node is None or node.type in _NOT_CODE or _on_directive_line(data, s):
+            continue
+        parent = node.parent
+        if parent is not None and parent.type in _DIRECTIVE_PARENTS:
+            continue
+        name = m.group(1).decode()
+        plist, body, dstart, dend = macros[name]
+        if dstart <= s < dend:
+            continue
+        args, end = _macro_args(data, m.end())
+        if end < 0:
+            continue
+        line = node.start_point[0] + 1
+        end_line = line + data.count(b"\n", s, end)
+        site = data[s:end].decode("utf-8", "replace")
+        expand(_substitute(body, plist, args), line, end_line, s, site, 1)
 
 
 def _reg_line(reg: CodeRegistration) -> int:

@@ -52,6 +52,12 @@ def _block_end(data: bytes, open_brace: int) -> int:
     return len(data)
 
 
+def _kernel_name(expr: str) -> str:
+    """`TORCH_FN(at::native::foo)` / `&foo` / `torch::dispatch(..., &foo)` -> the function named."""
+    m = re.search(r"TORCH_FN\(\s*([\w:<>]+)\s*\)", expr) or re.search(r"&\s*([\w:]+)\s*\)?\s*$", expr)
+    return m.group(1) if m else expr
+
+
 def scan_file(rel: str, data: bytes) -> list[Registration]:
     if b"TORCH_LIBRARY_IMPL" not in data:
         return []
@@ -70,7 +76,7 @@ def scan_file(rel: str, data: bytes) -> list[Registration]:
             else:
                 ns_ = ns
             line = base_line + body.count(b"\n", 0, im.start())
-            kernel = re.sub(rb"\s+", b" ", im.group(2)).decode(errors="replace").strip()
+            kernel = _kernel_name(re.sub(rb"\s+", b" ", im.group(2)).decode(errors="replace").strip())
             op = f"{ns_}::{name}" if not name.endswith(".default") else f"{ns_}::{name[:-8]}"
             kind = "fallthrough" if "makeFallthrough" in kernel else "impl"
             out.append(Registration(op=op, key=key, kernel=kernel, kind=kind, location=Location(rel, line)))

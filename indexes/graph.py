@@ -57,6 +57,27 @@ def op_records(yaml_facts: YamlFacts, bindings: list[PythonBinding], source: Sou
     return records
 
 
+def registration_only_records(known_ops: list[str], yaml_ops: set[str], registrations) -> list[dict]:
+    """Ops the source registers in C++ (TORCH_LIBRARY_FRAGMENT / m.impl) but never declares in YAML."""
+    first = {}
+    for r in registrations:
+        if r.op in known_ops and r.op not in yaml_ops:
+            first.setdefault(r.op, r)
+    records = []
+    for op, r in sorted(first.items()):
+        name, _, overload = op.split("::", 1)[1].partition(".")
+        records.append({
+            "op": op, "name": name, "overload": overload, "schema": None, "arguments": [], "returns": [],
+            "variants": [], "python": [], "dispatch": {}, "structured": False, "structured_keys": [],
+            "structured_delegate": None, "structured_inherits": None, "precomputed": False, "autogen": [],
+            "tags": [], "python_module": None, "device_check": None, "device_guard": True,
+            "manual_kernel_registration": False, "manual_cpp_binding": False, "category_override": None,
+            "generated": False, "is_view": False, "defined_at": str(r.location), "autograd": None,
+            "origin": f"registered by hand in C++ ({r.location.path}), not declared in native_functions.yaml",
+        })
+    return records
+
+
 def nodes_and_edges(yaml_facts: YamlFacts, bindings: list[PythonBinding], entries: list[DispatchEntry],
                     source: Source) -> tuple[list[Node], list[Edge]]:
     N, E = NodeKind, EdgeKind

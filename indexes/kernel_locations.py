@@ -50,6 +50,23 @@ def scan(root: Path, rel_dir: str = "aten/src/ATen/native") -> dict[str, str]:
                 if brace < 0 or (0 <= semi < brace):
                     continue
                 name = m.group(1).decode()
-                plain.setdefault(name, f"{rel}:{_line_of(data, m.start())}")
+                plain.setdefault(name, f"{rel}:{_line_of(data, m.start(1))}")
     plain.update(impl)
+    plain.update(_ufunc_locations(root, base / "ufunc"))
     return plain
+
+
+def _ufunc_locations(root: Path, ufunc_dir: Path) -> dict[str, str]:
+    """ufunc ops (`ufunc_inner_loop:` in the YAML) get kernels ufunc_<op>_<Key> generated around
+    the scalar and vectorized loops of aten/src/ATen/native/ufunc/<op>.h: point at those."""
+    out: dict[str, str] = {}
+    if not ufunc_dir.is_dir():
+        return out
+    for p in sorted(ufunc_dir.glob("*.h")):
+        data = p.read_bytes()
+        m = re.search(rb"\b" + re.escape(p.stem.encode()) + rb"\s*\(", data)
+        if m:
+            where = f"{p.relative_to(root)}:{_line_of(data, m.start())}"
+            for key in ("CPU", "CUDA"):
+                out[f"ufunc_{p.stem}_{key}"] = where
+    return out

@@ -98,6 +98,7 @@ def build_index(source: Source, db: Path, progress: Progress | None = None,
     say("assembling the graph", 4, steps)
     problems = yaml_facts.problems + scans.problems + binding_problems
     records = graph.op_records(yaml_facts, bindings, source)
+    records += graph.registration_only_records(all_ops, set(ops), scans.registrations)
     nodes, edges = graph.nodes_and_edges(yaml_facts, bindings, entries, source)
     say("writing the index", 5, steps)
     with writing(db) as w:

@@ -292,6 +292,8 @@ _NOT_OPS = frozenset(
     __path__ __all__ __spec__ __loader__ __package__ __iter__ __dir__ name _dir _ops""".split()
 )
 
+_OP_CONTAINERS = frozenset(("list", "tuple", "binary_operator", "parenthesized_expression", "set"))
+
 _CBIND_MODS = ("_VariableFunctions", "_nn", "_linalg", "_fft", "_special", "_sparse", "_nested")
 
 # `NAME = torch.ops.<ns>` / `NAME: T = torch._ops.ops.<ns>`: the line text before the needle ...
@@ -320,6 +322,10 @@ _INTEREST = frozenset(
     """register_decomposition register_meta Library _scoped_library impl define fallback custom_op
     triton_op register_fake impl_abstract register_autograd register_kernel register_vmap
     register_torch_dispatch""".split()
+)
+_LIBRARY_CTORS = frozenset(
+    """torch.library.Library torch.library._scoped_library Library _scoped_library library.Library
+    library._scoped_library""".split()
 )
 _TL_FUNCS = frozenset(
     """define impl custom_op triton_op register_fake impl_abstract register_autograd register_kernel
@@ -546,7 +552,8 @@ class _File:
             self._all_quals.add(qual)
             extra.append((b0, b1, qual))
         if extra:
-            items = sorted(list(zip(self.s_start, self.s_end, self.s_qual)) + extra, key=lambda x: (x[0], -x[1]))
+            items = list(zip(self.s_start, self.s_end, self.s_qual)) + extra
+            items.sort(key=lambda x: (x[0], -x[1]))
             self.s_start, self.s_end, self.s_qual, self.s_parent = [], [], [], []
             stack2: list[int] = []
             for b0, b1, qual in items:
@@ -671,7 +678,7 @@ class _File:
                 return self.op_specs(l, depth + 1) + self.op_specs(r, depth + 1)
         if t == "identifier":
             bound = self.mod_vars.get(_txt(node.text))
-            if bound is not None and bound.type in ("list", "tuple", "binary_operator", "parenthesized_expression", "set"):
+            if bound is not None and bound.type in _OP_CONTAINERS:
                 res = self.op_specs(bound, depth + 1)
                 if res:
                     return res
@@ -685,7 +692,9 @@ class _File:
     def reg(self, kind, name, node, target="", key="", scope=None):
         b = node.start_byte
         self.regs.append(
-            CodeRegistration(kind, name, node.start_point[0] + 1, target, key, self.scope_at(b) if scope is None else scope)
+            CodeRegistration(
+                kind, name, node.start_point[0] + 1, target, key, self.scope_at(b) if scope is None else scope
+            )
         )
 
     def decorated_target(self, call):
@@ -702,7 +711,7 @@ class _File:
         if p.type == "call" and p.child_by_field_name("function") == call:
             pos, kw = _args(p)
             if pos:
-                return self.qualify(_callee_name(pos[0]) if pos[0].type in ("identifier", "attribute") else _one_line(pos[0].text, 200), call.start_byte)
+                return self.func_arg(pos[0], call)
         return ""
 
     def func_arg(self, node, call) -> str:
@@ -719,8 +728,7 @@ class _File:
             call = node.parent
             if last in ("Library", "_scoped_library"):
                 r = self.resolve(name)
-                if r in ("torch.library.Library", "torch.library._scoped_library", "Library", "_scoped_library",
-                         "library.Library", "library._scoped_library") or r.endswith(".library.Library"):
+                if r in _LIBRARY_CTORS or r.endswith(".library.Library"):
                     self._library(call, name)
                     continue
             elif last in ("custom_op", "triton_op"):
@@ -743,15 +751,18 @@ class _File:
             ):
                 self._torch_library(call, last, "torch.library." + last)
                 continue
-            if last in ("impl", "define", "fallback") and recv and (recv in self.libs or "lib" in recv.rpartition(".")[2].lower()):
+            is_lib = recv in self.libs or "lib" in recv.rpartition(".")[2].lower()
+            if last in ("impl", "define", "fallback") and recv and is_lib:
                 self._lib_method(call, recv, last)
                 continue
-            if last in _OPOBJ_METHODS and recv and (recv in self.custom_ops or (call.parent is not None and call.parent.type == "decorator")):
+            decorating = call.parent is not None and call.parent.type == "decorator"
+            if last in _OPOBJ_METHODS and recv and (recv in self.custom_ops or decorating):
                 self._opobj_method(call, recv, last)
 
     def _library(self, call, name):
         pos, kw = _args(call)
-        ns_n, kind_n, key_n = _arg(pos, kw, 0, "ns"), _arg(pos, kw, 1, "kind"), _arg(pos, kw, 2, "dispatch_key")
+        ns_n, kind_n = _arg(pos, kw, 0, "ns"), _arg(pos, kw, 1, "kind")
+        key_n = _arg(pos, kw, 2, "dispatch_key")
         ns = _string_value(ns_n) if ns_n is not None else ""
         if ns is None:
             ns = _one_line(ns_n.text, 80)
@@ -836,7 +847,9 @@ class _File:
 
     def _torch_library(self, call, last, kind, phase1=False):
         pos, kw = _args(call)
-        first = _arg(pos, kw, 0, "qualname" if last in ("define", "impl", "impl_abstract") else "name" if last in ("custom_op", "triton_op") else "op")
+        first_kw = {"define": "qualname", "impl": "qualname", "impl_abstract": "qualname", "custom_op": "name",
+                    "triton_op": "name"}.get(last, "op")
+        first = _arg(pos, kw, 0, first_kw)
         if first is None:
             return
         fs = _string_value(first)
@@ -844,7 +857,8 @@ class _File:
         rest = pos[1:] if pos and pos[0] is first else pos
         if last == "impl" and fs is None and pos and len(pos) >= 2 and _string_value(pos[1]) is not None:
             # legacy torch.library.impl(lib, "name", "CPU")
-            lib = self.libs.get(_callee_name(first) if first.type in ("identifier", "attribute") else "", ("", "", ""))
+            lib_name = _callee_name(first) if first.type in ("identifier", "attribute") else ""
+            lib = self.libs.get(lib_name, ("", "", ""))
             name = self._ns_op(pos[1], lib[0])
             kn = pos[2] if len(pos) > 2 else kw.get("dispatch_key")
             key = (_string_value(kn) or _one_line(kn.text, 80)) if kn is not None else lib[2]
@@ -911,7 +925,9 @@ class _File:
         for local, tgt in self.bindings.items():
             if tgt in ("torch.ops", "torch._ops.ops"):
                 aliases["ops"] = "ops"
-            elif tgt.startswith(("torch.ops.", "torch._ops.ops.")) and tgt.count(".") == (2 if tgt.startswith("torch.ops.") else 3):
+            elif tgt.count(".") == 2 and tgt.startswith("torch.ops."):
+                aliases[local] = tgt.rpartition(".")[2]  # from torch.ops import aten
+            elif tgt.count(".") == 3 and tgt.startswith("torch._ops.ops."):
                 aliases[local] = tgt.rpartition(".")[2]
         hits = []  # (start, ns, op, overload)
         for needle in (b"torch.ops.", b"torch._ops.ops.", b"ops."):
@@ -952,9 +968,8 @@ class _File:
                 ov = ov_b.decode("ascii", "replace")
                 if ov not in _NOT_OVERLOAD:
                     name += "." + ov
-            regs.append(
-                CodeRegistration("aten_ref" if ns == "aten" else "op_ref", name, n.start_point[0] + 1, "", "", self.scope_at(start))
-            )
+            kind = "aten_ref" if ns == "aten" else "op_ref"
+            regs.append(CodeRegistration(kind, name, n.start_point[0] + 1, "", "", self.scope_at(start)))
 
     def scan_bindings(self, root):
         """c_binding facts: torch._C._nn.X and friends, through torch._VF and import aliases."""

@@ -128,6 +128,9 @@ def cmd_op(args: argparse.Namespace) -> int:
 
 def _print_op(rec: dict) -> None:
     print(f"{rec['op']}    {rec['defined_at']}")
+    if rec.get("origin"):
+        print(f"  origin     {rec['origin']}")
+        return
     print(f"  schema     {rec['schema']}")
     print(f"  variants   {', '.join(rec['variants'])}" + (f"   python_module: {rec['python_module']}"
                                                           if rec.get("python_module") else ""))
