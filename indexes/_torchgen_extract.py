@@ -48,6 +48,12 @@ def last_error_line(exc):
 
 
 import yaml  # noqa: E402
+
+if not os.path.isfile(os.path.join(ROOT, "torchgen", "gen.py")):
+    # Never read a tree with another version's torchgen (e.g. the one installed beside this Python).
+    sys.stdout.write(json.dumps({"fatal": f"{ROOT} has no torchgen/ (older trees kept it in tools/codegen)"}))
+    sys.exit(0)
+
 import torchgen.gen as gen  # noqa: E402
 from torchgen.model import (  # noqa: E402
     BackendIndex, DispatchKey, Location, NativeFunction,

@@ -1037,7 +1037,7 @@ def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xd
     Definition (the call site's lines) and the calls its body makes; `m.impl(#op, ...)` inside a
     macro called within a TORCH_LIBRARY* block yields m.impl facts. Macros calling macros are
     followed up to three levels."""
-    macros = {}
+    candidates = {}
     for name_node in fmacros:
         d = name_node.parent
         value = d.child_by_field_name("value")
@@ -1045,13 +1045,22 @@ def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xd
         if value is None or params is None:
             continue
         vb = data[value.start_byte : value.end_byte]
-        if not (any(tok in vb for tok in _REG_PREFILTER) or any(tok in vb for tok in _LIB_CALL_HINT)):
-            continue
         name = data[name_node.start_byte : name_node.end_byte].decode("utf-8", "replace")
         plist = [p for p in _PARAM_SPLIT_RE.split(data[params.start_byte : params.end_byte].decode("utf-8", "replace")) if p]
-        macros[name] = (plist, vb.decode("utf-8", "replace"), d.start_byte, d.end_byte)
+        candidates[name] = (plist, vb.decode("utf-8", "replace"), d.start_byte, d.end_byte, vb)
+    macros = {}
+    for name, c in candidates.items():
+        if any(tok in c[4] for tok in _REG_PREFILTER) or any(tok in c[4] for tok in _LIB_CALL_HINT):
+            macros[name] = c[:4]
     if not macros:
         return
+    grew = True
+    while grew:  # macros that call registration macros of this file are expanded too
+        grew = False
+        for name, c in candidates.items():
+            if name not in macros and any(re.search(r"\b%s\b" % re.escape(m), c[1]) for m in macros):
+                macros[name] = c[:4]
+                grew = True
     call_re = re.compile(rb"(?<![\w.>])(" + b"|".join(re.escape(n.encode()) for n in macros) + rb")(?=\s*\()")
     block_starts = sorted(blocks)
     parser, query, QueryCursor, ids = _ts()
@@ -1153,8 +1162,9 @@ def _library_body(root, data: bytes, s: int, e: int, args_end: int):
 
 
 def _unwrap_selective(arg: str) -> str:
-    m = _STRING_RE.search(arg)
-    return m.group(1) if m else " ".join(arg.split())
+    """The string an op-name/schema argument spells: `TORCH_SELECTIVE_SCHEMA("a" "b")` -> `ab`."""
+    parts = _STRING_RE.findall(arg)
+    return "".join(parts) if parts else " ".join(arg.split())
 
 
 def _library_call(kind: str, args: list[str], ns: str, key: str, line: int, macro_values, data: bytes):

@@ -85,6 +85,9 @@ def nodes_and_edges(yaml_facts: YamlFacts, bindings: list[PythonBinding], entrie
     edges: list[Edge] = []
     nf_file = source.rel("native_functions")
     nodes.append(Node(N.SOURCE_FILE, nf_file, Location(nf_file)))
+    tags_file = source.rel("tags")
+    for t in yaml_facts.tags:  # before the ops, so each tag node keeps its tags.yaml location
+        nodes.append(Node(N.TAG, t["tag"], Location(tags_file, t.get("line", 0)), (("desc", t.get("desc", "")),)))
     for s in yaml_facts.ops:
         base = f"aten::{s.name}"
         nodes.append(Node(N.OPERATOR, base))

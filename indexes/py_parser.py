@@ -119,16 +119,43 @@ _QUERY_SRC = """
 (future_import_statement) @import
 (decorator (identifier) @bare_decorator)
 (decorator (attribute) @bare_decorator)
-(module (expression_statement (assignment) @var))
-(class_definition body: (block (expression_statement (assignment) @var)))
-(module (if_statement consequence: (block (expression_statement (assignment) @var))))
-(module (if_statement alternative: (elif_clause consequence: (block (expression_statement (assignment) @var)))))
-(module (if_statement alternative: (else_clause body: (block (expression_statement (assignment) @var)))))
-(module (try_statement body: (block (expression_statement (assignment) @var))))
-(module (try_statement (except_clause (block (expression_statement (assignment) @var)))))
-(module (try_statement (else_clause body: (block (expression_statement (assignment) @var)))))
-(module (try_statement (finally_clause (block (expression_statement (assignment) @var)))))
 """
+
+# Module- and class-level assignments are found by walking statements in Python rather than by
+# query patterns: anchored patterns cost ~0.3 s per 35 MB of walking in C, the walk ~0.04 s.
+_COMPOUND = frozenset(("if_statement", "try_statement"))
+_CLAUSES = frozenset(("elif_clause", "else_clause", "except_clause", "finally_clause"))
+
+
+def _assignments(root, classes) -> list:
+    """Assignment nodes at module level (also in module-level if/try blocks) and in class bodies."""
+    out = []
+    append = out.append
+
+    def block(node, deep):
+        for st in node.children:
+            t = st.type
+            if t == "expression_statement":
+                c = st.child(0)
+                if c is not None and c.type == "assignment":
+                    append(c)
+            elif deep and t in _COMPOUND:
+                for ch in st.children:
+                    ct = ch.type
+                    if ct == "block":
+                        block(ch, False)
+                    elif ct in _CLAUSES:
+                        for b in ch.children:
+                            if b.type == "block":
+                                block(b, False)
+
+    block(root, True)
+    for c in classes:
+        body = c.child_by_field_name("body")
+        if body is not None:
+            block(body, True)
+    return out
+
 
 _TS = None  # (parser, query, QueryCursor class)
 
@@ -1061,7 +1088,8 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     imports = caps.get("import", [])
     imports.sort(key=_START)
     f.imports(imports)
-    f.definitions(caps.get("func", ()), caps.get("class", ()), caps.get("var", ()))
+    classes = caps.get("class", [])
+    f.definitions(caps.get("func", ()), classes, _assignments(root, classes))
     errors = 0
     if root.has_error:
         errors, error_nodes = _count_errors(root)

@@ -103,6 +103,9 @@ def _derivatives_rel(data: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tolerant fallback: PyYAML with line numbers, a schema splitter, no torchgen.
 
+# torchgen's STRUCTURED_DISPATCH_KEYS: backends whose kernels of a structured op are structured.
+_STRUCTURED_KEYS = {"CPU", "CUDA", "MPS", "XPU", "MTIA"}
+
 _FUNC = re.compile(r"^(?P<name>[\w]+)(?:\.(?P<overload>\w+))?\((?P<args>.*)\)\s*->\s*(?P<rets>.+)$")
 
 
@@ -203,7 +206,9 @@ def read_yaml_fallback(source: Source) -> YamlFacts:
         facts.ops.append(OperatorSchema(
             name=m["name"], overload=m["overload"] or "", schema=func, arguments=tuple(args), returns=rets,
             location=Location(rel, line), variants=variants, dispatch=tuple(sorted(pairs)),
-            structured=bool(e.get("structured")), structured_delegate=e.get("structured_delegate"),
+            structured=bool(e.get("structured")),
+            structured_keys=tuple(sorted(k for k in keys if k in _STRUCTURED_KEYS)) if e.get("structured") else (),
+            structured_delegate=e.get("structured_delegate"),
             structured_inherits=e.get("structured_inherits"), precomputed="precomputed" in e,
             autogen=tuple(a.strip() for a in str(e.get("autogen", "")).split(",") if a.strip()),
             tags=tuple(t.strip() for t in (e.get("tags") if isinstance(e.get("tags"), list)
