@@ -44,12 +44,14 @@ def collect(root: str, dirs) -> list[tuple[str, int]]:
 
 _ROOT = ""
 _COUNTS_ONLY = False
+_RAW = False
 
 
-def _init(root: str, counts_only: bool) -> None:
-    global _ROOT, _COUNTS_ONLY
+def _init(root: str, counts_only: bool, raw: bool = False) -> None:
+    global _ROOT, _COUNTS_ONLY, _RAW
     _ROOT = root
     _COUNTS_ONLY = counts_only
+    _RAW = raw
     from torchatlas.indexes import cpp_parser
 
     cpp_parser._ts()  # build parser and query once per worker, outside the timed work
@@ -60,9 +62,16 @@ def _work(rel: str):
 
     with open(os.path.join(_ROOT, rel), "rb") as f:
         data = f.read()
-    t0 = time.perf_counter()
+    if _RAW:  # tree-sitter alone, for reference
+        from torchatlas.indexes import cpp_parser
+
+        parser = cpp_parser._ts()[0]
+        t0 = time.process_time()
+        parser.parse(data)
+        return rel, len(data), time.process_time() - t0, (0, 0, 0, 0, 0)
+    t0 = time.process_time()  # CPU time: other load on the machine does not inflate it
     facts = parse_cpp(rel, data)
-    dt = time.perf_counter() - t0
+    dt = time.process_time() - t0
     if _COUNTS_ONLY:
         return rel, len(data), dt, (len(facts.definitions), len(facts.registrations), len(facts.references),
                                     len(facts.includes), facts.parse_errors)
@@ -87,6 +96,19 @@ def run_ctags(root: str, dirs) -> float | None:
     return time.perf_counter() - t0
 
 
+def _run(root: str, rels: list[str], jobs: int, counts_only: bool, raw: bool):
+    t0 = time.perf_counter()
+    if jobs <= 1:
+        _init(root, counts_only, raw)
+        t0 = time.perf_counter()
+        results = [_work(r) for r in rels]
+    else:
+        ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ctx.Pool(jobs, initializer=_init, initargs=(root, counts_only, raw)) as pool:
+            results = list(pool.imap_unordered(_work, rels, chunksize=8))
+    return results, time.perf_counter() - t0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", help="PyTorch source tree")
@@ -96,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--counts-only", action="store_true", help="workers return counts, not FileFacts")
     ap.add_argument("--no-ctags", action="store_true", help="skip the ctags comparison")
     ap.add_argument("--slowest", type=int, default=5, help="print the N slowest files")
+    ap.add_argument("--raw", action="store_true",
+                    help="also time a pass of bare tree-sitter parsing of the same files, for reference")
     args = ap.parse_args(argv)
 
     root = os.path.abspath(args.root)
@@ -106,16 +130,8 @@ def main(argv=None) -> int:
     total_bytes = sum(s for _, s in files)
     rels = [r for r, _ in files]
 
-    t0 = time.perf_counter()
-    if args.jobs <= 1:
-        _init(root, args.counts_only)
-        t0 = time.perf_counter()
-        results = [_work(r) for r in rels]
-    else:
-        ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ctx.Pool(args.jobs, initializer=_init, initargs=(root, args.counts_only)) as pool:
-            results = list(pool.imap_unordered(_work, rels, chunksize=8))
-    wall = time.perf_counter() - t0
+    results, wall = _run(root, rels, args.jobs, args.counts_only, False)
+    raw = _run(root, rels, args.jobs, True, True) if args.raw else None
 
     n_def = n_reg = n_ref = n_inc = n_err = 0
     files_with_errors = 0
@@ -137,12 +153,16 @@ def main(argv=None) -> int:
     print(f"jobs          {jobs}")
     print(f"wall s        {wall:.2f}")
     print(f"MB/s          {mb / wall:.2f} total, {mb / wall / jobs:.2f} per worker (wall)")
-    print(f"parse_cpp     {cpu:.2f} s summed over workers = {mb / cpu:.2f} MB/s per core (in-function)")
+    print(f"parse_cpp     {cpu:.2f} s CPU summed over workers = {mb / cpu:.2f} MB/s per core")
+    if raw is not None:
+        raw_cpu = sum(t[2] for t in raw[0])
+        print(f"tree-sitter   {raw_cpu:.2f} s CPU for bare parsing of the same files = {mb / raw_cpu:.2f} MB/s per core"
+              f" (wall {raw[1]:.2f} s); parse_cpp reaches {raw_cpu / cpu:.0%} of it")
     print(f"definitions   {n_def}")
     print(f"registrations {n_reg}")
     print(f"references    {n_ref}")
     print(f"includes      {n_inc}")
-    print(f"parse errors  {n_err} error/missing nodes in {files_with_errors} files")
+    print(f"parse errors  {n_err} (ERROR nodes) in {files_with_errors} files")
     if args.slowest:
         for rel, size, dt, _ in sorted(results, key=lambda t: -t[2])[: args.slowest]:
             print(f"  slow: {dt:6.3f} s  {size / 1e3:8.0f} KB  {rel}")

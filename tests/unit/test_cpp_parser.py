@@ -1,0 +1,680 @@
+"""Tests of the bulk C++ parser on inline snippets modelled on PyTorch code, plus (when
+TORCHATLAS_TEST_SOURCE names a PyTorch checkout) on real files of the tree."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from torchatlas.indexes.code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
+from torchatlas.indexes.cpp_parser import parse_cpp
+
+
+def parse(src: str, path: str = "aten/src/ATen/native/Test.cpp") -> FileFacts:
+    return parse_cpp(path, src.encode())
+
+
+def defs_by_qualname(facts: FileFacts) -> dict[str, Definition]:
+    return {d.qualname: d for d in facts.definitions}
+
+
+def regs_of(facts: FileFacts, kind: str) -> list[CodeRegistration]:
+    return [r for r in facts.registrations if r.kind == kind]
+
+
+def line_of(src: str, needle: str) -> int:
+    for i, text in enumerate(src.splitlines(), 1):
+        if needle in text:
+            return i
+    raise AssertionError(f"{needle!r} not in snippet")
+
+
+# ---------------------------------------------------------------------------------------------
+# Definitions
+# ---------------------------------------------------------------------------------------------
+
+BINARY_OPS_LIKE = """\
+#include <ATen/native/BinaryOps.h>
+#include "ATen/native/TensorIterator.h"
+
+namespace at::native {
+
+Tensor& add_relu_out(const Tensor& self, const Tensor& other, const Scalar& alpha,
+                     Tensor& result) {
+  auto iter = TensorIterator::binary_op(result, self, other);
+  add_clamp_stub(iter.device_type(), iter, alpha, 0, 1);
+  return result;
+}
+
+static Tensor wrapped_scalar_tensor(const Scalar& s) {
+  return at::scalar_tensor(s, at::kDouble);
+}
+
+} // namespace at::native
+"""
+
+
+def test_function_in_cxx17_nested_namespace():
+    src = BINARY_OPS_LIKE
+    facts = parse(src)
+    d = defs_by_qualname(facts)["at::native::add_relu_out"]
+    assert (d.name, d.kind) == ("add_relu_out", "function")
+    assert d.line == line_of(src, "Tensor& add_relu_out(")
+    assert d.end_line == line_of(src, "return result;") + 1
+    assert d.signature.startswith("Tensor& add_relu_out(const Tensor& self,")
+    assert "\n" not in d.signature and "  " not in d.signature
+    ns = defs_by_qualname(facts)["at::native"]
+    assert (ns.kind, ns.name, ns.line, ns.end_line) == ("namespace", "native", 4, len(src.splitlines()))
+    assert facts.language == "cpp" and facts.path == "aten/src/ATen/native/Test.cpp"
+    assert facts.parse_errors == 0
+
+
+def test_old_style_nested_namespaces_anonymous_namespace_and_classes():
+    src = """\
+namespace at {
+namespace native {
+namespace {
+
+struct BinaryOpState : public TensorIteratorBase, private c10::intrusive_ptr_target {
+  BinaryOpState() = default;
+  void build(TensorIteratorConfig& config);
+  int64_t numel() const { return numel_; }
+  struct Inner {
+    void go() {}
+  };
+ private:
+  int64_t numel_ = 0;
+};
+
+void helper() {}
+
+} // namespace
+inline namespace CPU_CAPABILITY {
+void add_kernel(TensorIteratorBase& iter) {}
+} // namespace CPU_CAPABILITY
+} // namespace native
+} // namespace at
+"""
+    d = defs_by_qualname(parse(src))
+    cls = d["at::native::BinaryOpState"]
+    assert cls.kind == "struct" and cls.name == "BinaryOpState"
+    assert cls.bases == ("TensorIteratorBase", "c10::intrusive_ptr_target")
+    assert (cls.line, cls.end_line) == (5, 14)
+    assert d["at::native::BinaryOpState::build"].kind == "method"  # in-class declaration
+    numel = d["at::native::BinaryOpState::numel"]
+    assert (numel.kind, numel.line, numel.end_line) == ("method", 8, 8)
+    assert d["at::native::BinaryOpState::BinaryOpState"].kind == "method"
+    assert d["at::native::BinaryOpState::Inner::go"].kind == "method"
+    assert d["at::native::helper"].kind == "function"  # anonymous namespaces are transparent
+    assert d["at::native::CPU_CAPABILITY::add_kernel"].kind == "function"  # inline ns kept
+    assert "at::native::BinaryOpState::numel_" not in d  # data members are not definitions
+
+
+def test_out_of_class_definitions_are_qualified_as_written():
+    src = """\
+Tensor& at::native::add_out(const Tensor& self, const Tensor& other, Tensor& out) {
+  return out;
+}
+namespace c10 {
+TensorImpl::TensorImpl(Storage&& storage, DispatchKeySet key_set)
+    : storage_(std::move(storage)) {}
+TensorImpl::~TensorImpl() = default;
+}
+namespace at {
+void TensorIteratorBase::build(TensorIteratorConfig& config) {
+  populate_operands(config);
+}
+namespace native {
+template <typename scalar_t>
+void Vectorized<scalar_t>::store(void* ptr, int count) const {}
+void native::helper() {}
+}
+}
+std::ostream& operator<<(std::ostream& out, const Scalar& s) { return out; }
+"""
+    d = defs_by_qualname(parse(src))
+    assert d["at::native::add_out"].kind == "function"
+    assert d["at::native::add_out"].name == "add_out"
+    assert d["c10::TensorImpl::TensorImpl"].kind == "method"
+    assert d["c10::TensorImpl::~TensorImpl"].kind == "method"
+    assert d["at::TensorIteratorBase::build"].kind == "method"
+    store = d["at::native::Vectorized::store"]  # template arguments are dropped from qualnames
+    assert store.kind == "method" and "Vectorized<scalar_t>::store" in store.signature
+    assert d["at::native::helper"].kind == "function"  # `native::helper` inside at::native
+    assert d["operator<<"].kind == "function"
+
+
+def test_export_macros_do_not_derail_the_class():
+    src = """\
+namespace c10 {
+class C10_API TensorImpl : public c10::intrusive_ptr_target {
+ public:
+  TensorImpl() = delete;
+  virtual ~TensorImpl() override;
+  int64_t dim() const;
+  C10_ALWAYS_INLINE bool is_contiguous() const { return is_contiguous_; }
+};
+struct TORCH_API Tensor final : public TensorBase {
+  Tensor add(const Tensor& other, const Scalar& alpha = 1) const;
+};
+TORCH_API void set_num_threads(int);
+} // namespace c10
+"""
+    facts = parse(src)
+    d = defs_by_qualname(facts)
+    assert d["c10::TensorImpl"].kind == "class"
+    assert d["c10::TensorImpl"].bases == ("c10::intrusive_ptr_target",)
+    assert d["c10::TensorImpl"].signature == "class C10_API TensorImpl : public c10::intrusive_ptr_target"
+    assert {"c10::TensorImpl::dim", "c10::TensorImpl::~TensorImpl", "c10::TensorImpl::is_contiguous",
+            "c10::Tensor::add"} <= set(d)
+    assert d["c10::Tensor"].bases == ("TensorBase",)
+    assert d["c10"].end_line == 13
+    assert "c10::set_num_threads" not in d  # a namespace-scope prototype is not a definition
+    assert facts.parse_errors == 0
+
+
+def test_enums_and_macros():
+    src = """\
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#define AT_DISPATCH_CASE(enum_type, ...) \\
+  case enum_type: {                     \\
+    return __VA_ARGS__();               \\
+  }
+namespace c10 {
+enum class DeviceType : int8_t {
+  CPU = 0,
+  CUDA = 1,
+};
+}
+"""
+    d = defs_by_qualname(parse(src))
+    assert d["TORCH_ASSERT_ONLY_METHOD_OPERATORS"].kind == "macro"
+    m = d["AT_DISPATCH_CASE"]
+    assert (m.kind, m.line, m.end_line) == ("macro", 2, 5)
+    assert m.signature == "#define AT_DISPATCH_CASE(enum_type, ...)"
+    e = d["c10::DeviceType"]
+    assert (e.kind, e.name, e.line, e.end_line) == ("enum", "DeviceType", 7, 10)
+
+
+def test_includes():
+    src = '#include <ATen/core/Tensor.h>\n#include "ATen/native/Resize.h"\n// #include <not/this.h>\n' \
+          "#ifndef AT_PER_OPERATOR_HEADERS\n#  include <ATen/Functions.h>\n#endif\n"
+    assert parse(src).includes == (
+        Include("ATen/core/Tensor.h", 1, True),
+        Include("ATen/native/Resize.h", 2, False),
+        Include("ATen/Functions.h", 5, True),
+    )
+
+
+def test_cuda_kernels_and_launches():
+    src = """\
+namespace at::native {
+template <typename scalar_t>
+C10_LAUNCH_BOUNDS_1(num_threads())
+__global__ void vectorized_elementwise_kernel(int N, scalar_t* data) {
+  data[0] = compute(data[1]);
+}
+void launch(int N, float* data, cudaStream_t stream) {
+  vectorized_elementwise_kernel<float><<<grid, num_threads(), 0, stream>>>(N, data);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+}
+"""
+    facts = parse(src, "aten/src/ATen/native/cuda/Loops.cu")
+    d = defs_by_qualname(facts)
+    assert d["at::native::vectorized_elementwise_kernel"].line == 4
+    refs = {(r.name, r.scope) for r in facts.references}
+    assert ("vectorized_elementwise_kernel", "at::native::launch") in refs
+    assert ("compute", "at::native::vectorized_elementwise_kernel") in refs
+    assert facts.parse_errors == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls
+# ---------------------------------------------------------------------------------------------
+
+
+def test_calls_with_names_as_qualified_as_written_and_enclosing_scope():
+    src = BINARY_OPS_LIKE + """\
+namespace at {
+struct Foo {
+  void bar() {
+    self->impl_->refresh();
+    x.options().dtype();
+    static_cast<int>(3);
+  }
+};
+auto registerer = make_registerer();
+}
+"""
+    refs = parse(src).references
+    got = {(r.name, r.line, r.scope) for r in refs}
+    assert ("TensorIterator::binary_op", 8, "at::native::add_relu_out") in got
+    assert ("add_clamp_stub", 9, "at::native::add_relu_out") in got
+    assert ("iter.device_type", 9, "at::native::add_relu_out") in got
+    assert ("at::scalar_tensor", 14, "at::native::wrapped_scalar_tensor") in got
+    assert ("self->impl_->refresh", 21, "at::Foo::bar") in got
+    assert (".dtype", 22, "at::Foo::bar") in got  # receiver is an expression: member name only
+    assert (".options" in {r.name for r in refs}) or ("x.options" in {r.name for r in refs})
+    assert ("make_registerer", 26, "") in got  # file/namespace level: no scope
+    assert "static_cast" not in {r.name for r in refs}
+    assert all(r.kind == "call" for r in refs)
+    assert [r.line for r in refs] == sorted(r.line for r in refs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Registrations
+# ---------------------------------------------------------------------------------------------
+
+STRUCTURED = """\
+namespace at::meta {
+TORCH_META_FUNC2(add, Tensor) (
+  const Tensor& self, const Tensor& other, const Scalar& alpha
+) {
+  build_borrowing_binary_op(maybe_get_output(), self, other);
+}
+TORCH_META_FUNC(atan2) (const Tensor& self, const Tensor& other) {
+  build_borrowing_binary_float_op(maybe_get_output(), self, other);
+}
+TORCH_PRECOMPUTE_META_FUNC(max_pool2d_with_indices)(const Tensor& input, IntArrayRef kernel_size) {
+  return TORCH_PRECOMPUTE_STRUCT(max_pool2d_with_indices)().set_kH(kH);
+}
+} // namespace at::meta
+namespace at::native {
+DEFINE_DISPATCH(add_stub);
+TORCH_IMPL_FUNC(sub_out) (
+  const Tensor& self, const Tensor& other, const Scalar& alpha, const Tensor& result
+) {
+  add_stub(device_type(), *this, -alpha);
+}
+} // namespace at::native
+"""
+
+
+def test_structured_kernel_macros_are_registrations_and_definitions():
+    src = STRUCTURED
+    facts = parse(src)
+    meta2 = regs_of(facts, "TORCH_META_FUNC2")
+    assert meta2 == [CodeRegistration("TORCH_META_FUNC2", "add.Tensor", 2,
+                                      "at::meta::structured_add_Tensor::meta", "", "")]
+    assert regs_of(facts, "TORCH_META_FUNC")[0].name == "atan2"
+    pre = regs_of(facts, "TORCH_PRECOMPUTE_META_FUNC")[0]
+    assert (pre.name, pre.line) == ("max_pool2d_with_indices", 10)
+    impl = regs_of(facts, "TORCH_IMPL_FUNC")
+    assert impl == [CodeRegistration("TORCH_IMPL_FUNC", "sub_out", line_of(src, "TORCH_IMPL_FUNC(sub_out)"),
+                                     "at::native::structured_sub_out::impl", "", "")]
+    d = defs_by_qualname(facts)
+    impl_def = d["at::native::structured_sub_out::impl"]
+    assert (impl_def.name, impl_def.kind) == ("impl", "method")
+    assert (impl_def.line, impl_def.end_line) == (16, 20)
+    assert impl_def.signature.startswith("TORCH_IMPL_FUNC(sub_out) ( const Tensor& self")
+    assert d["at::meta::structured_add_Tensor::meta"].kind == "method"
+    assert "at::meta::structured_max_pool2d_with_indices::meta" in d
+    refs = {(r.name, r.scope) for r in facts.references}
+    assert ("add_stub", "at::native::structured_sub_out::impl") in refs
+    assert ("build_borrowing_binary_op", "at::meta::structured_add_Tensor::meta") in refs
+    assert not any(r.name.startswith("TORCH_") and r.name.endswith("FUNC") for r in facts.references)
+
+
+def test_dispatch_stub_declare_define_register_with_arch_variants():
+    src = """\
+#define REGISTER_DISPATCH(name, fn) REGISTER_ARCH_DISPATCH(name, CPU_CAPABILITY, fn)
+namespace at::native {
+using structured_binary_fn_alpha = void(*)(TensorIteratorBase&, const Scalar& alpha);
+DECLARE_DISPATCH(structured_binary_fn_alpha, add_stub);
+DEFINE_DISPATCH(add_clamp_stub);
+// REGISTER_DISPATCH(commented_stub, &commented_kernel)
+/* DEFINE_DISPATCH(block_commented_stub); */
+const char* s = "REGISTER_DISPATCH(string_stub, &string_kernel)";
+REGISTER_DISPATCH(add_clamp_stub, &add_clamp_kernel)
+REGISTER_DISPATCH(
+    shifted_chebyshev_polynomial_t_stub,
+    &shifted_chebyshev_polynomial_t_kernel)
+ALSO_REGISTER_AVX512_DISPATCH(atan2_stub, &atan2_kernel)
+REGISTER_ARCH_DISPATCH(mul_stub, DEFAULT, &mul_kernel<float>);
+REGISTER_AVX2_DISPATCH(mul_stub, &mul_kernel_avx2);
+REGISTER_AVX512_DISPATCH(mul_stub, &mul_kernel_avx512);
+REGISTER_ZVECTOR_DISPATCH(mul_stub, nullptr);
+REGISTER_VSX_DISPATCH(mul_stub, nullptr);
+REGISTER_NO_CPU_DISPATCH(lstm_cudnn_stub);
+REGISTER_CUDA_DISPATCH(mul_stub, &mul_kernel_cuda);
+}
+"""
+    facts = parse(src)
+    got = [(r.kind, r.name, r.line, r.target, r.key) for r in facts.registrations]
+    assert got == [
+        ("DECLARE_DISPATCH", "add_stub", 4, "", ""),
+        ("DEFINE_DISPATCH", "add_clamp_stub", 5, "", ""),
+        ("REGISTER_DISPATCH", "add_clamp_stub", 9, "add_clamp_kernel", ""),
+        ("REGISTER_DISPATCH", "shifted_chebyshev_polynomial_t_stub", 10, "shifted_chebyshev_polynomial_t_kernel", ""),
+        ("ALSO_REGISTER_AVX512_DISPATCH", "atan2_stub", 13, "atan2_kernel", "AVX512"),
+        ("REGISTER_ARCH_DISPATCH", "mul_stub", 14, "mul_kernel", "DEFAULT"),
+        ("REGISTER_AVX2_DISPATCH", "mul_stub", 15, "mul_kernel_avx2", "AVX2"),
+        ("REGISTER_AVX512_DISPATCH", "mul_stub", 16, "mul_kernel_avx512", "AVX512"),
+        ("REGISTER_ZVECTOR_DISPATCH", "mul_stub", 17, "nullptr", "ZVECTOR"),
+        ("REGISTER_VSX_DISPATCH", "mul_stub", 18, "nullptr", "VSX"),
+        ("REGISTER_NO_CPU_DISPATCH", "lstm_cudnn_stub", 19, "", "CPU"),
+        ("REGISTER_CUDA_DISPATCH", "mul_stub", 20, "mul_kernel_cuda", "CUDA"),
+    ]
+    assert defs_by_qualname(facts)["REGISTER_DISPATCH"].kind == "macro"  # the #define itself
+    assert not any("DISPATCH" in r.name for r in facts.references)
+
+
+LIBRARY = """\
+#define AUTOGRAD_FALLBACK torch::CppFunction::makeFallthrough()
+namespace at {
+TORCH_LIBRARY(aten, m) {
+  m.def("add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor");
+  m.def(TORCH_SELECTIVE_SCHEMA("aten::sin(Tensor self) -> Tensor"), {at::Tag::pointwise});
+  m.def("_fused_op(Tensor x) -> Tensor", TORCH_FN(fused_op_impl));
+}
+TORCH_LIBRARY_FRAGMENT(quantized, m) {
+  m.def(TORCH_SELECTIVE_SCHEMA("quantized::linear_dynamic(Tensor X, "
+                               "__torch__.torch.classes.quantized.LinearPackedParamsBase W_prepack) -> Tensor Y"));
+}
+TORCH_LIBRARY_IMPL(aten, CPU, m) {
+  m.impl("add.Tensor", TORCH_FN(add_cpu));
+  m.impl(TORCH_SELECTIVE_NAME("aten::mul.Tensor"), &at::native::mul_cpu);
+  m.impl("dot", torch::CppFunction::makeFallthrough());
+  m.impl("sum", torch::dispatch(c10::DispatchKey::SparseCPU, TORCH_FN(sum_sparse)));
+  m.impl("bernoulli", unsupportedRandomOp<const Tensor&, std::optional<Generator>>);
+  m.impl("relu", [](const Tensor& self) { return self.clamp_min(0); });
+  // m.impl("commented", commented_kernel);
+}
+TORCH_LIBRARY_IMPL(_, Conjugate, m) {
+  m.fallback(torch::CppFunction::makeFromBoxedFunction<&conjugateFallback>());
+}
+TORCH_LIBRARY_IMPL(_, AutogradCPU, m) {
+  m.fallback(AUTOGRAD_FALLBACK);
+}
+} // namespace at
+"""
+
+
+def test_torch_library_blocks_and_their_def_impl_fallback_calls():
+    src = LIBRARY
+    facts = parse(src)
+    got = [(r.kind, r.name, r.line, r.target, r.key, r.scope) for r in facts.registrations]
+    L = lambda needle: line_of(src, needle)  # noqa: E731
+    assert got == [
+        ("TORCH_LIBRARY", "aten", 3, "", "", ""),
+        ("m.def", "aten::add.Tensor", 4, "", "", "aten"),
+        ("m.def", "aten::sin", 5, "", "", "aten"),
+        ("m.def", "aten::_fused_op", 6, "fused_op_impl", "", "aten"),
+        ("TORCH_LIBRARY_FRAGMENT", "quantized", 8, "", "", ""),
+        ("m.def", "quantized::linear_dynamic", 9, "", "", "quantized"),
+        ("TORCH_LIBRARY_IMPL", "aten", L("(aten, CPU, m)"), "", "CPU", ""),
+        ("m.impl", "aten::add.Tensor", L('"add.Tensor", TORCH_FN'), "add_cpu", "CPU", "aten, CPU"),
+        ("m.impl", "aten::mul.Tensor", L("aten::mul.Tensor"), "at::native::mul_cpu", "CPU", "aten, CPU"),
+        ("m.impl", "aten::dot", L('"dot"'), "fallthrough", "CPU", "aten, CPU"),
+        ("m.impl", "aten::sum", L('"sum"'), "sum_sparse", "SparseCPU", "aten, CPU"),
+        ("m.impl", "aten::bernoulli", L('"bernoulli"'), "unsupportedRandomOp", "CPU", "aten, CPU"),
+        ("m.impl", "aten::relu", L('"relu"'), "<lambda>", "CPU", "aten, CPU"),
+        ("TORCH_LIBRARY_IMPL", "_", L("(_, Conjugate, m)"), "", "Conjugate", ""),
+        ("m.fallback", "_", L("conjugateFallback"), "conjugateFallback", "Conjugate", "_, Conjugate"),
+        ("TORCH_LIBRARY_IMPL", "_", L("(_, AutogradCPU, m)"), "", "AutogradCPU", ""),
+        ("m.fallback", "_", L("m.fallback(AUTOGRAD_FALLBACK)"), "fallthrough", "AutogradCPU", "_, AutogradCPU"),
+    ]
+    # library blocks are not function definitions
+    assert not any(d.name.startswith("TORCH_LIBRARY") for d in facts.definitions)
+
+
+def test_library_call_arguments_with_comments_and_lambdas():
+    src = """\
+TORCH_LIBRARY_IMPL(quantized, QuantizedCPU, m) {
+  // TODO: this is kind of... blegh
+  m.impl(TORCH_SELECTIVE_NAME("quantized::layer_norm"), [](
+    Tensor input,
+    std::vector<int64_t> normalized_shape,  // because IntArrayRef doesn't work
+    double eps) {
+      return quantized_layer_norm_impl(input, normalized_shape, eps, ')');
+  });
+  m.impl("quantized::group_norm", /* the kernel, */ &quantized_group_norm);
+}
+"""
+    got = [(r.kind, r.name, r.line, r.target) for r in parse(src).registrations]
+    assert got == [
+        ("TORCH_LIBRARY_IMPL", "quantized", 1, ""),
+        ("m.impl", "quantized::layer_norm", 3, "<lambda>"),
+        ("m.impl", "quantized::group_norm", 9, "quantized_group_norm"),
+    ]
+
+
+def test_c10_registry_macros():
+    src = """\
+namespace c10::impl {
+C10_REGISTER_GUARD_IMPL(CPU, CPUGuardImpl);
+}
+C10_REGISTER_CREATOR(ThreadPoolRegistry, C10, create_c10_threadpool)
+C10_REGISTER_CLASS(CUDAHooksRegistry, CUDAHooks, CUDAHooks);
+"""
+    got = [(r.kind, r.name, r.line, r.target, r.key) for r in parse(src).registrations]
+    assert got == [
+        ("C10_REGISTER_GUARD_IMPL", "CPU", 2, "CPUGuardImpl", "CPU"),
+        ("C10_REGISTER_CREATOR", "C10", 4, "create_c10_threadpool", "ThreadPoolRegistry"),
+        ("C10_REGISTER_CLASS", "CUDAHooks", 5, "CUDAHooks", "CUDAHooksRegistry"),
+    ]
+
+
+def test_registrations_wrapped_in_same_file_macros_are_expanded_at_the_call_site():
+    src = """\
+namespace at::native {
+#define CREATE_BINARY_TORCH_IMPL_FUNC(func_out, func_stub)                            \\
+TORCH_IMPL_FUNC(func_out) (const Tensor& self, const Tensor& other, const Tensor& r) { \\
+  func_stub(device_type(), *this);                                                   \\
+}
+
+CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out, bitwise_and_stub)
+CREATE_BINARY_TORCH_IMPL_FUNC(fmod_out, fmod_stub)
+
+TORCH_LIBRARY_IMPL(aten, Batched, m) {
+  #define BINARY_POINTWISE(op) \\
+    m.impl(#op".Tensor", binary_pointwise_batching_rule<TensorTensorType, at::op>);
+  BINARY_POINTWISE(mul);
+}
+}
+"""
+    facts = parse(src)
+    impls = [(r.name, r.line, r.target) for r in regs_of(facts, "TORCH_IMPL_FUNC")]
+    assert impls == [
+        ("bitwise_and_out", 7, "at::native::structured_bitwise_and_out::impl"),
+        ("fmod_out", 8, "at::native::structured_fmod_out::impl"),
+    ]
+    d = defs_by_qualname(facts)["at::native::structured_bitwise_and_out::impl"]
+    assert (d.line, d.end_line) == (7, 7)
+    assert d.signature == "CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out, bitwise_and_stub)"
+    assert Reference("bitwise_and_stub", 7, "at::native::structured_bitwise_and_out::impl") in facts.references
+    mi = regs_of(facts, "m.impl")
+    assert [(r.name, r.line, r.target, r.key) for r in mi] == [
+        ("aten::mul.Tensor", 13, "binary_pointwise_batching_rule", "Batched")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness and purity
+# ---------------------------------------------------------------------------------------------
+
+
+def test_syntax_errors_still_yield_definitions_and_count_errors():
+    src = """\
+namespace at::native {
+Tensor good_before(const Tensor& self) { return self; }
+this is ) not ( valid C++ { ;;
+Tensor good_after(const Tensor& self) {
+  return at::relu(self);
+}
+TORCH_IMPL_FUNC(sub_out) (const Tensor& self, const Tensor& result) {
+  sub_stub(device_type(), *this);
+}
+}
+"""
+    facts = parse(src)
+    assert facts.parse_errors > 0
+    d = defs_by_qualname(facts)
+    assert "at::native::good_before" in d
+    assert any(q.endswith("good_after") for q in d)
+    assert [r.name for r in regs_of(facts, "TORCH_IMPL_FUNC")] == ["sub_out"]
+    assert any(r.name == "at::relu" for r in facts.references)
+
+
+def test_non_utf8_bytes_do_not_crash():
+    data = (b"// caf\xe9 \xff\xfe\n"
+            b'const char* s = "\xc3\x28 \xa0\xa1";\n'
+            b"namespace at { void f\xe9() {} void ok() { g(); } }\n"
+            b"\x00\x01 TORCH_LIBRARY_IMPL(aten, CPU, m) { m.impl(\"x\xff\", k); }\n")
+    facts = parse_cpp("weird.cpp", data)
+    assert "at::ok" in defs_by_qualname(facts)
+    assert Reference("g", 3, "at::ok") in facts.references
+    assert all(isinstance(d.qualname, str) for d in facts.definitions)
+
+
+def test_empty_and_trivial_inputs():
+    assert parse_cpp("empty.h", b"") == FileFacts("empty.h", "cpp")
+    facts = parse_cpp("guard.h", b"#pragma once\n")
+    assert facts.definitions == () and facts.parse_errors == 0
+
+
+def test_results_are_deterministic_picklable_and_equal_to_plain_dataclasses():
+    data = (STRUCTURED + LIBRARY + BINARY_OPS_LIKE).encode()
+    a = parse_cpp("x.cpp", data)
+    b = parse_cpp("x.cpp", data)
+    assert a == b and hash(a) == hash(b)
+    assert pickle.loads(pickle.dumps(a)) == a
+    r = a.references[0]
+    plain = Reference(r.name, r.line, r.scope, r.kind)
+    assert r == plain and hash(r) == hash(plain) and type(r) is Reference
+    with pytest.raises(Exception):
+        r.name = "mutated"  # still frozen
+
+
+# ---------------------------------------------------------------------------------------------
+# Real files of a PyTorch tree (TORCHATLAS_TEST_SOURCE)
+# ---------------------------------------------------------------------------------------------
+
+SOURCE = os.environ.get("TORCHATLAS_TEST_SOURCE")
+needs_source = pytest.mark.skipif(
+    not SOURCE, reason="set TORCHATLAS_TEST_SOURCE to a PyTorch source checkout to run real-file tests")
+
+
+def _real(rel: str) -> tuple[FileFacts, list[str]]:
+    path = Path(SOURCE) / rel
+    if not path.exists():
+        pytest.skip(f"{rel} not in {SOURCE}")
+    data = path.read_bytes()
+    return parse_cpp(rel, data), data.decode("utf-8", "replace").splitlines()
+
+
+@pytest.mark.source
+@needs_source
+def test_real_binary_ops_structured_kernels():
+    facts, lines = _real("aten/src/ATen/native/BinaryOps.cpp")
+    impl = {r.name: r for r in regs_of(facts, "TORCH_IMPL_FUNC")}
+    sub = impl["sub_out"]
+    assert "TORCH_IMPL_FUNC(sub_out)" in lines[sub.line - 1]
+    assert sub.target == "at::native::structured_sub_out::impl"
+    # generated through the file's CREATE_BINARY_TORCH_IMPL_FUNC macro
+    assert "CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out" in lines[impl["bitwise_and_out"].line - 1]
+    meta = {r.name: r for r in regs_of(facts, "TORCH_META_FUNC2")}
+    assert "TORCH_META_FUNC2(add, Tensor)" in lines[meta["add.Tensor"].line - 1]
+    assert "DEFINE_DISPATCH(add_clamp_stub)" in lines[
+        next(r for r in regs_of(facts, "DEFINE_DISPATCH") if r.name == "add_clamp_stub").line - 1]
+    d = defs_by_qualname(facts)
+    assert d["at::native::structured_sub_out::impl"].line == sub.line
+    assert d["at::meta::structured_add_Tensor::meta"].line == meta["add.Tensor"].line
+    assert "at::native::true_divide_out" in d
+    for r in facts.registrations:  # every registration points at a line that spells it
+        text = lines[r.line - 1]
+        assert r.kind in text or re.search(r"\b[A-Z][A-Z0-9_]+\s*\(", text), (r, text)
+
+
+@pytest.mark.source
+@needs_source
+def test_real_binary_ops_kernel_register_dispatch():
+    facts, lines = _real("aten/src/ATen/native/cpu/BinaryOpsKernel.cpp")
+    reg = {(r.kind, r.name): r for r in facts.registrations}
+    r = reg[("REGISTER_DISPATCH", "add_clamp_stub")]
+    assert r.target == "add_clamp_kernel"
+    assert "REGISTER_DISPATCH(add_clamp_stub, &add_clamp_kernel)" in lines[r.line - 1]
+    a = reg[("ALSO_REGISTER_AVX512_DISPATCH", "atan2_stub")]
+    assert (a.target, a.key) == ("atan2_kernel", "AVX512")
+    multi = reg[("REGISTER_DISPATCH", "shifted_chebyshev_polynomial_t_stub")]
+    assert multi.target == "shifted_chebyshev_polynomial_t_kernel"
+    kernel = defs_by_qualname(facts)["at::native::add_clamp_kernel"]  # inside `namespace {`
+    assert kernel.kind == "function" and "add_clamp_kernel(" in lines[kernel.line - 1]
+
+
+@pytest.mark.source
+@needs_source
+def test_real_rnn_library_blocks():
+    facts, lines = _real("aten/src/ATen/native/RNN.cpp")
+    impls = {r.name: r for r in regs_of(facts, "m.impl")}
+    r = impls["aten::quantized_lstm.input"]
+    assert (r.target, r.key, r.scope) == ("quantized_lstm_input", "CPU", "aten, CPU")
+    assert 'm.impl(TORCH_SELECTIVE_NAME("aten::quantized_lstm.input")' in lines[r.line - 1]
+    assert impls["quantized::make_quantized_cell_params_fp16"].key == "CatchAll"
+    defs = {r.name for r in regs_of(facts, "m.def")}
+    assert "quantized::make_quantized_cell_params_dynamic" in defs
+    blocks = [(r.kind, r.name, r.key) for r in facts.registrations if r.kind.startswith("TORCH_LIBRARY")]
+    assert ("TORCH_LIBRARY_FRAGMENT", "aten", "") in blocks and ("TORCH_LIBRARY_IMPL", "aten", "CPU") in blocks
+
+
+@pytest.mark.source
+@needs_source
+def test_real_fallbacks():
+    facts, lines = _real("aten/src/ATen/core/VariableFallbackKernel.cpp")
+    fb = {r.key: r for r in regs_of(facts, "m.fallback")}
+    assert fb["AutogradCPU"].target == "fallthrough"  # via `#define AUTOGRAD_FALLBACK ...`
+    assert fb["ADInplaceOrView"].target == "fallthrough"
+    assert "m.fallback(" in lines[fb["AutogradCPU"].line - 1]
+    facts, lines = _real("aten/src/ATen/ConjugateFallback.cpp")
+    conj = regs_of(facts, "m.fallback")[0]
+    assert (conj.name, conj.key, conj.target, conj.scope) == ("_", "Conjugate", "conjugateFallback", "_, Conjugate")
+    assert any(r.name == "aten::copy_" and r.target == "fallthrough" for r in regs_of(facts, "m.impl"))
+
+
+@pytest.mark.source
+@needs_source
+def test_real_dispatch_stub_header_defines_macros_not_registrations():
+    facts, _ = _real("aten/src/ATen/native/DispatchStub.h")
+    d = defs_by_qualname(facts)
+    assert d["REGISTER_DISPATCH"].kind == "macro" and d["DECLARE_DISPATCH"].kind == "macro"
+    assert d["at::native::DispatchStub"].kind == "struct"
+    assert d["at::native::DispatchStubImpl::get_call_ptr"].kind == "method"
+    assert not [r for r in facts.registrations if r.kind in ("REGISTER_DISPATCH", "DECLARE_DISPATCH")]
+
+
+@pytest.mark.source
+@needs_source
+def test_real_cpu_kernel_directory_smoke():
+    root = Path(SOURCE) / "aten/src/ATen/native/cpu"
+    if not root.is_dir():
+        pytest.skip("no aten/src/ATen/native/cpu")
+    n_regs = 0
+    for path in sorted(root.glob("*.cpp"))[:60]:
+        data = path.read_bytes()
+        facts = parse_cpp(str(path.relative_to(SOURCE)), data)
+        lines = data.decode("utf-8", "replace").splitlines()
+        for r in facts.registrations:
+            n_regs += 1
+            assert r.name, r
+            text = lines[r.line - 1]
+            assert r.kind in text or re.search(r"\b[A-Z][A-Z0-9_]+\s*\(", text), (path, r, text)
+        for d in facts.definitions:
+            assert 1 <= d.line <= d.end_line <= len(lines) + 1, (path, d)
+    assert n_regs > 50
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="installed torch headers not available")
+def test_installed_torch_header_tensor_body():
+    spec = importlib.util.find_spec("torch")
+    header = Path(spec.origin).parent / "include/ATen/core/TensorBody.h"
+    if not header.exists():
+        pytest.skip("torch is installed without its C++ headers")
+    facts = parse_cpp("ATen/core/TensorBody.h", header.read_bytes())
+    d = defs_by_qualname(facts)
+    assert "TensorBase" in d["at::Tensor"].bases
+    assert {x.kind for x in facts.definitions if x.qualname == "at::Tensor::add"} == {"method"}
