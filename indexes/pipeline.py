@@ -1,31 +1,45 @@
-"""Building an index: a pipeline of small named steps.
+"""Building and updating an index: a pipeline of small named steps.
 
-    open source -> read YAML (the tree's torchgen, in a subprocess)
-                -> scan registrations (hand-written C++, torch's Python), kernel locations, bindings
-                -> resolve every (op, key) -> assemble the graph -> write (atomically)
+    discover files (stat) -> compare with the index (size+mtime, then git blob id)
+      -> code stage:     parse what changed, in worker processes (C++ tree-sitter, Python)
+      -> dispatch stage: read YAML with the tree's torchgen (a subprocess, started first),
+                         scan registrations, bindings, resolve every (op, key)
+      -> write: a first index into a new file renamed into place; an update in one transaction
 
-The YAML subprocess is started first and the in-process scans run while it works, so the
-wall time is about that of the slowest step rather than their sum.
+An update re-runs the dispatch stage only when one of its inputs changed (the YAML, torchgen,
+the Python that registers kernels or binds ops, C++ with TORCH_LIBRARY_IMPL), so editing one
+kernel file re-parses one file. Two index runs on one source take turns (a lock file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import graph
+from .code_index import FileStat, ParsedFile, discover, parse_all
 from .cpp_registrations import CORE_FALLBACKS, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
-from .model import IndexSummary, Location, Problem, Registration
+from .locking import index_lock
+from .model import IndexSummary, Problem, Registration
 from .resolver import DispatchFacts, Resolver
 from .sources import Source
-from .store import writing
+from .store import SCHEMA_VERSION, check_index_file, writing
 from .yaml_index import YamlFacts, read_yaml
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
+
+# Python that the dispatch stage reads (registrations, bindings); any change re-runs it.
+_DISPATCH_PY_PREFIXES = ("torch/_meta_registrations.py", "torch/_decomp/", "torch/_refs/", "torch/_prims_common/",
+                         "torch/_prims/", "torch/nn/functional.py", "torch/functional.py", "torch/_tensor.py",
+                         "torch/__init__.py", "torch/linalg/", "torch/fft/", "torch/special/", "torch/_VF.py",
+                         "torchgen/", "tools/autograd/", "torch/_C/")
 
 
 def default_db_path(source: Source) -> Path:
@@ -36,12 +50,13 @@ def default_db_path(source: Source) -> Path:
     return Path(user_cache_dir("torchatlas")) / f"{source.info.kind}-{version}-{digest}.sqlite"
 
 
+# -- the dispatch stage ----------------------------------------------------------------------------
+
 @dataclass
 class Scans:
     registrations: list[Registration] = field(default_factory=list)
     fallbacks: dict = field(default_factory=dict)
     fallbacks_from: str = "table"
-    kernel_locations: dict = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -52,8 +67,6 @@ def scan_cpp(source: Source, scans: Scans) -> None:
         scans.problems.extend(problems)
         scans.fallbacks = fallbacks_from(regs)
         scans.fallbacks_from = "scan"
-        from .kernel_locations import scan as scan_kernels
-        scans.kernel_locations = scan_kernels(source.root)
     else:
         scans.fallbacks = {k: (kind, file, 0) for k, (kind, file) in CORE_FALLBACKS.items()}
         scans.fallbacks_from = "table"
@@ -66,58 +79,224 @@ def scan_python(source: Source, ops: dict, scans: Scans) -> None:
     scans.problems.extend(problems)
 
 
-def bindings_for(source: Source, yaml_facts: YamlFacts) -> tuple[list, list[Problem]]:
-    from .bindings import python_bindings
-    return python_bindings(yaml_facts.ops, source.root, source.layout)
+@dataclass
+class DispatchStage:
+    yaml: YamlFacts
+    scans: Scans
+    bindings: list
+    entries: list
+    records: list
+    nodes: list
+    edges: list
+    problems: list
 
 
-def build_index(source: Source, db: Path, progress: Progress | None = None,
-                keys: tuple[str, ...] = DEFAULT_KEYS) -> IndexSummary:
-    t0 = time.perf_counter()
-    say = progress or (lambda step, done, total: None)
-    steps = 6
-    say("reading native_functions.yaml and derivatives.yaml with the tree's torchgen", 0, steps)
-    from concurrent.futures import ThreadPoolExecutor
+def run_dispatch_stage(source: Source, yaml_facts: YamlFacts, keys: tuple[str, ...], say: Progress) -> DispatchStage:
     scans = Scans()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(read_yaml, source)  # a subprocess: runs beside the scans below
-        scan_cpp(source, scans)
-        say("scanning hand-written C++ registrations", 1, steps)
-        yaml_facts = pending.result()
+    scan_cpp(source, scans)
     ops = {o.op: o for o in yaml_facts.ops}
-    say("scanning torch's Python registrations and bindings", 2, steps)
+    say("scanning torch's Python registrations and bindings", 0, 0)
     scan_python(source, ops, scans)
-    bindings, binding_problems = bindings_for(source, yaml_facts)
-    say("resolving every operator under every dispatch key", 3, steps)
+    from .bindings import python_bindings
+    bindings, binding_problems = python_bindings(yaml_facts.ops, source.root, source.layout)
+    say("resolving every operator under every dispatch key", 0, 0)
     facts = DispatchFacts(ops=ops, autograd=yaml_facts.autograd, manual_autograd=yaml_facts.manual_autograd,
                           registrations=scans.registrations, fallbacks=scans.fallbacks,
-                          fallbacks_from=scans.fallbacks_from, kernel_locations=scans.kernel_locations)
+                          fallbacks_from=scans.fallbacks_from)
     resolver = Resolver(facts)
     all_ops = resolver.known_ops()
     entries = [resolver.resolve(op, k) for op in all_ops for k in keys]
-    say("assembling the graph", 4, steps)
-    problems = yaml_facts.problems + scans.problems + binding_problems
     records = graph.op_records(yaml_facts, bindings, source)
     records += graph.registration_only_records(all_ops, set(ops), scans.registrations)
     nodes, edges = graph.nodes_and_edges(yaml_facts, bindings, entries, source)
-    say("writing the index", 5, steps)
-    with writing(db) as w:
-        w.set_meta(source=source.info.as_json(), built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                   yaml_reader=yaml_facts.reader, keys=list(keys), fallbacks_from=scans.fallbacks_from)
-        w.add_ops((r["op"], r["name"], r["overload"], r) for r in records)
-        w.add_dispatch(entries)
-        w.add_derivatives((d.op, d.node, d.dispatch_key, graph.derivative_record(d)) for d in yaml_facts.derivatives)
-        w.add_nodes(nodes)
-        n_edges = w.add_edges(edges)
-        w.add_problems(problems)
-        counts = {"ops": len(records), "dispatch_entries": len(entries), "derivatives": len(yaml_facts.derivatives),
-                  "python_bindings": len(bindings), "registrations": len(scans.registrations),
-                  "nodes": len(nodes), "edges": n_edges, "problems": len(problems)}
-        w.set_meta(counts=counts)
-    say("done", steps, steps)
-    return IndexSummary(source=source.info, counts=counts, problems=tuple(problems),
-                        seconds=time.perf_counter() - t0)
+    problems = yaml_facts.problems + scans.problems + binding_problems
+    return DispatchStage(yaml_facts, scans, bindings, entries, records, nodes, edges, problems)
 
 
-def problem_at(path: str, line: int, entry: str, message: str) -> Problem:
-    return Problem(Location(path, line), entry, message)
+def write_dispatch_stage(w, stage: DispatchStage, source: Source, keys: tuple[str, ...]) -> int:
+    w.set_meta(source=source.info.as_json(), yaml_reader=stage.yaml.reader, keys=list(keys),
+               fallbacks_from=stage.scans.fallbacks_from)
+    w.add_ops((r["op"], r["name"], r["overload"], r) for r in stage.records)
+    w.add_dispatch(stage.entries)
+    w.add_derivatives((d.op, d.node, d.dispatch_key, graph.derivative_record(d)) for d in stage.yaml.derivatives)
+    n_edges = w.add_graph(stage.nodes, stage.edges)
+    w.add_problems(stage.problems, stage="dispatch")
+    return n_edges
+
+
+# -- the code stage --------------------------------------------------------------------------------
+
+def affects_dispatch(path: str, source: Source) -> bool:
+    if path.endswith(".yaml"):
+        return True
+    return path.startswith(_DISPATCH_PY_PREFIXES)
+
+
+def _known_files(db: Path) -> dict[str, tuple[int, int, str | None, str]]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return {p: (s, m, h, st) for p, s, m, h, st in
+                con.execute("SELECT path, size, mtime_ns, hash, status FROM files")}
+    finally:
+        con.close()
+
+
+def _yaml_stats(source: Source) -> list[FileStat]:
+    out = []
+    for role in ("native_functions", "tags", "derivatives", "deprecated"):
+        p = source.path_of(role)
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append(FileStat(source.rel(role), "yaml", st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _yaml_entry(fs: FileStat) -> ParsedFile:
+    return ParsedFile(fs.path, fs.lang, fs.size, fs.mtime_ns, None, "ok")
+
+
+def _same_source(db: Path, source: Source) -> bool:
+    try:
+        meta = check_index_file(db)
+    except Exception:  # noqa: BLE001 - any doubt means a full build (which refuses foreign files)
+        return False
+    import json
+    try:
+        return json.loads(meta.get("source", "{}")).get("root") == source.info.root and \
+            int(meta.get("schema", 0)) == SCHEMA_VERSION
+    except ValueError:
+        return False
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+def build_index(source: Source, db: Path, progress: Progress | None = None, jobs: int = 0,
+                keys: tuple[str, ...] = DEFAULT_KEYS, code: bool = True,
+                on_wait: Callable[[], None] | None = None) -> IndexSummary:
+    """Index `source` into `db`: a full build the first time, an incremental update after."""
+    say = progress or (lambda step, done, total: None)
+    jobs = jobs or os.cpu_count() or 1
+    with index_lock(db, on_wait=on_wait):
+        if db.exists() and _same_source(db, source):
+            return _update(source, db, say, jobs, keys, code)
+        return _full(source, db, say, jobs, keys, code)
+
+
+def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...], code: bool) -> IndexSummary:
+    t0 = time.perf_counter()
+    problems: list[Problem] = []
+    say("finding files", 0, 0)
+    files = discover(source, problems) if code else []
+    with ThreadPoolExecutor(max_workers=1) as pool, writing(db) as w:
+        pending = pool.submit(read_yaml, source)  # a subprocess: works while this process parses
+        counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say)
+        w.add_problems(problems, stage="code")
+        say("reading native_functions.yaml and derivatives.yaml with the tree's torchgen", 0, 0)
+        stage = run_dispatch_stage(source, pending.result(), keys, say)
+        say("writing the index", 0, 0)
+        for fs in _yaml_stats(source):
+            w.add_parsed(_yaml_entry(fs))
+        n_edges = write_dispatch_stage(w, stage, source, keys)
+        counts.update(_dispatch_counts(stage, n_edges))
+        w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
+    all_problems = tuple(problems + counts.pop("_problems") + stage.problems)
+    counts["problems"] = len(all_problems)
+    return IndexSummary(source=source.info, counts=counts, problems=all_problems, seconds=time.perf_counter() - t0)
+
+
+def _dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:
+    return {"ops": len(stage.records), "dispatch_entries": len(stage.entries),
+            "derivatives": len(stage.yaml.derivatives), "python_bindings": len(stage.bindings),
+            "registrations": len(stage.scans.registrations), "nodes": len(stage.nodes), "edges": n_edges}
+
+
+def _write_code(w, source: Source, todo: list[tuple[FileStat, str | None]], removed: list[str], jobs: int,
+                say: Progress) -> dict:
+    counts = {"files_parsed": 0, "files_unchanged": 0, "files_skipped": 0, "definitions": 0, "references": 0,
+              "code_registrations": 0, "parse_errors": 0, "_problems": []}
+    for path in removed:
+        w.remove_file(path)
+    total = len(todo)
+    for parsed in parse_all(source, todo, jobs, progress=lambda d, t: say(f"parsing {t} files", d, t)):
+        if parsed.status == "unchanged":
+            w.touch_file(parsed.path, parsed.size, parsed.mtime_ns)
+            counts["files_unchanged"] += 1
+            continue
+        w.remove_file(parsed.path)
+        w.add_parsed(parsed)
+        if parsed.status == "ok":
+            counts["files_parsed"] += 1
+        else:
+            counts["files_skipped"] += 1
+        counts["definitions"] += len(parsed.defs)
+        counts["references"] += len(parsed.refs)
+        counts["code_registrations"] += len(parsed.regs)
+        counts["parse_errors"] += parsed.parse_errors
+        from .code_index import problems_of
+        counts["_problems"].extend(problems_of(parsed))
+    say(f"parsed {total} files", total, total)
+    return counts
+
+
+def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...], code: bool) -> IndexSummary:
+    t0 = time.perf_counter()
+    problems: list[Problem] = []
+    say("checking what changed", 0, 0)
+    known = _known_files(db)
+    files = (discover(source, problems) if code else []) + _yaml_stats(source)
+    current = {f.path for f in files}
+    removed = [p for p, (_s, _m, _h, lang) in known.items() if p not in current]
+    todo = []
+    for f in files:
+        k = known.get(f.path)
+        if k is None or (k[0], k[1]) != (f.size, f.mtime_ns):
+            todo.append((f, k[2] if k else None))
+    yaml_changed = [f for f, _ in todo if f.lang == "yaml"]
+    code_todo = [(f, h) for f, h in todo if f.lang != "yaml"]
+    if not todo and not removed:
+        counts = {"files_changed": 0}
+        return IndexSummary(source=source.info, counts=counts, problems=(), seconds=time.perf_counter() - t0)
+    with ThreadPoolExecutor(max_workers=1) as pool, writing(db, in_place=True) as w:
+        had_library = {p for p in removed + [f.path for f, _ in code_todo] if _has_library_impl(w, p)}
+        counts = _write_code(w, source, code_todo, removed, jobs, say)
+        really_changed = _changed_paths(w, code_todo)
+        needs_dispatch = bool(yaml_changed) or bool(had_library & (set(removed) | set(really_changed))) or any(
+            affects_dispatch(p, source) for p in removed) or any(
+            affects_dispatch(p, source) or _has_library_impl(w, p) for p in really_changed)
+        for fs in yaml_changed:
+            w.remove_file(fs.path)
+            w.add_parsed(_yaml_entry(fs))
+        stage = None
+        if needs_dispatch:
+            pending = pool.submit(read_yaml, source)
+            say("re-reading the YAML and re-resolving dispatch (one of their inputs changed)", 0, 0)
+            stage = run_dispatch_stage(source, pending.result(), keys, say)
+            w.clear_dispatch_stage()
+            n_edges = write_dispatch_stage(w, stage, source, keys)
+            counts.update(_dispatch_counts(stage, n_edges))
+        w.add_problems(problems, stage="code")
+        w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    all_problems = tuple(problems + counts.pop("_problems") + (stage.problems if stage else []))
+    counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage)})
+    counts["problems"] = len(all_problems)
+    return IndexSummary(source=source.info, counts=counts, problems=all_problems, seconds=time.perf_counter() - t0)
+
+
+def _changed_paths(w, todo: list[tuple[FileStat, str | None]]) -> list[str]:
+    """Of the files whose stat changed, those whose content changed too (their hash differs)."""
+    out = []
+    for fs, old_hash in todo:
+        row = w.con.execute("SELECT hash FROM files WHERE path = ?", (fs.path,)).fetchone()
+        if row is None or row[0] != old_hash:
+            out.append(fs.path)
+    return out
+
+
+def _has_library_impl(w, path: str) -> bool:
+    if not path.endswith((".cpp", ".cc", ".cu", ".mm")):
+        return False
+    row = w.con.execute("SELECT 1 FROM code_regs r JOIN files f ON f.id = r.file_id WHERE f.path = ? AND "
+                        "r.kind LIKE 'TORCH_LIBRARY%' LIMIT 1", (path,)).fetchone()
+    return row is not None

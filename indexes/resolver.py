@@ -60,6 +60,16 @@ def _impl_hop(kernel: str, name: str, key: str) -> str:
     return f"TORCH_IMPL_FUNC({kernel})"
 
 
+def meta_func_name(functional_short: str) -> str:
+    """What TORCH_META_FUNC(add) / TORCH_META_FUNC2(add, Tensor) expand to: at::meta::structured_add_Tensor::meta."""
+    return f"at::meta::structured_{functional_short.replace('.', '_')}::meta"
+
+
+def meta_macro(functional_short: str) -> str:
+    name, _, overload = functional_short.partition(".")
+    return f"TORCH_META_FUNC2({name}, {overload})" if overload else f"TORCH_META_FUNC({name})"
+
+
 def _op_short(op: str) -> str:
     return op.split("::", 1)[1]
 
@@ -100,6 +110,8 @@ class Resolver:
             if s.structured:
                 structured_out[s.short] = s
         # Structured delegation: the group's out= kernel serves its functional and in-place variants.
+        functional_of = {s.structured_delegate: s.short for s in ops.values()
+                         if s.structured_delegate and s.schema_kind == "functional"}
         for op, s in ops.items():
             if s.manual_kernel_registration:
                 continue
@@ -120,9 +132,12 @@ class Resolver:
                            f"native_functions.yaml {delegate_name} dispatch: {key}: {kernel} (structured)",
                            _impl_hop(kernel, out.name, key))
                     self._add(op, key, Reg(_GENERATED.format(key=key), kernel, via))
+            functional = functional_of.get(delegate_name, out.short)
+            meta_fn = meta_func_name(functional)
             meta_via = ((f"structured_delegate: {delegate_name}",) if not is_out_op else ()) + (
-                f"structured kernels get a generated Meta kernel: TORCH_META_FUNC({out.name})",)
-            self._add(op, "Meta", Reg(_GENERATED.format(key="Meta"), f"{out.name} (meta)", meta_via))
+                f"structured kernels get a generated Meta kernel that runs only the meta function "
+                f"{meta_macro(functional)} (shapes, dtypes), no computation",)
+            self._add(op, "Meta", Reg(_GENERATED.format(key="Meta"), meta_fn, meta_via))
             if not is_out_op:
                 nf_via = (f"structured_delegate: {delegate_name}",
                           f"codegen builds {s.short} for any backend from TORCH_META_FUNC({out.name}) and the "

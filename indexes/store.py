@@ -21,25 +21,53 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE ops (op TEXT PRIMARY KEY, name TEXT NOT NULL, overload TEXT NOT NULL, record TEXT NOT NULL);
-CREATE INDEX ops_name ON ops(name);
 CREATE TABLE dispatch (op TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, registered_in TEXT,
                        kernel TEXT, defined_at TEXT, via TEXT NOT NULL, PRIMARY KEY (op, key));
 CREATE TABLE derivatives (op TEXT NOT NULL, node TEXT, dispatch_key TEXT NOT NULL, record TEXT NOT NULL);
-CREATE INDEX derivatives_op ON derivatives(op);
 CREATE TABLE nodes (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, path TEXT, line INTEGER,
                     attrs TEXT, UNIQUE (kind, name));
-CREATE INDEX nodes_name ON nodes(name);
 CREATE TABLE edges (src INTEGER NOT NULL, dst INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT, line INTEGER,
                     attrs TEXT);
-CREATE INDEX edges_src ON edges(src, kind);
-CREATE INDEX edges_dst ON edges(dst, kind);
-CREATE TABLE problems (path TEXT, line INTEGER, entry TEXT, message TEXT NOT NULL, severity TEXT NOT NULL);
+CREATE TABLE problems (path TEXT, line INTEGER, entry TEXT, message TEXT NOT NULL, severity TEXT NOT NULL,
+                       stage TEXT NOT NULL DEFAULT 'dispatch');
+CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, lang TEXT NOT NULL, size INTEGER,
+                    mtime_ns INTEGER, hash TEXT, status TEXT NOT NULL, parse_errors INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE defs (file_id INTEGER NOT NULL, name TEXT NOT NULL, qualname TEXT NOT NULL, kind TEXT NOT NULL,
+                   line INTEGER NOT NULL, end_line INTEGER NOT NULL, signature TEXT, bases TEXT);
+CREATE TABLE includes (file_id INTEGER NOT NULL, target TEXT NOT NULL, line INTEGER NOT NULL, system INTEGER);
+CREATE TABLE refs (file_id INTEGER NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, line INTEGER NOT NULL,
+                   scope TEXT, kind TEXT);
+CREATE TABLE code_regs (file_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, line INTEGER NOT NULL,
+                        target TEXT, key TEXT, scope TEXT);
 """
+
+# Created after a bulk load (faster than maintaining them row by row).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS ops_name ON ops(name);
+CREATE INDEX IF NOT EXISTS dispatch_kernel ON dispatch(kernel);
+CREATE INDEX IF NOT EXISTS derivatives_op ON derivatives(op);
+CREATE INDEX IF NOT EXISTS nodes_name ON nodes(name);
+CREATE INDEX IF NOT EXISTS edges_src ON edges(src, kind);
+CREATE INDEX IF NOT EXISTS edges_dst ON edges(dst, kind);
+CREATE INDEX IF NOT EXISTS defs_name ON defs(name);
+CREATE INDEX IF NOT EXISTS defs_qualname ON defs(qualname);
+CREATE INDEX IF NOT EXISTS defs_file ON defs(file_id);
+CREATE INDEX IF NOT EXISTS includes_file ON includes(file_id);
+CREATE INDEX IF NOT EXISTS includes_target ON includes(target);
+CREATE INDEX IF NOT EXISTS refs_base ON refs(base);
+CREATE INDEX IF NOT EXISTS refs_scope ON refs(scope);
+CREATE INDEX IF NOT EXISTS refs_file ON refs(file_id);
+CREATE INDEX IF NOT EXISTS code_regs_name ON code_regs(name);
+CREATE INDEX IF NOT EXISTS code_regs_file ON code_regs(file_id);
+"""
+
+# The tables the dispatch stage (YAML, registrations, resolver) owns; the code stage owns the rest.
+DISPATCH_TABLES = ("ops", "dispatch", "derivatives", "nodes", "edges")
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -50,7 +78,7 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def check_index_file(path: Path) -> dict:
+def check_index_file(path: Path, allow_old_schema: bool = False) -> dict:
     """Open `path` read-only and return its meta table; raise BadIndex if it is not our index."""
     if not path.exists():
         raise BadIndex(f"{path}: no index here", hint="run `torchatlas index` first")
@@ -68,28 +96,16 @@ def check_index_file(path: Path) -> dict:
     if meta.get("tool") != TOOL:
         raise BadIndex(f"{path}: an SQLite file that is not a torchatlas index",
                        hint="torchatlas will not overwrite it; point --db at another file")
-    if int(meta.get("schema", 0)) != SCHEMA_VERSION:
+    if int(meta.get("schema", 0)) != SCHEMA_VERSION and not allow_old_schema:
         raise BadIndex(f"{path}: index format {meta.get('schema')} (this torchatlas reads {SCHEMA_VERSION})",
                        hint="rebuild it with `torchatlas index`")
     return meta
 
 
-class IndexWriter:
-    """Builds a new index in a temporary file; `commit()` moves it into place atomically."""
+class _Rows:
+    """Row writers shared by a full build (a new file) and an in-place update (a transaction)."""
 
-    def __init__(self, target: Path):
-        self.target = target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            check_index_file(target)  # refuse to replace anything that is not ours
-        self.tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        if self.tmp.exists():
-            self.tmp.unlink()
-        self.con = sqlite3.connect(self.tmp)
-        self.con.execute("PRAGMA journal_mode=OFF")
-        self.con.execute("PRAGMA synchronous=OFF")
-        self.con.executescript(_DDL)
-        self._node_ids: dict[tuple[str, str], int] = {}
+    con: sqlite3.Connection
 
     def set_meta(self, **values) -> None:
         self.con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -108,22 +124,21 @@ class IndexWriter:
         self.con.executemany("INSERT INTO derivatives VALUES (?, ?, ?, ?)",
                              ((op, node, key, json.dumps(rec)) for op, node, key, rec in rows))
 
-    def add_nodes(self, nodes: Iterable[Node]) -> None:
+    def add_graph(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> int:
+        ids: dict[tuple[str, str], int] = {}
         for n in nodes:
             key = (n.kind.value, n.name)
-            if key in self._node_ids:
+            if key in ids:
                 continue
             cur = self.con.execute("INSERT INTO nodes (kind, name, path, line, attrs) VALUES (?, ?, ?, ?, ?)",
                                    (n.kind.value, n.name, n.location.path if n.location else None,
                                     n.location.line if n.location else None,
                                     json.dumps(dict(n.attrs)) if n.attrs else None))
-            self._node_ids[key] = cur.lastrowid
-
-    def add_edges(self, edges: Iterable[Edge]) -> int:
+            ids[key] = cur.lastrowid
         rows = []
         for e in edges:
-            src = self._node_ids.get((e.src[0].value, e.src[1]))
-            dst = self._node_ids.get((e.dst[0].value, e.dst[1]))
+            src = ids.get((e.src[0].value, e.src[1]))
+            dst = ids.get((e.dst[0].value, e.dst[1]))
             if src is None or dst is None:
                 continue
             rows.append((src, dst, e.kind.value, e.location.path if e.location else None,
@@ -131,13 +146,70 @@ class IndexWriter:
         self.con.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
-    def add_problems(self, problems: Iterable[Problem]) -> None:
-        self.con.executemany("INSERT INTO problems VALUES (?, ?, ?, ?, ?)",
-                             ((p.location.path, p.location.line, p.entry, p.message, p.severity) for p in problems))
+    def add_problems(self, problems: Iterable[Problem], stage: str = "dispatch") -> None:
+        self.con.executemany("INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?)",
+                             ((p.location.path, p.location.line, p.entry, p.message, p.severity, stage)
+                              for p in problems))
+
+    def add_parsed(self, parsed) -> None:
+        """One file of the code index: its row in `files` and its facts."""
+        cur = self.con.execute("INSERT INTO files (path, lang, size, mtime_ns, hash, status, parse_errors) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (parsed.path, parsed.lang, parsed.size, parsed.mtime_ns, parsed.hash,
+                                parsed.status, parsed.parse_errors))
+        fid = cur.lastrowid
+        if parsed.defs:
+            self.con.executemany("INSERT INTO defs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [(fid,) + d for d in parsed.defs])
+        if parsed.includes:
+            self.con.executemany("INSERT INTO includes VALUES (?, ?, ?, ?)", [(fid,) + i for i in parsed.includes])
+        if parsed.refs:
+            self.con.executemany("INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?)", [(fid,) + r for r in parsed.refs])
+        if parsed.regs:
+            self.con.executemany("INSERT INTO code_regs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [(fid,) + g for g in parsed.regs])
+        from .code_index import problems_of
+        self.add_problems(problems_of(parsed), stage="code")
+
+    def remove_file(self, path: str) -> None:
+        row = self.con.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return
+        for table in ("defs", "includes", "refs", "code_regs"):
+            self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", (row[0],))
+        self.con.execute("DELETE FROM files WHERE id = ?", (row[0],))
+        self.con.execute("DELETE FROM problems WHERE stage = 'code' AND path = ?", (path,))
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        self.con.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
+
+    def clear_dispatch_stage(self) -> None:
+        for table in DISPATCH_TABLES:
+            self.con.execute(f"DELETE FROM {table}")
+        self.con.execute("DELETE FROM problems WHERE stage = 'dispatch'")
+
+
+class IndexWriter(_Rows):
+    """Builds a new index in a temporary file; `commit()` moves it into place atomically."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            check_index_file(target, allow_old_schema=True)  # refuse to replace anything not ours
+        self.tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        if self.tmp.exists():
+            self.tmp.unlink()
+        self.con = sqlite3.connect(self.tmp)
+        self.con.execute("PRAGMA journal_mode=OFF")
+        self.con.execute("PRAGMA synchronous=OFF")
+        self.con.executescript(_DDL)
 
     def commit(self) -> None:
         self.set_meta(tool=TOOL, schema=str(SCHEMA_VERSION))
+        self.con.executescript(_INDEXES)
         self.con.commit()
+        self.con.execute("PRAGMA journal_mode=WAL")  # later in-place updates never block readers
         self.con.close()
         os.replace(self.tmp, self.target)
 
@@ -149,10 +221,31 @@ class IndexWriter:
                 self.tmp.unlink()
 
 
+class IndexUpdater(_Rows):
+    """Changes an existing index in place, inside one transaction: all of it lands or none."""
+
+    def __init__(self, target: Path):
+        check_index_file(target)
+        self.target = target
+        self.con = sqlite3.connect(target, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+        self.con.close()
+
+    def abort(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        finally:
+            self.con.close()
+
+
 @contextmanager
-def writing(target: Path) -> Iterator[IndexWriter]:
-    """Build an index; on any exception (Ctrl-C included) the temporary file goes, the old index stays."""
-    w = IndexWriter(target)
+def writing(target: Path, in_place: bool = False) -> Iterator[_Rows]:
+    """Build (or, in place, update) an index; on any exception, Ctrl-C included, nothing of it lands."""
+    w = IndexUpdater(target) if in_place else IndexWriter(target)
     try:
         yield w
     except BaseException:
@@ -198,10 +291,63 @@ class Index:
     def dispatch(self, op: str, keys: Iterable[str] | None = None) -> dict[str, DispatchEntry]:
         rows = self.con.execute("SELECT key, kind, registered_in, kernel, defined_at, via FROM dispatch "
                                 "WHERE op = ?", (op,)).fetchall()
-        out = {r[0]: DispatchEntry(op, r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))) for r in rows}
+        out = {r[0]: self._with_location(DispatchEntry(op, r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))))
+               for r in rows}
         if keys is not None:
             return {k: out[k] for k in keys if k in out}
         return {k: out[k] for k in sorted(out, key=_key_order)}
+
+    def kernel_location(self, kernel: str | None) -> str | None:
+        """Where the code index says `kernel` is defined: `path:line`, or None (generated code,
+        or a source without .cpp files). Looked up at query time, so editing a kernel file moves
+        it without re-resolving dispatch."""
+        if not kernel:
+            return None
+        cache = self.__dict__.setdefault("_kernel_cache", {})
+        if kernel in cache:
+            return cache[kernel]
+        cache[kernel] = loc = self._find_kernel(kernel)
+        return loc
+
+    def _find_kernel(self, kernel: str) -> str | None:
+        q = self.con.execute
+        if kernel.startswith("VariableType::"):
+            return None  # generated into VariableType.cpp: not in a source tree
+        if kernel.startswith("at::meta::structured_") or kernel.startswith("at::native::structured_"):
+            row = q("SELECT f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id WHERE r.target = ? "
+                    "ORDER BY f.path LIMIT 1", (kernel,)).fetchone()
+            return f"{row[0]}:{row[1]}" if row else None
+        if kernel.startswith("ufunc_"):
+            name = kernel[len("ufunc_"):].rsplit("_", 1)[0]
+            row = q("SELECT f.path, d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE d.name = ? AND "
+                    "f.path LIKE '%/native/ufunc/%' ORDER BY d.line LIMIT 1", (name,)).fetchone()
+            return f"{row[0]}:{row[1]}" if row else None
+        if "." in kernel and "::" not in kernel:  # a Python function (torch/_meta_registrations.py, _refs)
+            row = q("SELECT f.path, d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE d.qualname = ? "
+                    "LIMIT 1", (kernel,)).fetchone()
+            return f"{row[0]}:{row[1]}" if row else None
+        name = kernel.rsplit("::", 1)[-1]
+        row = q("SELECT f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id WHERE r.kind = "
+                "'TORCH_IMPL_FUNC' AND r.name = ? ORDER BY f.path LIMIT 1", (name,)).fetchone()
+        if row:
+            return f"{row[0]}:{row[1]}"
+        rows = q("SELECT f.path, d.line, d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE d.name = ? "
+                 "AND d.kind IN ('function', 'method') AND f.lang = 'cpp'", (name,)).fetchall()
+        if not rows:
+            return None
+
+        def rank(r):
+            path, _line, qual = r
+            return (not path.endswith((".cpp", ".cu", ".mm", ".cc")), "/native/" not in path,
+                    not qual.startswith("at::native::"), path, _line)
+        best = min(rows, key=rank)
+        return f"{best[0]}:{best[1]}"
+
+    def _with_location(self, e: DispatchEntry) -> DispatchEntry:
+        if e.defined_at or not e.kernel:
+            return e
+        loc = self.kernel_location(e.kernel)
+        return DispatchEntry(e.op, e.key, e.kind, e.registered_in, e.kernel, loc, e.via) if loc else e
 
     def dispatch_all(self) -> Iterator[tuple[str, list[DispatchEntry]]]:
         cur = self.con.execute("SELECT op, key, kind, registered_in, kernel, defined_at, via FROM dispatch ORDER BY op")
@@ -211,7 +357,8 @@ class Index:
                 if current is not None:
                     yield current, sorted(entries, key=lambda e: _key_order(e.key))
                 current, entries = r[0], []
-            entries.append(DispatchEntry(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6]))))
+            entries.append(self._with_location(DispatchEntry(r[0], r[1], r[2], r[3], r[4], r[5],
+                                                             tuple(json.loads(r[6])))))
         if current is not None:
             yield current, sorted(entries, key=lambda e: _key_order(e.key))
 
