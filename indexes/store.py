@@ -371,5 +371,6 @@ class Index:
                 self.con.execute("SELECT path, line, entry, message, severity FROM problems")]
 
     def count(self, table: str) -> int:
-        assert table in ("ops", "dispatch", "derivatives", "nodes", "edges", "problems")
+        assert table in ("ops", "dispatch", "derivatives", "nodes", "edges", "problems", "files", "defs", "refs",
+                         "includes", "code_regs")
         return self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

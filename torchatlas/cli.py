@@ -64,6 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", action="store_true",
                    help="also read the installed torch's live dispatcher and mark disagreements")
     _source_args(p)
+    p = sub.add_parser("find", help="fuzzy search across operators, C++ and Python symbols, files",
+                       description="Ranked: exact name, then prefix, then substring.")
+    p.add_argument("query")
+    p.add_argument("--limit", "-n", type=int, default=30)
+    _source_args(p)
+
+    for name, helptext in (("refs", "every use of a symbol (calls, mentions, registrations)"),
+                           ("callers", "the functions that call a symbol"),
+                           ("callees", "what a function calls, and where each callee is defined")):
+        p = sub.add_parser(name, help=helptext, description=helptext.capitalize() + ", each with path:line. "
+                           "SYMBOL may be qualified (at::native::add_out, torch.nn.Module.__call__) or bare.")
+        p.add_argument("symbol", metavar="SYMBOL")
+        p.add_argument("--limit", "-n", type=int, default=200)
+        _source_args(p)
+
+    p = sub.add_parser("path", help="the shortest typed path between two nodes of the graph",
+                       description="Walks binds, dispatches_to[key], implemented_by, registered_kernel and calls "
+                                   "edges breadth-first from FROM until it meets TO.")
+    p.add_argument("src", metavar="FROM")
+    p.add_argument("dst", metavar="TO")
+    p.add_argument("--max-depth", type=int, default=8)
+    _source_args(p)
+
+    p = sub.add_parser("trace", help="from a Python callable down to the loop that computes",
+                       description="torch.add -> generated binding -> at::add -> aten::add.Tensor -> the key's "
+                                   "kernel -> TORCH_IMPL_FUNC -> stub -> REGISTER_DISPATCH -> the vectorized loop. "
+                                   "Generated hops that the source does not contain are named with their generator.")
+    p.add_argument("start", metavar="CALLABLE", help="torch.add, torch.Tensor.mul_, aten::mm, ...")
+    p.add_argument("--key", "-k", default="CPU", help="dispatch key to follow (default CPU)")
+    p.add_argument("--op", help="which overload to follow when the callable binds several")
+    _source_args(p)
     return parser
 
 

@@ -14,7 +14,8 @@ from torchatlas.indexes.sources import Source, open_source
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"index": cmd_index, "op": cmd_op, "dispatch": cmd_dispatch}[args.command](args)
+    return {"index": cmd_index, "op": cmd_op, "dispatch": cmd_dispatch, "find": cmd_find, "refs": cmd_refs,
+            "callers": cmd_callers, "callees": cmd_callees, "path": cmd_path, "trace": cmd_trace}[args.command](args)
 
 
 # -- index ---------------------------------------------------------------------------------------
@@ -55,16 +56,22 @@ def db_path_for(source: Source, db: str | None) -> Path:
     return Path(db).expanduser() if db else default_db_path(source)
 
 
-def build(source: Source, db: Path, quiet: bool) -> IndexSummary:
+def build(source: Source, db: Path, quiet: bool, jobs: int = 0) -> IndexSummary:
     from torchatlas.indexes.pipeline import build_index
+
+    def waiting():
+        if not quiet:
+            print(f"torchatlas: another index run is working on {db}; waiting for it ...", file=sys.stderr)
     with _StepPrinter(enabled=not quiet) as progress:
-        return build_index(source, db, progress=progress)
+        return build_index(source, db, progress=progress, jobs=jobs, on_wait=waiting)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    if args.jobs < 0:
+        raise AtlasError(f"--jobs must be 0 (all cores) or more, not {args.jobs}")
     source = open_source(args.path)
     db = db_path_for(source, args.db)
-    summary = build(source, db, quiet=args.json)
+    summary = build(source, db, quiet=args.json, jobs=args.jobs)
     if args.json:
         print(json.dumps({"source": source.info.as_json(), "db": str(db), "seconds": round(summary.seconds, 2),
                           "counts": summary.counts,
@@ -72,9 +79,21 @@ def cmd_index(args: argparse.Namespace) -> int:
                                         "severity": p.severity} for p in summary.problems]}, indent=2))
         return 0
     c = summary.counts
-    print(f"indexed {source.display()} in {summary.seconds:.1f} s -> {db}")
-    print(f"  {c['ops']} operator overloads, {c['dispatch_entries']} dispatch entries, {c['derivatives']} "
-          f"derivative formulas, {c['python_bindings']} Python bindings, {c['registrations']} hand-written registrations")
+    if "files_changed" in c:
+        if not c["files_changed"] and not c.get("files_removed"):
+            print(f"up to date: {source.display()} ({summary.seconds:.2f} s) -> {db}")
+            return 0
+        print(f"updated {source.display()} in {summary.seconds:.1f} s -> {db}")
+        print(f"  {c['files_changed']} changed and {c.get('files_removed', 0)} removed files: "
+              f"{c['files_parsed']} re-parsed, {c['files_unchanged']} same content; dispatch "
+              + ("re-resolved (one of its inputs changed)" if c.get("dispatch_rebuilt") else "unchanged"))
+    else:
+        print(f"indexed {source.display()} in {summary.seconds:.1f} s -> {db}")
+        print(f"  {c['ops']} operator overloads, {c['dispatch_entries']} dispatch entries, {c['derivatives']} "
+              f"derivative formulas, {c['python_bindings']} Python bindings, {c['registrations']} hand-written "
+              "registrations")
+        print(f"  {c['files_parsed']} files parsed: {c['definitions']} definitions, {c['references']} references, "
+              f"{c['code_registrations']} registration idioms ({c['files_skipped']} files skipped)")
     _print_problems(summary.problems)
     return 0
 
@@ -268,3 +287,100 @@ def _print_dispatch(op: str, table: dict, src, live, why: bool, cuda_built: bool
     if why:
         for kind in sorted({e.kind for e in table.values()}):
             print(f"  {kind}: {KIND_HELP.get(kind, '')}")
+
+
+# -- code queries --------------------------------------------------------------------------------
+
+def _require_code(index) -> None:
+    if index.count("files") == 0:
+        raise AtlasError("this index has no code index (it was built without it)",
+                         hint="rebuild it: torchatlas index")
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.code_queries import find
+    from torchatlas.indexes.errors import NotFound
+    index = open_index(args)
+    hits = find(index, args.query, limit=args.limit)
+    if args.json:
+        print(json.dumps([h.as_json() for h in hits], indent=2))
+    else:
+        w = max([len(h.kind) for h in hits] + [4])
+        for h in hits:
+            print(f"{h.kind:<{w}}  {h.qualname:<60} {h.location}")
+    if not hits:
+        raise NotFound(f"nothing matches {args.query!r}")
+    return 0
+
+
+def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
+    from torchatlas.indexes.code_queries import callers, refs
+    from torchatlas.indexes.errors import NotFound
+    index = open_index(args)
+    _require_code(index)
+    found = (callers if only_calls else refs)(index, args.symbol, limit=args.limit)
+    if not found:
+        from torchatlas.indexes.code_queries import find
+        raise NotFound(f"no {'callers' if only_calls else 'references'} of {args.symbol!r}",
+                       [h.qualname for h in find(index, args.symbol, limit=5)])
+    if args.json:
+        print(json.dumps([r.__dict__ for r in found], indent=2))
+        return 0
+    for r in found:
+        scope = f"  in {r.scope}" if r.scope else ""
+        print(f"{r.location:<70} {r.name}{scope}")
+    return 0
+
+
+def cmd_callers(args: argparse.Namespace) -> int:
+    return cmd_refs(args, only_calls=True)
+
+
+def cmd_callees(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.code_queries import callees
+    index = open_index(args)
+    _require_code(index)
+    found = callees(index, args.symbol)[: args.limit]
+    if args.json:
+        print(json.dumps([{**r.__dict__, "defined_at": d} for r, d in found], indent=2))
+        return 0
+    for r, d in found:
+        print(f"{r.location:<70} {r.name:<40} {('-> ' + d) if d else ''}")
+    if not found:
+        print(f"{args.symbol}: its definition calls nothing the index recorded", file=sys.stderr)
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.code_queries import path
+    index = open_index(args)
+    _require_code(index)
+    hops = path(index, args.src, args.dst, max_depth=args.max_depth)
+    if args.json:
+        print(json.dumps([{"from": a, "edge": k, "to": b} for a, k, b in hops], indent=2))
+        return 0
+    print(hops[0][0])
+    for _a, kind, b in hops:
+        print(f"  -{kind}-> {b}")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.trace import trace
+    _check_keys([args.key])
+    index = open_index(args)
+    op, steps = trace(index, args.start, key=args.key, op=args.op)
+    if args.json:
+        print(json.dumps({"source": index.source.as_json(), "start": args.start, "op": op, "key": args.key,
+                          "steps": [s.as_json() for s in steps]}, indent=2))
+        return 0
+    print(f"{args.start} -> {op} under {args.key}   (torch {index.source.version}, {index.source.kind})")
+    for i, s in enumerate(steps, 1):
+        print(f"{i:2d}. [{s.layer}] {s.title}")
+        if s.location:
+            print(f"      at {s.location}")
+        if s.generated_by:
+            print(f"      generated by {s.generated_by}" + ("" if s.location else " (not in this source)"))
+        if s.note:
+            print(f"      {s.note}")
+    return 0

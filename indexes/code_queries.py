@@ -1,0 +1,282 @@
+"""Questions over the code index: find, refs, callers, callees, path, trace.
+
+Every answer carries `path:line`. Lookups go through SQLite's indexes (name, qualname, base
+name of a reference, scope); graph algorithms (`path`) run with networkx on the neighbourhood a
+breadth-first walk explores, never on the whole graph.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+
+from .errors import NotFound
+from .store import Index
+
+KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
+             "enum": 5, "variable": 6, "file": 7}
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # operator | function | method | class | struct | namespace | enum | macro | variable | file
+    name: str
+    qualname: str
+    location: str  # path:line
+    lang: str = ""
+    detail: str = ""
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str  # as written at the use site
+    location: str
+    scope: str  # the enclosing definition
+    kind: str  # call | ref | registration
+
+
+# -- find -----------------------------------------------------------------------------------------
+
+def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
+    """Ranked: exact name, then prefix, then substring; across ops, C++/Python symbols, files."""
+    q = query.strip()
+    if not q:
+        return []
+    hits: dict[tuple, tuple] = {}
+
+    def add(rank: int, h: Hit) -> None:
+        key = (h.kind, h.qualname, h.location)
+        score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), len(h.qualname), h.qualname)
+        if key not in hits or score < hits[key][0]:
+            hits[key] = (score, h)
+
+    con = index.con
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # operators
+    op_q = q[len("aten::"):] if q.startswith("aten::") else q
+    for op, name, rec in con.execute(
+            "SELECT op, name, json_extract(record, '$.defined_at') FROM ops WHERE name = ? OR op = ? OR op = ? "
+            "OR name LIKE ? ESCAPE '\\' LIMIT 400", (op_q, q, "aten::" + op_q, f"%{like}%")):
+        short = op.split("::", 1)[1]
+        rank = 0 if op_q in (name, short) or q == op else 1 if name.startswith(op_q) else 2
+        add(rank, Hit("operator", short, op, rec or "", "yaml"))
+    # definitions: exact, then prefix (index range scans), then substring (a scan, capped)
+    col = "qualname" if ("::" in q or "." in q) else "name"
+    sql = ("SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d "
+           "JOIN files f ON f.id = d.file_id WHERE ")
+    for rank, where, args in ((0, f"d.{col} = ?", (q,)),
+                              (1, f"d.{col} >= ? AND d.{col} < ?", (q, q + "\U0010ffff")),
+                              (2, f"d.{col} LIKE ? ESCAPE '\\'", (f"%{like}%",))):
+        for kind, name, qual, path, line, lang, sig in con.execute(sql + where + " LIMIT 300", args):
+            if kind == "method" and not qual:
+                continue
+            add(rank, Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
+        if len(hits) >= limit * 3 and rank >= 1:
+            break
+    # public aliases: torch.nn.Module.__call__ is defined as torch.nn.modules.module.Module.__call__
+    if "." in q and "::" not in q and not any(h.kind != "operator" for _s, h in hits.values()):
+        for h in _alias_matches(index, q):
+            add(0, h)
+    # registration idioms: TORCH_IMPL_FUNC(add_out), REGISTER_DISPATCH(add_stub, ...)
+    for kind, name, path, line, target in con.execute(
+            "SELECT r.kind, r.name, f.path, r.line, r.target FROM code_regs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.name = ? AND r.kind NOT IN ('aten_ref', 'op_ref') LIMIT 50", (q,)):
+        add(0, Hit("registration", f"{kind}({name})", target or name, f"{path}:{line}", "cpp", kind))
+    # files
+    for (path,) in con.execute("SELECT path FROM files WHERE path LIKE ? ESCAPE '\\' LIMIT 100", (f"%{like}%",)):
+        base = path.rsplit("/", 1)[-1]
+        rank = 0 if base in (q, q + ".cpp", q + ".h", q + ".py") else 1 if base.startswith(q) else 2
+        add(rank, Hit("file", base, path, f"{path}:1"))
+    ranked = sorted(hits.values(), key=lambda t: t[0])
+    return [h for _s, h in ranked[:limit]]
+
+
+def _alias_matches(index: Index, dotted: str) -> list[Hit]:
+    """Definitions a public dotted name may stand for: same first component, same last two."""
+    parts = dotted.split(".")
+    if len(parts) < 2:
+        return []
+    tail = ".".join(parts[-2:])
+    rows = index.con.execute(
+        "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
+        "ON f.id = d.file_id WHERE d.name = ? AND d.qualname LIKE ? LIMIT 50", (parts[-1], parts[0] + ".%")).fetchall()
+    return [Hit(k, n, qn, f"{p}:{line}", lang, sig or "") for k, n, qn, p, line, lang, sig in rows
+            if qn.endswith("." + tail) or qn == tail]
+
+
+def _noise(location: str) -> int:
+    """Prefer the library over tests, generated or vendored code when names tie."""
+    path = location.split(":", 1)[0]
+    base = path.rsplit("/", 1)[-1]
+    if "/test" in path or path.startswith("test") or base.startswith("test_") or "_test." in base:
+        return 2
+    if "/testing/" in path or "/_vendor/" in path:
+        return 1
+    return 0
+
+
+# -- symbols --------------------------------------------------------------------------------------
+
+def resolve_symbol(index: Index, text: str) -> list[Hit]:
+    """Definitions a name denotes: exact qualname, then exact name, then TORCH_IMPL_FUNC(x)."""
+    t = text.strip()
+    if t.startswith(("TORCH_IMPL_FUNC(", "TORCH_META_FUNC(")) and t.endswith(")"):
+        kind, inner = t[:-1].split("(", 1)
+        rows = index.con.execute(
+            "SELECT f.path, r.line, r.target FROM code_regs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.kind = ? AND r.name = ?", (kind, inner.strip())).fetchall()
+        return [Hit("function", t, target, f"{p}:{line}", "cpp") for p, line, target in rows]
+    sql = ("SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
+           "ON f.id = d.file_id WHERE d.{} = ? ORDER BY f.path, d.line LIMIT 200")
+    rows = index.con.execute(sql.format("qualname"), (t,)).fetchall()
+    if not rows and ("::" in t or "." in t):
+        base = t.replace("::", ".").rsplit(".", 1)[-1]
+        rows = [r for r in index.con.execute(sql.format("name"), (base,)).fetchall()
+                if r[2].replace("::", ".").endswith(t.replace("::", "."))]
+    if not rows:
+        rows = index.con.execute(sql.format("name"), (t,)).fetchall()
+    hits = [Hit(k, n, q, f"{p}:{line}", lang, sig or "") for k, n, q, p, line, lang, sig in rows]
+    if not hits and "." in t and "::" not in t:
+        hits = _alias_matches(index, t)
+    hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), _noise(h.location), h.location))
+    return hits
+
+
+def require_symbol(index: Index, text: str) -> list[Hit]:
+    hits = resolve_symbol(index, text)
+    if not hits:
+        raise NotFound(f"no definition named {text!r} in this index",
+                       [h.qualname for h in find(index, text.split("::")[-1].split(".")[-1], limit=5)])
+    return hits
+
+
+def _base(name: str) -> str:
+    return name.replace("::", ".").rsplit(".", 1)[-1]
+
+
+def refs(index: Index, symbol: str, limit: int = 500) -> list[Ref]:
+    """Every use of the name: calls and mentions (by name, qualified where the use site is)."""
+    base = _base(symbol)
+    qualified = "::" in symbol or "." in symbol
+    tail = symbol.replace("::", ".")
+    out = []
+    for name, path, line, scope, kind in index.con.execute(
+            "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.base = ? ORDER BY f.path, r.line LIMIT ?", (base, limit * 4)):
+        written = name.replace("::", ".")
+        if qualified and "." in written and not (tail.endswith(written) or written.endswith(tail)):
+            continue
+        out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call"))
+    for kind, name, path, line in index.con.execute(
+            "SELECT r.kind, r.name, f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
+        out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
+    return out[:limit]
+
+
+def callers(index: Index, symbol: str, limit: int = 300) -> list[Ref]:
+    return [r for r in refs(index, symbol, limit * 2) if r.kind == "call"][:limit]
+
+
+def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
+    """What the definition(s) of `symbol` call, each with where the callee is defined (if unique)."""
+    defs = require_symbol(index, symbol)
+    out = []
+    seen = set()
+    for d in defs[:5]:
+        for name, path, line, kind in index.con.execute(
+                "SELECT r.name, f.path, r.line, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
+                "WHERE r.scope = ? ORDER BY r.line", (d.qualname,)):
+            key = (name, path, line)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call"), definition_of(index, name)))
+    return out
+
+
+def definition_of(index: Index, name: str) -> str | None:
+    """Where a called name is defined, when the index can tell: the exact qualname, else the best of
+    the definitions with that base name (library code before tests, .cpp/.h of ATen first)."""
+    cache = index.__dict__.setdefault("_defcache", {})
+    if name in cache:
+        return cache[name]
+    rows = index.con.execute(
+        "SELECT f.path, d.line, d.qualname = ? FROM defs d JOIN files f ON f.id = d.file_id WHERE "
+        "(d.qualname = ? OR d.name = ?) AND d.kind IN ('function', 'method', 'class', 'struct', 'macro') LIMIT 50",
+        (name, name, _base(name))).fetchall()
+    best = min(rows, key=lambda r: (_noise(r[0]), not r[2], "/ATen/" not in r[0], r[0], r[1]), default=None)
+    cache[name] = f"{best[0]}:{best[1]}" if best else None
+    return cache[name]
+
+
+# -- path -----------------------------------------------------------------------------------------
+
+def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
+    """Typed out-edges of a node: ('calls', qualname), ('binds', op), ('dispatches_to', kernel), ..."""
+    out: list[tuple[str, str]] = []
+    con = index.con
+    if node.startswith("aten::"):
+        from .store import _key_order
+        rows = con.execute("SELECT key, kernel FROM dispatch WHERE op = ? AND kernel IS NOT NULL", (node,)).fetchall()
+        for key, kernel in sorted(rows, key=lambda r: _key_order(r[0])):
+            out.append((f"dispatches_to[{key}]", kernel))
+        return out
+    for (op,) in con.execute("SELECT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
+                             "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ?", (node,)):
+        out.append(("binds", op))
+    # TORCH_IMPL_FUNC(x): the kernel name x is implemented by at::native::structured_x::impl
+    for (target,) in con.execute("SELECT target FROM code_regs WHERE kind = 'TORCH_IMPL_FUNC' AND name = ?",
+                                 (_base(node),)):
+        if target != node:
+            out.append(("implemented_by", target))
+    # a stub is registered to kernels
+    for (target,) in con.execute("SELECT target FROM code_regs WHERE kind LIKE '%REGISTER%DISPATCH' AND name = ?",
+                                 (_base(node),)):
+        out.append(("registered_kernel", _qualify(index, target)))
+    for (name,) in con.execute("SELECT DISTINCT name FROM refs WHERE scope = ? AND kind = 'call'", (node,)):
+        resolved = _qualify(index, name)
+        out.append(("calls", resolved))
+    return out
+
+
+def _qualify(index: Index, name: str) -> str:
+    row = index.con.execute("SELECT qualname FROM defs WHERE qualname = ? LIMIT 1", (name,)).fetchone()
+    if row:
+        return row[0]
+    rows = index.con.execute("SELECT DISTINCT qualname FROM defs WHERE name = ? AND kind IN ('function', 'method') "
+                             "LIMIT 2", (_base(name),)).fetchall()
+    return rows[0][0] if len(rows) == 1 else name
+
+
+def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
+    """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none."""
+    import networkx as nx
+    g = nx.DiGraph()
+    start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else src
+    goal_names = {dst, _base(dst)}
+    frontier = deque([(start, 0)])
+    seen = {start}
+    found = None
+    while frontier and len(seen) < max_nodes:
+        node, depth = frontier.popleft()
+        if depth >= max_depth:
+            continue
+        for kind, nxt in _neighbours(index, node):
+            g.add_edge(node, nxt, kind=kind)
+            if nxt in goal_names or _base(nxt) == _base(dst) and ("::" not in dst or nxt.endswith(dst)):
+                found = nxt
+                break
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append((nxt, depth + 1))
+        if found:
+            break
+    if not found:
+        raise NotFound(f"no path from {src} to {dst} within {max_depth} steps "
+                       f"({len(seen)} nodes explored)")
+    nodes = nx.shortest_path(g, start, found)
+    return [(a, g.edges[a, b]["kind"], b) for a, b in zip(nodes, nodes[1:])]
