@@ -49,7 +49,7 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
 
     def add(rank: int, h: Hit) -> None:
         key = (h.kind, h.qualname, h.location)
-        score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), len(h.qualname), h.qualname)
+        score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), _overload_rank(h), len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
 
@@ -105,6 +105,13 @@ def _alias_matches(index: Index, dotted: str) -> list[Hit]:
         "ON f.id = d.file_id WHERE d.name = ? AND d.qualname LIKE ? LIMIT 50", (parts[-1], parts[0] + ".%")).fetchall()
     return [Hit(k, n, qn, f"{p}:{line}", lang, sig or "") for k, n, qn, p, line, lang, sig in rows
             if qn.endswith("." + tail) or qn == tail]
+
+
+def _overload_rank(h: Hit) -> int:
+    """Among an operator's overloads: the default one, then .Tensor, then the rest."""
+    if h.kind != "operator" or "." not in h.name:
+        return 0
+    return 1 if h.name.endswith(".Tensor") else 2
 
 
 def _noise(location: str) -> int:
@@ -266,7 +273,8 @@ def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 
         if depth >= max_depth:
             continue
         for kind, nxt in _neighbours(index, node):
-            g.add_edge(node, nxt, kind=kind)
+            if not g.has_edge(node, nxt):  # keep the first kind: CPU before CUDA, as the keys are ordered
+                g.add_edge(node, nxt, kind=kind)
             if nxt in goal_names or _base(nxt) == _base(dst) and ("::" not in dst or nxt.endswith(dst)):
                 found = nxt
                 break

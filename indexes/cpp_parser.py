@@ -242,6 +242,27 @@ def _paren_end(data: bytes, pos: int, limit: int = 4000) -> int:
     return -1
 
 
+def _directive_comment_spans(data: bytes) -> list:
+    """Block comments that start on a continuation line of a preprocessor directive.
+
+    tree-sitter-cpp turns `#define F(a) \\<newline>  g(/*flag=*/true, a);` into ERROR nodes: the
+    #define is lost and its body is parsed as code, derailing the rest of the file (UnaryOps.cpp,
+    ForeachUnaryOp.cu, ...). A comment is whitespace to the preprocessor, so it is blanked."""
+    spans = []
+    find = data.find
+    i = find(b"/*")
+    while i >= 0:
+        e = find(b"*/", i + 2)
+        if e < 0:
+            break
+        e += 2
+        ls = data.rfind(b"\n", 0, i)
+        if ls > 1 and (data[ls - 1] == 0x5C or (data[ls - 1] == 0x0D and data[ls - 2] == 0x5C)):
+            spans.append((i, e))
+        i = find(b"/*", e)
+    return spans
+
+
 def _blank(data: bytes) -> bytes:
     spans = []
     if b"_API" in data:
@@ -293,9 +314,14 @@ def _blank(data: bytes) -> bytes:
                 pe = _paren_end(data, e)
                 e = pe if pe > 0 else e
             spans.append((s, e))
-    if not spans:
+    cspans = _directive_comment_spans(data) if b"\\\n" in data or b"\\\r\n" in data else ()
+    if not spans and not cspans:
         return data
     buf = bytearray(data)
+    for s, e in cspans:  # kept: newlines and the backslashes that continue the directive
+        chunk = data[s:e]
+        buf[s:e] = bytes(c if c in b"\r\n" or (c == 0x5C and chunk[k + 1 : k + 2] in (b"\n", b"\r")) else 0x20
+                         for k, c in enumerate(chunk))
     for s, e in spans:
         if _on_directive_line(data, s):
             continue
@@ -581,10 +607,13 @@ class _Walker:
 
     # -- containers -------------------------------------------------------------------------
     def walk(self, container, prefix: str, in_class: bool) -> None:
+        in_error = container.type == "ERROR"
         for child in container.named_children:
             ty = child.type
             if ty == "function_definition":
                 self.function(child, prefix, in_class)
+                if in_error:
+                    self.rescue(child, prefix)
             elif ty == "namespace_definition":
                 self.namespace(child, prefix)
             elif ty in _CLASS_TYPES:
@@ -604,6 +633,26 @@ class _Walker:
                         self.function(body, prefix, in_class)
                     elif body.type == "declaration":
                         self.declaration(body, prefix, in_class)
+
+    def rescue(self, node, prefix: str) -> None:
+        """Definitions swallowed by a function misparsed inside an ERROR region.
+
+        A statement tree-sitter cannot parse (`SMALL_INDEX(scalar_t, unsigned int, 1);`, a macro
+        call with a type argument, in cuda/Indexing.cu) can turn the rest of the file into a bogus
+        function whose body holds the real definitions; C++ has no nested functions, so function,
+        namespace and template definitions in such a body are walked too."""
+        body = node.child_by_field_name("body")
+        if body is None:
+            return
+        for c in body.named_children:
+            t = c.type
+            if t == "function_definition":
+                self.function(c, prefix, False)
+                self.rescue(c, prefix)
+            elif t == "namespace_definition":
+                self.namespace(c, prefix)
+            elif t == "template_declaration" or t == "linkage_specification":
+                self.walk(c, prefix, False)
 
     def namespace(self, node, prefix: str) -> None:
         name_node = node.child_by_field_name("name")

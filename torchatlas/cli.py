@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", type=int, default=8)
     _source_args(p)
 
+    p = sub.add_parser("precise", help="one C++ definition as clang sees it: signature, overloads, resolved callees",
+                       description="Parses the definition's translation unit with libclang (compile_commands.json "
+                                   "if the tree has one, else flags derived from the source) and reports what the "
+                                   "bulk index can only guess. Falls back to the bulk index, with a note, when "
+                                   "libclang is missing or cannot parse.")
+    p.add_argument("symbol", metavar="SYMBOL")
+    _source_args(p)
+
     p = sub.add_parser("trace", help="from a Python callable down to the loop that computes",
                        description="torch.add -> generated binding -> at::add -> aten::add.Tensor -> the key's "
                                    "kernel -> TORCH_IMPL_FUNC -> stub -> REGISTER_DISPATCH -> the vectorized loop. "

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 MODULES = ["torchatlas.cli", "torchatlas.commands", "torchatlas.indexes.store", "torchatlas.indexes.queries",
+           "torchatlas.indexes.code_queries", "torchatlas.indexes.trace", "torchatlas.indexes.code_index",
            "torchatlas.indexes.pipeline", "torchatlas.indexes.resolver", "torchatlas.indexes.runtime"]
 
 

@@ -1,0 +1,352 @@
+"""Read tour files: YAML -> frozen Tour values, each problem reported as file:line and the field.
+
+One malformed file is one error: the other tours still load. Where tours come from, in order
+(a later folder's tour replaces an earlier one with the same id, and says so):
+
+1. the built-in tours shipped in `torchatlas/tours/builtin/`
+2. the user's tour folder: `<user data dir>/torchatlas/tours`
+3. `./.torchatlas/tours` in the current directory
+4. each folder of `TORCHATLAS_TOURS_PATH` (os.pathsep-separated), then each `--tours-dir`
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .model import ANCHOR_KINDS, REQUIRES, Anchor, Check, Show, Step, Tour, TourError
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+TOUR_FIELDS = {"id", "title", "theme", "minutes", "prerequisites", "checked_on", "steps", "summary"}
+STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout"}
+ANCHOR_FIELDS = set(ANCHOR_KINDS) | {"pattern", "in", "show"}
+SHOW_FIELDS = {"before", "after", "whole", "max_lines"}
+CHECK_FIELDS = {"question", "answer", "assert"}
+
+
+# -- YAML with line numbers ------------------------------------------------------------------------
+
+class _Map(dict):
+    line = 0
+    key_lines: dict
+
+
+class _List(list):
+    line = 0
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    out = _Map()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise _Bad(key_node.start_mark.line + 1, "", f"a mapping key must be a name, not {key!r}")
+        key = str(key)
+        if key in out:
+            raise _Bad(key_node.start_mark.line + 1, key, f"duplicate key {key!r}")
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _List:
+    out = _List(loader.construct_object(n, deep=True) for n in node.value)
+    out.line = node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+class _Bad(Exception):
+    def __init__(self, line: int, field: str, message: str):
+        super().__init__(message)
+        self.line, self.field, self.message = line, field, message
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+def _line_of(m: _Map, key: str) -> int:
+    return getattr(m, "key_lines", {}).get(key, getattr(m, "line", 0))
+
+
+def _unknown(m: _Map, allowed: set[str], where: str) -> None:
+    for k in m:
+        if k not in allowed:
+            import difflib
+            close = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(allowed))})"
+            raise _Bad(_line_of(m, k), f"{where}{k}", f"unknown field {k!r}{hint}")
+
+
+def _str(m: _Map, key: str, where: str, required: bool = True, empty_ok: bool = False) -> str | None:
+    if key not in m or m[key] is None:
+        if required:
+            raise _Bad(getattr(m, "line", 0), f"{where}{key}", f"missing required field {key!r}")
+        return None
+    v = m[key]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be text, not {type(v).__name__}")
+    if not v.strip() and not empty_ok:
+        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} is empty")
+    return v
+
+
+def _int(m: _Map, key: str, where: str, default: int | None = None, minimum: int = 0) -> int:
+    if key not in m or m[key] is None:
+        if default is None:
+            raise _Bad(getattr(m, "line", 0), f"{where}{key}", f"missing required field {key!r}")
+        return default
+    v = m[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < minimum:
+        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be a whole number >= {minimum}, not {v!r}")
+    return int(v)
+
+
+def _str_list(m: _Map, key: str, where: str) -> tuple[str, ...]:
+    if key not in m or m[key] is None:
+        return ()
+    v = m[key]
+    if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v):
+        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be a list of text")
+    return tuple(str(x) for x in v)
+
+
+def _mapping(v, line: int, fld: str, what: str) -> _Map:
+    if not isinstance(v, dict):
+        raise _Bad(getattr(v, "line", line), fld, f"{what} must be a mapping (key: value), not {type(v).__name__}")
+    return v
+
+
+def _show(v, line: int, where: str) -> Show:
+    if v is None:
+        return Show()
+    if v == "whole":
+        return Show(whole=True)
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return Show(after=v)
+    if isinstance(v, dict):
+        _unknown(v, SHOW_FIELDS, where)
+        whole = v.get("whole", False)
+        if not isinstance(whole, bool):
+            raise _Bad(_line_of(v, "whole"), f"{where}whole", "'whole' must be true or false")
+        d = Show()
+        return Show(before=_int(v, "before", where, d.before), after=_int(v, "after", where, d.after),
+                    whole=whole, max_lines=_int(v, "max_lines", where, d.max_lines, minimum=1))
+    raise _Bad(line, where.rstrip("."), "'show' must be 'whole', a number of lines, or {before, after, whole}")
+
+
+def _anchor(m, line: int, where: str) -> Anchor:
+    m = _mapping(m, line, where.rstrip("."), "an anchor")
+    kinds = [k for k in m if k in ANCHOR_KINDS]
+    others = [k for k in m if k not in ANCHOR_FIELDS]
+    if not kinds:
+        if others:
+            k = others[0]
+            raise _Bad(_line_of(m, k), f"{where}{k}",
+                       f"unknown anchor kind {k!r} (known: {', '.join(ANCHOR_KINDS)})")
+        raise _Bad(m.line, where.rstrip("."), f"the anchor names nothing: give one of {', '.join(ANCHOR_KINDS)}")
+    if len(kinds) > 1:
+        raise _Bad(_line_of(m, kinds[1]), f"{where}{kinds[1]}",
+                   f"an anchor has one kind, this one has {len(kinds)} ({', '.join(kinds)}); "
+                   "list alternatives as a list of anchors instead")
+    _unknown(m, ANCHOR_FIELDS, where)
+    kind = kinds[0]
+    target = _str(m, kind, where)
+    pattern = _str(m, "pattern", where, required=False)
+    if pattern is not None:
+        if kind != "file":
+            raise _Bad(_line_of(m, "pattern"), f"{where}pattern", "'pattern' goes with a 'file' anchor only")
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise _Bad(_line_of(m, "pattern"), f"{where}pattern", f"not a valid regular expression: {e}") from e
+    hint = _str(m, "in", where, required=False)
+    if hint is not None and kind not in ("cpp", "python"):
+        raise _Bad(_line_of(m, "in"), f"{where}in", "'in' (a path hint) goes with 'cpp' and 'python' anchors only")
+    show = _show(m.get("show"), _line_of(m, "show"), f"{where}show.")
+    if kind == "op" and not target.startswith("aten::") and "::" not in target:
+        pass  # `add.Tensor` is accepted and normalised by the resolver
+    return Anchor(kind=kind, target=target.strip(), pattern=pattern, hint=hint, show=show, line=m.line)
+
+
+def _check(m, line: int, where: str) -> Check:
+    m = _mapping(m, line, where.rstrip("."), "'check'")
+    _unknown(m, CHECK_FIELDS, where)
+    q = _str(m, "question", where, required=False)
+    a = _str(m, "answer", where, required=False)
+    code = _str(m, "assert", where, required=False)
+    if q is None and code is None:
+        raise _Bad(m.line, where.rstrip("."), "'check' needs a 'question' (with an 'answer') or an 'assert'")
+    if q is not None and a is None:
+        raise _Bad(_line_of(m, "question"), f"{where}answer", "a 'question' needs an 'answer'")
+    if code is not None:
+        try:
+            compile(code, "<assert>", "exec")
+        except SyntaxError as e:
+            raise _Bad(_line_of(m, "assert") + (e.lineno or 1), f"{where}assert",
+                       f"the assertion is not valid Python: {e.msg}") from e
+    return Check(question=q, answer=a, assertion=code)
+
+
+def _step(m, line: int, i: int) -> Step:
+    where = f"steps[{i}]."
+    m = _mapping(m, line, where.rstrip("."), f"step {i}")
+    _unknown(m, STEP_FIELDS, where)
+    title = _str(m, "title", where)
+    narrative = _str(m, "narrative", where)
+    if "anchor" not in m or m["anchor"] is None:
+        raise _Bad(m.line, f"{where}anchor", "missing required field 'anchor' (what the step shows)")
+    raw = m["anchor"]
+    if isinstance(raw, list):
+        if not raw:
+            raise _Bad(_line_of(m, "anchor"), f"{where}anchor", "an empty list of anchors")
+        anchors = tuple(_anchor(a, getattr(raw, "line", 0), f"{where}anchor[{j}].") for j, a in enumerate(raw))
+    else:
+        anchors = (_anchor(raw, _line_of(m, "anchor"), f"{where}anchor."),)
+    requires = _str(m, "requires", where, required=False)
+    if requires is not None and requires not in REQUIRES:
+        raise _Bad(_line_of(m, "requires"), f"{where}requires",
+                   f"unknown requirement {requires!r} (known: {', '.join(REQUIRES)})")
+    run = _str(m, "run", where, required=False)
+    check = _check(m["check"], _line_of(m, "check"), f"{where}check.") if m.get("check") is not None else None
+    timeout = _int(m, "timeout", where, 60, minimum=1)
+    return Step(title=title, narrative=narrative.rstrip() + "\n", anchors=anchors, requires=requires, run=run,
+                check=check, timeout=float(timeout), line=m.line)
+
+
+def parse_tour(text: str, path: str, origin: str = "builtin") -> Tour:
+    """One tour from YAML text; raises TourLoadError (file:line, field) when it is malformed."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _Bad as e:
+        raise TourLoadError(TourError(path, e.line, e.field, e.message)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = mark.line + 1 if mark else 0
+        msg = getattr(e, "problem", None) or str(e)
+        raise TourLoadError(TourError(path, line, "", f"not valid YAML: {msg}")) from None
+    try:
+        return _tour(data, path, origin)
+    except _Bad as e:
+        raise TourLoadError(TourError(path, e.line, e.field, e.message)) from None
+
+
+def _tour(data, path: str, origin: str) -> Tour:
+    if not isinstance(data, dict):
+        raise _Bad(getattr(data, "line", 1), "", "a tour file holds one mapping (id, title, theme, minutes, steps)")
+    _unknown(data, TOUR_FIELDS, "")
+    tid = _str(data, "id", "")
+    if not ID_RE.match(tid):
+        raise _Bad(_line_of(data, "id"), "id", f"id {tid!r} must be lower-case letters, digits, '-' or '_'")
+    title = _str(data, "title", "")
+    theme = _str(data, "theme", "")
+    minutes = _int(data, "minutes", "", minimum=1)
+    steps_raw = data.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise _Bad(_line_of(data, "steps"), "steps", "'steps' must be a non-empty list of steps")
+    steps = tuple(_step(s, getattr(steps_raw, "line", 0), i + 1) for i, s in enumerate(steps_raw))
+    return Tour(id=tid, title=title, theme=theme, minutes=minutes, steps=steps,
+                prerequisites=_str_list(data, "prerequisites", ""), checked_on=_str_list(data, "checked_on", ""),
+                summary=(_str(data, "summary", "", required=False) or "").strip(), path=path, origin=origin)
+
+
+class TourLoadError(Exception):
+    def __init__(self, error: TourError):
+        super().__init__(str(error))
+        self.error = error
+
+
+# -- discovery ------------------------------------------------------------------------------------
+
+def user_tour_dirs(extra: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """The user's tour folders, in order of precedence (later wins)."""
+    import platformdirs
+    dirs = [Path(platformdirs.user_data_dir("torchatlas")) / "tours", Path.cwd() / ".torchatlas" / "tours"]
+    env = os.environ.get("TORCHATLAS_TOURS_PATH", "")
+    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    dirs += [Path(p).expanduser() for p in extra]
+    return dirs
+
+
+@dataclass
+class Catalog:
+    """Every tour found, by id, and every file that failed to load (the others still load)."""
+
+    tours: dict[str, Tour] = field(default_factory=dict)
+    errors: list[TourError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # overrides of one tour by another
+
+    def ordered(self) -> list[Tour]:
+        return list(self.tours.values())
+
+
+BUILTIN_ORDER = ("source-layout", "tensors", "dispatch", "autograd", "codegen", "nn-module", "fx")
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_file(path: Path, origin: str = "user") -> Tour:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise TourLoadError(TourError(str(path), 0, "", f"cannot read the tour file: {e}")) from None
+    return parse_tour(text, str(path), origin)
+
+
+def load_catalog(extra_dirs: list[str] | tuple[str, ...] = (), builtin: bool = True,
+                 user: bool = True) -> Catalog:
+    cat = Catalog()
+    folders: list[tuple[Path, str]] = [(BUILTIN_DIR, "builtin")] if builtin else []
+    if user:
+        seen = set()
+        for d in user_tour_dirs(extra_dirs):
+            key = d.resolve() if d.exists() else d
+            if key in seen:
+                continue
+            seen.add(key)
+            folders.append((d, "user"))
+    else:
+        folders += [(Path(p).expanduser(), "user") for p in extra_dirs]
+    for folder, origin in folders:
+        in_folder: dict[str, str] = {}
+        for path in _files(folder):
+            try:
+                tour = load_file(path, origin)
+            except TourLoadError as e:
+                cat.errors.append(e.error)
+                continue
+            if tour.id in in_folder:
+                cat.errors.append(TourError(str(path), 1, "id", f"tour id {tour.id!r} is also used by "
+                                                                 f"{in_folder[tour.id]}; this file is ignored"))
+                continue
+            in_folder[tour.id] = str(path)
+            if tour.id in cat.tours:
+                cat.notes.append(f"{path}: tour {tour.id!r} replaces the one in {cat.tours[tour.id].path}")
+            cat.tours[tour.id] = tour
+    order = {tid: i for i, tid in enumerate(BUILTIN_ORDER)}
+    cat.tours = dict(sorted(cat.tours.items(), key=lambda kv: (kv[1].origin != "builtin",
+                                                               order.get(kv[0], len(order)), kv[0])))
+    return cat
