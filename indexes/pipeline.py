@@ -35,6 +35,9 @@ from .yaml_index import YamlFacts, read_yaml
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
 
+# Files skipped for a reason that may pass without their stat changing (permissions, a race).
+_RETRY_STATUSES = ("unreadable", "vanished", "parser_error")
+
 # Python that the dispatch stage reads (registrations, bindings); any change re-runs it.
 _DISPATCH_PY_PREFIXES = ("torch/_meta_registrations.py", "torch/_decomp/", "torch/_refs/", "torch/_prims_common/",
                          "torch/_prims/", "torch/nn/functional.py", "torch/functional.py", "torch/_tensor.py",
@@ -192,7 +195,8 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
     with ThreadPoolExecutor(max_workers=1) as pool, writing(db) as w:
         pending = pool.submit(read_yaml, source)  # a subprocess: works while this process parses
         counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say)
-        w.add_problems(problems, stage="code")
+        code_problems = counts.pop("_problems")
+        w.add_problems(problems, stage="discover")
         say("reading native_functions.yaml and derivatives.yaml with the tree's torchgen", 0, 0)
         stage = run_dispatch_stage(source, pending.result(), keys, say)
         say("writing the index", 0, 0)
@@ -201,7 +205,7 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
         n_edges = write_dispatch_stage(w, stage, source, keys)
         counts.update(_dispatch_counts(stage, n_edges))
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
-    all_problems = tuple(problems + counts.pop("_problems") + stage.problems)
+    all_problems = tuple(problems + code_problems + stage.problems)
     counts["problems"] = len(all_problems)
     return IndexSummary(source=source.info, counts=counts, problems=all_problems, seconds=time.perf_counter() - t0)
 
@@ -251,8 +255,9 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
     todo = []
     for f in files:
         k = known.get(f.path)
-        if k is None or (k[0], k[1]) != (f.size, f.mtime_ns):
-            todo.append((f, k[2] if k else None))
+        # a file that could not be read or parsed last time is tried again, changed or not
+        if k is None or (k[0], k[1]) != (f.size, f.mtime_ns) or k[3] in _RETRY_STATUSES:
+            todo.append((f, k[2] if k and k[3] not in _RETRY_STATUSES else None))
     yaml_changed = [f for f, _ in todo if f.lang == "yaml"]
     code_todo = [(f, h) for f, h in todo if f.lang != "yaml"]
     if not todo and not removed:
@@ -276,7 +281,8 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             w.clear_dispatch_stage()
             n_edges = write_dispatch_stage(w, stage, source, keys)
             counts.update(_dispatch_counts(stage, n_edges))
-        w.add_problems(problems, stage="code")
+        w.con.execute("DELETE FROM problems WHERE stage = 'discover'")  # found afresh by each walk
+        w.add_problems(problems, stage="discover")
         w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     all_problems = tuple(problems + counts.pop("_problems") + (stage.problems if stage else []))
     counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage)})
