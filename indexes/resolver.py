@@ -49,7 +49,6 @@ class DispatchFacts:
     registrations: list[Registration] = field(default_factory=list)  # hand-written, C++ and Python
     fallbacks: dict = field(default_factory=dict)  # key -> (kind, file, line)
     fallbacks_from: str = "scan"  # "scan" (the source's .cpp) or "table" (CORE_FALLBACKS)
-    kernel_locations: dict = field(default_factory=dict)  # kernel name -> "path:line"
 
 
 def _impl_hop(kernel: str, name: str, key: str) -> str:
@@ -211,12 +210,11 @@ class Resolver:
 
     def resolve(self, op: str, key: str) -> DispatchEntry:
         direct = self._direct.get(op, {})
-        loc = self.facts.kernel_locations
 
         def entry(kind: str, reg: Reg, extra: tuple[str, ...] = ()) -> DispatchEntry:
-            kernel = reg.kernel
-            return DispatchEntry(op=op, key=key, kind=kind, registered_in=reg.registered_in, kernel=kernel,
-                                 defined_at=loc.get(kernel) if kernel else None, via=extra + reg.via)
+            # defined_at is looked up at query time in the code index (store.Index.kernel_location)
+            return DispatchEntry(op=op, key=key, kind=kind, registered_in=reg.registered_in, kernel=reg.kernel,
+                                 defined_at=None, via=extra + reg.via)
 
         # 1. direct registration
         if key in direct:
