@@ -135,11 +135,11 @@ def affects_dispatch(path: str, source: Source) -> bool:
     return path.startswith(_DISPATCH_PY_PREFIXES)
 
 
-def _known_files(db: Path) -> dict[str, tuple[int, int, str | None, str]]:
+def _known_files(db: Path) -> dict[str, tuple[int, int, str | None, str, str]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return {p: (s, m, h, st) for p, s, m, h, st in
-                con.execute("SELECT path, size, mtime_ns, hash, status FROM files")}
+        return {p: (s, m, h, st, lang) for p, s, m, h, st, lang in
+                con.execute("SELECT path, size, mtime_ns, hash, status, lang FROM files")}
     finally:
         con.close()
 
@@ -251,7 +251,8 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
     known = _known_files(db)
     files = (discover(source, problems) if code else []) + _yaml_stats(source)
     current = {f.path for f in files}
-    removed = [p for p, (_s, _m, _h, lang) in known.items() if p not in current]
+    # with --no-code, the code part of the index is left as it is (neither updated nor dropped)
+    removed = [p for p, k in known.items() if p not in current and (code or k[4] == "yaml")]
     todo = []
     for f in files:
         k = known.get(f.path)

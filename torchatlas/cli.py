@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="installed", help="'installed' (default) or a PyTorch source tree")
     p.add_argument("--db", metavar="FILE", help="index file to write (default: one per source in the user cache dir)")
     p.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--no-code", action="store_true",
+                   help="skip the C++/Python code index: operators and dispatch only (about half the time)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("op", help="an operator as native_functions.yaml declares it",
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", action="store_true",
                    help="also read the installed torch's live dispatcher and mark disagreements")
     _source_args(p)
+    p.add_argument("--graph", metavar="FILE", help="also draw the table as a graphviz diagram: .svg or .png "
+                                                   "(needs graphviz's dot), or .dot")  # explorer/pictures.py
     p = sub.add_parser("find", help="fuzzy search across operators, C++ and Python symbols, files",
                        description="Ranked: exact name, then prefix, then substring.")
     p.add_argument("query")
@@ -103,6 +107,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", "-k", default="CPU", help="dispatch key to follow (default CPU)")
     p.add_argument("--op", help="which overload to follow when the callable binds several")
     _source_args(p)
+    p.add_argument("--graph", metavar="FILE", help="also draw the path as a graphviz diagram: .svg or .png "
+                                                   "(needs graphviz's dot), or .dot")  # explorer/pictures.py
+
+    p = sub.add_parser("tours", help="guided tours of dispatch, autograd, codegen, ... anchored to the source",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Guided reading of the PyTorch source. Each step names what it shows (an "
+                                   "operator, a YAML entry, a C++ or Python symbol, a pattern in a file) and the "
+                                   "index finds it in the source you pick, so tours survive line drift and moves.",
+                       epilog="examples:\n  torchatlas tours list\n  torchatlas tours show dispatch   "
+                              "# resumes where you left off\n  torchatlas tours show autograd --step 4\n"
+                              "  torchatlas tours check --source ~/src/pytorch --json\n\n"
+                              "user tours: ./.torchatlas/tours, the user data dir's torchatlas/tours, "
+                              "TORCHATLAS_TOURS_PATH, --tours-dir\n"
+                              "exit codes: 0 ok, 1 unresolved steps / failing snippets (check) or unknown tour, "
+                              "2 bad usage or a malformed tour")
+    tsub = p.add_subparsers(dest="tours_command", metavar="ACTION")
+    tp = tsub.add_parser("list", help="the tours, with their themes and your progress")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tp = tsub.add_parser("show", help="play a tour as text: narrative, anchored source, live output",
+                         description="Shows one step (by default the one after the last you saw) with its "
+                                     "narrative, the anchored source lines (the anchor line marked >) and the "
+                                     "output of its snippet, run on the installed torch.")
+    tp.add_argument("id", metavar="ID")
+    tp.add_argument("--step", "-n", type=int, metavar="N", help="show step N (1-based)")
+    tp.add_argument("--all", action="store_true", help="show every step (from --step N, if given) to the end")
+    tp.add_argument("--restart", action="store_true", help="forget your progress on this tour first")
+    tp.add_argument("--no-run", action="store_true", help="do not run the snippets")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    _source_args(tp)
+    tp = tsub.add_parser("check", help="resolve every step of every tour on a source",
+                         description="Reports each step as resolved, unresolved (with the closest candidates) or "
+                                     "skipped (it needs a checkout and the source is the installed package). "
+                                     "With --run, also runs every snippet and assertion on the installed torch.")
+    tp.add_argument("ids", nargs="*", metavar="ID", help="only these tours (default: all)")
+    tp.add_argument("--run", action="store_true", help="also run the snippets and assertions (installed torch)")
+    tp.add_argument("--jobs", "-j", type=int, default=2, metavar="N", help="snippet worker processes (default 2)")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    _source_args(tp)
+
+    # -- explore (issue 4): the Textual UI, in torchatlas.explorer --------------------------------------
+    p = sub.add_parser("explore", help="a terminal UI over the index: search, operators, code, traces",
+                       description="Search operators, Python callables, C++/Python symbols and files, and walk "
+                                   "from one to the next: dispatch tables (with the live dispatcher), YAML, "
+                                   "autograd, code, refs, callers, callees, traces. NAME opens straight at a "
+                                   "node: aten::add.Tensor, torch.add, at::native::add_out, BinaryOps.cpp.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="where to start (default: the search)")
+    p.add_argument("--source", "-s", default=None, metavar="S",
+                   help="'installed' (default) or a path to a PyTorch checkout / release tree")
+    p.add_argument("--db", metavar="FILE", help="index file to use (default: one per source in the user cache dir)")
     return parser
 
 

@@ -57,14 +57,14 @@ def db_path_for(source: Source, db: str | None) -> Path:
     return Path(db).expanduser() if db else default_db_path(source)
 
 
-def build(source: Source, db: Path, quiet: bool, jobs: int = 0) -> IndexSummary:
+def build(source: Source, db: Path, quiet: bool, jobs: int = 0, code: bool = True) -> IndexSummary:
     from torchatlas.indexes.pipeline import build_index
 
     def waiting():
         if not quiet:
             print(f"torchatlas: another index run is working on {db}; waiting for it ...", file=sys.stderr)
     with _StepPrinter(enabled=not quiet) as progress:
-        return build_index(source, db, progress=progress, jobs=jobs, on_wait=waiting)
+        return build_index(source, db, progress=progress, jobs=jobs, on_wait=waiting, code=code)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise AtlasError(f"--jobs must be 0 (all cores) or more, not {args.jobs}")
     source = open_source(args.path)
     db = db_path_for(source, args.db)
-    summary = build(source, db, quiet=args.json, jobs=args.jobs)
+    summary = build(source, db, quiet=args.json, jobs=args.jobs, code=not args.no_code)
     if args.json:
         print(json.dumps({"source": source.info.as_json(), "db": str(db), "seconds": round(summary.seconds, 2),
                           "counts": summary.counts,
@@ -93,8 +93,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  {c['ops']} operator overloads, {c['dispatch_entries']} dispatch entries, {c['derivatives']} "
               f"derivative formulas, {c['python_bindings']} Python bindings, {c['registrations']} hand-written "
               "registrations")
-        print(f"  {c['files_parsed']} files parsed: {c['definitions']} definitions, {c['references']} references, "
-              f"{c['code_registrations']} registration idioms ({c['files_skipped']} files skipped)")
+        if args.no_code:
+            print("  no code index (--no-code): find, refs, callers, callees, path and trace need one")
+        else:
+            print(f"  {c['files_parsed']} files parsed: {c['definitions']} definitions, {c['references']} references, "
+                  f"{c['code_registrations']} registration idioms ({c['files_skipped']} files skipped)")
     _print_problems(summary.problems)
     return 0
 
@@ -199,6 +202,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     live, live_note, cuda_built = None, None, True
     if args.runtime:
         live, live_note, cuda_built = _read_live_for(src, [op for op, _ in ops_entries])
+    if getattr(args, "graph", None):  # --graph: a picture of the table as well (explorer/pictures.py)
+        from torchatlas.explorer.pictures import dispatch_dot, write_graph
+        print(f"wrote {write_graph(dispatch_dot(ops_entries, src, live, cuda_built), args.graph)}", file=sys.stderr)
     if args.json:
         out = {"source": src.as_json(), "ops": []}
         if args.runtime:
@@ -378,6 +384,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
     _check_keys([args.key])
     index = open_index(args)
     op, steps = trace(index, args.start, key=args.key, op=args.op)
+    if getattr(args, "graph", None):  # --graph: a picture of the path as well (explorer/pictures.py)
+        from torchatlas.explorer.pictures import trace_dot, write_graph
+        print(f"wrote {write_graph(trace_dot(args.start, op, args.key, steps, index.source), args.graph)}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps({"source": index.source.as_json(), "start": args.start, "op": op, "key": args.key,
                           "steps": [s.as_json() for s in steps]}, indent=2))
@@ -414,3 +424,27 @@ def cmd_precise(args: argparse.Namespace) -> int:
     if a.note:
         print(f"  note: {a.note}")
     return 0
+
+
+# -- tours ---------------------------------------------------------------------------------------
+
+def cmd_tours(args: argparse.Namespace) -> int:
+    """`torchatlas tours list|show|check`: see torchatlas.tours.cli."""
+    from torchatlas.tours.cli import run_tours
+    return run_tours(args)
+
+
+# -- explore (issue 4): the Textual UI; textual is imported only here, when it runs -----------------
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """`torchatlas explore [NAME]`: see torchatlas.explorer.app."""
+    source = None
+    db = Path(args.db).expanduser() if args.db else None
+    if args.source is not None or db is None or not db.exists():
+        source = open_source(args.source or "installed")
+        db = db or db_path_for(source, None)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise AtlasError("`torchatlas explore` needs a terminal",
+                         hint="for scripts use op, dispatch, find, trace (with --json)")
+    from torchatlas.explorer.app import run_explorer
+    return run_explorer(db, source=source, start=args.name)
