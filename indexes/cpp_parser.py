@@ -15,15 +15,20 @@ Approach (speed first: the whole-tree index has a budget of a few seconds)
    and kernel-launch chevrons (`k<<<grid, block>>>(args)` becomes the call `k(args)`). Without
    this, `class TORCH_API Foo : public Bar {` derails the parse of the class and of the namespace
    around it. Candidates are found with literal-prefixed regexes (`_API`, `C10_`, `<<<`, ...),
-   which CPython scans at memchr speed; preprocessor lines are left alone.
+   which CPython scans at memchr speed; preprocessor lines are left alone. Two tree-sitter-cpp
+   failures that lose whole files are also avoided, in the parsed copy only: a `/* */` comment on
+   a continuation line of a `#define` (the define becomes code: UnaryOps.cpp, the Foreach*.cu
+   kernels) is blanked, and a multi-word builtin type as a macro argument (`F(x, unsigned int,
+   1);`, cuda/Indexing.cu) is joined into one identifier (`unsigned_int`).
 2. *One tree-sitter parse* (tree-sitter-cpp, also for .cu/.cuh). Parser and query are built once
    per process, lazily.
 3. *Structure walk in Python, never into function bodies*: translation unit, namespace bodies,
    class bodies, `extern "C"` blocks, template declarations, `#if/#ifdef/#else` branches and ERROR
-   nodes (so definitions inside a damaged region are still found). It yields namespaces,
-   classes/structs/unions (kind "struct" for struct and union), enums, function definitions,
-   in-class method definitions and in-class method *declarations* (kind "method", `end_line` =
-   the declaration's last line). Namespace-scope prototypes are not definitions and are skipped.
+   nodes (so definitions inside a damaged region are still found; a function of an ERROR region
+   whose body holds function/namespace/template definitions is a misparse swallowing them, and
+   they are walked too). It yields namespaces, classes/structs/unions (kind "struct" for struct
+   and union), enums, function definitions, in-class method definitions and in-class method
+   *declarations* (kind "method", `end_line` = the declaration's last line). Namespace-scope prototypes are not definitions and are skipped.
 4. *One query pass*, the only full traversal (in C), captures call callees, `#include` paths,
    `#define` names and ERROR nodes. Calls are swept in source order: `line` by counting newlines
    incrementally, `scope` = qualname of the function definition (from step 3) containing the call
@@ -37,12 +42,22 @@ Approach (speed first: the whole-tree index has a budget of a few seconds)
    (expression statements with a MISSING `;`, function definitions, declarations, ERROR).
    TORCH_LIBRARY* bodies are located through the tree (brace matching as fallback) and scanned
    for `<var>.def/.impl/.fallback(` with the block's library variable.
-6. *Same-file macro expansion of registrations*: a function-like `#define` of this file whose body
-   holds a registration macro or `.impl(`/`.def(` (e.g. BinaryOps.cpp's
-   `CREATE_BINARY_TORCH_IMPL_FUNC(func_out, func_stub)`, functorch's `UNARY_POINTWISE(op)`) is
-   expanded textually (parameters, `#x`, `##`, `__VA_ARGS__`; macros calling such macros up to 3
-   levels) at each call site, yielding the registrations (and the structured-kernel Definition
-   and its calls, parsed from the expansion) at the call site's line.
+6. *Same-file macro expansion of registrations and definitions* (files holding a registration
+   macro name or a `##`): a function-like `#define` of this file whose body holds a registration
+   macro or `.impl(`/`.def(` (e.g. BinaryOps.cpp's `CREATE_BINARY_TORCH_IMPL_FUNC(func_out,
+   func_stub)`, functorch's `UNARY_POINTWISE(op)`), or a `{` with a `##` paste or a parameter
+   followed by `(` (a definition with a made-up name: ForeachUnaryOp.cu's
+   `OP_CUSTOM_FUNCTOR(function, op_name, functor_name)` defining `foreach_tensor_##op_name##_cuda`)
+   is expanded textually (parameters, `#x`, `##`, `__VA_ARGS__`, argument comments dropped;
+   macros calling such macros up to 3 levels) at each call site. The registrations of the
+   expansion are registrations at the call site's line. Its definitions (functions, structured
+   kernels' `structured_x::impl`, structs and their methods) are Definitions at the call site:
+   line/end_line of the call, signature = the call text (`OP(floating_half_bfloat16, erfc, Erfc)`),
+   qualname = the namespaces/classes around the call + the expanded qualname; the calls in their
+   bodies are References at that line. Definitions are read from one tree-sitter parse per macro
+   of its expansion with placeholder arguments, the arguments being put back per call site (C
+   macros have no conditionals: all calls of a macro expand to the same shape), so a macro called
+   100 times costs one small parse.
 
 Measured on PyTorch v2.6.0 (aten/ c10/ torch/csrc/, 39 MB, this 2-core VM): ~62% of the throughput
 of bare tree-sitter parsing; the C-level query traversal alone costs ~25% of a parse, the Python
@@ -94,10 +109,12 @@ Conventions (choices the data model leaves open)
 
 Known blind spots
 -----------------
-* No real preprocessing: every `#if` branch is indexed, and only same-file macros that wrap
-  registrations are expanded; definitions generated by other macros (or by macros from headers,
-  e.g. functorch's VMAP_SUPPORT from BatchRulesHelper.h) are invisible. Registrations written in
-  a `#define` that is never called in the same file are skipped (their arguments are parameters).
+* No real preprocessing: every `#if` branch is indexed, and only same-file macros are expanded
+  (step 6): macros from headers (functorch's VMAP_SUPPORT from BatchRulesHelper.h, the
+  AT_DISPATCH_* family) are not, as parse_cpp reads nothing but its file; nor are definition
+  macros without `##` in a file holding neither `##` nor a registration macro name, nor macro
+  arguments that are themselves macro calls. Registrations and definitions written in a `#define`
+  that is never called in the same file are skipped (their names are parameters).
 * `#ifdef` lines splitting a declaration, and unknown attribute-like macros, still derail
   tree-sitter locally (ERROR nodes in ~30% of files); the ERROR-node walk recovers most
   definitions (about 98.6% of the named functions universal-ctags finds are found within two
@@ -263,6 +280,13 @@ def _directive_comment_spans(data: bytes) -> list:
     return spans
 
 
+# A multi-word builtin type as a macro argument in statement position (`SMALL_INDEX(scalar_t,
+# unsigned int, 1);` in cuda/Indexing.cu) makes tree-sitter lose the enclosing functions and the
+# rest of the file; as one identifier (`unsigned_int`) it parses as a call. Only the tree sees it:
+# names and signatures are read from the original bytes.
+_UNSIGNED_ARG_RE = re.compile(rb"unsigned (?=(?:int|long|char|short)[ \t]*[,)])")
+
+
 def _blank(data: bytes) -> bytes:
     spans = []
     if b"_API" in data:
@@ -315,9 +339,20 @@ def _blank(data: bytes) -> bytes:
                 e = pe if pe > 0 else e
             spans.append((s, e))
     cspans = _directive_comment_spans(data) if b"\\\n" in data or b"\\\r\n" in data else ()
-    if not spans and not cspans:
+    joins = []  # `, unsigned int,` (a macro argument) -> `, unsigned_int,`: see _UNSIGNED_ARG_RE
+    if b"unsigned " in data:
+        for m in _UNSIGNED_ARG_RE.finditer(data):
+            s = m.start()
+            k = s - 1
+            while k >= 0 and data[k] in b" \t":
+                k -= 1
+            if k >= 0 and data[k] == 0x2C:  # ','
+                joins.append(m.end() - 1)
+    if not spans and not cspans and not joins:
         return data
     buf = bytearray(data)
+    for j in joins:
+        buf[j] = 0x5F  # '_'
     for s, e in cspans:  # kept: newlines and the backslashes that continue the directive
         chunk = data[s:e]
         buf[s:e] = bytes(c if c in b"\r\n" or (c == 0x5C and chunk[k + 1 : k + 2] in (b"\n", b"\r")) else 0x20
@@ -921,16 +956,25 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
                 fi += 1
             refs.append(_new_reference(name, line, cur_scope if pos < cur_end else ""))
 
-    # 4. registrations
+    # 4. registrations; 5. same-file macro expansion (registrations and definitions)
     regs = []
-    if any(tok in data for tok in _REG_PREFILTER):
-        fmacros = caps.get("fmacro", ())
-        regs, xdefs, xrefs = _registrations(data, root, scope_of, macro_values, fmacros)
+    blocks: list = []
+    with_regs = any(tok in data for tok in _REG_PREFILTER)
+    if with_regs:
+        regs, blocks = _registrations(data, root, scope_of, macro_values)
+    fmacros = caps.get("fmacro")
+    if fmacros and (with_regs or b"##" in data):
+        xdefs: list = []
+        xrefs: list = []
+        _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs,
+                       walker.class_names, with_regs)
         if xdefs:
             defs.extend(xdefs)
         if xrefs:
             refs.extend(xrefs)
             refs.sort(key=_ref_line)
+    if len(regs) > 1:
+        regs.sort(key=_reg_line)
 
     defs.sort(key=_def_line)
     definitions = tuple(Definition(d[0], d[1], d[2], d[3], d[4], d[5], d[6]) for d in defs)
@@ -1012,20 +1056,31 @@ if tuple(getattr(Reference, "__dataclass_fields__", {})) != _REFERENCE_FIELDS or
 
 def _namespace_at(root, pos: int, src: bytes) -> str:
     """Qualified namespace/class prefix enclosing byte offset pos (walks parents of one node)."""
+    return _scope_at(root, pos, src)[0]
+
+
+def _scope_at(root, pos: int, src: bytes) -> tuple[str, bool]:
+    """(qualified namespace/class prefix enclosing byte offset pos, whether the innermost of them
+    is a class)."""
     node = root.descendant_for_byte_range(pos, pos)
     parts = []
+    in_class = None
     while node is not None:
         ty = node.type
         if ty == "namespace_definition":
             n = node.child_by_field_name("name")
             if n is not None:
                 parts.append("".join(src[n.start_byte:n.end_byte].decode("utf-8", "replace").split()))
+            if in_class is None:
+                in_class = False
         elif ty in _CLASS_TYPES:
             n = node.child_by_field_name("name")
             if n is not None and node.child_by_field_name("body") is not None:
                 parts.append(_norm_name(src[n.start_byte:n.end_byte].decode("utf-8", "replace")))
+                if in_class is None:
+                    in_class = True
         node = node.parent
-    return "::".join(reversed(parts))
+    return "::".join(reversed(parts)), bool(in_class)
 
 
 def _simple_registration(macro: str, args: list[str], line: int, scope: str, ns: str):
@@ -1076,12 +1131,10 @@ def _library_calls(text: bytes, lo: int, hi: int, var: str, root, ns: str, key: 
     return out
 
 
-def _registrations(data: bytes, root, scope_of, macro_values, fmacros) -> tuple[list, list, list]:
-    """(registrations, extra definitions, extra references) of one file."""
+def _registrations(data: bytes, root, scope_of, macro_values) -> tuple[list, list]:
+    """(registrations, TORCH_LIBRARY* blocks as (body_start, body_end, ns, key, var)) of one file."""
     regs = []
     blocks = []  # (body_start, body_end, ns, key, var)
-    xdefs: list = []
-    xrefs: list = []
     for s, e, macro in _registration_hits(data):
         node = root.descendant_for_byte_range(s, e)
         if node is None or node.type in _NOT_CODE:
@@ -1120,42 +1173,99 @@ def _registrations(data: bytes, root, scope_of, macro_values, fmacros) -> tuple[
     for body_start, body_end, ns, key, var in blocks:
         regs.extend(_library_calls(data, body_start, body_end, var, root, ns, key, line_in_file, macro_values, data))
 
-    if fmacros:
-        _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs)
-    regs.sort(key=_reg_line)
-    return regs, xdefs, xrefs
+    return regs, blocks
 
 
 # -- one-level expansion of same-file macros that wrap registrations -----------------------------
 
 _PARAM_SPLIT_RE = re.compile(r"[\s,()]+")
-_STRINGIZE_RE = re.compile(r"(?<!#)#\s*([A-Za-z_]\w*)")
-_TOKEN_RE = re.compile(r"[A-Za-z_]\w*")
-_PASTE_RE = re.compile(r"\s*##\s*")
 _LIB_CALL_HINT = (b".impl", b".def", b".fallback")
 
 
-def _substitute(body: str, params: list[str], args: list[str]) -> str:
+_TEMPLATE_RE = re.compile(r"\s*##\s*|(?<!#)#\s*[A-Za-z_]\w*|[A-Za-z_]\w*")
+
+
+def _template(body: str, params: list[str]) -> tuple:
+    """A macro body compiled for repeated substitution: (pieces, number of named parameters,
+    variadic), pieces being literal strings, argument indexes (int) and stringized argument
+    indexes (-1 - index). `##` and the blanks around it are dropped (token pasting); `#p`
+    stringizes parameter p; the line continuations become blanks."""
     body = body.replace("\\\r\n", " ").replace("\\\n", " ")
     variadic = bool(params) and params[-1] == "..."
     named = params[:-1] if variadic else params
-    mapping = {p: (args[i] if i < len(args) else "") for i, p in enumerate(named)}
+    index = {p: i for i, p in enumerate(named)}
     if variadic:
-        mapping["__VA_ARGS__"] = ", ".join(args[len(named):])
-    body = _STRINGIZE_RE.sub(lambda m: '"%s"' % mapping[m.group(1)] if m.group(1) in mapping else m.group(0), body)
-    body = _TOKEN_RE.sub(lambda m: mapping.get(m.group(0), m.group(0)), body)
-    return _PASTE_RE.sub("", body)
+        index["__VA_ARGS__"] = len(named)
+    pieces: list = []
+    lit: list = []
+    last = 0
+    for m in _TEMPLATE_RE.finditer(body):
+        tok = m.group()
+        c = tok[0]
+        if c == "#" or c.isspace():
+            if "##" in tok:
+                lit.append(body[last : m.start()])
+                last = m.end()
+                continue
+            if c != "#":
+                continue
+            i = index.get(tok[1:].strip())
+            if i is None:
+                continue
+            i = -1 - i
+        else:
+            i = index.get(tok)
+            if i is None:
+                continue
+        lit.append(body[last : m.start()])
+        pieces.append("".join(lit))
+        pieces.append(i)
+        lit = []
+        last = m.end()
+    lit.append(body[last:])
+    pieces.append("".join(lit))
+    return tuple(pieces), len(named), variadic
 
 
-def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs) -> None:
-    """Registrations written inside a function-like macro of this file, at the macro's call sites.
+def _substitute(body: str, params: list[str], args: list[str], template: tuple | None = None) -> str:
+    """The body of a function-like macro with `args` substituted (see `_template`)."""
+    pieces, n, variadic = template or _template(body, params)
+    vals = [args[i] if i < len(args) else "" for i in range(n)]
+    if variadic:
+        vals.append(", ".join(args[n:]))
+    out = []
+    for p in pieces:
+        if p.__class__ is str:
+            out.append(p)
+        elif p >= 0:
+            out.append(vals[p])
+        else:
+            out.append('"%s"' % vals[-1 - p])
+    return "".join(out)
 
-    `#define CREATE_BINARY_TORCH_IMPL_FUNC(func_out, func_stub) TORCH_IMPL_FUNC(func_out) (...)`
-    followed by `CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out, bitwise_and_stub)` yields
-    TORCH_IMPL_FUNC(bitwise_and_out) at the call site's line, the `structured_bitwise_and_out::impl`
-    Definition (the call site's lines) and the calls its body makes; `m.impl(#op, ...)` inside a
-    macro called within a TORCH_LIBRARY* block yields m.impl facts. Macros calling macros are
-    followed up to three levels."""
+
+def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs, class_names,
+                   with_regs) -> None:
+    """Registrations and definitions written inside a function-like macro of this file, at the
+    macro's call sites.
+
+    Selected macros: those whose body holds a registration macro or `.impl(`/`.def(` (only when the
+    file has registrations at all), those whose body holds a `{` and a `##` paste or a parameter
+    followed by `(` (likely a definition with a pasted or parameter name), and macros calling
+    selected macros (three levels). Each call site outside a `#define`/comment/string is expanded
+    textually (parameters, `#x`, `##`, `__VA_ARGS__`; nested calls rescanned up to three levels,
+    argument comments dropped), then:
+    * registration macros in the expansion are registrations at the call site's line
+      (`CREATE_BINARY_TORCH_IMPL_FUNC(bitwise_and_out, bitwise_and_stub)` -> TORCH_IMPL_FUNC
+      bitwise_and_out); `m.impl(#op, ...)` in a macro called within a TORCH_LIBRARY* block yields
+      m.impl facts;
+    * an expansion holding a `{` is parsed and structure-walked like a file: its definitions
+      (functions, the structured-kernel `structured_x::impl` methods, structs and their methods)
+      are Definitions at the call site (line and end_line of the call, signature = the call text,
+      qualname = the namespaces/classes enclosing the call site + the expanded qualname), and the
+      calls inside them References at the call site's line, scoped by those qualnames
+      (`OP_CUSTOM_FUNCTOR(floating_half, sigmoid, Sigmoid)` -> `foreach_tensor_sigmoid_cuda`).
+    """
     candidates = {}
     for name_node in fmacros:
         d = name_node.parent
@@ -1170,81 +1280,216 @@ def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xd
         candidates[name] = (plist, vb.decode("utf-8", "replace"), d.start_byte, d.end_byte, vb)
     macros = {}
     for name, c in candidates.items():
+        vb = c[4]
+        if with_regs and (any(tok in vb for tok in _REG_PREFILTER) or any(tok in vb for tok in _LIB_CALL_HINT)):
+            pass
+        elif b"{" not in vb or not (b"##" in vb or _param_called(c[0], c[1])):
+            continue
         if _registration_hits(name.encode() + b"("):
             continue  # a (re)definition of a registration macro itself, e.g. REGISTER_DISPATCH
-        if any(tok in c[4] for tok in _REG_PREFILTER) or any(tok in c[4] for tok in _LIB_CALL_HINT):
-            macros[name] = c[:4]
+        macros[name] = c[:4]
     if not macros:
         return
-    grew = True
-    while grew:  # macros that call registration macros of this file are expanded too
+    called: dict = {}  # candidate -> the names it calls (computed when needed)
+    for _ in range(3):  # macros that call selected macros of this file are expanded too
         grew = False
         for name, c in candidates.items():
-            if name not in macros and not _registration_hits(name.encode() + b"(") and any(
-                    re.search(r"\b%s\b" % re.escape(m), c[1]) for m in macros):
+            if name in macros:
+                continue
+            names = called.get(name)
+            if names is None:
+                names = called[name] = set(_CALLED_NAME_RE.findall(c[1]))
+            if not names.isdisjoint(macros) and not _registration_hits(name.encode() + b"("):
                 macros[name] = c[:4]
                 grew = True
-    call_re = re.compile(rb"(?<![\w.>])(" + b"|".join(re.escape(n.encode()) for n in macros) + rb")(?=\s*\()")
-    block_starts = sorted(blocks)
+        if not grew:
+            break
+    bnames = [n.encode() for n in macros]
     parser, query, QueryCursor, ids = _ts()
 
-    def expand(text: str, line: int, end_line: int, pos: int, site: str, depth: int) -> None:
-        tb = text.encode("utf-8", "replace")
-        for s2, e2, macro in _registration_hits(tb):
-            args, end = _macro_args(tb, e2)
-            if end < 0 or macro in _LIBRARY_MACROS:
-                continue
-            ns = _namespace_at(root, pos, data) if macro in _STRUCTURED_MACROS else ""
-            reg = _simple_registration(macro, args, line, scope_of(pos), ns)
-            if reg is None:
-                continue
-            regs.append(reg)
-            if macro in _STRUCTURED_MACROS:
-                _, struct, meth = _structured_target(macro, args, ns)
-                qual = _join(ns, f"{struct}::{meth}")
-                xdefs.append([meth, qual, "method", line, end_line, _one_line(site), ()])
-                body_at = tb.find(b"{", end)
-                if body_at >= 0:
-                    sub = parser.parse(tb[body_at:])
-                    cnodes = QueryCursor(query).captures(sub.root_node).get("call", ())
-                    for cn in sorted(cnodes, key=_source_order):
-                        craw = tb[body_at + cn.start_byte : body_at + cn.end_byte]
-                        cname = _callee(cn, craw, tb[body_at:], ids["identifier"], ids["qualified_identifier"],
-                                        ids["template_function"], ids["field_expression"])
-                        if cname:
-                            xrefs.append(Reference(cname, line, qual))
-        for b in block_starts:  # m.def / m.impl when the call site is inside a TORCH_LIBRARY* block
-            if b[0] <= pos < b[1]:
-                regs.extend(_library_calls(tb, 0, len(tb), b[4], root, b[2], b[3], lambda _p: line,
-                                           macro_values, data))
-                break
-        if depth < 3:
-            for m in call_re.finditer(tb):
-                inner = m.group(1).decode()
-                args, end = _macro_args(tb, m.end())
-                if end >= 0:
-                    plist, body, _, _ = macros[inner]
-                    expand(_substitute(body, plist, args), line, end_line, pos, site, depth + 1)
+    templates: dict = {}
 
-    for m in call_re.finditer(data):
-        s = m.start()
-        node = root.descendant_for_byte_range(s, m.end())
+    def expand(name: str, args: list, depth: int) -> bytes:
+        t = templates.get(name)
+        if t is None:
+            plist, body = macros[name][:2]
+            t = templates[name] = _template(body, plist)
+        tb = _substitute("", [], args, t).encode("utf-8", "replace")
+        if depth >= 3:
+            return tb
+        out = []
+        last = 0
+        for cs, ce, cname in _find_calls(tb, bnames):
+            if cs < last:
+                continue
+            a, end = _macro_args(tb, ce)
+            if end < 0:
+                continue
+            out.append(tb[last:cs])
+            out.append(expand(cname.decode(), _clean_args(a), depth + 1))
+            last = end
+        if not out:
+            return tb
+        out.append(tb[last:])
+        return b"".join(out)
+
+    # Definitions and calls are read from one parse per macro (and argument count) of its expansion
+    # with placeholder arguments (`_MARK`), the placeholders being replaced at each call site:
+    # C macros have no conditionals, so every call of a macro expands to the same shape.
+    tcache: dict = {}
+
+    def template_facts(name: str, nargs: int, in_class: bool) -> tuple[list, list]:
+        key = (name, nargs, in_class)
+        got = tcache.get(key)
+        if got is not None:
+            return got
+        tdefs: list = []
+        trefs: list = []
+        tcache[key] = (tdefs, trefs)
+        tb = expand(name, [_MARK % k for k in range(nargs)], 1)
+        if b"{" not in tb:
+            return tdefs, trefs
+        sub = parser.parse(_blank(tb)).root_node
+        w = _Walker(tb)
+        w.walk(sub, "", in_class)
+        for idx, q_last in w.pending:
+            if q_last in w.class_names or q_last in class_names:
+                w.defs[idx][2] = "method"
+        kept = set()
+        for d in w.defs:
+            if d[2] == "namespace" or ("(" in d[0] and not d[0].startswith("operator")):
+                continue  # namespaces, and unexpanded macro blocks (`OTHER_MACRO(x) {...}`)
+            qualifier = d[1].rsplit("::", 1)[0] if "::" in d[1] else ""
+            tdefs.append((d[0], d[1], d[2], d[6], "x7m" in qualifier))
+            kept.add(d[1])
+        funcs = sorted(f for f in w.funcs if f[2] in kept)
+        if funcs:
+            for cn in sorted(QueryCursor(query).captures(sub).get("call", ()), key=_source_order):
+                pos = cn.start_byte
+                scope = ""
+                for fs, fe, fq in funcs:  # innermost function of the expansion holding the call
+                    if fs <= pos < fe:
+                        scope = fq
+                if not scope:
+                    continue
+                cname = _callee(cn, tb[pos : cn.end_byte], tb, ids["identifier"], ids["qualified_identifier"],
+                                ids["template_function"], ids["field_expression"])
+                if cname:
+                    trefs.append((cname, scope))
+        return tdefs, trefs
+
+    for s, e, bname in _find_calls(data, bnames):
+        node = root.descendant_for_byte_range(s, e)
         if node is None or node.type in _NOT_CODE or _on_directive_line(data, s):
             continue
         parent = node.parent
         if parent is not None and parent.type in _DIRECTIVE_PARENTS:
             continue
-        name = m.group(1).decode()
-        plist, body, dstart, dend = macros[name]
+        name = bname.decode()
+        dstart, dend = macros[name][2:4]
         if dstart <= s < dend:
             continue
-        args, end = _macro_args(data, m.end())
+        args, end = _macro_args(data, e)
         if end < 0:
             continue
+        args = _clean_args(args)
         line = node.start_point[0] + 1
         end_line = line + data.count(b"\n", s, end)
-        site = data[s:end].decode("utf-8", "replace")
-        expand(_substitute(body, plist, args), line, end_line, s, site, 1)
+        site = _one_line(data[s:end].decode("utf-8", "replace"))
+        ns, in_class = _scope_at(root, s, data)
+        structured = []  # (qualname, macro, args) of the structured kernels registered by the expansion
+        if with_regs:
+            tb = expand(name, args, 1)
+            for s2, e2, macro in _registration_hits(tb):
+                a2, end2 = _macro_args(tb, e2)
+                if end2 < 0 or macro in _LIBRARY_MACROS:
+                    continue
+                if macro in _STRUCTURED_MACROS:
+                    reg = _simple_registration(macro, a2, line, "", ns)
+                    structured.append((reg.target, macro, a2))
+                else:
+                    reg = _simple_registration(macro, a2, line, scope_of(s), "")
+                if reg is not None:
+                    regs.append(reg)
+            for b in blocks:  # m.def / m.impl when the call site is inside a TORCH_LIBRARY* block
+                if b[0] <= s < b[1]:
+                    regs.extend(_library_calls(tb, 0, len(tb), b[4], root, b[2], b[3], lambda _p: line,
+                                               macro_values, data))
+                    break
+        tdefs, trefs = template_facts(name, len(args), in_class)
+        if not tdefs and not structured:
+            continue
+        subst = [(_MARK % k, a) for k, a in enumerate(args)]
+        made = set()
+        for dname, dqual, kind, bases, qual_marked in tdefs:
+            dname = _unmark(dname, subst)
+            qual = _join(ns, _unmark(dqual, subst))
+            if qual_marked and kind == "function":  # method or function, now that the class is known
+                q_last = qual.rsplit("::", 2)[-2] if "::" in qual else ""
+                if q_last[:1].isupper() or q_last in class_names or q_last == dname:
+                    kind = "method"
+            made.add(qual)
+            xdefs.append([dname, qual, kind, line, end_line, site, bases])
+        for qual, macro, a2 in structured:  # safety net: the expansion did not parse as a function
+            if qual not in made:
+                _, struct, meth = _structured_target(macro, a2, ns)
+                xdefs.append([meth, qual, "method", line, end_line, site, ()])
+        for cname, scope in trefs:
+            xrefs.append(_new_reference(_unmark(cname, subst), line, _join(ns, _unmark(scope, subst))))
+
+
+_MARK = "x7m%dm7x"  # a placeholder argument: an identifier that pastes into identifiers
+
+
+def _unmark(text: str, subst: list) -> str:
+    """`text` of a placeholder expansion with the real arguments put back."""
+    if "x7m" not in text:
+        return text
+    for mark, arg in subst:
+        text = text.replace(mark, arg)
+    if " " in text or "<" in text:
+        text = _norm_name(text)
+    return text
+
+
+_COMMENT_IN_ARG_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+def _clean_args(args: list) -> list:
+    """Macro arguments without comments (`/*division_op*/ true` -> `true`)."""
+    return [" ".join(_COMMENT_IN_ARG_RE.sub(" ", a).split()) if "/" in a else a for a in args]
+
+
+_CALLED_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+def _find_calls(buf: bytes, names: list) -> list:
+    """(start, end of name, name) of `name(` for the given names in buf, in order: substring
+    searches (no per-file regex to compile); the name is a whole word not after `.`/`->`."""
+    hits = []
+    n = len(buf)
+    find = buf.find
+    for name in names:
+        i = find(name)
+        while i >= 0:
+            j = i + len(name)
+            if (i == 0 or (buf[i - 1] not in _WORD and buf[i - 1] not in b".>")) and (j >= n or buf[j] not in _WORD):
+                k = j
+                while k < n and buf[k] in b" \t\r\n":
+                    k += 1
+                if k < n and buf[k] == 0x28:  # '('
+                    hits.append((i, j, name))
+            i = find(name, j)
+    hits.sort()
+    return hits
+
+
+def _param_called(params: list, body: str) -> bool:
+    """Whether a named parameter is followed by `(` in a macro body (`Tensor name(...) {`)."""
+    if "(" not in body:
+        return False
+    named = {p for p in params if p != "..." and p.isidentifier()}
+    return bool(named) and not named.isdisjoint(_CALLED_NAME_RE.findall(body))
 
 
 def _reg_line(reg: CodeRegistration) -> int:

@@ -494,6 +494,237 @@ TORCH_LIBRARY_IMPL(aten, Batched, m) {
         ("aten::mul.Tensor", 13, "binary_pointwise_batching_rule", "Batched")]
 
 
+# -- definitions made by same-file macros ---------------------------------------------------------
+
+FOREACH_UNARY_LIKE = """\
+#include <ATen/native/ForeachUtils.h>
+
+namespace at::native {
+
+template <template <class> class Op>
+std::vector<Tensor> floating_half_bfloat16(TensorList tensors) {
+  return foreach_unary_op<Op>(tensors);
+}
+
+// makes the functor
+#define STD_FUNCTOR(op_name, functor_name) \\
+  template <typename T>                    \\
+  struct functor_name {                    \\
+    __device__ T operator()(T t) const {   \\
+      return std::op_name(t);              \\
+    }                                      \\
+  };
+
+#define OP_CUSTOM_FUNCTOR(function, op_name, functor_name)                  \\
+  std::vector<Tensor> foreach_tensor_##op_name##_cuda(TensorList tensors) { \\
+    check_foreach_api_restrictions(tensors);                                \\
+    if (!can_use_fast_route(tensors) ||                                     \\
+        has_integral_tensor(tensors, /* includeBool */ true)) {             \\
+      return at::native::foreach_tensor_##op_name##_slow(tensors);          \\
+    }                                                                       \\
+    return function<functor_name>(tensors);                                 \\
+  }                                                                         \\
+  void foreach_tensor_##op_name##_cuda_(TensorList tensors) {               \\
+    function##_<functor_name>(tensors);                                     \\
+  }
+
+#define OP(function, op_name, functor_name) \\
+  STD_FUNCTOR(op_name, functor_name);       \\
+  OP_CUSTOM_FUNCTOR(function, op_name, functor_name);
+
+OP(floating_half_bfloat16, erfc, Erfc);
+OP_CUSTOM_FUNCTOR(floating_half, sigmoid, Sigmoid)
+
+void foreach_tensor_zero_cuda_(TensorList tensors) {
+  check_foreach_api_restrictions(tensors);
+}
+
+} // namespace at::native
+"""
+
+
+def test_functions_defined_by_same_file_macros_are_definitions_at_the_invocation():
+    src = FOREACH_UNARY_LIKE
+    facts = parse(src, "aten/src/ATen/native/cuda/ForeachUnaryOp.cu")
+    d = defs_by_qualname(facts)
+    sig = d["at::native::foreach_tensor_sigmoid_cuda"]
+    assert (sig.name, sig.kind) == ("foreach_tensor_sigmoid_cuda", "function")
+    assert sig.line == sig.end_line == line_of(src, "OP_CUSTOM_FUNCTOR(floating_half, sigmoid")
+    assert sig.signature == "OP_CUSTOM_FUNCTOR(floating_half, sigmoid, Sigmoid)"
+    assert d["at::native::foreach_tensor_sigmoid_cuda_"].line == sig.line
+    # through another macro (OP -> STD_FUNCTOR + OP_CUSTOM_FUNCTOR): the functor struct too
+    erfc_line = line_of(src, "OP(floating_half_bfloat16, erfc")
+    for q in ("foreach_tensor_erfc_cuda", "foreach_tensor_erfc_cuda_", "Erfc", "Erfc::operator()"):
+        assert d["at::native::" + q].line == erfc_line, q
+        assert d["at::native::" + q].signature == "OP(floating_half_bfloat16, erfc, Erfc)"
+    assert d["at::native::Erfc"].kind == "struct" and d["at::native::Erfc::operator()"].kind == "method"
+    # calls in the generated bodies, with the arguments pasted in, scoped by the generated function
+    assert Reference("at::native::foreach_tensor_sigmoid_slow", sig.line,
+                     "at::native::foreach_tensor_sigmoid_cuda") in facts.references
+    assert Reference("floating_half_", sig.line, "at::native::foreach_tensor_sigmoid_cuda_") in facts.references
+    # the `/* includeBool */` comment inside the #define no longer turns the macro into code
+    assert d["OP_CUSTOM_FUNCTOR"].kind == "macro"
+    assert d["at::native::foreach_tensor_zero_cuda_"].line == line_of(src, "void foreach_tensor_zero_cuda_")
+    assert not [x for x in facts.definitions if "##" in x.name or "op_name" in x.name or "x7m" in x.qualname]
+
+
+def test_macro_definitions_with_multi_line_invocations_and_commented_arguments():
+    src = """\
+namespace at { namespace native {
+#define FOREACH_BINARY_OP_LIST(FUNCTION, NAME, OP, DIVISION_OP)     \\
+  void foreach_tensor_##NAME##_list_kernel_cuda_(                   \\
+      TensorList tensors1, TensorList tensors2) {                   \\
+    if (!can_use_fast_route(tensors1, tensors2, DIVISION_OP)) {     \\
+      return at::native::foreach_tensor_##NAME##_list_kernel_slow_( \\
+          tensors1, tensors2);                                      \\
+    }                                                               \\
+    FUNCTION##_<OP>(tensors1, tensors2);                            \\
+  }
+
+FOREACH_BINARY_OP_LIST(
+    all_types_complex_bool_half_bfloat16,
+    mul,
+    std::multiplies,
+    /*division_op*/ false);
+FOREACH_BINARY_OP_LIST(all_types_half_bfloat16, clamp_max, minimum, /*division_op*/ true);
+}}  // namespace at::native
+"""
+    facts = parse(src, "aten/src/ATen/native/cuda/ForeachBinaryOpList.cu")
+    d = defs_by_qualname(facts)
+    mul = d["at::native::foreach_tensor_mul_list_kernel_cuda_"]
+    start = line_of(src, "    mul,") - 2  # the invocation's first line
+    assert (mul.line, mul.end_line) == (start, start + 4)
+    assert mul.signature == ("FOREACH_BINARY_OP_LIST( all_types_complex_bool_half_bfloat16, mul, std::multiplies,"
+                             " /*division_op*/ false)")
+    assert d["at::native::foreach_tensor_clamp_max_list_kernel_cuda_"].line == line_of(src, "clamp_max, minimum")
+    refs = {(r.name, r.scope) for r in facts.references if r.line == mul.line}
+    assert ("at::native::foreach_tensor_mul_list_kernel_slow_", mul.qualname) in refs
+    assert ("all_types_complex_bool_half_bfloat16_", mul.qualname) in refs
+
+
+def test_torch_impl_func_made_by_macros_with_comments_and_pasted_names():
+    src = """\
+namespace at::native {
+#define CREATE_UNARY_TORCH_IMPL_INTEGER_NO_OP_FUNC(func_out, func_stub)      \\
+TORCH_IMPL_FUNC(func_out) (const Tensor& self, const Tensor& result) {      \\
+  if (c10::isIntegralType(self.scalar_type(), /*includeBool=*/false)) {     \\
+    result.copy_(self);                                                     \\
+  } else {                                                                  \\
+    func_stub(device_type(), *this);                                        \\
+  }                                                                         \\
+}
+CREATE_UNARY_TORCH_IMPL_INTEGER_NO_OP_FUNC(ceil_out, ceil_stub)
+CREATE_UNARY_TORCH_IMPL_INTEGER_NO_OP_FUNC(floor_out, floor_stub)
+
+#define CREATE_COMPARISON_SCALAR_TENSOR_IMPL_FUNC(func)             \\
+  TORCH_IMPL_FUNC(func##_Tensor_out)                                \\
+  (const Tensor& self, const Tensor& other, const Tensor& result) { \\
+    func##_stub(device_type(), *this);                              \\
+  }                                                                 \\
+                                                                    \\
+  TORCH_IMPL_FUNC(func##_Scalar_out)                                \\
+  (const Tensor& self, const Scalar& other, const Tensor& result) { \\
+    func##_stub(device_type(), *this);                              \\
+  }
+
+CREATE_COMPARISON_SCALAR_TENSOR_IMPL_FUNC(eq)
+
+Tensor& not_equal_out(const Tensor& self, const Tensor& other, Tensor& result) {
+  return at::ne_out(result, self, other);
+}
+}
+"""
+    facts = parse(src, "aten/src/ATen/native/UnaryOps.cpp")
+    impls = [(r.name, r.line, r.target) for r in regs_of(facts, "TORCH_IMPL_FUNC")]
+    eq_line = line_of(src, "CREATE_COMPARISON_SCALAR_TENSOR_IMPL_FUNC(eq)")
+    assert impls == [
+        ("ceil_out", 10, "at::native::structured_ceil_out::impl"),
+        ("floor_out", 11, "at::native::structured_floor_out::impl"),
+        ("eq_Tensor_out", eq_line, "at::native::structured_eq_Tensor_out::impl"),
+        ("eq_Scalar_out", eq_line, "at::native::structured_eq_Scalar_out::impl"),
+    ]
+    d = defs_by_qualname(facts)
+    assert d["at::native::structured_ceil_out::impl"].signature == \
+        "CREATE_UNARY_TORCH_IMPL_INTEGER_NO_OP_FUNC(ceil_out, ceil_stub)"
+    assert d["at::native::structured_eq_Scalar_out::impl"].line == eq_line
+    assert Reference("ceil_stub", 10, "at::native::structured_ceil_out::impl") in facts.references
+    assert Reference("eq_stub", eq_line, "at::native::structured_eq_Tensor_out::impl") in facts.references
+    assert d["CREATE_UNARY_TORCH_IMPL_INTEGER_NO_OP_FUNC"].kind == "macro"
+    assert "at::native::not_equal_out" in d
+    # no stray definitions from the macro bodies (they were parsed as code before)
+    assert not [x for x in facts.definitions if x.kind == "macro" and x.name in ("result", "func_out", "func")]
+
+
+def test_macro_definitions_nested_three_levels_in_classes_and_only_at_real_call_sites():
+    src = """\
+namespace torch::jit {
+#define LEVEL3(kind, name) \\
+  Tensor name##_##kind(const Tensor& self) { return impl_##kind(self); }
+#define LEVEL2(kind, name) LEVEL3(kind, name##_v2)
+#define LEVEL1(kind, name) LEVEL2(kind, name)
+LEVEL1(cpu, gelu)
+// LEVEL1(cpu, in_a_comment)
+#define NEVER_EXPANDED LEVEL1(cpu, in_a_define)
+
+#define CREATE_ACCESSOR(Kind, method)                  \\
+  Node* method##_(Symbol name, Kind##Attr::ConstructorType v) { \\
+    return setAttr<Kind##Attr>(name, std::forward<Kind##Attr::ConstructorType>(v)); \\
+  }                                                    \\
+  const Kind##Attr::ValueType& method(Symbol name) const { \\
+    return getAttr<Kind##Attr>(name);                  \\
+  }
+
+struct Node {
+  CREATE_ACCESSOR(Float, f)
+  void plain() {}
+};
+}
+"""
+    facts = parse(src, "torch/csrc/jit/ir/ir.h")
+    d = defs_by_qualname(facts)
+    gelu = d["torch::jit::gelu_v2_cpu"]
+    assert (gelu.kind, gelu.line, gelu.signature) == ("function", 6, "LEVEL1(cpu, gelu)")
+    assert Reference("impl_cpu", 6, "torch::jit::gelu_v2_cpu") in facts.references
+    assert not [x for x in facts.definitions if "in_a_" in x.name]
+    acc = line_of(src, "CREATE_ACCESSOR(Float, f)")
+    assert (d["torch::jit::Node::f_"].kind, d["torch::jit::Node::f_"].line) == ("method", acc)
+    assert (d["torch::jit::Node::f"].kind, d["torch::jit::Node::f"].line) == ("method", acc)
+    assert d["torch::jit::Node::plain"].line == acc + 1
+
+
+def test_macro_argument_with_a_multi_word_type_does_not_lose_the_file():
+    src = """\
+namespace at::native {
+namespace {
+template <typename scalar_t>
+void index_select_out_cuda_impl(Tensor& out, const Tensor& self) {
+#define SMALL_INDEX(TENSOR_TYPE, INDICES_TYPE, TYPE, DST_DIM)   \\
+  indexSelectSmallIndex<TENSOR_TYPE, INDICES_TYPE, TYPE, DST_DIM> \\
+    <<<grid, block, 0, stream>>>(outInfo, selfInfo);
+  if (a) {
+    SMALL_INDEX(scalar_t, index_t, unsigned int, 1);
+  } else if (b) {
+    SMALL_INDEX(scalar_t, index_t, unsigned int, 2);
+  }
+#undef SMALL_INDEX
+}
+} // anonymous namespace
+
+Tensor& index_select_out_cuda(const Tensor& self, int64_t dim, const Tensor& index, Tensor& out) {
+  index_select_out_cuda_impl<float>(out, self);
+  return out;
+}
+}
+"""
+    facts = parse(src, "aten/src/ATen/native/cuda/Indexing.cu")
+    d = defs_by_qualname(facts)
+    assert d["at::native::index_select_out_cuda"].line == line_of(src, "Tensor& index_select_out_cuda(")
+    assert "at::native::index_select_out_cuda_impl" in d
+    assert facts.parse_errors == 0
+    calls = {(r.name, r.scope) for r in facts.references}
+    assert ("SMALL_INDEX", "at::native::index_select_out_cuda_impl") in calls
+
+
 # ---------------------------------------------------------------------------------------------
 # Robustness and purity
 # ---------------------------------------------------------------------------------------------
@@ -645,6 +876,51 @@ def test_real_dispatch_stub_header_defines_macros_not_registrations():
     assert d["at::native::DispatchStub"].kind == "struct"
     assert d["at::native::DispatchStubImpl::get_call_ptr"].kind == "method"
     assert not [r for r in facts.registrations if r.kind in ("REGISTER_DISPATCH", "DECLARE_DISPATCH")]
+
+
+@pytest.mark.source
+@needs_source
+def test_real_foreach_unary_op_macro_made_kernels():
+    facts, lines = _real("aten/src/ATen/native/cuda/ForeachUnaryOp.cu")
+    d = defs_by_qualname(facts)
+    abs_ = d["at::native::foreach_tensor_abs_cuda"]
+    text = lines[abs_.line - 1]
+    if "foreach_tensor_abs_cuda(" in "\n".join(lines):  # v2.6.0 writes abs out (complex inputs)
+        assert "foreach_tensor_abs_cuda(" in text and abs_.signature.startswith("std::vector<Tensor>")
+    else:  # made by a macro, e.g. `OP_CUSTOM_FUNCTOR(floating_half, abs, Abs)`
+        assert re.match(r"\s*[A-Z_]+\(.*\babs\b", text) and abs_.signature == " ".join(text.split()).rstrip(";")
+    for op in ("erfc", "sigmoid", "rsqrt", "lgamma"):  # OP(...) -> OP_CUSTOM_FUNCTOR(...), or directly
+        for name in (f"foreach_tensor_{op}_cuda", f"foreach_tensor_{op}_cuda_"):
+            x = d["at::native::" + name]
+            text = lines[x.line - 1]
+            assert x.kind == "function" and re.match(r"\s*(OP|OP_CUSTOM_FUNCTOR)\(\w+, %s, \w+\)" % op, text), (x, text)
+            assert x.signature == " ".join(text.split()).rstrip(";")
+    assert "at::native::foreach_tensor_zero_cuda_" in d  # after the macros: the file is not derailed
+
+
+@pytest.mark.source
+@needs_source
+def test_real_macro_made_cuda_and_cpu_kernels_of_native_functions_are_found():
+    yaml = pytest.importorskip("yaml")
+    native = Path(SOURCE) / "aten/src/ATen/native"
+    names: set[str] = set()
+    for rel in sorted(native.glob("cuda/Foreach*.cu")) + [native / "UnaryOps.cpp", native / "BinaryOps.cpp",
+                                                          native / "cuda/Indexing.cu"]:
+        facts = parse_cpp(str(rel.relative_to(SOURCE)), rel.read_bytes())
+        names.update(x.name for x in facts.definitions)
+        names.update(r.name for r in regs_of(facts, "TORCH_IMPL_FUNC"))
+    entries = yaml.load((native / "native_functions.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader",
+                                                                                      yaml.SafeLoader))
+    wanted = set()
+    for e in entries:
+        for keys, kernel in (e.get("dispatch") or {}).items():
+            if {"CPU", "CUDA"} & {k.strip() for k in keys.split(",")} and (
+                    kernel.startswith("foreach_tensor_") and kernel.endswith(("_cuda", "_cuda_"))
+                    or kernel in ("ceil_out", "floor_out", "round_out", "trunc_out", "eq_Scalar_out",
+                                  "eq_Tensor_out", "index_select_out_cuda", "masked_fill__cuda")):
+                wanted.add(kernel)
+    assert len(wanted) > 100
+    assert sorted(wanted - names) == []
 
 
 @pytest.mark.source
