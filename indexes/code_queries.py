@@ -102,9 +102,22 @@ def _alias_matches(index: Index, dotted: str) -> list[Hit]:
     tail = ".".join(parts[-2:])
     rows = index.con.execute(
         "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
-        "ON f.id = d.file_id WHERE d.name = ? AND d.qualname LIKE ? LIMIT 50", (parts[-1], parts[0] + ".%")).fetchall()
-    return [Hit(k, n, qn, f"{p}:{line}", lang, sig or "") for k, n, qn, p, line, lang, sig in rows
-            if qn.endswith("." + tail) or qn == tail]
+        "ON f.id = d.file_id WHERE d.name = ? AND f.lang = 'python' AND (d.qualname LIKE ? OR d.qualname = ?) "
+        "LIMIT 200", (parts[-1], f"{parts[0]}.%.{tail}", tail)).fetchall()
+    hits = [Hit(k, n, qn, f"{p}:{line}", lang, sig or "") for k, n, qn, p, line, lang, sig in rows]
+    # most of the query's components in order (torch.nn.Module -> torch.nn.modules.module.Module
+    # before torch.jit.annotations.Module), then library before tests, then the shortest path
+    return sorted(hits, key=lambda h: (-_in_order(parts, h.qualname.split(".")), _noise(h.location),
+                                       len(h.qualname)))
+
+
+def _in_order(wanted: list[str], have: list[str]) -> int:
+    """How many of `wanted` appear in `have` in the same order (a greedy subsequence match)."""
+    i = 0
+    for part in have:
+        if i < len(wanted) and part == wanted[i]:
+            i += 1
+    return i
 
 
 def _overload_rank(h: Hit) -> int:
@@ -146,8 +159,9 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
     if not rows:
         rows = index.con.execute(sql.format("name"), (t,)).fetchall()
     hits = [Hit(k, n, q, f"{p}:{line}", lang, sig or "") for k, n, q, p, line, lang, sig in rows]
-    if not hits and "." in t and "::" not in t:
-        hits = _alias_matches(index, t)
+    dotted = "." in t and "::" not in t  # a Python name: never answer it with C++ of the same base name
+    if dotted:
+        hits = [h for h in hits if h.lang == "python"] or _alias_matches(index, t)
     hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), _noise(h.location), h.location))
     return hits
 
