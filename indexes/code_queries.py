@@ -78,8 +78,10 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
             break
     # public aliases: torch.nn.Module.__call__ is defined as torch.nn.modules.module.Module.__call__
     if "." in q and "::" not in q and not any(h.kind != "operator" for _s, h in hits.values()):
-        for h in _alias_matches(index, q):
-            add(0, h)
+        matches = _alias_matches(index, q)
+        best = _in_order(q.split("."), matches[0].qualname.split(".")) if matches else 0
+        for h in matches:  # the best-shaped matches first
+            add(0 if _in_order(q.split("."), h.qualname.split(".")) == best else 1, h)
     # registration idioms: TORCH_IMPL_FUNC(add_out), REGISTER_DISPATCH(add_stub, ...)
     for kind, name, path, line, target in con.execute(
             "SELECT r.kind, r.name, f.path, r.line, r.target FROM code_regs r JOIN files f ON f.id = r.file_id "
