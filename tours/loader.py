@@ -149,8 +149,9 @@ def _show(v, line: int, where: str) -> Show:
         if not isinstance(whole, bool):
             raise _Bad(_line_of(v, "whole"), f"{where}whole", "'whole' must be true or false")
         d = Show()
+        max_lines = _int(v, "max_lines", where, 0, minimum=1) if v.get("max_lines") is not None else None
         return Show(before=_int(v, "before", where, d.before), after=_int(v, "after", where, d.after),
-                    whole=whole, max_lines=_int(v, "max_lines", where, d.max_lines, minimum=1))
+                    whole=whole, max_lines=max_lines)
     raise _Bad(line, where.rstrip("."), "'show' must be 'whole', a number of lines, or {before, after, whole}")
 
 

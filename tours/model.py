@@ -31,7 +31,7 @@ class Show:
     before: int = 2
     after: int = 14
     whole: bool = False  # the whole definition, via the index's end_line (capped by max_lines)
-    max_lines: int = 60
+    max_lines: int | None = None  # default: 60 for a whole definition, before + 1 + after otherwise
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""The built-in tours against real sources: every step resolves on the installed torch (steps that
+need a checkout are skipped there, and only those) and on the full v2.6.0 tree; every `run:`
+snippet runs and every `check: assert:` holds on the installed torch; the CLI plays and checks.
+
+The tree's index is built once per test session and shared by the xdist workers (the index lock
+serialises them; the second finds it up to date)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from torchatlas.tours.anchors import AnchorContext
+from torchatlas.tours.engine import check_tours, snippet_jobs, summarize
+from torchatlas.tours.loader import load_catalog
+from torchatlas.tours.runner import run_snippets
+
+BUILTIN = load_catalog(builtin=True, user=False)
+TOUR_IDS = list(BUILTIN.tours)
+
+
+@pytest.fixture(scope="session")
+def tree_db(source_tree, tmp_path_factory, worker_id):
+    from torchatlas.indexes.pipeline import build_index
+    from torchatlas.indexes.sources import open_source
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    db = shared / "tours-tree-index" / "tree.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    build_index(open_source(str(source_tree)), db)
+    return db
+
+
+def _context(db):
+    from torchatlas.indexes.store import Index
+    return AnchorContext.of(Index(db))
+
+
+def _describe(reports):
+    return "\n".join(f"{r.tour} step {r.number} ({r.step.title}): {r.resolution.status}: {r.resolution.reason} "
+                     f"candidates={list(r.resolution.candidates)}" for r in reports
+                     if r.resolution.status == "unresolved")
+
+
+@pytest.mark.live
+def test_installed_torch_every_step_resolves_and_the_cli_plays(installed_db, tmp_path):
+    # One test for everything that needs the installed index, so that one xdist worker builds it.
+    _every_step_resolves_on_the_installed_torch(installed_db)
+    _cli_check_and_show_on_the_installed_torch(installed_db, tmp_path)
+
+
+def _every_step_resolves_on_the_installed_torch(installed_db):
+    ctx = _context(installed_db)
+    reports = check_tours(BUILTIN.ordered(), ctx)
+    counts = summarize(reports)
+    assert counts["unresolved"] == 0, _describe(reports)
+    for r in reports:
+        # skipped exactly when the step needs a checkout: the package has no .cpp files
+        assert (r.resolution.status == "skipped") == (r.step.requires == "checkout"), (r.tour, r.number)
+    assert counts["resolved_pct"] == 100.0 and counts["resolved"] >= 80
+
+
+@pytest.mark.source
+def test_every_step_resolves_on_the_source_tree(tree_db):
+    ctx = _context(tree_db)
+    assert ctx.layout == "checkout" and ctx.version.startswith("2.6")
+    reports = check_tours(BUILTIN.ordered(), ctx)
+    counts = summarize(reports)
+    assert counts["unresolved"] == 0 and counts["skipped"] == 0, _describe(reports)
+
+
+@pytest.mark.source
+def test_excerpts_show_the_anchor_line_on_the_tree(tree_db):
+    ctx = _context(tree_db)
+    for r in check_tours([BUILTIN.tours["dispatch"], BUILTIN.tours["autograd"]], ctx, with_excerpts=True):
+        ex = r.excerpt
+        assert ex is not None and ex.lines, (r.tour, r.number)
+        assert any(n == ex.anchor_line for n, _ in ex.lines)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("tour_id", TOUR_IDS)
+def test_snippets_run_and_assertions_hold_on_the_installed_torch(tour_id, installed_source):
+    tour = BUILTIN.tours[tour_id]
+    jobs = snippet_jobs(tour)
+    assert jobs, f"{tour_id} has no snippets"
+    results = run_snippets(jobs, python=sys.executable)
+    failed = {k: r.output[-1500:] for k, r in results.items() if not r.ok}
+    assert not failed, "\n\n".join(f"{k}:\n{v}" for k, v in failed.items())
+
+
+def _cli_check_and_show_on_the_installed_torch(installed_db, tmp_path):
+    env_state = {"TORCHATLAS_STATE_DIR": str(tmp_path / "state")}
+    import os
+    env = {**os.environ, **env_state}
+    env.pop("TORCHATLAS_TOURS_PATH", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "torchatlas.cli", "tours", *a, "--db", str(installed_db)],
+                                    capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    check = run("check", "--json")
+    assert check.returncode == 0, check.stderr
+    data = json.loads(check.stdout)
+    assert data["summary"]["unresolved"] == 0 and data["errors"] == []
+    assert {t["id"] for t in data["tours"]} >= set(TOUR_IDS)
+    text = run("check", "dispatch")
+    assert text.returncode == 0 and "skipped" in text.stdout and "needs a checkout" in text.stdout
+    shown = run("show", "dispatch", "--step", "6")
+    assert shown.returncode == 0, shown.stderr
+    assert "step 6 of" in shown.stdout and "Dispatcher::call" in shown.stdout
+    assert any(line.lstrip().startswith("> ") and "Dispatcher::call(" in line for line in shown.stdout.splitlines())
+    skipped = run("show", "dispatch", "--step", "15", "--no-run")
+    assert skipped.returncode == 0 and "skipped here" in skipped.stdout

@@ -1,0 +1,275 @@
+"""`torchatlas tours list | show ID [--step N] | check [--source S] [--json]`: the presenters.
+
+Exit codes: 0 ok; 1 unresolved steps (check), a failing snippet or assertion (check --run), or an
+unknown tour (with suggestions); 2 bad usage or a malformed tour file (the other tours still load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from torchatlas.indexes.errors import AtlasError, NotFound
+
+from .engine import StepReport, check_tours, play_steps, suggest_tours, summarize, version_note
+from .loader import Catalog, load_catalog
+from .model import Tour
+
+RULE = "-" * 78
+
+
+class MalformedTour(AtlasError):
+    exit_code = 2
+
+
+def run_tours(args: argparse.Namespace) -> int:
+    action = getattr(args, "tours_command", None)
+    if not action:
+        raise AtlasError("`torchatlas tours` needs an action: list, show ID or check",
+                         hint="e.g. torchatlas tours list")
+    catalog = load_catalog(getattr(args, "tours_dir", None) or ())
+    return {"list": _list, "show": _show, "check": _check}[action](args, catalog)
+
+
+def _print_errors(catalog: Catalog) -> None:
+    for e in catalog.errors:
+        print(f"torchatlas: malformed tour: {e}", file=sys.stderr)
+    for n in catalog.notes:
+        print(f"torchatlas: note: {n}", file=sys.stderr)
+
+
+def _find(catalog: Catalog, tour_id: str) -> Tour:
+    if tour_id in catalog.tours:
+        return catalog.tours[tour_id]
+    for e in catalog.errors:  # a tour that failed to load: say why, not "unknown"
+        if tour_id and (e.path.endswith(f"/{tour_id}.yaml") or e.path.endswith(f"/{tour_id}.yml")):
+            raise MalformedTour(f"tour {tour_id!r} is malformed: {e}")
+    ids = list(catalog.tours)
+    raise NotFound(f"no tour named {tour_id!r}", suggest_tours(tour_id, ids, {t.id: t.title for t in
+                                                                               catalog.tours.values()}),
+                   hint="" if ids else "no tours found")
+
+
+# -- list -----------------------------------------------------------------------------------------
+
+def _list(args: argparse.Namespace, catalog: Catalog) -> int:
+    from .progress import Progress
+    progress = Progress()
+    tours = catalog.ordered()
+    if args.json:
+        print(json.dumps({"tours": [{"id": t.id, "title": t.title, "theme": t.theme, "minutes": t.minutes,
+                                     "steps": len(t.steps), "prerequisites": list(t.prerequisites),
+                                     "checked_on": list(t.checked_on), "path": t.path, "origin": t.origin,
+                                     "progress": _progress_json(progress, t)} for t in tours],
+                          "errors": [e.__dict__ for e in catalog.errors]}, indent=2))
+    else:
+        w = max([len(t.id) for t in tours] + [2])
+        for t in tours:
+            p = progress.get(t.id)
+            mark = "done" if p.finished else (f"at {p.step}/{len(t.steps)}" if p.seen else "")
+            origin = "" if t.origin == "builtin" else f"  [{t.path}]"
+            print(f"{t.id:<{w}}  {len(t.steps):>2} steps  ~{t.minutes:>3} min  {t.title}"
+                  + (f"  ({mark})" if mark else "") + origin)
+            print(f"{'':<{w}}  theme: {t.theme}" + (f"; after: {', '.join(t.prerequisites)}"
+                                                    if t.prerequisites else ""))
+        if not tours:
+            print("no tours found")
+        print("\nstart one: torchatlas tours show ID   (it resumes where you left off; --step N jumps)")
+    _print_errors(catalog)
+    return 2 if catalog.errors else 0
+
+
+def _progress_json(progress, t: Tour) -> dict:
+    p = progress.get(t.id)
+    return {"next_step": p.step, "seen": p.seen, "finished": p.finished}
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+def _show(args: argparse.Namespace, catalog: Catalog) -> int:
+    from torchatlas.commands import open_index
+
+    from .anchors import AnchorContext
+    from .progress import Progress
+    tour = _find(catalog, args.id)
+    progress = Progress()
+    if args.restart:
+        progress.reset(tour.id)
+    n = len(tour.steps)
+    if args.step is not None:
+        if not 1 <= args.step <= n:
+            raise AtlasError(f"tour {tour.id!r} has steps 1 to {n}, not {args.step}")
+        numbers = list(range(args.step, n + 1)) if args.all else [args.step]
+    elif args.all:
+        numbers = list(range(1, n + 1))
+    else:
+        p = progress.get(tour.id)
+        start = 1 if p.finished and p.step >= n and n in p.seen else p.step
+        numbers = [min(max(start, 1), n)]
+    index = open_index(args)
+    ctx = AnchorContext.of(index)
+    reports = play_steps(tour, numbers, ctx, run=not args.no_run)
+    for r in reports:
+        progress.mark_seen(tour.id, r.number, n)
+    progress.save()
+    if args.json:
+        print(json.dumps({"tour": tour.id, "title": tour.title, "source": index.source.as_json(),
+                          "version_note": version_note(tour, index.source.version) or None,
+                          "steps": [{**r.as_json(), "narrative": r.step.narrative, "run_code": r.step.run,
+                                     "question": r.step.check.question if r.step.check else None,
+                                     "answer": r.step.check.answer if r.step.check else None,
+                                     "excerpt": ([{"line": ln, "text": t} for ln, t in r.excerpt.lines]
+                                                 if r.excerpt else None)} for r in reports]}, indent=2))
+        return 0
+    note = version_note(tour, index.source.version)
+    if note:
+        print(f"torchatlas: warning: {note}", file=sys.stderr)
+    _print_header(tour, index.source)
+    for r in reports:
+        _print_step(tour, r, n)
+    last = reports[-1].number
+    print(RULE)
+    if last < n:
+        print(f"next: torchatlas tours show {tour.id}   (step {last + 1} of {n}: {tour.steps[last].title})")
+    else:
+        print(f"end of the tour {tour.id!r}. Others: torchatlas tours list")
+    if progress.warning:
+        print(f"torchatlas: {progress.warning}", file=sys.stderr)
+    _print_errors_brief(catalog)
+    return 0
+
+
+def _print_errors_brief(catalog: Catalog) -> None:
+    if catalog.errors:
+        print(f"torchatlas: {len(catalog.errors)} other tour file(s) are malformed; `torchatlas tours list` "
+              "names them", file=sys.stderr)
+
+
+def _print_header(tour: Tour, source) -> None:
+    print(f"{tour.title}  [{tour.id}, ~{tour.minutes} min, {len(tour.steps)} steps]")
+    print(f"source: torch {source.version} ({source.kind}: {source.root})")
+    if tour.prerequisites:
+        print(f"after: {', '.join(tour.prerequisites)}")
+
+
+def _indent(text: str, pad: str = "  ") -> str:
+    return "\n".join(pad + ln if ln.strip() else "" for ln in text.rstrip().splitlines())
+
+
+def _print_step(tour: Tour, r: StepReport, n: int) -> None:
+    s, res = r.step, r.resolution
+    print(RULE)
+    print(f"step {r.number} of {n}: {s.title}")
+    print()
+    print(_indent(textwrap.dedent(s.narrative)))
+    print()
+    if res.status == "resolved" and r.excerpt:
+        ex = r.excerpt
+        print(f"  {ex.path}:{ex.anchor_line}   ({res.label})")
+        w = len(str(ex.lines[-1][0]))
+        for ln, text in ex.lines:
+            mark = ">" if ln == ex.anchor_line else " "
+            print(f"  {mark} {ln:>{w}} | {text}")
+        if ex.more:
+            print(f"    {'':>{w}} | ... ({ex.more} more lines)")
+        if res.reason:
+            print(f"  ({res.reason})")
+    elif res.status == "skipped":
+        print(f"  [{res.anchor.describe() if res.anchor else 'anchor'}: skipped here: {res.reason}]")
+    else:
+        print(f"  [anchor not found on this source: {res.reason}]")
+        if res.candidates:
+            print("  closest:")
+            for c in res.candidates:
+                print(f"    {c}")
+        print("  (the tour goes on)")
+    if s.run:
+        print()
+        print("  run (installed torch):")
+        print(_indent(s.run, "    | "))
+        if r.run is None:
+            print("  (not run: --no-run)")
+        else:
+            out = r.run.output.rstrip()
+            print("  output:")
+            print(_indent(out, "    ") if out else "    (no output)")
+            if not r.run.ok and not r.run.timed_out:
+                print("    (the snippet raised; its output is above, and the tour goes on)")
+    if s.check:
+        print()
+        if s.check.question:
+            print(f"  question: {s.check.question.strip()}")
+            print(f"  answer:   {s.check.answer.strip()}")
+        if s.check.assertion:
+            print("  check (asserted on the installed torch):")
+            print(_indent(s.check.assertion, "    | "))
+            if r.assertion is None:
+                print("  (not run: --no-run)")
+            elif r.assertion.ok:
+                print("    holds")
+            else:
+                print("    DOES NOT HOLD on this torch:")
+                print(_indent(r.assertion.output, "    "))
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+def _check(args: argparse.Namespace, catalog: Catalog) -> int:
+    from torchatlas.commands import open_index
+
+    from .anchors import AnchorContext
+    if args.ids:
+        tours = [_find(catalog, i) for i in args.ids]
+    else:
+        tours = catalog.ordered()
+    index = open_index(args)
+    src = index.source
+    ctx = AnchorContext.of(index)
+    reports = check_tours(tours, ctx, run=args.run, workers=max(1, args.jobs))
+    summary = summarize(reports)
+    by_tour: dict[str, list[StepReport]] = {}
+    for r in reports:
+        by_tour.setdefault(r.tour, []).append(r)
+    if args.json:
+        print(json.dumps({
+            "source": src.as_json(), "summary": summary,
+            "tours": [{"id": t.id, "title": t.title, "path": t.path, "checked_on": list(t.checked_on),
+                       "version_note": version_note(t, src.version) or None,
+                       "summary": summarize(by_tour.get(t.id, [])),
+                       "steps": [r.as_json() for r in by_tour.get(t.id, [])]} for t in tours],
+            "errors": [e.__dict__ for e in catalog.errors]}, indent=2))
+    else:
+        print(f"tours check: torch {src.version} ({src.kind}: {src.root})")
+        for t in tours:
+            rs = by_tour.get(t.id, [])
+            c = summarize(rs)
+            print(f"\n{t.id}: {t.title}  ({c['steps']} steps: {c['resolved']} resolved, {c['unresolved']} "
+                  f"unresolved, {c['skipped']} skipped)")
+            note = version_note(t, src.version)
+            if note:
+                print(f"  warning: {note}")
+            for r in rs:
+                res = r.resolution
+                status = res.status.upper() if res.status == "unresolved" else res.status
+                what = res.location if res.status == "resolved" else res.reason
+                print(f"  {r.number:>3} {status:<10} {r.step.title[:44]:<44} {what}")
+                if res.status == "resolved" and res.reason:
+                    print(f"      {'':<10} ({res.reason})")
+                if res.status == "unresolved" and res.candidates:
+                    print(f"      {'':<10} closest: {'; '.join(res.candidates[:4])}")
+                for label, rr in (("run", r.run), ("assert", r.assertion)):
+                    if rr is not None and not rr.ok:
+                        last = (rr.output.strip().splitlines() or ["(no output)"])[-1]
+                        print(f"      {'':<10} {label} FAILED on the installed torch: {last[:120]}")
+        extra = ""
+        if "snippets_run" in summary:
+            extra = f"; {summary['snippets_run']} snippets run, {summary['snippets_failed']} failed"
+        print(f"\ntotal: {summary['steps']} steps in {len(tours)} tours: {summary['resolved']} resolved, "
+              f"{summary['unresolved']} unresolved, {summary['skipped']} skipped (need a checkout); "
+              f"{summary['resolved_pct']}% of the steps that apply resolve{extra}")
+    _print_errors(catalog)
+    if catalog.errors:
+        return 2
+    return 1 if summary["unresolved"] or summary.get("snippets_failed") else 0
