@@ -25,12 +25,28 @@ def installed_source():
     return open_source("installed")
 
 
+def _shared_index(tmp_path_factory, name: str, source) -> Path:
+    """One index per test session, shared by the xdist workers: the first builds it, the others
+    wait on the index lock and find it up to date (torchatlas's own concurrency, exercised)."""
+    from torchatlas.indexes.pipeline import build_index
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if root.name.startswith("popen-gw") else root
+    db = shared / "shared-indexes" / f"{name}.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    build_index(source, db)
+    return db
+
+
 @pytest.fixture(scope="session")
 def installed_db(installed_source, tmp_path_factory) -> Path:
-    from torchatlas.indexes.pipeline import build_index
-    db = tmp_path_factory.mktemp("index") / "installed.sqlite"
-    build_index(installed_source, db)
-    return db
+    return _shared_index(tmp_path_factory, "installed", installed_source)
+
+
+@pytest.fixture(scope="session")
+def tree_db(source_tree, tmp_path_factory) -> Path:
+    """The index of the full tree named by TORCHATLAS_TEST_SOURCE."""
+    from torchatlas.indexes.sources import open_source
+    return _shared_index(tmp_path_factory, "tree", open_source(str(source_tree)))
 
 
 @pytest.fixture(scope="session")

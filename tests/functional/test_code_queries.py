@@ -17,9 +17,8 @@ from torchatlas.indexes.trace import trace
 
 
 @pytest.fixture(scope="module")
-def tree(source_tree, tmp_path_factory):
-    db = tmp_path_factory.mktemp("code") / "tree.sqlite"
-    build_index(open_source(str(source_tree)), db)
+def tree(source_tree, tree_db):
+    db = tree_db
     idx = Index(db)
     yield idx, db, source_tree
     idx.close()

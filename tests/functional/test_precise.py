@@ -13,10 +13,8 @@ from torchatlas.indexes.store import Index
 
 
 @pytest.fixture(scope="module")
-def tree_index(source_tree, tmp_path_factory):
-    db = tmp_path_factory.mktemp("precise") / "tree.sqlite"
-    build_index(open_source(str(source_tree)), db)
-    idx = Index(db)
+def tree_index(tree_db):
+    idx = Index(tree_db)
     yield idx
     idx.close()
 

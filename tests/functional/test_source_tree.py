@@ -12,11 +12,9 @@ from torchatlas.indexes.store import Index
 
 
 @pytest.fixture(scope="module")
-def tree_index(source_tree, tmp_path_factory):
-    db = tmp_path_factory.mktemp("tree") / "tree.sqlite"
-    summary = build_index(open_source(str(source_tree)), db)
-    idx = Index(db)
-    yield idx, summary
+def tree_index(tree_db):
+    idx = Index(tree_db)
+    yield idx, idx.problems()
     idx.close()
 
 
@@ -26,7 +24,7 @@ def test_checkout_is_recognised(source_tree):
 
 
 def test_yaml_read_by_the_trees_torchgen(tree_index, source_tree):
-    idx, summary = tree_index
+    idx, problems = tree_index
     assert idx.meta["yaml_reader"] == "torchgen"
     rec = idx.op("aten::add.Tensor")
     path, line = rec["defined_at"].rsplit(":", 1)
@@ -37,7 +35,7 @@ def test_yaml_read_by_the_trees_torchgen(tree_index, source_tree):
     dpath, dline = ag["formula_at"].rsplit(":", 1)
     assert ag["node"] == "AddBackward0"
     assert (source_tree / dpath).read_text().splitlines()[int(dline) - 1].startswith("- name: add.Tensor(")
-    assert not [p for p in summary.problems if p.severity == "error"]
+    assert not [p for p in problems if p.severity == "error"]
 
 
 def test_hand_written_cpp_registrations_and_fallbacks_come_from_the_tree(tree_index):

@@ -22,18 +22,6 @@ BUILTIN = load_catalog(builtin=True, user=False)
 TOUR_IDS = list(BUILTIN.tours)
 
 
-@pytest.fixture(scope="session")
-def tree_db(source_tree, tmp_path_factory, worker_id):
-    from torchatlas.indexes.pipeline import build_index
-    from torchatlas.indexes.sources import open_source
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent
-    db = shared / "tours-tree-index" / "tree.sqlite"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    build_index(open_source(str(source_tree)), db)
-    return db
-
-
 def _context(db):
     from torchatlas.indexes.store import Index
     return AnchorContext.of(Index(db))
