@@ -189,6 +189,36 @@ def summarize(c: dict) -> str:
             f"{c.get('files_unchanged')} same content, dispatch re-resolved: {c.get('dispatch_rebuilt')}")
 
 
+def _bare_parse(task: tuple[str, str]) -> int:
+    """Parse one file with tree-sitter and nothing else (the cost below which extraction cannot go)."""
+    path, lang = task
+    global _PARSERS
+    try:
+        parsers = _PARSERS
+    except NameError:
+        import tree_sitter
+        import tree_sitter_cpp
+        import tree_sitter_python
+        parsers = _PARSERS = {"cpp": tree_sitter.Parser(tree_sitter.Language(tree_sitter_cpp.language())),
+                              "python": tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))}
+    with open(path, "rb") as f:
+        data = f.read()
+    parsers[lang].parse(data)
+    return len(data)
+
+
+def parse_floor(source: Path, jobs: int) -> float:
+    import multiprocessing as mp
+    from torchatlas.indexes.code_index import discover
+    from torchatlas.indexes.sources import open_source
+    files = discover(open_source(str(source)), [])
+    tasks = sorted(((str(source / f.path), f.lang) for f in files), key=lambda t: -os.path.getsize(t[0]))
+    t = time.perf_counter()
+    with mp.get_context("fork").Pool(jobs) as pool:
+        sum(pool.imap_unordered(_bare_parse, tasks, chunksize=8))
+    return time.perf_counter() - t
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", nargs="?", default=os.environ.get("TORCHATLAS_TEST_SOURCE"),
@@ -227,6 +257,9 @@ def main() -> int:
             print(f"    ratio torchatlas / ctags: {wall / cwall:.2f}x")
         else:
             print("    ctags: not found on PATH; no comparison")
+        floor = parse_floor(source, args.jobs or os.cpu_count() or 1)
+        print(f"    floor: bare tree-sitter parsing of the same files, no extraction, same workers: {floor:.2f} s"
+              + (f" ({floor / cwall:.2f}x ctags)" if ctags else ""))
         print(f"(b) peak memory of the index run, process tree summed: RSS {mb(mem.peak_rss)}, "
               f"PSS {mb(mem.peak_pss)} (up to {mem.peak_procs} processes; 50 ms sampling)")
         print(f"    getrusage(RUSAGE_CHILDREN).ru_maxrss (largest single process): {mb(maxrss_child)}"
