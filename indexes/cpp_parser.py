@@ -19,7 +19,14 @@ Approach (speed first: the whole-tree index has a budget of a few seconds)
    failures that lose whole files are also avoided, in the parsed copy only: a `/* */` comment on
    a continuation line of a `#define` (the define becomes code: UnaryOps.cpp, the Foreach*.cu
    kernels) is blanked, and a multi-word builtin type as a macro argument (`F(x, unsigned int,
-   1);`, cuda/Indexing.cu) is joined into one identifier (`unsigned_int`).
+   1);`, cuda/Indexing.cu) is joined into one identifier (`unsigned_int`). Two causes of a whole
+   namespace turning into an ERROR region are removed the same way: uses of an object-like macro
+   of the same file whose every `#define` is empty or one specifier (`#define
+   TENSORIMPL_MAYBE_VIRTUAL` / `... virtual`: `TENSORIMPL_MAYBE_VIRTUAL const Storage& storage()
+   const {` lost `namespace c10` for all of c10/core/TensorImpl.h), and the extra branches of a
+   short leaf `#ifdef/#else` group whose branches each open the same construct (`#ifdef _WIN32
+   struct A : B { ... #else struct TORCH_API A : B { #endif`, the autograd Functions.h;
+   `inline namespace CPU_CAPABILITY {` / `DEFAULT {`, TopKImpl.h): only the first is parsed.
 2. *One tree-sitter parse* (tree-sitter-cpp, also for .cu/.cuh). Parser and query are built once
    per process, lazily.
 3. *Structure walk in Python, never into function bodies*: translation unit, namespace bodies,
@@ -28,7 +35,24 @@ Approach (speed first: the whole-tree index has a budget of a few seconds)
    whose body holds function/namespace/template definitions is a misparse swallowing them, and
    they are walked too). It yields namespaces, classes/structs/unions (kind "struct" for struct
    and union), enums, function definitions, in-class method definitions and in-class method
-   *declarations* (kind "method", `end_line` = the declaration's last line). Namespace-scope prototypes are not definitions and are skipped.
+   *declarations* (kind "method", `end_line` = the declaration's last line). Namespace-scope
+   prototypes are not definitions and are skipped.
+   *Namespace recovery.* When the walk met an ERROR node outside class bodies (~3% of files, 8% of
+   the bytes), tree-sitter may have swallowed a `namespace X {` into it or closed it early, and
+   the qualnames below it lack their namespaces. A textual pass (one literal-led regex over
+   comments, literals, preprocessor lines, braces and `namespace` headers; of an `#if/#else`
+   group the first live branch sets the brace depth, as in ctags) then finds every `namespace A
+   {`, `namespace A::B {`, `inline namespace X {` and anonymous namespace with its brace range,
+   and a definition whose tree namespaces are a strict subsequence of the textual ones (missing
+   outer or inner ones) is requalified: the textual path replaces them, its classes and declarator
+   are kept and `_join` resolves the declarator as usual, so correctly qualified definitions and
+   anything the text disagrees with are left alone. The same brace matching drops the classes the
+   tree wrongly nests a definition in (a class whose body the text closes before the definition;
+   a "method" left outside every class becomes a function, or, without a body, a namespace-scope
+   prototype and is dropped, unless the text puts it in a brace block the tree did not see).
+   Namespaces the tree did not see become Definitions (kind "namespace", signature `namespace X`
+   / `inline namespace X`), and a tree namespace closed early gets the textual `end_line`. Call
+   scopes, structured-kernel targets and macro-expanded definitions use the requalified names.
 4. *One query pass*, the only full traversal (in C), captures call callees, `#include` paths,
    `#define` names and ERROR nodes. Calls are swept in source order: `line` by counting newlines
    incrementally, `scope` = qualname of the function definition (from step 3) containing the call
@@ -118,7 +142,11 @@ Known blind spots
 * `#ifdef` lines splitting a declaration, and unknown attribute-like macros, still derail
   tree-sitter locally (ERROR nodes in ~30% of files); the ERROR-node walk recovers most
   definitions (about 98.6% of the named functions universal-ctags finds are found within two
-  lines), but qualnames inside a derailed region may lose their namespace/class.
+  lines). Their namespaces are restored from the text (step 3) and classes that ended before
+  them are dropped, but a class the tree did not see at all is missing from its members'
+  qualnames (`PyTorchMemEffAttention::check_supported`, a method of AttentionBackwardKernel in
+  kernel_backward.h). Namespaces opened by a macro are not seen, and in an `#if/#else` group
+  whose branches open different namespaces only the first branch's counts.
 * Constructor-style initializations (`Tensor t(x);`) are declarations, not calls; overloads are
   not resolved; out-of-class "method vs function" is a syntactic heuristic.
 * Namespace-scope variables, typedefs/aliases, data members and enumerators are not definitions.
@@ -229,6 +257,21 @@ def _on_directive_line(data: bytes, pos: int) -> bool:
     return data[ls:pos].lstrip().startswith(b"#")
 
 
+def _in_directive(data: bytes, pos: int) -> bool:
+    """Whether pos is on a preprocessor line or one of its backslash-continued lines."""
+    ls = data.rfind(b"\n", 0, pos) + 1
+    while True:
+        if data[ls:pos].lstrip().startswith(b"#"):
+            return True
+        k = ls - 2  # the last byte of the previous line
+        if k >= 0 and data[k] == 0x0D:
+            k -= 1
+        if k < 0 or data[k] != 0x5C:
+            return False
+        pos = k
+        ls = data.rfind(b"\n", 0, pos) + 1
+
+
 def _paren_end(data: bytes, pos: int, limit: int = 4000) -> int:
     """Index just past the ')' matching the first '(' at/after pos (skipping blanks); -1 if none."""
     n = len(data)
@@ -287,6 +330,144 @@ def _directive_comment_spans(data: bytes) -> list:
 _UNSIGNED_ARG_RE = re.compile(rb"unsigned (?=(?:int|long|char|short)[ \t]*[,)])")
 
 
+# Object-like macros of the file that expand to nothing or to one specifier/attribute, in every
+# `#define` of them: `#define TENSORIMPL_MAYBE_VIRTUAL` / `... virtual` (c10/core/TensorImpl.h).
+# tree-sitter reads such a name as a type, and `TENSORIMPL_MAYBE_VIRTUAL const Storage& storage()
+# const {` in the TensorImpl class body turns all of `namespace c10 { ... }` into an ERROR region.
+# Their uses in code are blanked like the `*_API` macros.
+_ATTR_DEFINE_RE = re.compile(
+    rb"#[ \t]*define[ \t]+([A-Z_][A-Z0-9_]*)[ \t]*"
+    rb"(?:(?:virtual|inline|static|constexpr|explicit|__attribute__\(\([\w ,()\"]*\)\)|\[\[[\w:]+\]\])[ \t]*)?"
+    rb"(?=\r?\n|//|/\*|\Z)"
+)
+
+
+def _attr_macro_spans(data: bytes) -> list:
+    """Spans of the code uses of the file's specifier-like object macros (see _ATTR_DEFINE_RE)."""
+    counts: dict = {}
+    for m in _ATTR_DEFINE_RE.finditer(data):
+        name = m.group(1)
+        counts[name] = counts.get(name, 0) + 1
+    spans = []
+    find = data.find
+    for name, k in counts.items():
+        uses = []
+        i = find(name)
+        while i >= 0:
+            e = i + len(name)
+            if (i == 0 or data[i - 1] not in _WORD) and (e >= len(data) or data[e] not in _WORD) \
+                    and not _in_directive(data, i):
+                uses.append((i, e))
+            i = find(name, e)
+        if uses and len(re.findall(rb"#[ \t]*define[ \t]+" + name + rb"(?!\w)", data)) == k:
+            spans.extend(uses)
+    return spans
+
+
+# A conditional group whose branches all open the same construct differently (Functions.h of the
+# autograd codegen: `#ifdef _WIN32 / struct AddBackward0 : public TraceableFunction { / TORCH_API
+# AddBackward0() = default; / #else / struct TORCH_API AddBackward0 : public TraceableFunction { /
+# #endif`; TopKImpl.h: `inline namespace CPU_CAPABILITY {` / `inline namespace DEFAULT {`) leaves
+# tree-sitter with two openings for one closing brace and the rest of the file in an ERROR region.
+# For a leaf group (no nested conditional, first branch not `#if 0`) whose branches all have the
+# same positive brace balance, whose first branch opens a namespace/class/struct/union/enum and
+# whose other branches are short, the parsed copy keeps the first branch only: the group's
+# directive lines and the other branches' code lines are blanked (their own #include/#define lines
+# are kept). _namespace_spans counts braces the same way (first live branch).
+_COND_RE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
+_ELSE_RE = re.compile(rb"#el(?:se|if)")
+_OPENER_RE = re.compile(rb"\b(?:namespace|struct|class|union|enum)\b")
+
+
+_DIRECTIVE_WORD_RE = re.compile(rb"#[ \t]*(\w*)")
+_IF_WORDS = frozenset((b"if", b"ifdef", b"ifndef"))
+_COND_WORDS = frozenset((b"if", b"ifdef", b"ifndef", b"elif", b"else", b"endif"))
+
+
+def _directive_at(data: bytes, s: int):
+    """(line start, end of the line and its continuations, directive word) of a `#` at s that
+    starts a line (after blanks), else None."""
+    ls = data.rfind(b"\n", 0, s) + 1
+    if ls != s and data[ls:s].strip():
+        return None
+    m = _DIRECTIVE_WORD_RE.match(data, s)
+    le = data.find(b"\n", s)
+    while le > 1 and (data[le - 1] == 0x5C or (data[le - 1] == 0x0D and data[le - 2] == 0x5C)):
+        le = data.find(b"\n", le + 1)  # a continued directive line
+    return ls, len(data) if le < 0 else le + 1, m.group(1)
+
+
+def _is_false(cond: bytes) -> bool:
+    """Whether an `#if` condition is a literal 0/false (trailing comment allowed)."""
+    return cond.split(b"//", 1)[0].split(b"/*", 1)[0].strip() in (b"0", b"false")
+
+
+def _branch_spans(data: bytes) -> list:
+    """Spans to blank so that tree-sitter sees only the first branch of the conditional groups
+    described above. Found from each `#else`/`#elif` backwards (its group's `#if` must be the
+    previous conditional directive), which costs one memchr-led regex search in most files."""
+    out: list = []
+    done = -1
+    for mm in _ELSE_RE.finditer(data):
+        e = mm.start()
+        if e < done or _directive_at(data, e) is None:
+            continue
+        # the directive before this #else/#elif: the group's #if when its first branch is a leaf
+        p = max(data.rfind(b"#if", 0, e), data.rfind(b"#el", 0, e), data.rfind(b"#endif", 0, e))
+        d = _directive_at(data, p) if p >= 0 else None
+        if d is None or d[2] not in _COND_WORDS:  # not a directive (`# if`, in a comment): the slow way
+            p = e
+            while True:
+                p = data.rfind(b"#", 0, p)
+                if p < 0:
+                    break
+                d = _directive_at(data, p)
+                if d is not None and d[2] in _COND_WORDS:
+                    break
+        if p < 0 or d[2] not in _IF_WORDS:
+            continue  # a later branch, or a nested group in the first branch
+        if d[2] == b"if":
+            cond = data[p : d[1]]
+            if _is_false(cond[cond.index(b"if") + 2 :]):
+                continue  # `#if 0`: a dead first branch
+        first = data[d[1] : e]
+        bal = first.count(b"{") - first.count(b"}")
+        if bal <= 0 or not _OPENER_RE.search(first):
+            continue
+        # the whole group: its directive lines, no nested group, every branch with the same balance
+        g = [d[:2]]
+        ok = False
+        for m in _COND_RE.finditer(data, e):
+            dd = _directive_at(data, m.start())
+            if dd is None:
+                continue
+            if dd[2] in _IF_WORDS:
+                break  # nested
+            g.append(dd[:2])
+            if dd[2] == b"endif":
+                ok = True
+                break
+        if not ok:
+            continue
+        done = g[-1][1]
+        for (_, b), (c, _) in zip(g[1:], g[2:]):
+            t = data[b:c]
+            if t.count(b"{") - t.count(b"}") != bal:
+                break
+        else:
+            if data.count(b"\n", g[1][0], g[-1][0]) <= 12:
+                out.extend(g)
+                for (_, b), (c, _) in zip(g[1:], g[2:]):  # the code lines of the other branches
+                    pos = b
+                    while pos < c:
+                        k = data.find(b"\n", pos, c)
+                        k = c if k < 0 else k + 1
+                        if not data[pos:k].lstrip().startswith(b"#"):
+                            out.append((pos, k))
+                        pos = k
+    return out
+
+
 def _blank(data: bytes) -> bytes:
     spans = []
     if b"_API" in data:
@@ -338,7 +519,11 @@ def _blank(data: bytes) -> bytes:
                 pe = _paren_end(data, e)
                 e = pe if pe > 0 else e
             spans.append((s, e))
-    cspans = _directive_comment_spans(data) if b"\\\n" in data or b"\\\r\n" in data else ()
+    if b"define" in data:
+        spans.extend(_attr_macro_spans(data))
+    cspans = _branch_spans(data)
+    if b"\\\n" in data or b"\\\r\n" in data:
+        cspans.extend(_directive_comment_spans(data))
     joins = []  # `, unsigned int,` (a macro argument) -> `, unsigned_int,`: see _UNSIGNED_ARG_RE
     if b"unsigned " in data:
         for m in _UNSIGNED_ARG_RE.finditer(data):
@@ -628,12 +813,17 @@ def _macro_block_args_ok(args: list[str]) -> bool:
 
 
 class _Walker:
-    __slots__ = ("src", "defs", "funcs", "class_names", "pending")
+    __slots__ = ("src", "defs", "funcs", "fdef", "class_names", "pending", "ns_error")
 
     def __init__(self, src: bytes):
         self.src = src
-        self.defs: list = []  # [name, qualname, kind, line, end_line, signature, bases]
+        # [name, qualname, kind, line, end_line, signature, bases, name_byte, prefix, written(, body
+        # start byte of a class)], where qualname == _join(prefix, written): the extra fields let
+        # _fix_namespaces requalify it
+        self.defs: list = []
         self.funcs: list = []  # (start_byte, end_byte, qualname)
+        self.fdef: list = []  # index in defs of each funcs entry
+        self.ns_error = False  # an ERROR node was walked outside class bodies
         self.class_names: set = set()
         self.pending: list = []  # (index into defs, qualifier last component) for method-vs-function
 
@@ -643,6 +833,8 @@ class _Walker:
     # -- containers -------------------------------------------------------------------------
     def walk(self, container, prefix: str, in_class: bool) -> None:
         in_error = container.type == "ERROR"
+        if in_error and not in_class:
+            self.ns_error = True
         for child in container.named_children:
             ty = child.type
             if ty == "function_definition":
@@ -697,7 +889,8 @@ class _Walker:
             qual = _join(prefix, name)
             self.defs.append([name.rsplit("::", 1)[-1], qual, "namespace", name_node.start_point[0] + 1,
                               node.end_point[0] + 1, _one_line(self.src[node.start_byte:name_node.end_byte]
-                                                               .decode("utf-8", "replace")), ()])
+                                                               .decode("utf-8", "replace")), (),
+                              name_node.start_byte, prefix, name])
         body = node.child_by_field_name("body")
         if body is not None:
             self.walk(body, qual, False)
@@ -719,7 +912,7 @@ class _Walker:
                         bases.append(" ".join(self.t(b).split()))
         sig = _one_line(self.src[node.start_byte:body.start_byte].decode("utf-8", "replace"))
         self.defs.append([short, qual, _CLASS_TYPES[ty], name_node.start_point[0] + 1, node.end_point[0] + 1,
-                          sig, tuple(bases)])
+                          sig, tuple(bases), name_node.start_byte, prefix, name, body.start_byte])
         self.walk(body, qual, True)
 
     def enum(self, node, prefix: str) -> None:
@@ -730,7 +923,7 @@ class _Walker:
         name = _norm_name(self.t(name_node))
         sig = _one_line(self.src[node.start_byte:body.start_byte].decode("utf-8", "replace"))
         self.defs.append([name.rsplit("::", 1)[-1], _join(prefix, name), "enum", name_node.start_point[0] + 1,
-                          node.end_point[0] + 1, sig, ()])
+                          node.end_point[0] + 1, sig, (), name_node.start_byte, prefix, name])
 
     def declaration(self, node, prefix: str, in_class: bool) -> None:
         typ = node.child_by_field_name("type")
@@ -760,7 +953,7 @@ class _Walker:
         if decl.type == "operator_cast":
             name = name.split("(", 1)[0].strip()
         self.defs.append([name, _join(prefix, name), "method", name_node.start_point[0] + 1,
-                          node.end_point[0] + 1, _one_line(self.t(node)), ()])
+                          node.end_point[0] + 1, _one_line(self.t(node)), (), name_node.start_byte, prefix, name])
 
     def function(self, node, prefix: str, in_class: bool) -> None:
         decl = node.child_by_field_name("declarator")
@@ -788,9 +981,12 @@ class _Walker:
                 args = [" ".join(a.split()) for a in args]
                 if macro in _STRUCTURED_MACROS:
                     _, struct, meth = _structured_target(macro, args, prefix)
-                    qual = _join(prefix, struct + "::" + meth)
+                    written = struct + "::" + meth
+                    qual = _join(prefix, written)
+                    self.fdef.append(len(self.defs))
                     self.defs.append([meth, qual, "method", name_node.start_point[0] + 1, node.end_point[0] + 1,
-                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), (),
+                                      name_node.start_byte, prefix, written])
                     self.funcs.append((fstart, fend, qual))
                     return
                 if not _macro_block_args_ok(args):
@@ -798,8 +994,10 @@ class _Walker:
                 full = f"{macro}({', '.join(args)})"
                 name = full
                 qual = _join(prefix, full)
+                self.fdef.append(len(self.defs))
                 self.defs.append([name, qual, "function", name_node.start_point[0] + 1, node.end_point[0] + 1,
-                                  _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                                  _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), (),
+                                  name_node.start_byte, prefix, full])
                 self.funcs.append((fstart, fend, qual))
                 return
             full = self.t(name_node)
@@ -815,8 +1013,10 @@ class _Walker:
                         return  # most likely a misparse, not `TEST(Suite, Name) { ... }`
                     full = f"{stripped}({', '.join(args)})"
                     qual = _join(prefix, full)
+                    self.fdef.append(len(self.defs))
                     self.defs.append([full, qual, "function", name_node.start_point[0] + 1, node.end_point[0] + 1,
-                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                                      _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), (),
+                                      name_node.start_byte, prefix, full])
                     self.funcs.append((fstart, fend, qual))
                     return
         else:
@@ -835,9 +1035,288 @@ class _Walker:
             else:
                 self.pending.append((len(self.defs), q_last))
         qual = _join(prefix, full)
+        self.fdef.append(len(self.defs))
         self.defs.append([name, qual, kind, name_node.start_point[0] + 1, node.end_point[0] + 1,
-                          _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), ()])
+                          _one_line(self.src[fstart:sig_end].decode("utf-8", "replace")), (),
+                          name_node.start_byte, prefix, full])
         self.funcs.append((fstart, fend, qual))
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespace ranges from the text (a fallback for namespaces tree-sitter put in an ERROR region)
+# ---------------------------------------------------------------------------------------------
+
+# One token per comment, string/char/raw-string literal, preprocessor line (continuations
+# included), brace, and `namespace <name>? {` header (comments allowed around the name); code in
+# between is skipped by the regex engine, so Python sees ~1 token per 100 bytes. Every alternative
+# starts with a literal character (`\{|\}`, not `[{}]`): sre then skips to the next candidate by
+# a character set check, twice as fast.
+_NS_TOKEN_RE = re.compile(
+    rb"//[^\n]*"
+    rb"|/\*.*?(?:\*/|\Z)"
+    rb"|R\"([^()\\\s\"]{0,16})\(.*?\)\1\""
+    rb"|\"(?:[^\"\\\n]|\\.)*\""
+    rb"|'(?:[^'\\\n]|\\.){1,8}'"
+    rb"|\#[ \t]*(\w*)(?:[^\n\\]|\\.)*"
+    rb"|\{|\}"
+    rb"|namespace(?:\s|/\*.*?\*/)*((?:inline\s+)?[A-Za-z_]\w*(?:\s*::\s*(?:inline\s+)?[A-Za-z_]\w*)*)?"
+    rb"(?:\s|/\*.*?\*/)*\{",
+    re.S,
+)
+_IF_DIRECTIVES = frozenset((b"if", b"ifdef", b"ifndef"))
+_ELSE_DIRECTIVES = frozenset((b"else", b"elif", b"elifdef", b"elifndef"))
+
+
+def _namespace_spans(data: bytes) -> tuple[list, dict]:
+    """`namespace X {` blocks found by brace matching on the text, whatever tree-sitter made of them.
+
+    Returns ([(name_byte, open_byte, close_byte, path, keyword_byte)] sorted by open_byte, {open
+    byte: close byte} of the other braces), where path is the tuple of enclosing named namespaces
+    including this one's components (`namespace a::b {` adds two; an anonymous namespace adds none:
+    it is transparent; name_byte == keyword_byte for it). Comments, literals and preprocessor lines
+    are skipped. Of the branches of an `#if`/`#ifdef` group the first live one
+    (not `#if 0`) sets the brace depth after `#endif`, as in universal-ctags: `#ifdef _WIN32 struct
+    A : B { ... #else struct API A : B { #endif` opens one brace, not two."""
+    stack: list = []  # per open brace: its offset, or [name_byte, open_byte, path, keyword_byte]
+    frames: list = []  # per open #if group: [stack at #if, stack after the first live branch, live]
+    found: dict = {}
+    braces: dict = {}
+    for m in _NS_TOKEN_RE.finditer(data):
+        s = m.start()
+        c = data[s]
+        if c == 0x7B:  # '{'
+            stack.append(s)
+        elif c == 0x7D:  # '}'
+            if stack:
+                e = stack.pop()
+                if e.__class__ is int:
+                    braces.setdefault(e, s)
+                else:
+                    found.setdefault(e[1], (e[0], e[1], s, e[2], e[3]))
+        elif c == 0x6E:  # `namespace ... {`
+            if s and data[s - 1] in _WORD:
+                stack.append(m.end() - 1)  # `my_namespace {`: an ordinary brace
+                continue
+            path = ()
+            for e in reversed(stack):
+                if e.__class__ is not int:
+                    path = e[2]
+                    break
+            name = m.group(3)
+            if name:
+                path = path + tuple(p.split()[-1].decode("utf-8", "replace") for p in name.split(b"::"))
+                stack.append([m.start(3), m.end() - 1, path, s])
+            else:
+                stack.append([s, m.end() - 1, path, s])
+        elif c == 0x23:  # '#'
+            d = m.group(2)
+            if d in _IF_DIRECTIVES:
+                live = not (d == b"if" and _is_false(data[m.end(2) : m.end()]))
+                frames.append([stack[:], None, live])
+            elif d in _ELSE_DIRECTIVES:
+                if frames:
+                    f = frames[-1]
+                    if f[2] and f[1] is None:
+                        f[1] = stack
+                    stack = f[0][:]
+                    f[2] = True
+            elif d == b"endif" and frames:
+                f = frames.pop()
+                if f[1] is not None:
+                    stack = f[1]
+                elif not f[2]:
+                    stack = f[0]
+    n = len(data)
+    for e in stack:  # unclosed at the end of the file
+        if e.__class__ is not int:
+            found.setdefault(e[1], (e[0], e[1], n, e[2], e[3]))
+    return sorted(found.values(), key=_second), braces
+
+
+def _second(t: tuple):
+    return t[1]
+
+
+def _is_subsequence(short: list, long: tuple) -> bool:
+    it = iter(long)
+    return all(x in it for x in short)
+
+
+def _ns_parts(prefix: str, ns_quals) -> tuple[list, str]:
+    """Split a walker prefix into (its leading namespace components, the rest: classes)."""
+    if not prefix:
+        return [], ""
+    comps = prefix.split("::")
+    k = 0
+    for j in range(len(comps), 0, -1):
+        if "::".join(comps[:j]) in ns_quals:
+            k = j
+            break
+    return comps[:k], "::".join(comps[k:])
+
+
+def _requalify(ns: list, rest: str, path: tuple):
+    """The prefix to use instead of ns + rest when the text says the namespaces are `path`, or None
+    to keep it: only namespaces the tree lost are added (the tree's are a subsequence of path)."""
+    if len(ns) >= len(path) or not _is_subsequence(ns, path):
+        return None
+    p = "::".join(path)
+    return p + "::" + rest if rest else p
+
+
+def _path_at(spans: list, pos: int) -> tuple:
+    """Namespace path (from _namespace_spans) enclosing byte offset pos."""
+    best = ()
+    for sp in spans:
+        if sp[1] >= pos:
+            break
+        if pos < sp[2]:
+            best = sp[3]
+    return best
+
+
+def _fix_namespaces(data: bytes, defs: list, spans: list, braces: dict, bodies) -> bool:
+    """Requalify the walker's definitions whose namespaces tree-sitter lost (by the text's
+    namespace ranges) or whose enclosing classes it got wrong (a class whose body the text closes
+    before the definition does not enclose it), and add the namespaces it did not see. A "method"
+    left outside any class the tree saw is still a method when the innermost brace pair around it
+    is not a namespace (a class the tree lost); else it is a function if it has a body (its index
+    is in bodies) or a namespace-scope prototype, marked for removal with kind "". True if anything
+    changed."""
+    ns_quals = set()
+    tree_ns = {}
+    classes: dict = {}  # tree qualname of a class -> [(name byte, body '{' byte)]
+    for d in defs:
+        k = d[2]
+        if k == "namespace":
+            ns_quals.add(d[1])
+            tree_ns[d[7]] = d
+        elif len(d) > 10:
+            classes.setdefault(d[1], []).append((d[7], d[10]))
+    changed = False
+    innermost = None
+    # sweep the definitions in source order against the (properly nested) spans
+    order = sorted(range(len(defs)), key=lambda i: defs[i][7])
+    active: list = []
+    si = 0
+    nsp = len(spans)
+    for i in order:
+        d = defs[i]
+        pos = d[7]
+        while si < nsp and spans[si][1] < pos:
+            sp = spans[si]
+            si += 1
+            while active and active[-1][2] <= sp[1]:
+                active.pop()
+            active.append(sp)
+        while active and active[-1][2] <= pos:
+            active.pop()
+        path = active[-1][3] if active else ()
+        if not path and not d[8]:
+            continue
+        ns, rest = _ns_parts(d[8], ns_quals)
+        new_rest = rest
+        if rest and classes:
+            kept = []
+            q = "::".join(ns)
+            for c in rest.split("::"):
+                q = q + "::" + c if q else c
+                if _encloses(classes.get(q), pos, braces):
+                    kept.append(c)
+            if len(kept) != rest.count("::") + 1:
+                new_rest = "::".join(kept)
+                if not kept and d[2] == "method" and "::" not in d[9]:
+                    if innermost is None:
+                        innermost = _innermost_brace(spans, braces)
+                    if innermost(pos):
+                        d[2] = "function" if i in bodies else ""
+                        changed = True
+        new = _requalify(ns, new_rest, path) if path else None
+        if new is None:
+            if new_rest is rest:
+                continue
+            new = "::".join(ns + [new_rest]) if new_rest else "::".join(ns)
+        qual = _join(new, d[9])
+        if qual != d[1]:
+            d[1] = qual
+            changed = True
+    line = 1
+    prev = 0
+    for name_pos, _, close, path, kw in spans:
+        if not path or name_pos == kw:
+            continue  # anonymous
+        d = tree_ns.get(name_pos)
+        if d is not None:  # seen by the tree, which may have closed it early
+            end_line = d[3] + data.count(b"\n", name_pos, close)
+            if end_line != d[4]:
+                d[4] = end_line
+                changed = True
+            continue
+        line += data.count(b"\n", prev, name_pos)
+        prev = name_pos
+        head = data.rfind(b"\n", 0, kw) + 1
+        pre = data[head:kw].rstrip()
+        start = head + len(pre) - 6 if pre.endswith(b"inline") and (len(pre) == 6 or pre[-7] not in _WORD) else kw
+        sig = data[start : data.find(b"{", name_pos)].decode("utf-8", "replace")
+        if "/" in sig:
+            sig = _COMMENT_RE.sub(" ", sig)
+        sig = _one_line(sig)
+        end_line = line + data.count(b"\n", name_pos, close)
+        q = "::".join(path)
+        defs.append([path[-1], q, "namespace", line, end_line, sig, (), name_pos, "", q])
+        changed = True
+    return changed
+
+
+def _innermost_brace(spans: list, braces: dict):
+    """A function telling whether the innermost brace pair around a byte offset is a namespace's
+    (or there is none), from the textual brace pairs."""
+    pairs = sorted([(o, c, False) for o, c in braces.items()] + [(sp[1], sp[2], True) for sp in spans])
+    opens = [p[0] for p in pairs]
+    parent = []
+    stack: list = []
+    for k, (o, c, _) in enumerate(pairs):
+        while stack and pairs[stack[-1]][1] < o:
+            stack.pop()
+        parent.append(stack[-1] if stack else -1)
+        stack.append(k)
+
+    def at_namespace_level(pos: int) -> bool:
+        j = bisect_right(opens, pos) - 1
+        while j >= 0 and pairs[j][1] < pos:
+            j = parent[j]
+        return j < 0 or pairs[j][2]
+
+    return at_namespace_level
+
+
+def _encloses(cands, pos: int, braces: dict) -> bool:
+    """Whether the class (one of cands: (name byte, body '{' byte), the nearest before pos) encloses
+    pos by the text's brace matching; True when unknown."""
+    if not cands:
+        return True
+    best = None
+    for c in cands:
+        if c[0] < pos and (best is None or c[0] > best[0]):
+            best = c
+    if best is None:
+        return True
+    close = braces.get(best[1])
+    return close is None or pos < close
+
+
+def _scope_fixed(root, pos: int, src: bytes, spans) -> tuple[str, bool]:
+    """_scope_at, with the namespaces tree-sitter lost restored from spans (when given)."""
+    if spans is None:
+        return _scope_at(root, pos, src)
+    prefix, in_class, ns_part = _scope_at(root, pos, src, True)
+    path = _path_at(spans, pos)
+    if path and prefix.startswith(ns_part):
+        new = _requalify(ns_part.split("::") if ns_part else [], prefix[len(ns_part) + 2 :] if ns_part else prefix,
+                         path)
+        if new is not None:
+            return new, in_class
+    return prefix, in_class
 
 
 # ---------------------------------------------------------------------------------------------
@@ -879,6 +1358,15 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
         for idx, q_last in walker.pending:
             if q_last in walker.class_names:
                 walker.defs[idx][2] = "method"
+    # namespaces lost in an ERROR region at namespace level: restored from the text's brace ranges
+    spans = None
+    if walker.ns_error:
+        spans, braces = _namespace_spans(data)
+        if _fix_namespaces(data, walker.defs, spans, braces, frozenset(walker.fdef)):
+            walker.funcs = [(f[0], f[1], walker.defs[i][1]) for f, i in zip(walker.funcs, walker.fdef)]
+            walker.defs = [d for d in walker.defs if d[2]]
+        if not spans:
+            spans = None
     funcs = walker.funcs
     funcs.sort()
     f_starts = [f[0] for f in funcs]
@@ -961,13 +1449,13 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
     blocks: list = []
     with_regs = any(tok in data for tok in _REG_PREFILTER)
     if with_regs:
-        regs, blocks = _registrations(data, root, scope_of, macro_values)
+        regs, blocks = _registrations(data, root, scope_of, macro_values, spans)
     fmacros = caps.get("fmacro")
     if fmacros and (with_regs or b"##" in data):
         xdefs: list = []
         xrefs: list = []
         _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs,
-                       walker.class_names, with_regs)
+                       walker.class_names, with_regs, spans)
         if xdefs:
             defs.extend(xdefs)
         if xrefs:
@@ -1054,16 +1542,12 @@ if tuple(getattr(Reference, "__dataclass_fields__", {})) != _REFERENCE_FIELDS or
         return Reference(name, line, scope)
 
 
-def _namespace_at(root, pos: int, src: bytes) -> str:
-    """Qualified namespace/class prefix enclosing byte offset pos (walks parents of one node)."""
-    return _scope_at(root, pos, src)[0]
-
-
-def _scope_at(root, pos: int, src: bytes) -> tuple[str, bool]:
+def _scope_at(root, pos: int, src: bytes, with_ns: bool = False):
     """(qualified namespace/class prefix enclosing byte offset pos, whether the innermost of them
-    is a class)."""
+    is a class), plus, if with_ns, the namespace part of the prefix."""
     node = root.descendant_for_byte_range(pos, pos)
     parts = []
+    ns_parts = []
     in_class = None
     while node is not None:
         ty = node.type
@@ -1071,6 +1555,7 @@ def _scope_at(root, pos: int, src: bytes) -> tuple[str, bool]:
             n = node.child_by_field_name("name")
             if n is not None:
                 parts.append("".join(src[n.start_byte:n.end_byte].decode("utf-8", "replace").split()))
+                ns_parts.append(parts[-1])
             if in_class is None:
                 in_class = False
         elif ty in _CLASS_TYPES:
@@ -1080,6 +1565,8 @@ def _scope_at(root, pos: int, src: bytes) -> tuple[str, bool]:
                 if in_class is None:
                     in_class = True
         node = node.parent
+    if with_ns:
+        return "::".join(reversed(parts)), bool(in_class), "::".join(reversed(ns_parts))
     return "::".join(reversed(parts)), bool(in_class)
 
 
@@ -1131,7 +1618,7 @@ def _library_calls(text: bytes, lo: int, hi: int, var: str, root, ns: str, key: 
     return out
 
 
-def _registrations(data: bytes, root, scope_of, macro_values) -> tuple[list, list]:
+def _registrations(data: bytes, root, scope_of, macro_values, spans=None) -> tuple[list, list]:
     """(registrations, TORCH_LIBRARY* blocks as (body_start, body_end, ns, key, var)) of one file."""
     regs = []
     blocks = []  # (body_start, body_end, ns, key, var)
@@ -1159,7 +1646,7 @@ def _registrations(data: bytes, root, scope_of, macro_values) -> tuple[list, lis
             if body is not None:
                 blocks.append((body[0], body[1], ns, key, var))
             continue
-        ns = _namespace_at(root, s, data) if macro in _STRUCTURED_MACROS else ""
+        ns = _scope_fixed(root, s, data, spans)[0] if macro in _STRUCTURED_MACROS else ""
         reg = _simple_registration(macro, args, line, scope_of(s), ns)
         if reg is not None:
             regs.append(reg)
@@ -1245,7 +1732,7 @@ def _substitute(body: str, params: list[str], args: list[str], template: tuple |
 
 
 def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xdefs, xrefs, class_names,
-                   with_regs) -> None:
+                   with_regs, spans=None) -> None:
     """Registrations and definitions written inside a function-like macro of this file, at the
     macro's call sites.
 
@@ -1396,7 +1883,7 @@ def _expand_macros(data, root, scope_of, macro_values, fmacros, blocks, regs, xd
         line = node.start_point[0] + 1
         end_line = line + data.count(b"\n", s, end)
         site = _one_line(data[s:end].decode("utf-8", "replace"))
-        ns, in_class = _scope_at(root, s, data)
+        ns, in_class = _scope_fixed(root, s, data, spans)
         structured = []  # (qualname, macro, args) of the structured kernels registered by the expansion
         if with_regs:
             tb = expand(name, args, 1)

@@ -783,6 +783,361 @@ def test_results_are_deterministic_picklable_and_equal_to_plain_dataclasses():
 
 
 # ---------------------------------------------------------------------------------------------
+# Namespaces tree-sitter loses in an ERROR region (restored from the text)
+# ---------------------------------------------------------------------------------------------
+
+# Macro calls without `;` at namespace and class level (as in torch/enum.h) put the whole of
+# `namespace c10 { ... }` into an ERROR node: before the textual namespace pass, TensorImpl and
+# helper were recorded without `c10::`.
+MACROS_BREAK_THE_NAMESPACE = """\
+C10_DECLARE_bool(caffe2_keep_on_shrink);
+C10_DECLARE_int64(caffe2_max_keep_on_shrink_memory);
+
+namespace c10 {
+
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+  TORCH_ENUM_PRETTY_PRINT(Conv1D)
+};
+
+struct C10_API TensorImpl : public c10::intrusive_ptr_target {
+  int64_t dim() const { return 0; }
+};
+
+inline int helper(int k) {
+  return k;
+}
+
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+};
+
+} // namespace c10
+"""
+
+
+def test_namespace_swallowed_by_an_error_region_after_macro_calls_is_restored():
+    src = MACROS_BREAK_THE_NAMESPACE
+    facts = parse(src, "c10/core/Broken.h")
+    assert facts.parse_errors > 0
+    d = defs_by_qualname(facts)
+    ti = d["c10::TensorImpl"]
+    assert (ti.kind, ti.line, ti.bases) == ("struct", line_of(src, "struct C10_API TensorImpl"),
+                                            ("c10::intrusive_ptr_target",))
+    assert d["c10::TensorImpl::dim"].kind == "method"
+    assert d["c10::helper"].kind == "function"
+    ns = d["c10"]  # the namespace tree-sitter did not see is a Definition too
+    assert (ns.name, ns.kind, ns.line, ns.end_line, ns.signature) == (
+        "c10", "namespace", line_of(src, "namespace c10 {"), line_of(src, "} // namespace c10"), "namespace c10")
+    assert not [x for x in facts.definitions if x.kind != "macro" and not x.qualname.startswith("c10")]
+
+
+# `namespace at::native {` holding a nested namespace, an exported class with bases and
+# out-of-class definitions, all after the region is derailed.
+NESTED_AFTER_BREAK = """\
+TORCH_DECLARE_THING(a)
+TORCH_DECLARE_THING(b)
+
+namespace at::native {
+
+namespace detail {
+Tensor helper(const Tensor& t) {
+  return t;
+}
+struct Holder {
+  int v;
+};
+} // namespace detail
+
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+  TORCH_ENUM_PRETTY_PRINT(Conv1D)
+};
+
+class TORCH_API Foo : public Bar, private Baz {
+ public:
+  void run() const { go(); }
+};
+
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+};
+
+} // namespace at::native
+"""
+
+
+def test_nested_and_cxx17_namespaces_lost_in_an_error_region():
+    src = NESTED_AFTER_BREAK
+    facts = parse(src)
+    assert facts.parse_errors > 0
+    d = defs_by_qualname(facts)
+    assert d["at::native"].kind == "namespace" and d["at::native"].name == "native"
+    assert d["at::native"].signature == "namespace at::native"
+    inner = d["at::native::detail"]  # seen by the tree as a top-level `detail`
+    assert (inner.kind, inner.line) == ("namespace", line_of(src, "namespace detail {"))
+    assert d["at::native::detail::helper"].kind == "function"
+    assert d["at::native::detail::Holder"].kind == "struct"
+    foo = d["at::native::Foo"]
+    assert foo.kind == "class" and foo.bases == ("Bar", "Baz")
+    assert d["at::native::Foo::run"].kind == "method"
+    # call scopes follow the requalified names
+    assert Reference("go", line_of(src, "go();"), "at::native::Foo::run") in facts.references
+    assert not [x for x in facts.definitions if not x.qualname.startswith("at::native")]
+
+
+# A SFINAE trailing return type with a comma expression makes tree-sitter close the namespaces
+# early: what follows was recorded at top level (`hash`, `Hasher`), and `dispatch_hash` lost
+# `_hash_detail` (c10/util/hash.h).
+NAMESPACE_CLOSED_EARLY = """\
+namespace c10 {
+namespace _hash_detail {
+
+template <typename T>
+auto dispatch_hash(const T& o)
+    -> decltype(std::hash<T>()(o), type_if_not_enum<T, size_t>()) {
+  return std::hash<T>()(o);
+}
+
+template <typename T>
+auto dispatch_hash(const T& o) -> decltype(T::hash(o), size_t()) {
+  return T::hash(o);
+}
+
+} // namespace _hash_detail
+
+template <typename T>
+struct hash {
+  size_t operator()(const T& o) const {
+    return _hash_detail::dispatch_hash(o);
+  }
+};
+
+struct C10_API Hasher : public Base {
+  size_t combine(size_t a) const { return a; }
+};
+
+} // namespace c10
+"""
+
+
+def test_namespace_closed_early_by_an_error_is_restored_with_its_end_line():
+    src = NAMESPACE_CLOSED_EARLY
+    facts = parse(src, "c10/util/hash.h")
+    d = defs_by_qualname(facts)
+    assert d["c10::hash"].kind == "struct"
+    assert d["c10::hash::operator()"].kind == "method"
+    assert d["c10::Hasher"].bases == ("Base",)
+    assert d["c10::Hasher::combine"].kind == "method"
+    assert d["c10::_hash_detail::dispatch_hash"].line == line_of(src, "dispatch_hash(const T& o) -> decltype(T::hash")
+    assert d["c10"].end_line == line_of(src, "} // namespace c10")
+    assert d["c10::_hash_detail"].end_line == line_of(src, "} // namespace _hash_detail")
+    assert not [x for x in facts.definitions if not x.qualname.startswith("c10")]
+
+
+# A macro call with a braced argument list in a class body (FORWARD_HAS_DEFAULT_ARGS in
+# torch/nn/modules/pooling.h) makes tree-sitter lose `namespace torch::nn` and keep the last class
+# open: FractionalMaxPool2dImpl was nested in it and the namespace-level TORCH_MODULE(...) calls
+# became its "methods".
+CLASS_KEPT_OPEN = """\
+namespace torch::nn {
+
+class TORCH_API MaxUnpool1dImpl : public MaxUnpoolImpl<1, MaxUnpool1dImpl> {
+ public:
+  using MaxUnpoolImpl<1, MaxUnpool1dImpl>::MaxUnpoolImpl;
+  Tensor forward(const Tensor& input);
+
+ protected:
+  FORWARD_HAS_DEFAULT_ARGS({2, AnyValue(std::optional<std::vector<int64_t>>())})
+};
+TORCH_MODULE(MaxUnpool1d);
+
+class TORCH_API MaxUnpool2dImpl : public MaxUnpoolImpl<2, MaxUnpool2dImpl> {
+ public:
+  using MaxUnpoolImpl<2, MaxUnpool2dImpl>::MaxUnpoolImpl;
+  Tensor forward(const Tensor& input);
+
+ protected:
+  FORWARD_HAS_DEFAULT_ARGS({2, AnyValue(std::optional<std::vector<int64_t>>())})
+};
+TORCH_MODULE(MaxUnpool2d);
+
+class TORCH_API FractionalMaxPool2dImpl : public Cloneable<FractionalMaxPool2dImpl> {
+ public:
+  void reset() override;
+  Tensor forward(const Tensor& input) { return input; }
+};
+TORCH_MODULE(FractionalMaxPool2d);
+
+} // namespace torch::nn
+"""
+
+
+def test_classes_that_the_text_closes_earlier_do_not_enclose_what_follows():
+    src = CLASS_KEPT_OPEN
+    facts = parse(src, "torch/csrc/api/include/torch/nn/modules/pooling.h")
+    assert facts.parse_errors > 0
+    d = defs_by_qualname(facts)
+    assert d["torch::nn::MaxUnpool2dImpl::forward"].kind == "method"
+    frac = d["torch::nn::FractionalMaxPool2dImpl"]
+    assert (frac.kind, frac.line) == ("class", line_of(src, "class TORCH_API FractionalMaxPool2dImpl"))
+    assert d["torch::nn::FractionalMaxPool2dImpl::reset"].kind == "method"
+    assert d["torch::nn::FractionalMaxPool2dImpl::forward"].kind == "method"
+    assert not [x for x in facts.definitions if "TORCH_MODULE" in x.qualname]  # prototypes: not definitions
+    assert not [x for x in facts.definitions if not x.qualname.startswith("torch::nn")]
+
+
+def test_recovery_keeps_conventions_and_correct_qualnames():
+    # anonymous namespaces transparent, inline namespace kept, qualified declarators resolved as
+    # before, definitions outside any namespace and already-correct ones unchanged
+    src = """\
+void before_everything() {}
+
+namespace at { namespace native {
+Tensor correct_before(const Tensor& t) { return t; }
+} }
+
+MACRO_ONE(x)
+MACRO_TWO(y)
+namespace at::native {
+namespace {
+struct TORCH_API Local : public Base {
+  void f() const { g(); }
+};
+} // namespace
+inline namespace CPU_CAPABILITY {
+void kernel(TensorIteratorBase& iter) { loop(iter); }
+} // namespace CPU_CAPABILITY
+Tensor at::native::qualified(const Tensor& t) { return t; }
+void Local::out_of_class() const {}
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+  TORCH_ENUM_PRETTY_PRINT(Conv1D)
+};
+struct _compute_enum_name {
+  TORCH_ENUM_PRETTY_PRINT(Linear)
+};
+} // namespace at::native
+"""
+    facts = parse(src)
+    assert facts.parse_errors > 0
+    d = defs_by_qualname(facts)
+    assert d["before_everything"].line == 1
+    assert "at::native::correct_before" in d
+    assert d["at::native::Local"].kind == "struct"
+    assert d["at::native::Local::f"].kind == "method"
+    assert d["at::native::CPU_CAPABILITY"].signature == "inline namespace CPU_CAPABILITY"
+    assert d["at::native::CPU_CAPABILITY::kernel"].kind == "function"
+    assert d["at::native::qualified"].kind == "function"  # not at::native::at::native::qualified
+    assert d["at::native::Local::out_of_class"].kind == "method"
+    assert not [q for q in d if "at::native::at::" in q or "::::" in q]
+
+
+def test_textual_namespace_spans_skip_comments_literals_directives_and_dead_branches():
+    from torchatlas.indexes.cpp_parser import _namespace_spans
+
+    src = rb"""
+// namespace commented { out
+/* namespace also { not */
+const char* s = "namespace str { }";
+const char* r = R"x(namespace raw { ) })x";
+char c = '{';
+#define OPEN_NS namespace macro {
+#if 0
+namespace dead {
+#endif
+using namespace std;
+namespace alias = std::chrono;
+namespace a::b {
+namespace /* anonymous */ {
+inline namespace v1 {
+#ifdef _WIN32
+struct S : T {
+#else
+struct API S : T {
+#endif
+};
+}
+}
+}
+"""
+    spans, braces = _namespace_spans(src)
+    assert [sp[3] for sp in spans] == [("a", "b"), ("a", "b"), ("a", "b", "v1")]
+    text = src.decode()
+    for sp, opener in zip(spans, ("namespace a::b {", "namespace /* anonymous */ {", "inline namespace v1 {")):
+        assert sp[1] == text.index(opener) + len(opener) - 1  # the '{'
+    closes = [i for i, ch in enumerate(text) if ch == "}" and text[i - 1] == "\n"]
+    assert [sp[2] for sp in spans] == [closes[-1], closes[-2], closes[-3]]
+
+
+def test_same_file_specifier_macros_are_blanked_where_used_in_code():
+    # `#define TENSORIMPL_MAYBE_VIRTUAL` / `... virtual` (c10/core/TensorImpl.h): tree-sitter reads
+    # the name as a type; its uses are blanked, but not its #ifdef/defined() tests
+    src = """\
+#ifdef C10_DISABLE_TENSORIMPL_EXTENSIBILITY
+#define TENSORIMPL_MAYBE_VIRTUAL
+#else
+#define TENSORIMPL_MAYBE_VIRTUAL virtual
+#endif
+#if defined(X) && \\
+    defined(TENSORIMPL_MAYBE_VIRTUAL)
+#include <a.h>
+#endif
+namespace c10 {
+struct C10_API TensorImpl : public c10::intrusive_ptr_target {
+  TENSORIMPL_MAYBE_VIRTUAL const Storage& storage() const {
+    return storage_;
+  }
+  TENSORIMPL_MAYBE_VIRTUAL bool has_storage() const;
+};
+}
+"""
+    facts = parse(src, "c10/core/TensorImpl.h")
+    assert facts.parse_errors == 0
+    d = defs_by_qualname(facts)
+    assert d["c10::TensorImpl::storage"].kind == "method"
+    assert d["c10::TensorImpl::has_storage"].kind == "method"
+    assert [i.target for i in facts.includes] == ["a.h"]
+
+
+def test_conditional_branches_opening_the_same_struct_parse_as_the_first():
+    # the autograd codegen's Functions.h: two openings for one closing brace
+    src = """\
+namespace torch::autograd::generated {
+
+#ifdef _WIN32
+struct AddBackward0 : public TraceableFunction {
+  TORCH_API AddBackward0() = default;
+#else
+struct TORCH_API AddBackward0 : public TraceableFunction {
+#endif
+  using TraceableFunction::TraceableFunction;
+  variable_list apply(variable_list&& grads) override;
+  std::string name() const override { return "AddBackward0"; }
+};
+
+#ifdef CPU_CAPABILITY
+inline namespace CPU_CAPABILITY {
+#else
+inline namespace DEFAULT {
+#endif
+void topk_impl_loop(int64_t k) { run(k); }
+} // namespace CPU_CAPABILITY
+
+} // namespace torch::autograd::generated
+"""
+    facts = parse(src, "torch/csrc/autograd/generated/Functions.h")
+    assert facts.parse_errors == 0
+    d = defs_by_qualname(facts)
+    s = d["torch::autograd::generated::AddBackward0"]
+    assert (s.kind, s.line, s.bases) == ("struct", 4, ("TraceableFunction",))
+    assert d["torch::autograd::generated::AddBackward0::AddBackward0"].kind == "method"
+    assert d["torch::autograd::generated::AddBackward0::apply"].kind == "method"
+    assert d["torch::autograd::generated::CPU_CAPABILITY::topk_impl_loop"].kind == "function"
+    assert not [q for q in d if "DEFAULT" in q]
+
+
+# ---------------------------------------------------------------------------------------------
 # Real files of a PyTorch tree (TORCHATLAS_TEST_SOURCE)
 # ---------------------------------------------------------------------------------------------
 
@@ -954,3 +1309,31 @@ def test_installed_torch_header_tensor_body():
     d = defs_by_qualname(facts)
     assert "TensorBase" in d["at::Tensor"].bases
     assert {x.kind for x in facts.definitions if x.qualname == "at::Tensor::add"} == {"method"}
+
+
+@needs_source
+def test_real_tensor_impl_keeps_namespace_c10():
+    facts, lines = _real("c10/core/TensorImpl.h")
+    d = defs_by_qualname(facts)
+    ti = d["c10::TensorImpl"]
+    assert (ti.kind, ti.line) == ("struct", 509), ti
+    assert d["c10"].line == 65 and d["c10"].kind == "namespace"
+    for q in ("c10::VariableVersion", "c10::PlacementDeleteContext", "c10::impl::AutogradMetaFactory",
+              "c10::TensorImpl::storage", "c10::TensorImpl::has_storage"):
+        assert q in d, q
+    assert not [x for x in facts.definitions if x.kind != "macro" and x.line > 65 and x.line < 3266
+                and not x.qualname.startswith("c10::")]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="installed torch headers not available")
+def test_installed_autograd_functions_header_keeps_its_namespace():
+    spec = importlib.util.find_spec("torch")
+    header = Path(spec.origin).parent / "include/torch/csrc/autograd/generated/Functions.h"
+    if not header.exists():
+        pytest.skip("torch is installed without its C++ headers")
+    facts = parse_cpp("torch/csrc/autograd/generated/Functions.h", header.read_bytes())
+    d = defs_by_qualname(facts)
+    assert d["torch::autograd::generated::AddBackward0"].kind == "struct"
+    assert d["torch::autograd::generated::AddBackward0::apply"].kind == "method"
+    assert not [x for x in facts.definitions if x.kind != "macro" and x.kind != "namespace"
+                and not x.qualname.startswith("torch::autograd::generated::")]
