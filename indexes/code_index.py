@@ -176,19 +176,25 @@ def parse_file(root: str, fs: FileStat, known_hash: str | None) -> ParsedFile:
     return out
 
 
-_WORKER_ROOT = ""
+def _worker(root: str, order: list, counter, conn, batch: int = 8) -> None:
+    """A forked worker: claims the next batch of tasks from a shared counter, sends results back.
 
-
-def _init_worker(root: str) -> None:
-    global _WORKER_ROOT
-    _WORKER_ROOT = root
+    No queues and no feeder threads: the parent can kill workers at any moment (Ctrl-C) without
+    anything to join that might be blocked on a full pipe.
+    """
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
-
-
-def _work(task) -> ParsedFile:
-    fs, known = task
-    return parse_file(_WORKER_ROOT, fs, known)
+    try:
+        while True:
+            with counter.get_lock():
+                start = counter.value
+                counter.value = start + batch
+            if start >= len(order):
+                break
+            conn.send([parse_file(root, fs, known) for fs, known in order[start:start + batch]])
+        conn.send(None)
+    finally:
+        conn.close()
 
 
 def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: int,
@@ -206,19 +212,44 @@ def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: in
                 progress(i, total)
         return
     import multiprocessing as mp
-    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-    pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(root,))
+    from multiprocessing.connection import wait
+    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    procs, conns = [], []
     try:
-        for i, parsed in enumerate(pool.imap_unordered(_work, order, chunksize=8), 1):
-            yield parsed
-            if progress and (i % 64 == 0 or i == total):
-                progress(i, total)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
+        for _ in range(min(jobs, total)):
+            parent_end, child_end = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker, args=(root, order, counter, child_end), daemon=True)
+            p.start()
+            child_end.close()
+            procs.append(p)
+            conns.append(parent_end)
+        done, live = 0, list(conns)
+        while live:
+            for conn in wait(live):
+                try:
+                    results = conn.recv()
+                except EOFError:  # a worker died without saying goodbye
+                    live.remove(conn)
+                    continue
+                if results is None:
+                    live.remove(conn)
+                    continue
+                for parsed in results:
+                    done += 1
+                    yield parsed
+                if progress:
+                    progress(done, total)
+        if done < total:
+            raise RuntimeError(f"a parser process died: {total - done} files were not parsed")
     finally:
-        pool.join()
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join()
+        for c in conns:
+            c.close()
 
 
 def problems_of(parsed: ParsedFile) -> list[Problem]:
