@@ -247,6 +247,10 @@ class ExplorerApp(App[None]):
         if target.kind == "search":
             self.action_search(target.name)
             return
+        if target.kind == "tour":  # the tour player is a screen of its own; escape comes back here
+            from .tour_player import TourScreen
+            self.push_screen(TourScreen(self.atlas.db, target.name))
+            return
         self.run_worker(partial(self._load, target, push, t0), thread=True, exclusive=True, group="nav",
                         exit_on_error=False)
 

@@ -212,6 +212,26 @@ def register_provider(name: str, provider: SearchProvider) -> None:
     PROVIDERS[name] = provider
 
 
+def _tour_hits(index: Index, query: str, limit: int) -> list[Hit]:
+    """Tours whose id, title or theme mention the query: opened in the tour player."""
+    from torchatlas.tours.loader import load_catalog
+    q = query.lower().strip()
+    cache = _tour_hits.__dict__.setdefault("catalog", [])
+    if not cache:
+        cache.append(load_catalog(builtin=True, user=True))
+    hits = []
+    for tour in cache[0].tours.values():
+        text = f"{tour.id} {tour.title} {tour.theme}".lower()
+        if q and q in text:
+            where = Path(tour.path).name if getattr(tour, "path", "") else f"{tour.id}.yaml"
+            hits.append(Hit("tour", tour.id, tour.id, f"{where}:1", "tour",
+                            f"{tour.title} ({len(tour.steps)} steps)"))
+    return hits[:limit]
+
+
+register_provider("tours", _tour_hits)
+
+
 def _rank(q: str, h: Hit) -> int:
     names = {h.name, h.qualname, h.qualname.split("::", 1)[-1], h.qualname.rsplit(".", 1)[-1]}
     if h.kind == "operator":
@@ -224,7 +244,7 @@ def _rank(q: str, h: Hit) -> int:
 
 
 def _score(q: str, h: Hit) -> tuple:
-    kind_rank = 0.5 if h.kind == "callable" else KIND_RANK.get(h.kind, 8)
+    kind_rank = {"tour": 0.3, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
     return (_rank(q, h), kind_rank, _noise(h.location), len(h.qualname), h.qualname)
 
 

@@ -48,7 +48,8 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
     hits: dict[tuple, tuple] = {}
 
     def add(rank: int, h: Hit) -> None:
-        key = (h.kind, h.qualname, h.location)
+        # a namespace is reopened in hundreds of files: one hit for it, not one per block
+        key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
         score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), _overload_rank(h), len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
