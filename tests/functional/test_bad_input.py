@@ -16,33 +16,15 @@ from torchatlas.indexes.pipeline import build_index
 from torchatlas.indexes.sources import open_source
 from torchatlas.indexes.store import Index
 
+# a tiny native_functions.yaml and derivatives.yaml shared with the code-index tests
+ASSETS = Path(__file__).parent.parent / "assets" / "mini"
+
 NF = "torchgen/packaged/ATen/native/native_functions.yaml"
 DERIV = "torchgen/packaged/autograd/derivatives.yaml"
 
-GOOD = """\
-- func: add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-  structured_delegate: add.out
-  variants: function, method
+GOOD = (ASSETS / "native_functions.yaml").read_text()
 
-- func: add.out(Tensor self, Tensor other, *, Scalar alpha=1, Tensor(a!) out) -> Tensor(a!)
-  structured: True
-  structured_inherits: TensorIteratorBase
-  dispatch:
-    CPU, CUDA: add_out
-
-- func: mm(Tensor self, Tensor mat2) -> Tensor
-  variants: function, method
-  dispatch:
-    CPU: mm_cpu
-    CompositeExplicitAutograd: mm_generic
-"""
-
-DERIVATIVES = """\
-- name: add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-  self: handle_r_to_c(self.scalar_type(), grad)
-  other: handle_r_to_c(other.scalar_type(), maybe_multiply(grad, alpha.conj()))
-  result: self_t + maybe_multiply(other_t, alpha)
-"""
+DERIVATIVES = (ASSETS / "derivatives.yaml").read_text()
 
 
 def _write(root: Path, nf: str, deriv: str | None = DERIVATIVES) -> None:

@@ -36,23 +36,7 @@ NF = "aten/src/ATen/native/native_functions.yaml"
 TAGS = "aten/src/ATen/native/tags.yaml"
 DERIV = "tools/autograd/derivatives.yaml"
 
-TINY_NF = """\
-- func: add.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-  structured_delegate: add.out
-  variants: function, method
-
-- func: add.out(Tensor self, Tensor other, *, Scalar alpha=1, Tensor(a!) out) -> Tensor(a!)
-  structured: True
-  structured_inherits: TensorIteratorBase
-  dispatch:
-    CPU, CUDA: add_out
-
-- func: mm(Tensor self, Tensor mat2) -> Tensor
-  variants: function, method
-  dispatch:
-    CPU: mm_cpu
-    CompositeExplicitAutograd: mm_generic
-"""
+TINY_NF = (Path(__file__).parent.parent / "assets" / "mini" / "native_functions.yaml").read_text()
 
 # The good files of the mini tree: (path, the definition a query must find there).
 GOOD = {
