@@ -63,7 +63,7 @@ class HomeView(View):
     def compose(self) -> ComposeResult:
         src = self.atlas.source
         c = self.atlas.counts()
-        lines = [M("[b]torchatlas explorer[/]  torch $v [dim]($k) · $r[/]", v=src.version, k=src.kind, r=src.root)]
+        lines = [M("[b]torchatlas explorer[/]  torch $v [dim]($k) · $r[/]", v=src.version, k=src.kind, r=data.display_root(src.root))]
         if c:
             lines.append(M("[dim]$o operator overloads · $d dispatch entries · $f files · $s definitions[/]",
                            o=str(c.get("ops", "?")), d=str(c.get("dispatch_entries", "?")),

@@ -61,6 +61,11 @@ class Target:
 HOME = Target("home")
 
 
+def display_root(root) -> str:
+    """How the home banner names the source's root (a seam the snapshot tests pin)."""
+    return str(root)
+
+
 def split_location(loc: str | None) -> tuple[str, int]:
     if not loc:
         return "", 0
