@@ -335,8 +335,13 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     found = (callers if only_calls else refs)(index, args.symbol, limit=args.limit)
     if not found:
         from torchatlas.indexes.code_queries import find
-        raise NotFound(f"no {'callers' if only_calls else 'references'} of {args.symbol!r}",
-                       [h.qualname for h in find(index, args.symbol, limit=5)])
+        what = f"no {'callers' if only_calls else 'references'} of {args.symbol!r}"
+        suggestions = [h.qualname for h in find(index, args.symbol, limit=5) if h.qualname != args.symbol]
+        if index.source.layout == "package":
+            raise NotFound(what + " in this index", hint="the installed package ships headers and Python, not .cpp "
+                           "files: index a checkout (torchatlas index PATH) to see uses in C++ sources"
+                           + (f"; similar names: {', '.join(suggestions)}" if suggestions else ""))
+        raise NotFound(what, suggestions)
     if args.json:
         print(json.dumps([r.__dict__ for r in found], indent=2))
         return 0
