@@ -593,17 +593,52 @@ class CallableView(View):
 
 # -- code: a definition ----------------------------------------------------------------------------
 
-class SymbolView(View):
+class CodeTabsView(View):
+    """A view whose first tab is code (a CodeView and its footer) and whose other tabs are link lists:
+    `location` is the selected link's, or the code's anchor on the code tab."""
+
+    PREFIX = ""  # widget ids: #<prefix>-title, -code, -hint
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.model: SymbolModel | None = None
+        self.model = None
+
+    def code_pane(self) -> ComposeResult:
+        yield CodeView(id=f"{self.PREFIX}-code")
+        yield Static(classes="hint", id=f"{self.PREFIX}-hint")
+
+    def _set_code(self, code, highlighted: list[Content] | None, all_lines: list[str] | None) -> None:
+        self.query_one(f"#{self.PREFIX}-code", CodeView).set_code(code, highlighted, all_lines)
+        self.query_one(f"#{self.PREFIX}-hint", Static).update(code_footer(code))
+
+    def _show_code_tab(self) -> None:
+        tc = self._tabs()
+        if tc is not None:
+            tc.active = "code"
+
+    def focus_first(self) -> None:
+        self.query_one(f"#{self.PREFIX}-code", CodeView).focus()
+
+    @property
+    def location(self) -> tuple[str, int] | None:
+        if self.model is None:
+            return None
+        active = self.query_one(TabbedContent).active
+        if active != "code":
+            cur = self.query_one(f"#{active}-list", LinkList).current
+            if cur and cur.target and cur.target.location:
+                return split_location(cur.target.location)
+        return self.model.code.path, self.model.code.anchor
+
+
+class SymbolView(CodeTabsView):
+    PREFIX = "symbol"
 
     def compose(self) -> ComposeResult:
         yield Static(classes="title", id="symbol-title")
         with TabbedContent(initial="code"):
             with TabPane("Code", id="code"):
-                yield CodeView(id="symbol-code")
-                yield Static(classes="hint", id="symbol-hint")
+                yield from self.code_pane()
             with TabPane("Refs", id="refs"):
                 yield LinkList(id="refs-list")
             with TabPane("Callers", id="callers"):
@@ -626,8 +661,7 @@ class SymbolView(View):
         elif h is None:
             lines.append(M("[dim]no definition of this name in the index; showing the location[/]"))
         self.query_one("#symbol-title", Static).update(Content("\n").join(lines))
-        self.query_one("#symbol-code", CodeView).set_code(model.code, highlighted, all_lines)
-        self.query_one("#symbol-hint", Static).update(code_footer(model.code))
+        self._set_code(model.code, highlighted, all_lines)
         loading = [Item(M("[dim]loading ...[/]"))]
         for pane in ("refs", "callers", "callees"):
             self._label(pane, f"{pane.capitalize()} ...")
@@ -638,23 +672,7 @@ class SymbolView(View):
         self.query_one("#defs-list", LinkList).set_items(items if model.others else
                                                          [Item(M("[dim]the only definition of this name[/]"))])
         self._label("defs", f"Definitions ({len(model.others) + (1 if h else 0)})")
-        tc = self._tabs()
-        if tc is not None:
-            tc.active = "code"
-
-    def focus_first(self) -> None:
-        self.query_one("#symbol-code", CodeView).focus()
-
-    @property
-    def location(self) -> tuple[str, int] | None:
-        if self.model is None:
-            return None
-        active = self.query_one(TabbedContent).active
-        if active != "code":
-            cur = self.query_one(f"#{active}-list", LinkList).current
-            if cur and cur.target and cur.target.location:
-                return split_location(cur.target.location)
-        return self.model.code.path, self.model.code.anchor
+        self._show_code_tab()
 
     def set_uses(self, uses: Uses | None, error: str = "") -> None:
         if uses is None:
@@ -690,17 +708,14 @@ def _ref_items(refs: list, empty: str) -> list[Item]:
 
 # -- code: a file ----------------------------------------------------------------------------------
 
-class FileView(View):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.model: FileModel | None = None
+class FileView(CodeTabsView):
+    PREFIX = "file"
 
     def compose(self) -> ComposeResult:
         yield Static(classes="title", id="file-title")
         with TabbedContent(initial="code"):
             with TabPane("Code", id="code"):
-                yield CodeView(id="file-code")
-                yield Static(classes="hint", id="file-hint")
+                yield from self.code_pane()
             with TabPane("Symbols", id="symbols"):
                 yield LinkList(id="symbols-list")
             with TabPane("Includes", id="includes"):
@@ -713,8 +728,7 @@ class FileView(View):
         self.query_one("#file-title", Static).update(M(
             "[b]$p[/]  [dim]$lang file · $n lines · $s symbols · $i $what[/]", p=model.target.path, lang=model.lang,
             n=str(model.code.total), s=str(len(model.symbols)), i=str(len(model.includes)), what=what))
-        self.query_one("#file-code", CodeView).set_code(model.code, highlighted, all_lines)
-        self.query_one("#file-hint", Static).update(code_footer(model.code))
+        self._set_code(model.code, highlighted, all_lines)
         items = [Item(A(("  " + f"{line:>5}", "dim"), f" {kind:<9} ", (q, "bold")),
                       Target("symbol", q, model.target.path, line)) for kind, q, line in model.symbols]
         self.query_one("#symbols-list", LinkList).set_items(
@@ -730,23 +744,7 @@ class FileView(View):
         self.query_one("#includes-list", LinkList).set_items(items or [Item(M("[dim]none recorded[/]"))])
         self._label("symbols", f"Symbols ({len(model.symbols)})")
         self._label("includes", f"{what.capitalize()} ({len(model.includes)})")
-        tc = self._tabs()
-        if tc is not None:
-            tc.active = "code"
-
-    def focus_first(self) -> None:
-        self.query_one("#file-code", CodeView).focus()
-
-    @property
-    def location(self) -> tuple[str, int] | None:
-        if self.model is None:
-            return None
-        active = self.query_one(TabbedContent).active
-        if active in ("symbols", "includes"):
-            cur = self.query_one(f"#{active}-list", LinkList).current
-            if cur and cur.target and cur.target.location:
-                return split_location(cur.target.location)
-        return self.model.code.path, self.model.code.anchor
+        self._show_code_tab()
 
 
 # -- trace -----------------------------------------------------------------------------------------
