@@ -8,7 +8,6 @@ NotFound with the closest spellings.
 from __future__ import annotations
 
 import difflib
-import json
 
 from .errors import NotFound
 from .store import Index
@@ -66,14 +65,3 @@ def suggest(index: Index, q: str, limit: int = 5) -> list[str]:
         stem = base.split(".", 1)[0]
         hits = [s for s in by_short if s.split(".", 1)[0].startswith(stem)][:limit]
     return [by_short[h] for h in hits]
-
-
-def op_record(index: Index, op: str) -> dict:
-    rec = index.op(op)
-    if rec is None:
-        raise NotFound(f"no operator named {op!r}", suggest(index, op))
-    return rec
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False)

@@ -36,12 +36,6 @@ class TraceStep:
         return asdict(self)
 
 
-def _py_def(index: Index, qualname: str) -> str | None:
-    row = index.con.execute("SELECT f.path, d.line FROM defs d JOIN files f ON f.id = d.file_id "
-                            "WHERE d.qualname = ? LIMIT 1", (qualname,)).fetchone()
-    return f"{row[0]}:{row[1]}" if row else None
-
-
 def _binding_via(index: Index, callable_name: str, op: str) -> str:
     row = index.con.execute(
         "SELECT e.attrs FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' JOIN nodes o ON o.id = e.dst "
