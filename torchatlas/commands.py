@@ -14,9 +14,11 @@ from torchatlas.indexes.sources import Source, open_source
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"index": cmd_index, "op": cmd_op, "dispatch": cmd_dispatch, "find": cmd_find, "refs": cmd_refs,
-            "callers": cmd_callers, "callees": cmd_callees, "path": cmd_path, "trace": cmd_trace,
-            "precise": cmd_precise}.get(args.command, _extra_command)(args)
+    """Each subcommand NAME is served by the function cmd_NAME below."""
+    fn = globals().get(f"cmd_{args.command}")
+    if fn is None:
+        raise AtlasError(f"unknown command {args.command!r}")
+    return fn(args)
 
 
 # -- index ---------------------------------------------------------------------------------------
@@ -294,13 +296,6 @@ def _print_dispatch(op: str, table: dict, src, live, why: bool, cuda_built: bool
     if why:
         for kind in sorted({e.kind for e in table.values()}):
             print(f"  {kind}: {KIND_HELP.get(kind, '')}")
-
-
-def _extra_command(args: argparse.Namespace) -> int:
-    fn = globals().get(f"cmd_{args.command}")
-    if fn is None:
-        raise AtlasError(f"unknown command {args.command!r}")
-    return fn(args)
 
 
 # -- code queries --------------------------------------------------------------------------------
