@@ -8,12 +8,21 @@ Parsing is per entry, so one malformed entry becomes one problem (file:line, ent
 the rest still parse. Only the standard library, PyYAML and the tree's torchgen are used here.
 """
 
+import gc
 import json
 import os
 from collections import defaultdict
 import re
 import sys
 import traceback
+
+# torchgen's load_derivatives builds ~7,000 distinct regexes (one per saved variable and pattern)
+# and uses each ~25 times: with the default cache of 512 they are compiled ~180,000 times, a third
+# of this script's time. A cache that holds them all keeps the output identical and saves ~0.7 s.
+re._MAXCACHE = max(getattr(re, "_MAXCACHE", 512), 1 << 16)
+# A one-shot script whose objects all live until it prints: the cyclic GC would only rescan them
+# (torchgen's ~50k dataclasses), ~40% of the run. Reference counting still frees what dies.
+gc.disable()
 
 ROOT, LAYOUT = sys.argv[1], sys.argv[2]
 sys.path.insert(0, ROOT)

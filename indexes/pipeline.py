@@ -192,6 +192,8 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
     problems: list[Problem] = []
     say("finding files", 0, 0)
     files = discover(source, problems) if code else []
+    if jobs > 1 and files:
+        return _full_overlapped(source, db, say, jobs, keys, files, problems, t0)
     with ThreadPoolExecutor(max_workers=1) as pool, writing(db) as w:
         pending = pool.submit(read_yaml, source)  # a subprocess: works while this process parses
         counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say)
@@ -205,9 +207,32 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
         n_edges = write_dispatch_stage(w, stage, source, keys)
         counts.update(_dispatch_counts(stage, n_edges))
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
-    all_problems = tuple(problems + code_problems + stage.problems)
-    counts["problems"] = len(all_problems)
-    return IndexSummary(source=source.info, counts=counts, problems=all_problems, seconds=time.perf_counter() - t0)
+    return _summary(source, counts, problems + code_problems + stage.problems, t0)
+
+
+def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...],
+                     files: list[FileStat], problems: list[Problem], t0: float) -> IndexSummary:
+    """A full build with the dispatch stage in its own process, started before parsing (forked
+    before the new index file is opened, so it inherits no connection)."""
+    from .dispatch_process import BackgroundDispatchStage
+    with BackgroundDispatchStage(source, keys, db) as stage, writing(db) as w:
+        counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say)
+        code_problems = counts.pop("_problems")
+        w.add_problems(problems, stage="discover")
+        for fs in _yaml_stats(source):
+            w.add_parsed(_yaml_entry(fs))
+        say("resolving dispatch (the tree's torchgen, registrations, every operator under every key)", 0, 0)
+        stage_counts, stage_problems = stage.merge_into(w)
+        counts.update(stage_counts)
+        say("writing the index", 0, 0)
+        w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
+    return _summary(source, counts, problems + code_problems + stage_problems, t0)
+
+
+def _summary(source: Source, counts: dict, problems: list[Problem], t0: float) -> IndexSummary:
+    counts["problems"] = len(problems)
+    return IndexSummary(source=source.info, counts=counts, problems=tuple(problems),
+                        seconds=time.perf_counter() - t0)
 
 
 def _dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:
@@ -285,10 +310,9 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
         w.con.execute("DELETE FROM problems WHERE stage = 'discover'")  # found afresh by each walk
         w.add_problems(problems, stage="discover")
         w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    all_problems = tuple(problems + counts.pop("_problems") + (stage.problems if stage else []))
+    all_problems = problems + counts.pop("_problems") + (stage.problems if stage else [])
     counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage)})
-    counts["problems"] = len(all_problems)
-    return IndexSummary(source=source.info, counts=counts, problems=all_problems, seconds=time.perf_counter() - t0)
+    return _summary(source, counts, all_problems, t0)
 
 
 def _changed_paths(w, todo: list[tuple[FileStat, str | None]]) -> list[str]:

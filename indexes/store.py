@@ -60,7 +60,6 @@ CREATE INDEX IF NOT EXISTS defs_file ON defs(file_id);
 CREATE INDEX IF NOT EXISTS includes_file ON includes(file_id);
 CREATE INDEX IF NOT EXISTS includes_target ON includes(target);
 CREATE INDEX IF NOT EXISTS refs_base ON refs(base);
-CREATE INDEX IF NOT EXISTS refs_scope ON refs(scope);
 CREATE INDEX IF NOT EXISTS refs_file ON refs(file_id);
 CREATE INDEX IF NOT EXISTS code_regs_name ON code_regs(name);
 CREATE INDEX IF NOT EXISTS code_regs_file ON code_regs(file_id);
@@ -219,6 +218,20 @@ class IndexWriter(_Rows):
         finally:
             if self.tmp.exists():
                 self.tmp.unlink()
+
+
+class ScratchWriter(_Rows):
+    """Rows written by another process (the dispatch stage), to be copied into an index later."""
+
+    def __init__(self, path: Path):
+        self.con = sqlite3.connect(path)
+        self.con.execute("PRAGMA journal_mode=OFF")
+        self.con.execute("PRAGMA synchronous=OFF")
+        self.con.executescript(_DDL)
+
+    def close(self) -> None:
+        self.con.commit()
+        self.con.close()
 
 
 class IndexUpdater(_Rows):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from .code_queries import _base, definition_of
+from .code_queries import IN_SCOPE, _base, definition_of
 from .errors import NotFound
 from .queries import ops_bound_to, resolve_ops
 from .store import Index
@@ -167,7 +167,7 @@ def _kernel_steps(index: Index, kernel: str, defined_at: str | None, key: str) -
     stubs = []
     for scope in scopes:  # the stubs it calls: names a DECLARE_DISPATCH declares (add_stub, GeluKernel, ...)
         for (name,) in con.execute(
-                "SELECT r.base FROM refs r WHERE r.scope = ? AND EXISTS (SELECT 1 FROM code_regs c WHERE "
+                f"SELECT r.base FROM refs r WHERE {IN_SCOPE} AND EXISTS (SELECT 1 FROM code_regs c WHERE "
                 "c.kind = 'DECLARE_DISPATCH' AND c.name = r.base) ORDER BY r.line", (scope,)):
             stubs.append(name)
     for stub in dict.fromkeys(stubs):
