@@ -74,6 +74,18 @@ class ParsedFile:
     includes: list = field(default_factory=list)
     refs: list = field(default_factory=list)
     regs: list = field(default_factory=list)
+    # Set when a worker already wrote the rows into its shard (a full build): how many of each
+    # (defs, refs, regs); the lists above are then empty, so nothing big crosses the pipe.
+    stored: tuple[int, int, int] | None = None
+
+    def fact_counts(self) -> tuple[int, int, int]:
+        return self.stored if self.stored is not None else (len(self.defs), len(self.refs), len(self.regs))
+
+    def written_to(self, shard, fid: int) -> "ParsedFile":
+        """Write this file's rows into `shard` (a ScratchWriter) under id `fid`; return the summary."""
+        shard.add_parsed(self, fid)
+        return ParsedFile(self.path, self.lang, self.size, self.mtime_ns, self.hash, self.status, self.message,
+                          self.parse_errors, self.non_utf8, stored=self.fact_counts())
 
 
 def blob_id(data: bytes) -> str:
@@ -190,14 +202,24 @@ def parse_file(root: str, fs: FileStat, known_hash: str | None) -> ParsedFile:
     return out
 
 
-def _worker(root: str, order: list, counter, conn, batch: int = 8) -> None:
+def _worker(root: str, order: list, counter, conn, shard: str | None, batch: int = 8) -> None:
     """A forked worker: claims the next batch of tasks from a shared counter, sends results back.
 
     No queues and no feeder threads: the parent can kill workers at any moment (Ctrl-C) without
-    anything to join that might be blocked on a full pipe.
+    anything to join that might be blocked on a full pipe. With a `shard` (a full build), the
+    worker writes the rows itself into that SQLite file, to be copied into the index by the
+    parent in C (`INSERT ... SELECT`), and sends back only each file's summary: the parent would
+    otherwise spend as much time unpickling and inserting rows as a worker spends parsing them,
+    and on 8 cores it would be the bottleneck.
     """
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
+    writer = None
+    if shard is not None:
+        from pathlib import Path
+
+        from .store import ScratchWriter
+        writer = ScratchWriter(Path(shard))
     try:
         while True:
             with counter.get_lock():
@@ -205,22 +227,36 @@ def _worker(root: str, order: list, counter, conn, batch: int = 8) -> None:
                 counter.value = start + batch
             if start >= len(order):
                 break
-            conn.send([parse_file(root, fs, known) for fs, known in order[start:start + batch]])
+            tasks = order[start:start + batch]
+            if writer is None:
+                conn.send([parse_file(root, fs, known) for fs, known, _fid in tasks])
+            else:
+                conn.send([parse_file(root, fs, known).written_to(writer, fid) for fs, known, fid in tasks])
+        if writer is not None:
+            writer.close()  # committed before the parent hears that this worker is done
         conn.send(None)
     finally:
         conn.close()
 
 
 def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: int,
-              progress: Callable[[int, int], None] | None = None) -> Iterator[ParsedFile]:
-    """Parse files (with the hash the index has for each, or None) on `jobs` processes."""
+              progress: Callable[[int, int], None] | None = None,
+              shards: list[str] | None = None) -> Iterator[ParsedFile]:
+    """Parse files (with the hash the index has for each, or None) on `jobs` processes.
+
+    With `shards` (one path per worker, for a full build into an empty index), the workers write
+    the rows into those files with file ids 1..len(files) in the order of `files`, and yield
+    summaries (`stored` set); the caller copies the shards in. Run in this process (jobs <= 1, or
+    a handful of files), everything is yielded whole and no shard is written.
+    """
     total = len(files)
     if not files:
         return
-    order = sorted(files, key=lambda t: -t[0].size)  # big files first: no straggler at the end
+    tasks = [(fs, known, fid) for fid, (fs, known) in enumerate(files, 1)]
+    order = sorted(tasks, key=lambda t: -t[0].size)  # big files first: no straggler at the end
     root = str(source.root)
     if jobs <= 1 or total < 8:
-        for i, (fs, known) in enumerate(order, 1):
+        for i, (fs, known, _fid) in enumerate(order, 1):
             yield parse_file(root, fs, known)
             if progress:
                 progress(i, total)
@@ -229,11 +265,13 @@ def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: in
     from multiprocessing.connection import wait
     ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
     counter = ctx.Value("q", 0)
+    n_workers = min(jobs, total, len(shards) if shards else total)
     procs, conns = [], []
     try:
-        for _ in range(min(jobs, total)):
+        for k in range(n_workers):
             parent_end, child_end = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker, args=(root, order, counter, child_end), daemon=True)
+            shard = shards[k] if shards else None
+            p = ctx.Process(target=_worker, args=(root, order, counter, child_end, shard), daemon=True)
             p.start()
             child_end.close()
             procs.append(p)

@@ -157,14 +157,17 @@ Known blind spots
 
 from __future__ import annotations
 
-import gc
 import re
 from bisect import bisect_right
 
 try:  # the installed package layout (torchatlas.indexes.*) and a bare checkout both work
     from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
+    from .code_facts import new_reference as _new_reference
+    from .gc_pause import paused_gc
 except ImportError:  # pragma: no cover - imported as a top-level module
     from code_facts import CodeRegistration, Definition, FileFacts, Include, Reference  # type: ignore
+    from code_facts import new_reference as _new_reference  # type: ignore
+    from gc_pause import paused_gc  # type: ignore
 
 __all__ = ["parse_cpp", "CPP_SUFFIXES"]
 
@@ -1336,13 +1339,8 @@ def parse_cpp(path: str, data: bytes) -> FileFacts:
     """Extract definitions, includes, calls and registrations from one C++/CUDA file."""
     # The extraction allocates many small acyclic objects; the cyclic GC would otherwise rescan
     # every live object of the caller (e.g. an indexer holding thousands of FileFacts) each time.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _parse_cpp(path, data)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _parse_cpp(path: str, data: bytes) -> FileFacts:
@@ -1518,28 +1516,6 @@ def _ref_line(ref: Reference) -> int:
 def _source_order(node) -> int:
     """Sort key: start, then end (nested callees like `f()()` can share a start byte)."""
     return (node.start_byte << 32) | node.end_byte
-
-
-_new = object.__new__
-_REFERENCE_FIELDS = ("name", "line", "scope", "kind")
-
-
-def _new_reference(name: str, line: int, scope: str) -> Reference:
-    """`Reference(name, line, scope)` without the frozen-dataclass `__init__` (which goes through
-    `object.__setattr__` per field and costs ~2x more; hundreds of thousands are built per tree).
-    The result is an ordinary Reference: equal, hashable and picklable like one built normally."""
-    r = _new(Reference)
-    d = r.__dict__
-    d["name"] = name
-    d["line"] = line
-    d["scope"] = scope
-    d["kind"] = "call"
-    return r
-
-
-if tuple(getattr(Reference, "__dataclass_fields__", {})) != _REFERENCE_FIELDS or hasattr(Reference, "__slots__"):
-    def _new_reference(name: str, line: int, scope: str) -> Reference:  # noqa: F811 - safe fallback
-        return Reference(name, line, scope)
 
 
 def _scope_at(root, pos: int, src: bytes, with_ns: bool = False):

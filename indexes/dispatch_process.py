@@ -33,9 +33,7 @@ class DispatchStageFailed(RuntimeError):
 def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> None:
     """In the child: the whole dispatch stage, its rows into `scratch`, (counts, problems) to `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Short-lived, and what it builds lives until it is written: the cyclic GC would only rescan
-    # those ~1M objects over and over (more than half of the stage's time).
-    gc.disable()
+    gc.disable()  # short-lived, and what it builds lives until written (see gc_pause.py)
     try:
         os.setpgrp()  # the parent can kill this process and the torchgen subprocess in one go
     except OSError:
@@ -80,15 +78,7 @@ class BackgroundDispatchStage:
             raise DispatchStageFailed(f"the dispatch stage failed:\n{text}")
         _, counts, problems = msg
         self._proc.join()
-        con = w.con
-        con.execute("ATTACH DATABASE ? AS stage", (str(self.scratch),))
-        try:
-            for table in DISPATCH_TABLES + ("problems",):
-                con.execute(f"INSERT INTO main.{table} SELECT * FROM stage.{table}")
-            con.execute("INSERT OR REPLACE INTO main.meta SELECT * FROM stage.meta")
-            con.commit()
-        finally:
-            con.execute("DETACH DATABASE stage")
+        w.copy_from(self.scratch, DISPATCH_TABLES + ("problems", "meta"))
         return counts, problems
 
     def close(self) -> None:

@@ -18,19 +18,21 @@ import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import graph
 from .code_index import FileStat, ParsedFile, discover, parse_all
 from .cpp_registrations import CORE_FALLBACKS, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
+from .gc_pause import paused_gc
 from .locking import index_lock
 from .model import IndexSummary, Problem, Registration
 from .resolver import DispatchFacts, Resolver
 from .sources import Source
-from .store import SCHEMA_VERSION, check_index_file, writing
+from .store import CODE_TABLES, SCHEMA_VERSION, check_index_file, writing
 from .yaml_index import YamlFacts, read_yaml
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
@@ -95,6 +97,11 @@ class DispatchStage:
 
 
 def run_dispatch_stage(source: Source, yaml_facts: YamlFacts, keys: tuple[str, ...], say: Progress) -> DispatchStage:
+    with paused_gc():  # ~1M objects that live until written: the cyclic GC would double the time
+        return _dispatch_stage(source, yaml_facts, keys, say)
+
+
+def _dispatch_stage(source: Source, yaml_facts: YamlFacts, keys: tuple[str, ...], say: Progress) -> DispatchStage:
     scans = Scans()
     scan_cpp(source, scans)
     ops = {o.op: o for o in yaml_facts.ops}
@@ -215,8 +222,9 @@ def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: t
     """A full build with the dispatch stage in its own process, started before parsing (forked
     before the new index file is opened, so it inherits no connection)."""
     from .dispatch_process import BackgroundDispatchStage
-    with BackgroundDispatchStage(source, keys, db) as stage, writing(db) as w:
-        counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say)
+    shards = [db.with_name(f".{db.name}.{os.getpid()}.shard{k}.tmp") for k in range(jobs)]
+    with BackgroundDispatchStage(source, keys, db) as stage, writing(db) as w, _removed_after(shards):
+        counts = _write_code(w, source, [(f, None) for f in files], [], jobs, say, shards=shards)
         code_problems = counts.pop("_problems")
         w.add_problems(problems, stage="discover")
         for fs in _yaml_stats(source):
@@ -242,31 +250,51 @@ def _dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:
 
 
 def _write_code(w, source: Source, todo: list[tuple[FileStat, str | None]], removed: list[str], jobs: int,
-                say: Progress) -> dict:
+                say: Progress, shards: list[Path] | None = None) -> dict:
+    """Parse `todo` and store it; with `shards` (a full build), the workers store their rows in
+    those files and this copies them in once all are parsed."""
+    from .code_index import problems_of
     counts = {"files_parsed": 0, "files_unchanged": 0, "files_skipped": 0, "definitions": 0, "references": 0,
               "code_registrations": 0, "parse_errors": 0, "_problems": []}
     for path in removed:
         w.remove_file(path)
     total = len(todo)
-    for parsed in parse_all(source, todo, jobs, progress=lambda d, t: say(f"parsing {t} files", d, t)):
+    for parsed in parse_all(source, todo, jobs, progress=lambda d, t: say(f"parsing {t} files", d, t),
+                            shards=[str(p) for p in shards] if shards else None):
         if parsed.status == "unchanged":
             w.touch_file(parsed.path, parsed.size, parsed.mtime_ns)
             counts["files_unchanged"] += 1
             continue
-        w.remove_file(parsed.path)
-        w.add_parsed(parsed)
-        if parsed.status == "ok":
-            counts["files_parsed"] += 1
-        else:
-            counts["files_skipped"] += 1
-        counts["definitions"] += len(parsed.defs)
-        counts["references"] += len(parsed.refs)
-        counts["code_registrations"] += len(parsed.regs)
+        if parsed.stored is None:
+            w.remove_file(parsed.path)
+            w.add_parsed(parsed)
+        counts["files_parsed" if parsed.status == "ok" else "files_skipped"] += 1
+        n_defs, n_refs, n_regs = parsed.fact_counts()
+        counts["definitions"] += n_defs
+        counts["references"] += n_refs
+        counts["code_registrations"] += n_regs
         counts["parse_errors"] += parsed.parse_errors
-        from .code_index import problems_of
         counts["_problems"].extend(problems_of(parsed))
+    for shard in shards or ():
+        if shard.exists():
+            say("gathering the parsed files", total, total)
+            w.copy_from(shard, CODE_TABLES + ("problems",))
     say(f"parsed {total} files", total, total)
     return counts
+
+
+@contextmanager
+def _removed_after(paths: list[Path]) -> Iterator[None]:
+    """Scratch files that must not outlive the build, whatever happens."""
+    try:
+        yield
+    finally:
+        for p in paths:
+            for suffix in ("", "-journal"):
+                try:
+                    os.unlink(f"{p}{suffix}")
+                except FileNotFoundError:
+                    pass
 
 
 def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...], code: bool) -> IndexSummary:

@@ -109,7 +109,7 @@ import warnings
 from bisect import bisect_right
 from operator import attrgetter
 
-from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference
+from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference, new_reference
 
 __all__ = ["parse_python", "module_name"]
 
@@ -1140,7 +1140,7 @@ def parse_python(path: str, data: bytes) -> FileFacts:
         b = node.text
         if dotted(b):
             name = b.decode("ascii")
-            append(Reference(name, line, scope))
+            append(new_reference(name, line, scope))
         else:
             name = _dotted(node)
             at = line
@@ -1148,7 +1148,7 @@ def parse_python(path: str, data: bytes) -> FileFacts:
                 attr = node.child_by_field_name("attribute")
                 if attr is not None:
                     at += count(b"\n", start, attr.start_byte)
-            append(Reference(name, at, scope))
+            append(new_reference(name, at, scope))
         last = name.rpartition(".")[2]
         if last in interest:
             interesting.append((node, name, last))

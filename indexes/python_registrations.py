@@ -27,12 +27,12 @@ torch is never imported here; only `ast`.
 from __future__ import annotations
 
 import ast
-import gc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .gc_pause import paused_gc
 from .model import Location, OperatorSchema, Problem, Registration
 
 META_FILE = "torch/_meta_registrations.py"
@@ -1021,15 +1021,12 @@ def python_meta_registrations(root: Path, layout: str, ops: Mapping[str, Operato
                                     "warning"))
 
     interp = _Interpreter(root)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # big ASTs make the cyclic GC rescan everything the caller holds: 2x the time
-    try:
-        interp.import_module(ENTRY_MODULE)
-    except Exception as e:  # never raise: the interpreter has a bug or the tree a surprise
-        problems.append(Problem(Location(META_FILE), "", f"interpretation stopped: {type(e).__name__}: {e}", "error"))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with paused_gc():  # big ASTs make the cyclic GC rescan everything the caller holds: 2x the time
+        try:
+            interp.import_module(ENTRY_MODULE)
+        except Exception as e:  # never raise: the interpreter has a bug or the tree a surprise
+            problems.append(Problem(Location(META_FILE), "", f"interpretation stopped: {type(e).__name__}: {e}",
+                                    "error"))
     problems.extend(interp.problems)
     tree = interp.trees.get(ENTRY_MODULE)
     if tree is None:

@@ -67,6 +67,7 @@ CREATE INDEX IF NOT EXISTS code_regs_file ON code_regs(file_id);
 
 # The tables the dispatch stage (YAML, registrations, resolver) owns; the code stage owns the rest.
 DISPATCH_TABLES = ("ops", "dispatch", "derivatives", "nodes", "edges")
+CODE_TABLES = ("files", "defs", "includes", "refs", "code_regs")
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -150,11 +151,22 @@ class _Rows:
                              ((p.location.path, p.location.line, p.entry, p.message, p.severity, stage)
                               for p in problems))
 
-    def add_parsed(self, parsed) -> None:
-        """One file of the code index: its row in `files` and its facts."""
-        cur = self.con.execute("INSERT INTO files (path, lang, size, mtime_ns, hash, status, parse_errors) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (parsed.path, parsed.lang, parsed.size, parsed.mtime_ns, parsed.hash,
+    def copy_from(self, path: Path, tables: Iterable[str]) -> None:
+        """Copy the rows of `tables` from another file with this schema (a ScratchWriter's), in C."""
+        self.con.execute("ATTACH DATABASE ? AS scratch", (str(path),))
+        try:
+            for table in tables:
+                verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
+                self.con.execute(f"{verb} INTO main.{table} SELECT * FROM scratch.{table}")
+            self.con.commit()
+        finally:
+            self.con.execute("DETACH DATABASE scratch")
+
+    def add_parsed(self, parsed, fid: int | None = None) -> None:
+        """One file of the code index: its row in `files` (id `fid`, or the next one) and its facts."""
+        cur = self.con.execute("INSERT INTO files (id, path, lang, size, mtime_ns, hash, status, parse_errors) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (fid, parsed.path, parsed.lang, parsed.size, parsed.mtime_ns, parsed.hash,
                                 parsed.status, parsed.parse_errors))
         fid = cur.lastrowid
         if parsed.defs:
@@ -221,7 +233,8 @@ class IndexWriter(_Rows):
 
 
 class ScratchWriter(_Rows):
-    """Rows written by another process (the dispatch stage), to be copied into an index later."""
+    """Rows written by another process (the dispatch stage, a parse worker) into a file of their
+    own, to be copied into the index being built (`copy_from`)."""
 
     def __init__(self, path: Path):
         self.con = sqlite3.connect(path)
