@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from machine import speed_note  # bench/machine.py
+
 EXE = [sys.executable, "-m", "torchatlas.cli"]
 CPP_EDIT = "aten/src/ATen/native/Activation.cpp"  # a kernel file without TORCH_LIBRARY_IMPL
 PY_EDIT = "torch/nn/modules/linear.py"             # not read by the dispatch stage
@@ -219,6 +221,16 @@ def parse_floor(source: Path, jobs: int) -> float:
     return time.perf_counter() - t
 
 
+def torchgen_cpu(source: Path) -> float:
+    """CPU time of the dispatch stage's first step alone: the tree's torchgen reading its YAML."""
+    from torchatlas.indexes import yaml_index
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, str(yaml_index._EXTRACT), str(source), "checkout"], check=True,
+                   stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", nargs="?", default=os.environ.get("TORCHATLAS_TEST_SOURCE"),
@@ -232,6 +244,7 @@ def main() -> int:
         ap.error(f"{source} is not a PyTorch source tree")
     ctags = shutil.which("ctags")
     print(f"source: {source}  ({os.cpu_count()} cores, torchatlas --jobs {args.jobs or 'all'})")
+    print(speed_note())
 
     with tempfile.TemporaryDirectory(prefix="bench-code-index-") as d:
         tmp = Path(d)
@@ -257,9 +270,15 @@ def main() -> int:
             print(f"    ratio torchatlas / ctags: {wall / cwall:.2f}x")
         else:
             print("    ctags: not found on PATH; no comparison")
-        floor = parse_floor(source, args.jobs or os.cpu_count() or 1)
+        workers = args.jobs or os.cpu_count() or 1
+        floor = parse_floor(source, workers)
         print(f"    floor: bare tree-sitter parsing of the same files, no extraction, same workers: {floor:.2f} s"
               + (f" ({floor / cwall:.2f}x ctags)" if ctags else ""))
+        yaml_cpu = torchgen_cpu(source)
+        floor2 = floor + yaml_cpu / workers
+        print(f"    + the tree's torchgen reading the YAML ({yaml_cpu:.2f} CPU-s, beside the parsers): {floor2:.2f} s"
+              + (f" ({floor2 / cwall:.2f}x ctags)" if ctags else "")
+              + "; before extracting, storing or resolving anything")
         print(f"(b) peak memory of the index run, process tree summed: RSS {mb(mem.peak_rss)}, "
               f"PSS {mb(mem.peak_pss)} (up to {mem.peak_procs} processes; 50 ms sampling)")
         print(f"    getrusage(RUSAGE_CHILDREN).ru_maxrss (largest single process): {mb(maxrss_child)}"
@@ -295,6 +314,7 @@ def main() -> int:
             times = [timed(EXE + q + ["--source", str(source), "--db", str(db)])[0] for _ in range(5)]
             print(f"(f) torchatlas {' '.join(q)}: median {statistics.median(times) * 1000:.0f} ms of 5 "
                   f"(python start-up alone: {floor * 1000:.0f} ms)")
+    print(speed_note())
     return 0
 
 

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import speed_note  # bench/machine.py
+
 
 def timed(cmd: list[str], runs: int) -> tuple[float, float]:
     times = []
@@ -33,6 +35,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     exe = [sys.executable, "-m", "torchatlas.cli"]
+    print(speed_note())
     with tempfile.TemporaryDirectory() as d:
         for label, extra in (("operators and dispatch (--no-code)", ["--no-code"]), ("with the code index", [])):
             times = []
@@ -44,7 +47,7 @@ def main() -> int:
                 times.append(time.perf_counter() - t)
             size = db_i.stat().st_size / 2**20
             print(f"index {args.source}, {label}: median {statistics.median(times):.2f} s, best {min(times):.2f} s "
-                  f"over {args.runs} cold runs; index file {size:.1f} MB")
+                  f"over {args.runs} cold runs ({', '.join(f'{x:.2f}' for x in times)}); index file {size:.1f} MB")
         db = str(db_i)
         floor, _ = timed([sys.executable, "-c", "pass"], 5)
         print(f"python start-up floor: {floor * 1000:.0f} ms")
@@ -57,6 +60,7 @@ def main() -> int:
                 subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 times.append(time.perf_counter() - t)
             print(f"torchatlas {' '.join(q)}: median {statistics.median(times) * 1000:.0f} ms (target < 500 ms)")
+    print(speed_note())
     return 0
 
 

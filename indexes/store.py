@@ -102,6 +102,19 @@ def check_index_file(path: Path, allow_old_schema: bool = False) -> dict:
     return meta
 
 
+class _JsonCache(dict):
+    """JSON text of hashable values (tuples), each encoded once: `convert` makes the value JSON
+    can encode (list, dict). Rows repeat the same few thousand chains and attributes."""
+
+    def __init__(self, convert):
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value):
+        text = self[value] = json.dumps(self.convert(value))
+        return text
+
+
 class _Rows:
     """Row writers shared by a full build (a new file) and an in-place update (a transaction)."""
 
@@ -116,8 +129,9 @@ class _Rows:
                              ((op, n, o, json.dumps(rec)) for op, n, o, rec in rows))
 
     def add_dispatch(self, entries: Iterable[DispatchEntry]) -> None:
+        via_json = _JsonCache(list)  # 66k entries, a few thousand distinct provenance chains
         self.con.executemany("INSERT INTO dispatch VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             ((e.op, e.key, e.kind, e.registered_in, e.kernel, e.defined_at, json.dumps(list(e.via)))
+                             ((e.op, e.key, e.kind, e.registered_in, e.kernel, e.defined_at, via_json[e.via])
                               for e in entries))
 
     def add_derivatives(self, rows: Iterable[tuple[str, str | None, str, dict]]) -> None:
@@ -125,16 +139,19 @@ class _Rows:
                              ((op, node, key, json.dumps(rec)) for op, node, key, rec in rows))
 
     def add_graph(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> int:
+        attrs_json = _JsonCache(dict)
         ids: dict[tuple[str, str], int] = {}
+        first_id = (self.con.execute("SELECT MAX(id) FROM nodes").fetchone()[0] or 0) + 1
+        node_rows = []
         for n in nodes:
             key = (n.kind.value, n.name)
             if key in ids:
                 continue
-            cur = self.con.execute("INSERT INTO nodes (kind, name, path, line, attrs) VALUES (?, ?, ?, ?, ?)",
-                                   (n.kind.value, n.name, n.location.path if n.location else None,
-                                    n.location.line if n.location else None,
-                                    json.dumps(dict(n.attrs)) if n.attrs else None))
-            ids[key] = cur.lastrowid
+            ids[key] = first_id + len(node_rows)
+            node_rows.append((ids[key], key[0], n.name, n.location.path if n.location else None,
+                              n.location.line if n.location else None, attrs_json[n.attrs] if n.attrs else None))
+        self.con.executemany("INSERT INTO nodes (id, kind, name, path, line, attrs) VALUES (?, ?, ?, ?, ?, ?)",
+                             node_rows)
         rows = []
         for e in edges:
             src = ids.get((e.src[0].value, e.src[1]))
@@ -142,7 +159,7 @@ class _Rows:
             if src is None or dst is None:
                 continue
             rows.append((src, dst, e.kind.value, e.location.path if e.location else None,
-                         e.location.line if e.location else None, json.dumps(dict(e.attrs)) if e.attrs else None))
+                         e.location.line if e.location else None, attrs_json[e.attrs] if e.attrs else None))
         self.con.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 

@@ -33,6 +33,16 @@ _TABLES = {
     "edges": "SELECT * FROM edges ORDER BY src, dst, kind, line",
     "problems": "SELECT * FROM problems ORDER BY stage, path, line, message",
     "meta": "SELECT * FROM meta WHERE key NOT IN ('built_at') ORDER BY key",
+    # the code tables, written by the parse workers into shards in an overlapped build
+    "files": "SELECT path, lang, size, mtime_ns, hash, status, parse_errors FROM files ORDER BY path",
+    "defs": "SELECT f.path, d.name, d.qualname, d.kind, d.line, d.end_line, d.signature, d.bases FROM defs d "
+            "JOIN files f ON f.id = d.file_id ORDER BY 1, 5, 3, 4",
+    "includes": "SELECT f.path, i.target, i.line, i.system FROM includes i JOIN files f ON f.id = i.file_id "
+                "ORDER BY 1, 3, 2",
+    "refs": "SELECT f.path, r.name, r.base, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
+            "ORDER BY 1, 4, 2, 5",
+    "code_regs": "SELECT f.path, c.kind, c.name, c.line, c.target, c.key, c.scope FROM code_regs c "
+                 "JOIN files f ON f.id = c.file_id ORDER BY 1, 4, 2, 3",
 }
 
 
@@ -49,12 +59,30 @@ def tree(tmp_path) -> Path:
     return make_tree(tmp_path / "pytorch")
 
 
-def test_the_overlapped_build_writes_what_the_in_process_build_writes(tree, tmp_path):
+def test_the_overlapped_build_writes_what_the_in_process_build_writes(tree, tmp_path, monkeypatch):
+    (tree / "aten/src/ATen/native/MiniCalls.cpp").write_text(
+        "namespace at { namespace native {\n"
+        "DEFINE_DISPATCH(mini_stub);\n"
+        "TORCH_IMPL_FUNC(mini_out) (const Tensor& self) {\n"
+        "  mini_stub(self.device().type(), self);\n"
+        "  at::add(self, self);\n"
+        "}\n"
+        "}}\n")
+    (tree / "torch/mini_calls.py").write_text("import torch\n\ndef f(x):\n    return torch.add(x, x).relu()\n")
     overlapped, in_process = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    shard_files = []
+    real_parse_all = pipeline.parse_all
+
+    def parse_all_noting_shards(*a, **k):
+        shard_files.extend(k.get("shards") or ())
+        yield from real_parse_all(*a, **k)
+    monkeypatch.setattr(pipeline, "parse_all", parse_all_noting_shards)
     sa = build(tree, overlapped, jobs=2)
+    assert len(shard_files) == 2  # the workers wrote shards (removed since)
     sb = build(tree, in_process, jobs=1)
     a, b = dump(overlapped), dump(in_process)
     assert a["ops"] and a["dispatch"] and a["nodes"] and a["edges"]
+    assert len(a["files"]) >= 8 and a["defs"] and a["refs"] and a["code_regs"]  # enough for the worker pool
     for table in _TABLES:
         assert a[table] == b[table], table
     assert sa.counts == sb.counts
