@@ -34,7 +34,6 @@ import threading
 import time
 from pathlib import Path
 
-from machine import speed_note  # bench/machine.py
 
 EXE = [sys.executable, "-m", "torchatlas.cli"]
 CPP_EDIT = "aten/src/ATen/native/Activation.cpp"  # a kernel file without TORCH_LIBRARY_IMPL
@@ -209,12 +208,15 @@ def _bare_parse(task: tuple[str, str]) -> int:
     return len(data)
 
 
-def parse_floor(source: Path, jobs: int) -> float:
+def parse_floor(source: Path | str, jobs: int) -> float:
+    """Wall time of bare tree-sitter parsing of every file the index reads (`source`: a path or
+    "installed"), on `jobs` processes: the cost below which no tree-sitter index can go."""
     import multiprocessing as mp
     from torchatlas.indexes.code_index import discover
     from torchatlas.indexes.sources import open_source
-    files = discover(open_source(str(source)), [])
-    tasks = sorted(((str(source / f.path), f.lang) for f in files), key=lambda t: -os.path.getsize(t[0]))
+    src = open_source(str(source))
+    files = discover(src, [])
+    tasks = sorted(((str(src.root / f.path), f.lang) for f in files), key=lambda t: -os.path.getsize(t[0]))
     t = time.perf_counter()
     with mp.get_context("fork").Pool(jobs) as pool:
         sum(pool.imap_unordered(_bare_parse, tasks, chunksize=8))
@@ -244,7 +246,6 @@ def main() -> int:
         ap.error(f"{source} is not a PyTorch source tree")
     ctags = shutil.which("ctags")
     print(f"source: {source}  ({os.cpu_count()} cores, torchatlas --jobs {args.jobs or 'all'})")
-    print(speed_note())
 
     with tempfile.TemporaryDirectory(prefix="bench-code-index-") as d:
         tmp = Path(d)
@@ -314,7 +315,6 @@ def main() -> int:
             times = [timed(EXE + q + ["--source", str(source), "--db", str(db)])[0] for _ in range(5)]
             print(f"(f) torchatlas {' '.join(q)}: median {statistics.median(times) * 1000:.0f} ms of 5 "
                   f"(python start-up alone: {floor * 1000:.0f} ms)")
-    print(speed_note())
     return 0
 
 

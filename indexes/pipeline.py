@@ -259,8 +259,16 @@ def _write_code(w, source: Source, todo: list[tuple[FileStat, str | None]], remo
     for path in removed:
         w.remove_file(path)
     total = len(todo)
-    for parsed in parse_all(source, todo, jobs, progress=lambda d, t: say(f"parsing {t} files", d, t),
+    # The bar follows bytes, not files: the biggest files are parsed first, so a count of files
+    # would crawl for the first seconds and then race.
+    total_bytes = sum(fs.size for fs, _ in todo) or 1
+    done_bytes = 0
+
+    def progress(done: int, _total: int) -> None:
+        say(f"parsing {total} files ({total_bytes / 2**20:.0f} MB): {done} done", done_bytes, total_bytes)
+    for parsed in parse_all(source, todo, jobs, progress=progress,
                             shards=[str(p) for p in shards] if shards else None):
+        done_bytes += parsed.size
         if parsed.status == "unchanged":
             w.touch_file(parsed.path, parsed.size, parsed.mtime_ns)
             counts["files_unchanged"] += 1
