@@ -34,17 +34,18 @@ def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> No
     """In the child: the whole dispatch stage, its rows into `scratch`, (counts, problems) to `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()  # short-lived, and what it builds lives until written (see gc_pause.py)
-    try:
-        os.setpgrp()  # the parent can kill this process and the torchgen subprocess in one go
-    except OSError:
-        pass
+    if hasattr(os, "setpgrp"):
+        try:
+            os.setpgrp()  # the parent can kill this process and the torchgen subprocess in one go
+        except OSError:
+            pass
     from . import pipeline  # looked up at run time, so a test's monkeypatch on the module applies
     try:
         stage = pipeline.run_dispatch_stage(source, pipeline.read_yaml(source), keys, lambda *a: None)
         w = ScratchWriter(Path(scratch))
         n_edges = pipeline.write_dispatch_stage(w, stage, source, keys)
         w.close()
-        conn.send(("ok", pipeline._dispatch_counts(stage, n_edges), stage.problems))
+        conn.send(("ok", pipeline.dispatch_counts(stage, n_edges), stage.problems))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
         conn.send(("error", type(e).__name__, "".join(traceback.format_exception(e))))
     finally:
@@ -86,7 +87,7 @@ class BackgroundDispatchStage:
         if self._proc.is_alive():
             try:
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except OSError:
+            except (OSError, AttributeError):  # not its own group yet, or no process groups here
                 self._proc.kill()
         self._proc.join()
         self._conn.close()

@@ -212,7 +212,7 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
         for fs in _yaml_stats(source):
             w.add_parsed(_yaml_entry(fs))
         n_edges = write_dispatch_stage(w, stage, source, keys)
-        counts.update(_dispatch_counts(stage, n_edges))
+        counts.update(dispatch_counts(stage, n_edges))
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage.problems, t0)
 
@@ -243,7 +243,7 @@ def _summary(source: Source, counts: dict, problems: list[Problem], t0: float) -
                         seconds=time.perf_counter() - t0)
 
 
-def _dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:
+def dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:
     return {"ops": len(stage.records), "dispatch_entries": len(stage.entries),
             "derivatives": len(stage.yaml.derivatives), "python_bindings": len(stage.bindings),
             "registrations": len(stage.scans.registrations), "nodes": len(stage.nodes), "edges": n_edges}
@@ -342,7 +342,7 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             stage = run_dispatch_stage(source, pending.result(), keys, say)
             w.clear_dispatch_stage()
             n_edges = write_dispatch_stage(w, stage, source, keys)
-            counts.update(_dispatch_counts(stage, n_edges))
+            counts.update(dispatch_counts(stage, n_edges))
         w.con.execute("DELETE FROM problems WHERE stage = 'discover'")  # found afresh by each walk
         w.add_problems(problems, stage="discover")
         w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
