@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 from .model import Location, Problem
@@ -84,8 +84,7 @@ class ParsedFile:
     def written_to(self, shard, fid: int) -> "ParsedFile":
         """Write this file's rows into `shard` (a ScratchWriter) under id `fid`; return the summary."""
         shard.add_parsed(self, fid)
-        return ParsedFile(self.path, self.lang, self.size, self.mtime_ns, self.hash, self.status, self.message,
-                          self.parse_errors, self.non_utf8, stored=self.fact_counts())
+        return replace(self, defs=[], includes=[], refs=[], regs=[], stored=self.fact_counts())
 
 
 def blob_id(data: bytes) -> str:

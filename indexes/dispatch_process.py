@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .model import Problem
 from .sources import Source
-from .store import DISPATCH_TABLES, ScratchWriter
+from .store import DISPATCH_TABLES, ScratchWriter, remove_scratch
 
 
 class DispatchStageFailed(RuntimeError):
@@ -59,7 +59,7 @@ class BackgroundDispatchStage:
         import multiprocessing as mp
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
         self.scratch = target.with_name(f".{target.name}.{os.getpid()}.dispatch.tmp")
-        self._remove_scratch()
+        remove_scratch(self.scratch)
         parent_end, child_end = ctx.Pipe(duplex=False)
         self._conn = parent_end
         self._proc = ctx.Process(target=_stage_main, args=(source, keys, str(self.scratch), child_end), daemon=True)
@@ -91,14 +91,7 @@ class BackgroundDispatchStage:
                 self._proc.kill()
         self._proc.join()
         self._conn.close()
-        self._remove_scratch()
-
-    def _remove_scratch(self) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
-                os.unlink(f"{self.scratch}{suffix}")
-            except FileNotFoundError:
-                pass
+        remove_scratch(self.scratch)
 
     def __enter__(self) -> "BackgroundDispatchStage":
         return self

@@ -32,7 +32,7 @@ from .locking import index_lock
 from .model import IndexSummary, Problem, Registration
 from .resolver import DispatchFacts, Resolver
 from .sources import Source
-from .store import CODE_TABLES, SCHEMA_VERSION, check_index_file, writing
+from .store import CODE_TABLES, SCHEMA_VERSION, check_index_file, remove_scratch, writing
 from .yaml_index import YamlFacts, read_yaml
 
 Progress = Callable[[str, int, int], None]  # (step description, done, total)
@@ -298,11 +298,7 @@ def _removed_after(paths: list[Path]) -> Iterator[None]:
         yield
     finally:
         for p in paths:
-            for suffix in ("", "-journal"):
-                try:
-                    os.unlink(f"{p}{suffix}")
-                except FileNotFoundError:
-                    pass
+            remove_scratch(p)
 
 
 def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...], code: bool) -> IndexSummary:

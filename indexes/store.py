@@ -249,6 +249,15 @@ class IndexWriter(_Rows):
                 self.tmp.unlink()
 
 
+def remove_scratch(path: Path) -> None:
+    """Delete a scratch or temporary SQLite file and its side files, if there."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        try:
+            os.unlink(f"{path}{suffix}")
+        except FileNotFoundError:
+            pass
+
+
 class ScratchWriter(_Rows):
     """Rows written by another process (the dispatch stage, a parse worker) into a file of their
     own, to be copied into the index being built (`copy_from`)."""
