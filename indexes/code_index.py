@@ -2,8 +2,9 @@
 
 Steps: discover (walk, stat) -> compare with what the index holds (size and mtime, then the
 content hash: git's blob id, so a checkout's objects and ours agree) -> parse what changed in
-worker processes -> rows for the store. Workers send back plain tuples, not dataclasses: the
-parent's unpickling is on the critical path.
+worker processes -> rows for the store. In a first index the workers write the rows into SQLite
+shards themselves and send back a summary per file; otherwise they send the rows as plain tuples,
+not dataclasses: the parent's unpickling is on the critical path.
 
 Bad files never stop an index: binary, too large (generated code), unreadable, vanished while
 indexing, a symlink loop — each is skipped with a counted warning naming the file; a file that is

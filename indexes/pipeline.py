@@ -6,6 +6,10 @@
                          scan registrations, bindings, resolve every (op, key)
       -> write: a first index into a new file renamed into place; an update in one transaction
 
+A first index on several cores runs the two stages at once: the dispatch stage in a process of
+its own (dispatch_process.py), the parse workers writing SQLite shards; both are copied into the
+new file with INSERT ... SELECT at the end.
+
 An update re-runs the dispatch stage only when one of its inputs changed (the YAML, torchgen,
 the Python that registers kernels or binds ops, C++ with TORCH_LIBRARY_IMPL), so editing one
 kernel file re-parses one file. Two index runs on one source take turns (a lock file).
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import graph
-from .code_index import FileStat, ParsedFile, discover, parse_all
+from .code_index import FileStat, ParsedFile, discover, parse_all, problems_of
 from .cpp_registrations import CORE_FALLBACKS, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
 from .gc_pause import paused_gc
@@ -253,7 +257,6 @@ def _write_code(w, source: Source, todo: list[tuple[FileStat, str | None]], remo
                 say: Progress, shards: list[Path] | None = None) -> dict:
     """Parse `todo` and store it; with `shards` (a full build), the workers store their rows in
     those files and this copies them in once all are parsed."""
-    from .code_index import problems_of
     counts = {"files_parsed": 0, "files_unchanged": 0, "files_skipped": 0, "definitions": 0, "references": 0,
               "code_registrations": 0, "parse_errors": 0, "_problems": []}
     for path in removed:
