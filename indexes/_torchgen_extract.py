@@ -1,8 +1,10 @@
-"""Run with a PyTorch tree's own torchgen on sys.path; print its view of the YAML as JSON.
+"""Run with a PyTorch tree's own torchgen on sys.path; its view of the YAML as JSON (`RESULT`).
 
-This file is executed as a script in a subprocess (`python _torchgen_extract.py ROOT LAYOUT`),
-never imported by torchatlas: the tree's torchgen is the most faithful reader of the tree's
-YAML, but it is the tree's code, of the tree's version, and must not leak into our process.
+Executed, never imported: as a script in a subprocess (`python _torchgen_extract.py ROOT LAYOUT`
+prints RESULT as JSON), or with `runpy` inside a throwaway process (the dispatch stage of a full
+build, forked for that stage alone, reads RESULT and skips a Python start-up and a JSON round
+trip). The tree's torchgen is the most faithful reader of the tree's YAML, but it is the tree's
+code, of the tree's version, and must not leak into a process that lives on.
 
 Parsing is per entry, so one malformed entry becomes one problem (file:line, entry, message) and
 the rest still parse. Only the standard library, PyYAML and the tree's torchgen are used here.
@@ -58,17 +60,15 @@ def last_error_line(exc):
 
 import yaml  # noqa: E402
 
-if not os.path.isfile(os.path.join(ROOT, "torchgen", "gen.py")):
-    # Never read a tree with another version's torchgen (e.g. the one installed beside this Python).
-    sys.stdout.write(json.dumps({"fatal": f"{ROOT} has no torchgen/ (older trees kept it in tools/codegen)"}))
-    sys.exit(0)
+# Never read a tree with another version's torchgen (e.g. the one installed beside this Python).
+HAS_TORCHGEN = os.path.isfile(os.path.join(ROOT, "torchgen", "gen.py"))
+if HAS_TORCHGEN:
+    import torchgen.gen as gen  # noqa: E402
+    from torchgen.model import (  # noqa: E402
+        BackendIndex, DispatchKey, Location, NativeFunction,
+    )
 
-import torchgen.gen as gen  # noqa: E402
-from torchgen.model import (  # noqa: E402
-    BackendIndex, DispatchKey, Location, NativeFunction,
-)
-
-LineLoader = getattr(gen, "LineLoader")
+    LineLoader = getattr(gen, "LineLoader")
 
 
 def load_yaml(path):
@@ -325,7 +325,9 @@ def op_name(f):
     return f"aten::{n.name}.{n.overload_name}" if n.overload_name else f"aten::{n.name}"
 
 
-def main():
+def extract():
+    if not HAS_TORCHGEN:
+        return {"fatal": f"{ROOT} has no torchgen/ (older trees kept it in tools/codegen)"}
     out = {"torchgen": getattr(gen, "__file__", ""), "ops": [], "tags": [], "derivatives": [],
            "autograd": {}, "manual_autograd": {}, "problems": problems}
     try:
@@ -340,7 +342,9 @@ def main():
         out["manual_autograd"] = manual_autograd_ops()
     except Exception:
         out["fatal"] = traceback.format_exc()[-2000:]
-    sys.stdout.write(json.dumps(out))
+    return out
 
 
-main()
+RESULT = extract()
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(RESULT))

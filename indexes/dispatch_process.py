@@ -41,7 +41,8 @@ def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> No
             pass
     from . import pipeline  # looked up at run time, so a test's monkeypatch on the module applies
     try:
-        stage = pipeline.run_dispatch_stage(source, pipeline.read_yaml(source), keys, lambda *a: None)
+        yaml_facts = pipeline.read_yaml(source, in_this_process=True)  # this process ends with the stage
+        stage = pipeline.run_dispatch_stage(source, yaml_facts, keys, lambda *a: None)
         w = ScratchWriter(Path(scratch))
         n_edges = pipeline.write_dispatch_stage(w, stage, source, keys)
         w.close()

@@ -81,51 +81,62 @@ def registration_only_records(known_ops: list[str], yaml_ops: set[str], registra
 def nodes_and_edges(yaml_facts: YamlFacts, bindings: list[PythonBinding], entries: list[DispatchEntry],
                     source: Source) -> tuple[list[Node], list[Edge]]:
     N, E = NodeKind, EdgeKind
-    nodes: list[Node] = []
+    nodes = _DistinctNodes()
     edges: list[Edge] = []
     nf_file = source.rel("native_functions")
-    nodes.append(Node(N.SOURCE_FILE, nf_file, Location(nf_file)))
+    nodes.add(N.SOURCE_FILE, nf_file, Location(nf_file))
     tags_file = source.rel("tags")
     for t in yaml_facts.tags:  # before the ops, so each tag node keeps its tags.yaml location
-        nodes.append(Node(N.TAG, t["tag"], Location(tags_file, t.get("line", 0)), (("desc", t.get("desc", "")),)))
+        nodes.add(N.TAG, t["tag"], Location(tags_file, t.get("line", 0)), (("desc", t.get("desc", "")),))
     for s in yaml_facts.ops:
         base = f"aten::{s.name}"
-        nodes.append(Node(N.OPERATOR, base))
-        nodes.append(Node(N.OVERLOAD, s.op, s.location, (("schema", s.schema),)))
+        nodes.add(N.OPERATOR, base)
+        nodes.add(N.OVERLOAD, s.op, s.location, (("schema", s.schema),))
         edges.append(Edge(E.HAS_OVERLOAD, (N.OPERATOR, base), (N.OVERLOAD, s.op)))
         entry = f"native_functions: {s.short}"
-        nodes.append(Node(N.YAML_ENTRY, entry, s.location))
+        nodes.add(N.YAML_ENTRY, entry, s.location)
         edges.append(Edge(E.DECLARES, (N.YAML_ENTRY, entry), (N.OVERLOAD, s.op), s.location))
         edges.append(Edge(E.DEFINED_IN, (N.YAML_ENTRY, entry), (N.SOURCE_FILE, nf_file), s.location))
         if s.structured_delegate:
             edges.append(Edge(E.DELEGATES_TO, (N.OVERLOAD, s.op), (N.OVERLOAD, f"aten::{s.structured_delegate}"),
                               s.location))
         for t in s.tags:
-            nodes.append(Node(N.TAG, t))
+            nodes.add(N.TAG, t)
             edges.append(Edge(E.TAGGED, (N.OVERLOAD, s.op), (N.TAG, t)))
     for d in yaml_facts.derivatives:
         name = f"derivatives: {d.name.split('(', 1)[0]}" + ("" if d.dispatch_key == "Default" else f" [{d.dispatch_key}]")
-        nodes.append(Node(N.DERIVATIVE, name, d.location))
+        nodes.add(N.DERIVATIVE, name, d.location)
         edges.append(Edge(E.DIFFERENTIATES, (N.DERIVATIVE, name), (N.OVERLOAD, d.op), d.location))
         if d.node:
-            nodes.append(Node(N.AUTOGRAD_NODE, d.node))
+            nodes.add(N.AUTOGRAD_NODE, d.node)
             edges.append(Edge(E.AUTOGRAD_NODE_OF, (N.DERIVATIVE, name), (N.AUTOGRAD_NODE, d.node), d.location))
     for b in bindings:
-        nodes.append(Node(N.PYTHON_BINDING, b.callable))
+        nodes.add(N.PYTHON_BINDING, b.callable)
         edges.append(Edge(E.BINDS, (N.PYTHON_BINDING, b.callable), (N.OVERLOAD, b.op), attrs=(("via", b.via),)))
     for e in entries:
         if e.kind == "none":
             continue
-        nodes.append(Node(N.DISPATCH_KEY, e.key))
+        nodes.add(N.DISPATCH_KEY, e.key)
         if e.registered_in:
-            nodes.append(Node(N.GENERATED_FILE if "/" not in e.registered_in else N.SOURCE_FILE, e.registered_in))
+            nodes.add(N.GENERATED_FILE if "/" not in e.registered_in else N.SOURCE_FILE, e.registered_in)
         attrs = (("key", e.key), ("kind", e.kind))
         if e.kernel:
-            loc = Location.parse(e.defined_at) if e.defined_at else None
-            nodes.append(Node(N.KERNEL, e.kernel, loc))
+            if (N.KERNEL, e.kernel) not in nodes:  # parse the location once per kernel
+                nodes.add(N.KERNEL, e.kernel, Location.parse(e.defined_at) if e.defined_at else None)
             edges.append(Edge(E.DISPATCHES_TO, (N.OVERLOAD, e.op), (N.KERNEL, e.kernel), attrs=attrs))
         if e.registered_in and e.kind in ("kernel", "autograd"):
             kind = N.GENERATED_FILE if "/" not in e.registered_in else N.SOURCE_FILE
             edges.append(Edge(E.GENERATED_INTO if kind is N.GENERATED_FILE else E.REGISTERS,
                               (N.OVERLOAD, e.op), (kind, e.registered_in), attrs=attrs))
-    return nodes, edges
+    return list(nodes.values()), edges
+
+
+class _DistinctNodes(dict):
+    """Nodes by (kind, name), the first one added winning (it carries the location): 65k dispatch
+    entries name only ~14k distinct nodes, so most additions are repeats, dropped before a Node
+    is even built."""
+
+    def add(self, kind: NodeKind, name: str, location: Location | None = None,
+            attrs: tuple[tuple[str, str], ...] = ()) -> None:
+        if (kind, name) not in self:
+            self[kind, name] = Node(kind, name, location, attrs)

@@ -1,15 +1,16 @@
 """native_functions.yaml, tags.yaml and derivatives.yaml, read into model facts.
 
 The tree's own torchgen is the most faithful reader of its YAML (it knows that version's keys,
-defaults and autogen rules), so it runs in a subprocess with the tree on sys.path
-(`_torchgen_extract.py`). When that torchgen will not import (a very old or broken tree), a
-tolerant fallback reads the YAML itself: fewer derived facts, but every entry keeps its file:line.
+defaults and autogen rules), so it runs with the tree on sys.path (`_torchgen_extract.py`), in a
+subprocess or in a process that exits right after. When that torchgen will not import (a very old
+or broken tree), a tolerant fallback reads the YAML itself: fewer derived facts, but every entry keeps its file:line.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import runpy
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -34,13 +35,13 @@ class YamlFacts:
     reader: str = "torchgen"  # or "fallback"
 
 
-def read_yaml(source: Source, timeout: float = 120) -> YamlFacts:
-    try:
-        proc = subprocess.run([sys.executable, str(_EXTRACT), str(source.root), source.layout],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-        data = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else None
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, OSError):
-        data = None
+def read_yaml(source: Source, timeout: float = 120, in_this_process: bool = False) -> YamlFacts:
+    """The tree's YAML as its torchgen reads it (the fallback reader when that torchgen fails).
+
+    `in_this_process` runs the tree's torchgen here instead of in a subprocess: only for a
+    process that exits right after (the dispatch stage's), since the tree's modules stay loaded.
+    """
+    data = _torchgen_here(source) if in_this_process else _torchgen_subprocess(source, timeout)
     if data is None or data.get("fatal"):
         why = (data or {}).get("fatal", "") or "torchgen did not run"
         facts = read_yaml_fallback(source)
@@ -49,6 +50,26 @@ def read_yaml(source: Source, timeout: float = 120) -> YamlFacts:
                                          f"fallback reader ({why.strip().splitlines()[-1][:200]})", "warning"))
         return facts
     return _from_torchgen(data)
+
+
+def _torchgen_subprocess(source: Source, timeout: float) -> dict | None:
+    try:
+        proc = subprocess.run([sys.executable, str(_EXTRACT), str(source.root), source.layout],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else None
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, OSError):
+        return None
+
+
+def _torchgen_here(source: Source) -> dict | None:
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [str(_EXTRACT), str(source.root), source.layout]
+    try:
+        return runpy.run_path(str(_EXTRACT), run_name="_torchgen_extract")["RESULT"]
+    except Exception:  # noqa: BLE001 - the tree's torchgen would not even import: use the fallback
+        return None
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
 
 
 def _arg(d: dict) -> Argument:

@@ -145,7 +145,7 @@ def _alive(pid: int) -> bool:
 def test_ctrl_c_while_parsing_kills_the_dispatch_process_and_its_torchgen(tree, tmp_path, monkeypatch):
     pid_file = tmp_path / "torchgen.pid"
 
-    def slow_torchgen(source):  # stands for the tree's torchgen: a subprocess of the dispatch process
+    def slow_torchgen(source, **_):  # anything the dispatch process starts (a subprocess) must die with it
         proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         pid_file.write_text(str(proc.pid))
         proc.wait()
