@@ -63,12 +63,23 @@ class BackgroundDispatchStage:
         remove_scratch(self.scratch)
         parent_end, child_end = ctx.Pipe(duplex=False)
         self._conn = parent_end
+        self._result: tuple[dict, list[Problem]] | None = None
         self._proc = ctx.Process(target=_stage_main, args=(source, keys, str(self.scratch), child_end), daemon=True)
         self._proc.start()
         child_end.close()
 
+    def ready(self) -> bool:
+        """Whether the stage has finished (or failed): `merge_into` would not wait."""
+        return self._result is not None or self._conn.poll()
+
     def merge_into(self, w) -> tuple[dict, list[Problem]]:
-        """Wait for the stage, copy its tables into `w`'s connection, return (counts, problems)."""
+        """Wait for the stage, copy its tables into `w`'s connection, return (counts, problems).
+        A second call returns the same without copying again."""
+        if self._result is None:
+            self._result = self._merge(w)
+        return self._result
+
+    def _merge(self, w) -> tuple[dict, list[Problem]]:
         try:
             msg = self._conn.recv()
         except EOFError:
@@ -81,6 +92,8 @@ class BackgroundDispatchStage:
         _, counts, problems = msg
         self._proc.join()
         w.copy_from(self.scratch, DISPATCH_TABLES + ("problems", "meta"))
+        if hasattr(w, "index_tables"):
+            w.index_tables(DISPATCH_TABLES)
         return counts, problems
 
     def close(self) -> None:

@@ -255,9 +255,15 @@ class IndexWriter(_Rows):
         self.con.execute("PRAGMA synchronous=OFF")
         self.con.executescript(_DDL)
 
+    def index_tables(self, tables: Iterable[str]) -> None:
+        """Create the indexes of `tables` now, once their rows are all in (the rest at commit)."""
+        wanted = {f" ON {t}(" for t in tables}
+        self.con.executescript("\n".join(line for line in _INDEXES.splitlines()
+                                          if any(w in line for w in wanted)))
+
     def commit(self) -> None:
         self.set_meta(tool=TOOL, schema=str(SCHEMA_VERSION))
-        self.con.executescript(_INDEXES)
+        self.con.executescript(_INDEXES)  # IF NOT EXISTS: what index_tables made is kept
         self.con.commit()
         self.con.execute("PRAGMA journal_mode=WAL")  # later in-place updates never block readers
         self.con.close()
