@@ -292,6 +292,8 @@ class ScratchWriter(_Rows):
 
     def __init__(self, path: Path):
         self.con = sqlite3.connect(path)
+        # Written once front to back and read once front to back: big pages, fewer of them.
+        self.con.execute("PRAGMA page_size=65536")
         self.con.execute("PRAGMA journal_mode=OFF")
         self.con.execute("PRAGMA synchronous=OFF")
         self.con.executescript(_DDL)
