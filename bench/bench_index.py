@@ -3,14 +3,18 @@
 
     python bench/bench_index.py [SOURCE] [--runs N]
 
-Figures: `torchatlas index` wall time (whole process, cold), without and with the code index, and `torchatlas op` / `dispatch` for one op
-as whole processes (Python start-up included), against `python -c pass` as the floor.
+Figures: `torchatlas index` wall and CPU time (whole process tree, cold), without and with the
+code index, each run with the code index after a floor measured right before it (bare tree-sitter
+parsing of the same files: this VM's speed drifts with its host's load, the ratio does not much);
+`torchatlas op` / `dispatch` for one op as whole processes (Python start-up included), against
+`python -c pass` as the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,21 +43,29 @@ def main() -> int:
     exe = [sys.executable, "-m", "torchatlas.cli"]
     with tempfile.TemporaryDirectory() as d:
         for label, extra in (("operators and dispatch (--no-code)", ["--no-code"]), ("with the code index", [])):
-            times = []
+            times, cpus, floors = [], [], []
             for i in range(args.runs):
+                if not extra:
+                    # This VM's speed drifts by up to 40-60% with its host's load: a floor measured
+                    # right before each run (bare tree-sitter parsing of the same files on all
+                    # cores, nothing else) says which state that run met.
+                    floors.append(parse_floor(args.source, os.cpu_count() or 1))
                 db_i = Path(d) / f"bench-{len(extra)}-{i}.sqlite"  # a fresh file: a cold, full build
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 subprocess.run(exe + ["index", args.source, "--db", str(db_i), "--json"] + extra, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 times.append(time.perf_counter() - t)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             size = db_i.stat().st_size / 2**20
             print(f"index {args.source}, {label}: median {statistics.median(times):.2f} s, best {min(times):.2f} s "
-                  f"over {args.runs} cold runs ({', '.join(f'{x:.2f}' for x in times)}); index file {size:.1f} MB")
-        # This VM's speed drifts by up to 40% with its host's load: a floor measured in the same run
-        # (bare tree-sitter parsing of the same files on all cores, nothing else) says which state it was in.
-        floor = parse_floor(args.source, os.cpu_count() or 1)
-        print(f"same-run floor, bare tree-sitter parsing of the indexed files on all cores: {floor:.2f} s "
-              f"(the index with code = {statistics.median(times) / floor:.2f}x that)")
+                  f"over {args.runs} cold runs ({', '.join(f'{x:.2f}' for x in times)}); "
+                  f"CPU median {statistics.median(cpus):.1f} core-s; index file {size:.1f} MB")
+        ratios = [t / f for t, f in zip(times, floors)]
+        print(f"floor before each run with code, bare tree-sitter parsing of the indexed files on all cores: "
+              f"{', '.join(f'{x:.2f}' for x in floors)} s; index / floor: median {statistics.median(ratios):.2f} "
+              f"({', '.join(f'{x:.2f}' for x in ratios)})")
         db = str(db_i)
         floor, _ = timed([sys.executable, "-c", "pass"], 5)
         print(f"python start-up floor: {floor * 1000:.0f} ms")

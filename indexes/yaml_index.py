@@ -41,34 +41,55 @@ def read_yaml(source: Source, timeout: float = 120, in_this_process: bool = Fals
     `in_this_process` runs the tree's torchgen here instead of in a subprocess: only for a
     process that exits right after (the dispatch stage's), since the tree's modules stay loaded.
     """
-    data = _torchgen_here(source) if in_this_process else _torchgen_subprocess(source, timeout)
-    if data is None or data.get("fatal"):
-        why = (data or {}).get("fatal", "") or "torchgen did not run"
+    data = _torchgen_here(source, timeout) if in_this_process else _torchgen_subprocess(source, timeout)
+    if data.get("fatal"):
         facts = read_yaml_fallback(source)
         facts.problems.insert(0, Problem(Location(source.rel("torchgen")), "",
                                          "the tree's torchgen could not read its YAML; used the tolerant "
-                                         f"fallback reader ({why.strip().splitlines()[-1][:200]})", "warning"))
+                                         f"fallback reader ({data['fatal'].strip().splitlines()[-1][:200]})",
+                                         "warning"))
         return facts
     return _from_torchgen(data)
 
 
-def _torchgen_subprocess(source: Source, timeout: float) -> dict | None:
+def _torchgen_subprocess(source: Source, timeout: float) -> dict:
+    """The extract script's RESULT, or {"fatal": why}."""
     try:
         proc = subprocess.run([sys.executable, str(_EXTRACT), str(source.root), source.layout],
                               capture_output=True, text=True, timeout=timeout, check=False)
-        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else None
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, OSError):
-        return None
+    except subprocess.TimeoutExpired:
+        return {"fatal": f"it did not finish in {timeout:.0f} s"}
+    except OSError as e:
+        return {"fatal": f"it could not start: {e}"}
+    if proc.returncode != 0:
+        return {"fatal": (proc.stderr.strip() or f"it exited with code {proc.returncode}")}
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"fatal": "it printed no JSON"}
 
 
-def _torchgen_here(source: Source) -> dict | None:
+def _torchgen_here(source: Source, timeout: float) -> dict:
+    """The extract script's RESULT, run in this process, or {"fatal": why}; a watchdog alarm stands
+    for the subprocess's timeout (this runs in the main thread of the dispatch stage's process)."""
+    import signal
+
+    def too_long(_signum, _frame):
+        raise TimeoutError(f"it did not finish in {timeout:.0f} s")
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(_EXTRACT), str(source.root), source.layout]
+    watchdog = hasattr(signal, "SIGALRM")
+    if watchdog:
+        previous = signal.signal(signal.SIGALRM, too_long)
+        signal.alarm(max(1, int(timeout)))
     try:
         return runpy.run_path(str(_EXTRACT), run_name="_torchgen_extract")["RESULT"]
-    except Exception:  # noqa: BLE001 - the tree's torchgen would not even import: use the fallback
-        return None
+    except Exception as e:  # noqa: BLE001 - the tree's torchgen would not even import: use the fallback
+        return {"fatal": str(e) if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"}
     finally:
+        if watchdog:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
         sys.argv, sys.path[:] = saved_argv, saved_path
 
 

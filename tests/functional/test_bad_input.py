@@ -183,3 +183,23 @@ def test_json_contract_op_and_dispatch(installed_db):
     assert out["ops"][0]["op"] == "aten::mm" and cpu["kind"] == "kernel" and cpu["registered_in"] == "RegisterCPU.cpp"
     assert set(out["ops"][0]["keys"]) >= {"CPU", "CUDA", "Meta", "AutogradCPU", "SparseCPU", "QuantizedCPU",
                                           "NestedTensorCPU", "AutogradNestedTensor"}
+
+
+@pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
+def test_a_hanging_torchgen_is_stopped_and_the_fallback_reads_the_yaml(mini_package, where):
+    _write(mini_package, GOOD)
+    gen = mini_package / "torchgen" / "gen.py"
+    gen.write_text(gen.read_text() + "\nimport time\ntime.sleep(120)\n")
+    # In this process the tree's torchgen would stay imported: run it in a process of its own,
+    # as the dispatch stage does.
+    code = ("import sys\nfrom torchatlas.indexes.sources import open_source\n"
+            "from torchatlas.indexes.yaml_index import read_yaml\n"
+            f"f = read_yaml(open_source(sys.argv[1]), timeout=2, in_this_process={where == 'in_this_process'})\n"
+            "print(f.reader, len(f.ops)); print(f.problems[0].message)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(mini_package)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    head, message = proc.stdout.splitlines()[:2]
+    reader, n_ops = head.split()
+    assert reader == "fallback" and int(n_ops) >= 3  # add.Tensor, add.out, mm: every entry kept
+    assert "did not finish in 2 s" in message and "fallback" in message
