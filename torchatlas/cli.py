@@ -147,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
     _source_args(tp)
 
+    p = sub.add_parser("cache", help="the index files in your cache dir, and removing those that cannot be used again",
+                       description="List the index files in the user cache dir (one per source: every virtualenv "
+                                   "or checkout you indexed) with their source, size and state. --prune deletes "
+                                   "the indexes whose source is gone, indexes of an older format (they would be "
+                                   "rebuilt anyway) and scratch files of killed runs; never an index in use, a "
+                                   "file that is not a torchatlas index, or an index written elsewhere with --db.")
+    p.add_argument("--prune", action="store_true", help="delete what cannot be used again")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     # -- explore (issue 4): the Textual UI, in torchatlas.explorer --------------------------------------
     p = sub.add_parser("explore", help="a terminal UI over the index: search, operators, code, traces",
                        description="Search operators, Python callables, C++/Python symbols and files, and walk "

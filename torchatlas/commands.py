@@ -104,6 +104,54 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.cache_dir import cache_dir, list_cache, prune
+    directory = cache_dir()
+    files = list_cache(directory)
+    deleted = prune(files) if args.prune else []
+    if deleted:
+        gone = {f.path for f in deleted}
+        files = [f for f in files if f.path not in gone]
+    if args.json:
+        print(json.dumps({"dir": str(directory), "files": [f.as_json() for f in files],
+                          "deleted": [f.as_json() for f in deleted]}, indent=2))
+        return 0
+    if deleted:
+        print(f"deleted {_files(len(deleted))} ({_mb(sum(f.bytes for f in deleted))}):")
+        for f in deleted:
+            print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
+    if not files:
+        print(f"no index files in {directory}" if not deleted else f"nothing else in {directory}")
+        return 0
+    print(f"{_files(len(files))} in {directory} ({_mb(sum(f.bytes for f in files))}):")
+    print(f"  {'STATE':<18} {'SIZE':>8}  SOURCE")
+    for f in files:
+        print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
+    prunable = [f for f in files if f.prunable]
+    if prunable:
+        print(f"{len(prunable)} of them ({_mb(sum(f.bytes for f in prunable))}) cannot be used again: "
+              "torchatlas cache --prune deletes them")
+    return 0
+
+
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
+def _what(f) -> str:
+    if f.status.startswith("leftover"):
+        return f"{f.path.name} (scratch of a run that " + ("is still running)" if "running" in f.status
+                                                          else "was killed)")
+    if f.status == "not an index":
+        return f"{f.path.name} (not a torchatlas index: left alone)"
+    built = f", built {f.built_at.replace('T', ' ')[:16]}" if f.built_at else ""
+    return f"{f.kind} torch {f.version}: {f.root}{built}"
+
+
 def _print_problems(problems, limit: int = 20) -> None:
     if not problems:
         return

@@ -1,0 +1,158 @@
+"""The index files in the user cache dir: what each one indexes, and which can go.
+
+Why: one index per source is keyed by the source's path, so every new virtualenv or checkout
+adds a file of 40-160 MB and nothing removes the old ones once their venv or checkout is gone.
+`torchatlas cache` lists them; `--prune` deletes only what cannot be used again:
+
+* an index whose source directory no longer exists ("source gone");
+* an index of an older format, which the next query would rebuild anyway ("older format");
+* scratch and temporary files of a run that was killed (`.X.sqlite.PID.tmp`, `...shardK.tmp`,
+  `...dispatch.tmp`) whose process is no longer alive ("leftover").
+
+Never touched: files that are not torchatlas indexes, indexes being built (their lock is held),
+and anything outside the cache dir (indexes written with --db live where the user put them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadIndex
+from .store import SCHEMA_VERSION, check_index_file, remove_scratch
+
+# `.{db name}.{pid}.tmp`, `.{db name}.{pid}.shard{k}.tmp`, `.{db name}.{pid}.dispatch.tmp`
+_SCRATCH = re.compile(r"^\.(?P<db>.+\.sqlite)\.(?P<pid>\d+)\.(?:shard\d+\.|dispatch\.)?tmp$")
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    path: Path
+    bytes: int  # with its -wal / -shm side files
+    status: str  # ok | source gone | older format | in use | not an index | leftover | leftover (running)
+    kind: str = ""  # installed | tree | git
+    root: str = ""
+    version: str = ""
+    built_at: str = ""
+
+    @property
+    def prunable(self) -> bool:
+        return self.status in ("source gone", "older format", "leftover")
+
+    def as_json(self) -> dict:
+        return {"path": str(self.path), "bytes": self.bytes, "status": self.status, "kind": self.kind,
+                "root": self.root, "version": self.version, "built_at": self.built_at,
+                "prunable": self.prunable}
+
+
+def cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+    return Path(user_cache_dir("torchatlas"))
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            total += os.path.getsize(f"{path}{suffix}")
+        except OSError:
+            pass
+    return total
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _locked(db: Path) -> bool:
+    """Whether an index run holds `db`'s lock right now (see locking.py)."""
+    lock = Path(f"{db}.lock")
+    if not lock.exists():
+        return False
+    import fcntl
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if we took it
+    return False
+
+
+def _describe_index(path: Path, lock_held: bool = False) -> CachedFile:
+    size = _size(path)
+    try:
+        meta = check_index_file(path, allow_old_schema=True)
+    except BadIndex:
+        return CachedFile(path, size, "not an index")
+    import json
+    try:
+        source = json.loads(meta.get("source", "{}"))
+    except (ValueError, TypeError):
+        source = {}
+    root = source.get("root", "")
+    if not lock_held and _locked(path):
+        status = "in use"
+    elif int(meta.get("schema", 0)) != SCHEMA_VERSION:
+        status = "older format"
+    elif not root or not Path(root).is_dir():
+        status = "source gone"
+    else:
+        status = "ok"
+    return CachedFile(path, size, status, source.get("kind", ""), root, source.get("version", ""),
+                      meta.get("built_at", ""))
+
+
+def list_cache(directory: Path | None = None) -> list[CachedFile]:
+    """Every index and leftover scratch file in the cache dir, sorted by path."""
+    directory = directory or cache_dir()
+    if not directory.is_dir():
+        return []
+    out = []
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if not entry.is_file():
+            continue
+        m = _SCRATCH.match(name)
+        if m:
+            running = _alive(int(m.group("pid")))
+            out.append(CachedFile(entry, _size(entry), "leftover (running)" if running else "leftover"))
+        elif name.endswith(".sqlite"):
+            out.append(_describe_index(entry))
+    return out
+
+
+def prune(files: list[CachedFile]) -> list[CachedFile]:
+    """Delete the prunable files (an index with its side files and lock); return those deleted.
+    Each index is checked again under its lock, so a run that starts meanwhile keeps its file."""
+    from .locking import index_lock
+    deleted = []
+    for f in files:
+        if not f.prunable:
+            continue
+        if f.status == "leftover":
+            if not _alive(int(_SCRATCH.match(f.path.name).group("pid"))):
+                remove_scratch(f.path)
+                deleted.append(f)
+            continue
+        if _locked(f.path):
+            continue
+        with index_lock(f.path):  # a run starting now waits for this, then builds afresh
+            if not _describe_index(f.path, lock_held=True).prunable:
+                continue
+            remove_scratch(f.path)  # the file and its -wal / -shm / -journal
+            try:
+                os.unlink(f"{f.path}.lock")
+            except FileNotFoundError:
+                pass
+        deleted.append(f)
+    return deleted

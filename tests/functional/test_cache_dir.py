@@ -1,0 +1,123 @@
+"""`torchatlas cache`: the index files in the cache dir, and pruning only what cannot be used again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from torchatlas.indexes.locking import index_lock
+from torchatlas.indexes.pipeline import build_index, default_db_path
+from torchatlas.indexes.sources import open_source
+
+ASSETS = Path(__file__).parent.parent / "assets" / "mini"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch, mini_package) -> dict[str, Path]:
+    """A cache dir holding one file of each state, built the way torchatlas builds them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    (mini_package / "torchgen/packaged/ATen/native/native_functions.yaml").write_text(
+        (ASSETS / "native_functions.yaml").read_text())
+    (mini_package / "torchgen/packaged/autograd/derivatives.yaml").write_text(
+        (ASSETS / "derivatives.yaml").read_text())
+    source = open_source(str(mini_package))
+    ok = default_db_path(source)
+    build_index(source, ok, code=False)
+    d = ok.parent
+
+    # the same index for a venv that was deleted since
+    gone = d / "installed-2.12.0-0123456789.sqlite"
+    shutil.copyfile(ok, gone)
+    con = sqlite3.connect(gone)
+    meta_source = json.loads(con.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()[0])
+    meta_source["root"] = str(tmp_path / "deleted-venv" / "site-packages")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'source'", (json.dumps(meta_source),))
+    con.commit()
+    con.close()
+    Path(f"{gone}.lock").touch()
+
+    old = d / "tree-1.9.0-abcdefabcd.sqlite"  # an index of an older format
+    shutil.copyfile(ok, old)
+    con = sqlite3.connect(old)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    con.commit()
+    con.close()
+
+    foreign = d / "notes.sqlite"  # somebody else's database: never ours to delete
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = d / f".{ok.name}.{dead.pid}.shard0.tmp"  # scratch of a run that was killed
+    killed.write_bytes(b"x" * 4096)
+    running = d / f".{ok.name}.{os.getpid()}.tmp"  # scratch of a run still going (this process)
+    running.write_bytes(b"y" * 4096)
+    return {"ok": ok, "gone": gone, "old": old, "foreign": foreign, "killed": killed, "running": running}
+
+
+def _cache(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "cache", "--json", *args],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _states(files: list[dict]) -> dict[str, str]:
+    return {Path(f["path"]).name: f["status"] for f in files}
+
+
+def test_cache_lists_each_file_with_its_state(cache):
+    out = _cache()
+    assert Path(out["dir"]) == cache["ok"].parent
+    states = _states(out["files"])
+    assert states == {cache["ok"].name: "ok", cache["gone"].name: "source gone", cache["old"].name: "older format",
+                      cache["foreign"].name: "not an index", cache["killed"].name: "leftover",
+                      cache["running"].name: "leftover (running)"}
+    ok = next(f for f in out["files"] if f["status"] == "ok")
+    assert ok["root"] == str(cache["ok"].parent.parent.parent / "site") and ok["version"] == "0.0.1+mini"
+    assert ok["bytes"] > 0 and ok["built_at"] and not ok["prunable"]
+
+
+def test_prune_deletes_only_what_cannot_be_used_again(cache):
+    before = cache["ok"].read_bytes()
+    out = _cache("--prune")
+    assert sorted(_states(out["deleted"])) == sorted([cache["gone"].name, cache["old"].name, cache["killed"].name])
+    for key in ("gone", "old", "killed"):
+        assert not cache[key].exists()
+    assert not Path(f"{cache['gone']}.lock").exists()
+    for key in ("ok", "foreign", "running"):
+        assert cache[key].exists()
+    assert cache["ok"].read_bytes() == before
+    assert set(_states(out["files"])) == {cache["ok"].name, cache["foreign"].name, cache["running"].name}
+    assert _cache("--prune")["deleted"] == []  # nothing more to do
+
+
+def test_an_index_being_built_is_never_pruned(cache):
+    with index_lock(cache["gone"]):  # a run holds it: its state is "in use", and it stays
+        out = _cache("--prune")
+        assert _states(out["files"])[cache["gone"].name] == "in use"
+        assert cache["gone"].exists()
+    assert cache["gone"].name in _states(_cache("--prune")["deleted"])
+
+
+def test_cache_text_output_says_what_can_go(cache):
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "cache"], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "source gone" in proc.stdout and "was killed" in proc.stdout and "left alone" in proc.stdout
+    assert "3 of them" in proc.stdout and "torchatlas cache --prune" in proc.stdout
+
+
+def test_empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nothing"))
+    assert _cache() == {"dir": str(tmp_path / "nothing" / "torchatlas"), "files": [], "deleted": []}
