@@ -19,6 +19,14 @@ async def settle(pilot, extra: float = 0.05) -> None:
         t0 = time.monotonic()
         while getattr(app, "live_pending", False) and time.monotonic() - t0 < 90:
             await pilot.pause(0.02)  # the live dispatcher is read in a daemon thread, not a worker
+    # A DataTable whose cells changed width recomputes its columns on its next Idle event; on a
+    # loaded machine that can come after a modal screen is pushed over it, which then freezes the
+    # old widths in the background (a flaky snapshot). Wait for every table to have settled.
+    from textual.widgets import DataTable
+    t0 = time.monotonic()
+    while (any(getattr(dt, "_require_update_dimensions", False) for dt in app.screen.query(DataTable))
+           and time.monotonic() - t0 < 10):
+        await pilot.pause(0.02)
     await pilot.pause(extra)
 
 
