@@ -9,6 +9,7 @@ This mirrors c10/core/DispatchKeySet.cpp (`backend_dispatch_keyset`,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 BACKENDS = ("CPU", "CUDA", "Meta")
 # Functionalities that carry a backend bit, and how a runtime key spells them.
@@ -87,6 +88,7 @@ def is_runtime_key(name: str) -> bool:
     return name in RUNTIME_KEYS
 
 
+@cache  # a pure function of two names, asked ~250k times per index build
 def alias_covers(alias: str, key: str) -> bool:
     """Does alias key `alias` cover runtime key `key`? (isIncludedInAlias)"""
     k = RUNTIME_KEYS.get(key)
@@ -106,6 +108,7 @@ def alias_covers(alias: str, key: str) -> bool:
     return False
 
 
+@cache
 def backend_keys_of_autograd(key: str) -> tuple[str, ...]:
     """getBackendKeySetFromAutograd: the backend keys an autograd key stands in front of."""
     if key == "AutogradNestedTensor":
