@@ -78,7 +78,10 @@ def _locked(db: Path) -> bool:
     if not lock.exists():
         return False
     import fcntl
-    fd = os.open(lock, os.O_RDWR)
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:  # not ours to lock (another user's file?): treat it as in use, never delete it
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
