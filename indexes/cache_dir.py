@@ -15,6 +15,7 @@ and anything outside the cache dir (indexes written with --db live where the use
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -97,7 +98,6 @@ def _describe_index(path: Path, lock_held: bool = False) -> CachedFile:
         meta = check_index_file(path, allow_old_schema=True)
     except BadIndex:
         return CachedFile(path, size, "not an index")
-    import json
     try:
         source = json.loads(meta.get("source", "{}"))
     except (ValueError, TypeError):
@@ -105,7 +105,7 @@ def _describe_index(path: Path, lock_held: bool = False) -> CachedFile:
     root = source.get("root", "")
     if not lock_held and _locked(path):
         status = "in use"
-    elif int(meta.get("schema", 0)) != SCHEMA_VERSION:
+    elif str(meta.get("schema", "")) != str(SCHEMA_VERSION):
         status = "older format"
     elif not root or not Path(root).is_dir():
         status = "source gone"
