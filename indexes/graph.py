@@ -133,7 +133,7 @@ def nodes_and_edges(yaml_facts: YamlFacts, bindings: list[PythonBinding], entrie
 
 class _DistinctNodes(dict):
     """Nodes by (kind, name), the first one added winning (it carries the location): 65k dispatch
-    entries name only ~14k distinct nodes, so most additions are repeats, dropped before a Node
+    entries name only ~16k distinct nodes, so most additions are repeats, dropped before a Node
     is even built."""
 
     def add(self, kind: NodeKind, name: str, location: Location | None = None,
