@@ -216,12 +216,12 @@ def _worker(root: str, order: list, counter, conn, shard: str | None, batch: int
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and cleans up
     writer = None
-    if shard is not None:
-        from pathlib import Path
-
-        from .store import ScratchWriter
-        writer = ScratchWriter(Path(shard))
     try:
+        if shard is not None:
+            from pathlib import Path
+
+            from .store import ScratchWriter
+            writer = ScratchWriter(Path(shard))
         while True:
             with counter.get_lock():
                 start = counter.value
@@ -236,8 +236,26 @@ def _worker(root: str, order: list, counter, conn, shard: str | None, batch: int
         if writer is not None:
             writer.close()  # committed before the parent hears that this worker is done
         conn.send(None)
+    except Exception as e:  # noqa: BLE001 - said to the parent, which stops the run
+        from .errors import is_write_failure
+        conn.send(WorkerFailed(shard or "", str(e), is_write_failure(e)))
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class WorkerFailed:
+    """What a parse worker sends instead of results when it cannot go on (its shard unwritable)."""
+
+    shard: str
+    message: str
+    write_failure: bool
+
+    def error(self) -> Exception:
+        if self.write_failure:
+            from .errors import cannot_write
+            return cannot_write(self.shard, self.message)
+        return RuntimeError(f"a parser process failed: {self.message}")
 
 
 def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: int,
@@ -288,6 +306,8 @@ def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: in
                 if results is None:
                     live.remove(conn)
                     continue
+                if isinstance(results, WorkerFailed):
+                    raise results.error()
                 for parsed in results:
                     done += 1
                     yield parsed

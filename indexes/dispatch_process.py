@@ -21,6 +21,7 @@ import signal
 import traceback
 from pathlib import Path
 
+from .errors import cannot_write, is_write_failure
 from .model import Problem
 from .sources import Source
 from .store import DISPATCH_TABLES, ScratchWriter, remove_scratch
@@ -48,7 +49,10 @@ def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> No
         w.close()
         conn.send(("ok", pipeline.dispatch_counts(stage, n_edges), stage.problems))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
-        conn.send(("error", type(e).__name__, "".join(traceback.format_exception(e))))
+        if is_write_failure(e):  # the disk, not a bug: the parent says so in one line
+            conn.send(("write_error", type(e).__name__, str(e)))
+        else:
+            conn.send(("error", type(e).__name__, "".join(traceback.format_exception(e))))
     finally:
         conn.close()
 
@@ -84,6 +88,8 @@ class BackgroundDispatchStage:
             msg = self._conn.recv()
         except EOFError:
             raise DispatchStageFailed(f"the dispatch stage process died (exit code {self._proc.exitcode})") from None
+        if msg[0] == "write_error":
+            raise cannot_write(self.scratch, msg[2])
         if msg[0] == "error":
             _, name, text = msg
             if name == "KeyboardInterrupt":

@@ -1,7 +1,7 @@
 """Errors that reach the user: what went wrong, where, and what to do about it.
 
 Each carries the exit code the CLI returns, so the shell stays thin: 1 not found, 2 bad usage or
-bad source.
+bad source, 3 the index could not be written (disk full, file size limit, read-only directory).
 """
 
 from __future__ import annotations
@@ -28,6 +28,31 @@ class BadSource(AtlasError):
 
 class BadIndex(AtlasError):
     """The index file is corrupt, foreign, or from an incompatible torchatlas."""
+
+
+class CannotWrite(AtlasError):
+    """Writing the index failed for a reason outside torchatlas: no space left, a file size limit,
+    a read-only or vanished directory. Nothing of the new index lands; the previous one stays."""
+
+    exit_code = 3
+
+
+def is_write_failure(e: BaseException) -> bool:
+    """Whether `e` is the disk or the file system refusing a write (not a bug of ours)."""
+    import errno
+    import sqlite3
+    if isinstance(e, sqlite3.OperationalError):
+        text = str(e).lower()
+        return any(s in text for s in ("disk i/o error", "database or disk is full", "readonly database",
+                                       "unable to open database file"))
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS,
+                                                  errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def cannot_write(db, e: BaseException | str) -> CannotWrite:
+    return CannotWrite(f"could not write the index: {e}", where=str(db),
+                       hint="free some disk space (or lift the file size limit, `ulimit -f`), or point --db "
+                            "at another directory; the previous index, if any, is untouched")
 
 
 class NotFound(AtlasError):

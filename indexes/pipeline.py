@@ -31,6 +31,7 @@ from . import graph
 from .code_index import FileStat, ParsedFile, discover, parse_all, problems_of
 from .cpp_registrations import CORE_FALLBACKS, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
+from .errors import cannot_write, is_write_failure
 from .gc_pause import paused_gc
 from .locking import index_lock
 from .model import IndexSummary, Problem, Registration
@@ -192,10 +193,15 @@ def build_index(source: Source, db: Path, progress: Progress | None = None, jobs
     """Index `source` into `db`: a full build the first time, an incremental update after."""
     say = progress or (lambda step, done, total: None)
     jobs = jobs or os.cpu_count() or 1
-    with index_lock(db, on_wait=on_wait):
-        if db.exists() and _same_source(db, source):
-            return _update(source, db, say, jobs, keys, code)
-        return _full(source, db, say, jobs, keys, code)
+    try:
+        with index_lock(db, on_wait=on_wait):
+            if db.exists() and _same_source(db, source):
+                return _update(source, db, say, jobs, keys, code)
+            return _full(source, db, say, jobs, keys, code)
+    except (sqlite3.OperationalError, OSError) as e:
+        if is_write_failure(e):
+            raise cannot_write(db, e) from e
+        raise
 
 
 def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, ...], code: bool) -> IndexSummary:

@@ -251,9 +251,13 @@ class IndexWriter(_Rows):
         if self.tmp.exists():
             self.tmp.unlink()
         self.con = sqlite3.connect(self.tmp)
-        self.con.execute("PRAGMA journal_mode=OFF")
-        self.con.execute("PRAGMA synchronous=OFF")
-        self.con.executescript(_DDL)
+        try:
+            self.con.execute("PRAGMA journal_mode=OFF")
+            self.con.execute("PRAGMA synchronous=OFF")
+            self.con.executescript(_DDL)
+        except BaseException:  # no room even for the schema: nothing may be left behind
+            self.abort()
+            raise
 
     def index_tables(self, tables: Iterable[str]) -> None:
         """Create the indexes of `tables` now, once their rows are all in (the rest at commit)."""
@@ -293,10 +297,15 @@ class ScratchWriter(_Rows):
     def __init__(self, path: Path):
         self.con = sqlite3.connect(path)
         # Written once front to back and read once front to back: big pages, fewer of them.
-        self.con.execute("PRAGMA page_size=65536")
-        self.con.execute("PRAGMA journal_mode=OFF")
-        self.con.execute("PRAGMA synchronous=OFF")
-        self.con.executescript(_DDL)
+        try:
+            self.con.execute("PRAGMA page_size=65536")
+            self.con.execute("PRAGMA journal_mode=OFF")
+            self.con.execute("PRAGMA synchronous=OFF")
+            self.con.executescript(_DDL)
+        except BaseException:
+            self.con.close()
+            remove_scratch(path)
+            raise
 
     def close(self) -> None:
         self.con.commit()
@@ -320,6 +329,8 @@ class IndexUpdater(_Rows):
     def abort(self) -> None:
         try:
             self.con.execute("ROLLBACK")
+        except sqlite3.Error:  # the transaction is already gone (a failed COMMIT rolls back itself)
+            pass
         finally:
             self.con.close()
 
@@ -330,10 +341,10 @@ def writing(target: Path, in_place: bool = False) -> Iterator[_Rows]:
     w = IndexUpdater(target) if in_place else IndexWriter(target)
     try:
         yield w
+        w.commit()  # may fail too (no room for the indexes): then nothing lands either
     except BaseException:
         w.abort()
         raise
-    w.commit()
 
 
 def _key_order(key: str) -> tuple[int, str]:

@@ -18,7 +18,8 @@ examples:
   torchatlas index ~/src/pytorch && torchatlas dispatch aten::mm --source ~/src/pytorch
 
 The index lives in your cache dir (one SQLite file per source); query commands build it on first use.
-exit codes: 0 ok, 1 not found, 2 bad usage or bad source, 130 interrupted
+exit codes: 0 ok, 1 not found, 2 bad usage or bad source, 3 the index could not be written
+(disk full, read-only directory), 130 interrupted
 """
 
 

@@ -579,3 +579,55 @@ def test_discover_warnings_are_not_duplicated_by_updates(tree, tmp_path):
         bump_mtime(tree / HELPER_PY, 10 * (i + 1))
         build(tree, db)
     assert len(stored_warnings(db, "c10/core/SelfLoop.h")) == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses RLIMIT_FSIZE to make writes fail")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("when", ["at once", "midway"])
+def test_a_disk_that_refuses_writes_gets_one_clear_error_and_keeps_the_previous_index(tree, tmp_path, jobs, when):
+    """No space left (here: a file size limit): exit 3, one line naming the file, no traceback,
+    nothing of the new index left behind, the previous index (of another source) byte for byte."""
+    import resource
+    import subprocess
+    db = tmp_path / "db" / "i.sqlite"
+    db.parent.mkdir()
+    other = make_tree(tmp_path / "other")
+    (other / "torch" / "more.py").write_text("def more():\n    return 1\n")
+    build(other, db)
+    before = db.read_bytes()
+    # at once: not even the schema fits; midway: the new index (about as big as this one) fills up
+    limit = 64 * 1024 if when == "at once" else len(before) * 2 // 3
+
+    def limit_file_size():  # Python ignores SIGXFSZ: a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "index", str(tree), "--db", str(db), "--jobs", jobs],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    assert proc.returncode == 3, proc.stderr
+    assert "could not write the index" in proc.stderr and "Traceback" not in proc.stderr
+    assert "hint:" in proc.stderr
+    assert db.read_bytes() == before
+    assert leftovers(db.parent) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="uses RLIMIT_FSIZE to make writes fail")
+def test_an_update_the_disk_refuses_is_rolled_back(tree, tmp_path):
+    import resource
+    import subprocess
+    db = tmp_path / "i.sqlite"
+    build(tree, db)
+    before = snapshot(db)
+    # a big new file: its rows do not fit under the limit set below
+    (tree / "torch" / "big.py").write_text("".join(f"def f{i}(x):\n    return g{i}(x) + h{i}(x)\n"
+                                                   for i in range(20000)))
+    limit = 512 * 1024  # the update's write-ahead log grows past this; the index file is not rewritten
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "index", str(tree), "--db", str(db)],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "could not write the index" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(db) == before  # rolled back: the index answers as before
+    assert leftovers(tmp_path) == []
+    build(tree, db)  # and, with room again, the update goes through
+    assert "torch/big.py" in [f[0] for f in snapshot(db)["files"]]
