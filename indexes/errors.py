@@ -50,9 +50,14 @@ def is_write_failure(e: BaseException) -> bool:
 
 
 def cannot_write(db, e: BaseException | str) -> CannotWrite:
+    import errno
+    text = str(e).lower()
+    denied = (isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS)) or \
+        "permission denied" in text or "read-only" in text or "readonly" in text
+    what = ("that directory is not writable: point --db at one that is" if denied else
+            "free some disk space (or lift the file size limit, `ulimit -f`), or point --db at another disk")
     return CannotWrite(f"could not write the index: {e}", where=str(db),
-                       hint="free some disk space (or lift the file size limit, `ulimit -f`), or point --db "
-                            "at another directory; the previous index, if any, is untouched")
+                       hint=f"{what}; the previous index, if any, is untouched")
 
 
 class NotFound(AtlasError):
