@@ -2,13 +2,13 @@
 
     discover files (stat) -> compare with the index (size+mtime, then git blob id)
       -> code stage:     parse what changed, in worker processes (C++ tree-sitter, Python)
-      -> dispatch stage: read YAML with the tree's torchgen (a subprocess, started first),
-                         scan registrations, bindings, resolve every (op, key)
+      -> dispatch stage: read YAML with the tree's torchgen (in a subprocess, or inside the
+                         stage's own process), scan registrations, bindings, resolve every (op, key)
       -> write: a first index into a new file renamed into place; an update in one transaction
 
 A first index on several cores runs the two stages at once: the dispatch stage in a process of
-its own (dispatch_process.py), the parse workers writing SQLite shards; both are copied into the
-new file with INSERT ... SELECT at the end.
+its own (dispatch_process.py), started first and copied into the new file as soon as it is done,
+the parse workers writing SQLite shards copied in once parsing ends (INSERT ... SELECT).
 
 An update re-runs the dispatch stage only when one of its inputs changed (the YAML, torchgen,
 the Python that registers kernels or binds ops, C++ with TORCH_LIBRARY_IMPL), so editing one
