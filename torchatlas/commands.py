@@ -85,6 +85,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if "files_changed" in c:
         if not c["files_changed"] and not c.get("files_removed"):
             print(f"up to date: {source.display()} ({summary.seconds:.2f} s) -> {db}")
+            _hint_prunable(db)
             return 0
         print(f"updated {source.display()} in {summary.seconds:.1f} s -> {db}")
         print(f"  {c['files_changed']} changed and {c.get('files_removed', 0)} removed files: "
@@ -101,7 +102,20 @@ def cmd_index(args: argparse.Namespace) -> int:
             print(f"  {c['files_parsed']} files parsed: {c['definitions']} definitions, {c['references']} references, "
                   f"{c['code_registrations']} registration idioms ({c['files_skipped']} files skipped)")
     _print_problems(summary.problems)
+    _hint_prunable(db)
     return 0
+
+
+def _hint_prunable(db: Path) -> None:
+    """One line when the cache dir this index lives in holds indexes that cannot be used again."""
+    from torchatlas.indexes.cache_dir import cache_dir, list_cache
+    directory = cache_dir()
+    if db.parent.resolve() != directory.resolve():
+        return  # an index written elsewhere with --db: its directory is the user's business
+    stale = [f for f in list_cache(directory) if f.prunable]
+    if stale:
+        print(f"  {_files(len(stale))} in {directory} ({_mb(sum(f.bytes for f in stale))}) cannot be used again "
+              "(source gone, older format, killed runs): torchatlas cache --prune")
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -121,3 +121,12 @@ def test_cache_text_output_says_what_can_go(cache):
 def test_empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nothing"))
     assert _cache() == {"dir": str(tmp_path / "nothing" / "torchatlas"), "files": [], "deleted": []}
+
+
+def test_index_says_when_the_cache_holds_files_that_can_go(cache, mini_package):
+    run = [sys.executable, "-m", "torchatlas.cli", "index", str(mini_package), "--no-code"]
+    out = subprocess.run(run, capture_output=True, text=True, env=os.environ.copy(), timeout=120).stdout
+    assert "3 files in" in out and "torchatlas cache --prune" in out
+    _cache("--prune")
+    out = subprocess.run(run, capture_output=True, text=True, env=os.environ.copy(), timeout=120).stdout
+    assert out.startswith("up to date") and "cache --prune" not in out
