@@ -104,6 +104,11 @@ class SearchPanel(Vertical):
     @on(Input.Changed, "#search-input")
     def _changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.value.startswith("/"):
+            # `/` is the search key everywhere else; pressed in this box it is that habit, not a
+            # query (no symbol or relative path starts with a slash): drop it, the box re-fires
+            event.input.value = event.value.lstrip("/")
+            return
         self.typed_at = time.perf_counter()
         self._schedule(event.value)
 

@@ -43,6 +43,19 @@ async def test_search_as_you_type_opens_an_operator(make_app):
 
 
 @async_test
+async def test_the_search_key_pressed_in_the_home_search_box_is_not_part_of_the_query(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"add.Tensor")  # the habit from every other view
+        await settle(pilot, 0.1)
+        panel = app.query_one("#home-search")
+        assert panel.query_one("#search-input").value == "add.Tensor"
+        results = panel.query_one("#search-results")
+        assert results.items[results.highlighted].target == Target("op", "aten::add.Tensor")
+
+
+@async_test
 async def test_search_modal_from_any_view_finds_a_callable(make_app):
     app = make_app(start="aten::mm")
     async with app.run_test(size=SIZE) as pilot:
