@@ -84,7 +84,7 @@ def _torchgen_here(source: Source, timeout: float) -> dict:
         signal.alarm(max(1, int(timeout)))
     try:
         return runpy.run_path(str(_EXTRACT), run_name="_torchgen_extract")["RESULT"]
-    except Exception as e:  # noqa: BLE001 - the tree's torchgen would not even import: use the fallback
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - it failed or exited: the fallback reads the YAML
         return {"fatal": str(e) if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"}
     finally:
         if watchdog:

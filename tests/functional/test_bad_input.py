@@ -186,6 +186,22 @@ def test_json_contract_op_and_dispatch(installed_db):
 
 
 @pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
+def test_a_torchgen_that_exits_leaves_the_fallback_to_read_the_yaml(mini_package, where):
+    _write(mini_package, GOOD)
+    gen = mini_package / "torchgen" / "gen.py"
+    gen.write_text(gen.read_text() + "\nimport sys\nsys.exit(3)\n")
+    code = ("import sys\nfrom torchatlas.indexes.sources import open_source\n"
+            "from torchatlas.indexes.yaml_index import read_yaml\n"
+            f"f = read_yaml(open_source(sys.argv[1]), in_this_process={where == 'in_this_process'})\n"
+            "print(f.reader, len(f.ops))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(mini_package)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    reader, n_ops = proc.stdout.split()
+    assert reader == "fallback" and int(n_ops) >= 3
+
+
+@pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
 def test_a_hanging_torchgen_is_stopped_and_the_fallback_reads_the_yaml(mini_package, where):
     _write(mini_package, GOOD)
     gen = mini_package / "torchgen" / "gen.py"
