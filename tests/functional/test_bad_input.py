@@ -185,37 +185,34 @@ def test_json_contract_op_and_dispatch(installed_db):
                                           "NestedTensorCPU", "AutogradNestedTensor"}
 
 
-@pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
-def test_a_torchgen_that_exits_leaves_the_fallback_to_read_the_yaml(mini_package, where):
-    _write(mini_package, GOOD)
-    gen = mini_package / "torchgen" / "gen.py"
-    gen.write_text(gen.read_text() + "\nimport sys\nsys.exit(3)\n")
+def _read_yaml_with_broken_torchgen(root: Path, where: str, appended: str, timeout: int = 120) -> tuple[str, int, str]:
+    """read_yaml on `root` after `appended` is added to its torchgen/gen.py, in a process of its own
+    (in this one the tree's torchgen would stay imported), as the dispatch stage runs it:
+    (reader, number of ops, first problem)."""
+    _write(root, GOOD)
+    gen = root / "torchgen" / "gen.py"
+    gen.write_text(gen.read_text() + appended)
     code = ("import sys\nfrom torchatlas.indexes.sources import open_source\n"
             "from torchatlas.indexes.yaml_index import read_yaml\n"
-            f"f = read_yaml(open_source(sys.argv[1]), in_this_process={where == 'in_this_process'})\n"
-            "print(f.reader, len(f.ops))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(mini_package)], capture_output=True, text=True,
-                          timeout=60)
+            f"f = read_yaml(open_source(sys.argv[1]), timeout={timeout}, "
+            f"in_this_process={where == 'in_this_process'})\n"
+            "print(f.reader, len(f.ops)); print(f.problems[0].message)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    reader, n_ops = proc.stdout.split()
-    assert reader == "fallback" and int(n_ops) >= 3
+    head, message = proc.stdout.splitlines()[:2]
+    reader, n_ops = head.split()
+    return reader, int(n_ops), message
+
+
+@pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
+def test_a_torchgen_that_exits_leaves_the_fallback_to_read_the_yaml(mini_package, where):
+    reader, n_ops, _ = _read_yaml_with_broken_torchgen(mini_package, where, "\nimport sys\nsys.exit(3)\n")
+    assert reader == "fallback" and n_ops >= 3
 
 
 @pytest.mark.parametrize("where", ["subprocess", "in_this_process"])
 def test_a_hanging_torchgen_is_stopped_and_the_fallback_reads_the_yaml(mini_package, where):
-    _write(mini_package, GOOD)
-    gen = mini_package / "torchgen" / "gen.py"
-    gen.write_text(gen.read_text() + "\nimport time\ntime.sleep(120)\n")
-    # In this process the tree's torchgen would stay imported: run it in a process of its own,
-    # as the dispatch stage does.
-    code = ("import sys\nfrom torchatlas.indexes.sources import open_source\n"
-            "from torchatlas.indexes.yaml_index import read_yaml\n"
-            f"f = read_yaml(open_source(sys.argv[1]), timeout=2, in_this_process={where == 'in_this_process'})\n"
-            "print(f.reader, len(f.ops)); print(f.problems[0].message)\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(mini_package)], capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    head, message = proc.stdout.splitlines()[:2]
-    reader, n_ops = head.split()
-    assert reader == "fallback" and int(n_ops) >= 3  # add.Tensor, add.out, mm: every entry kept
+    reader, n_ops, message = _read_yaml_with_broken_torchgen(mini_package, where,
+                                                             "\nimport time\ntime.sleep(120)\n", timeout=2)
+    assert reader == "fallback" and n_ops >= 3  # add.Tensor, add.out, mm: every entry kept
     assert "did not finish in 2 s" in message and "fallback" in message
