@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadIndex
-from .store import SCHEMA_VERSION, check_index_file, remove_scratch
+from .locking import held_elsewhere, index_lock
+from .store import SCHEMA_VERSION, SQLITE_FILE_SUFFIXES, check_index_file, remove_scratch
 
 # `.{db name}.{pid}.tmp`, `.{db name}.{pid}.shard{k}.tmp`, `.{db name}.{pid}.dispatch.tmp`
 _SCRATCH = re.compile(r"^\.(?P<db>.+\.sqlite)\.(?P<pid>\d+)\.(?:shard\d+\.|dispatch\.)?tmp$")
@@ -55,7 +56,7 @@ def cache_dir() -> Path:
 
 def _size(path: Path) -> int:
     total = 0
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in SQLITE_FILE_SUFFIXES:
         try:
             total += os.path.getsize(f"{path}{suffix}")
         except OSError:
@@ -73,25 +74,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _locked(db: Path) -> bool:
-    """Whether an index run holds `db`'s lock right now (see locking.py)."""
-    lock = Path(f"{db}.lock")
-    if not lock.exists():
-        return False
-    import fcntl
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:  # not ours to lock (another user's file?): treat it as in use, never delete it
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # releases the lock if we took it
-    return False
-
-
 def _describe_index(path: Path, lock_held: bool = False) -> CachedFile:
     size = _size(path)
     try:
@@ -103,7 +85,7 @@ def _describe_index(path: Path, lock_held: bool = False) -> CachedFile:
     except (ValueError, TypeError):
         source = {}
     root = source.get("root", "")
-    if not lock_held and _locked(path):
+    if not lock_held and held_elsewhere(path):
         status = "in use"
     elif str(meta.get("schema", "")) != str(SCHEMA_VERSION):
         status = "older format"
@@ -137,7 +119,6 @@ def list_cache(directory: Path | None = None) -> list[CachedFile]:
 def prune(files: list[CachedFile]) -> list[CachedFile]:
     """Delete the prunable files (an index with its side files and lock); return those deleted.
     Each index is checked again under its lock, so a run that starts meanwhile keeps its file."""
-    from .locking import index_lock
     deleted = []
     for f in files:
         if not f.prunable:
@@ -147,7 +128,7 @@ def prune(files: list[CachedFile]) -> list[CachedFile]:
                 remove_scratch(f.path)
                 deleted.append(f)
             continue
-        if _locked(f.path):
+        if held_elsewhere(f.path):
             continue
         with index_lock(f.path):  # a run starting now waits for this, then builds afresh
             if not _describe_index(f.path, lock_held=True).prunable:

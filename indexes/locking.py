@@ -27,3 +27,23 @@ def index_lock(db: Path, on_wait: Callable[[], None] | None = None) -> Iterator[
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def held_elsewhere(db: Path) -> bool:
+    """Whether an index run (another open file description) holds `db`'s lock right now; a lock
+    file we cannot open counts as held, so nothing acting on the answer deletes what it guards."""
+    import fcntl
+    lock = f"{db}.lock"
+    if not os.path.exists(lock):
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock if we took it
+    return False

@@ -281,9 +281,12 @@ class IndexWriter(_Rows):
                 self.tmp.unlink()
 
 
+SQLITE_FILE_SUFFIXES = ("", "-journal", "-wal", "-shm")  # a database file and the side files SQLite keeps
+
+
 def remove_scratch(path: Path) -> None:
     """Delete a scratch or temporary SQLite file and its side files, if there."""
-    for suffix in ("", "-journal", "-wal", "-shm"):
+    for suffix in SQLITE_FILE_SUFFIXES:
         try:
             os.unlink(f"{path}{suffix}")
         except FileNotFoundError:
