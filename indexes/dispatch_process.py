@@ -98,8 +98,7 @@ class BackgroundDispatchStage:
         _, counts, problems = msg
         self._proc.join()
         w.copy_from(self.scratch, DISPATCH_TABLES + ("problems", "meta"))
-        if hasattr(w, "index_tables"):
-            w.index_tables(DISPATCH_TABLES)
+        w.index_tables(DISPATCH_TABLES)
         return counts, problems
 
     def close(self) -> None:

@@ -145,6 +145,14 @@ class _Rows:
         self.con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
 
+    def index_tables(self, tables: Iterable[str]) -> None:
+        """Create the indexes of `tables` now, once their rows are all in (a new file gets the rest at
+        commit; in an existing index they are there already and this does nothing)."""
+        wanted = {f" ON {t}(" for t in tables}
+        for statement in _INDEXES.splitlines():  # execute, not executescript: that would COMMIT
+            if any(w in statement for w in wanted):
+                self.con.execute(statement)
+
     def add_ops(self, rows: Iterable[tuple[str, str, str, dict]]) -> None:
         self.con.executemany("INSERT INTO ops VALUES (?, ?, ?, ?)",
                              ((op, n, o, json.dumps(rec)) for op, n, o, rec in rows))
@@ -258,12 +266,6 @@ class IndexWriter(_Rows):
         except BaseException:  # no room even for the schema: nothing may be left behind
             self.abort()
             raise
-
-    def index_tables(self, tables: Iterable[str]) -> None:
-        """Create the indexes of `tables` now, once their rows are all in (the rest at commit)."""
-        wanted = {f" ON {t}(" for t in tables}
-        self.con.executescript("\n".join(line for line in _INDEXES.splitlines()
-                                          if any(w in line for w in wanted)))
 
     def commit(self) -> None:
         self.set_meta(tool=TOOL, schema=str(SCHEMA_VERSION))
