@@ -54,6 +54,16 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("torchatlas"))
 
 
+def state_dir() -> Path:
+    """Where progress through tours and labs is kept; `TORCHATLAS_STATE_DIR` overrides it (tests,
+    shared machines)."""
+    env = os.environ.get("TORCHATLAS_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+    return Path(platformdirs.user_state_dir("torchatlas"))
+
+
 def _size(path: Path) -> int:
     total = 0
     for suffix in SQLITE_FILE_SUFFIXES:

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
     _source_args(tp)
 
+    _lab_parsers(sub)
+
     p = sub.add_parser("cache", help="the index files in your cache dir, and removing those that cannot be used again",
                        description="List the index files in the user cache dir (one per source: every virtualenv "
                                    "or checkout you indexed) with their source, size and state. --prune deletes "
@@ -170,6 +172,97 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LAB_EPILOG = """\
+examples:
+  torchatlas lab list                      # the labs, by theme, with your progress
+  torchatlas lab start autograd-function   # a workspace: a git repo over a copy of the installed torch
+  torchatlas lab check autograd-function   # build what changed, run the checks: each a verdict
+  torchatlas lab watch autograd-function   # re-check on every save (h: hint, q: quit)
+  torchatlas lab hint autograd-function    # the next hint
+  torchatlas lab diff autograd-function    # your change, as a patch (the start of a pull request)
+  torchatlas lab dev check                 # for lab authors: starter fails, solution passes, partial fails
+
+Workspaces live in the user data dir (TORCHATLAS_LABS_HOME overrides; --workspace picks one);
+progress in the user state dir (TORCHATLAS_STATE_DIR). On a git checkout (--source PATH) a lab
+works on a new branch in a git worktree; your own working tree is never touched.
+exit codes: 0 ok, 1 a check failed / a patch did not apply / unknown lab, 2 bad usage or a malformed
+lab, 130 interrupted (the workspace stays as it was)
+"""
+
+
+def _lab_parsers(sub) -> None:
+    p = sub.add_parser("lab", help="contribution labs: change real PyTorch code, build what changed, check it",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=LAB_EPILOG,
+                       description="Hands-on labs: each puts TODO stubs into real PyTorch code (or new files beside "
+                                   "it) in a workspace of your own; you fill them in; `check` builds only what the "
+                                   "change needs (nothing, a C++ extension, torchgen's output, or an overlay library "
+                                   "loaded into the installed torch) and runs the lab's checks.")
+    lsub = p.add_subparsers(dest="lab_command", metavar="ACTION")
+
+    def ws(q):
+        q.add_argument("--workspace", "-w", metavar="DIR",
+                       help="the lab's workspace (default: the one `lab start` made for this lab)")
+
+    q = lsub.add_parser("list", help="the labs, with theme, mode, difficulty and your progress")
+    q.add_argument("--theme", type=int, metavar="N", help="only the labs of theme N (CURRICULUM.md)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q = lsub.add_parser("show", help="what a lab asks, the files it changes, its checks and hints")
+    q.add_argument("id", metavar="ID")
+    q = lsub.add_parser("start", help="make the lab's workspace and apply its starter",
+                        description="Makes a workspace (a git repository: commit `pristine`, then `starter`). On the "
+                                    "installed torch it holds a copy of the package's .py files and symlinks to the "
+                                    "rest (about 2 s); on a git checkout, a new branch in a git worktree.")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--workspace", "-w", metavar="DIR", help="where to make it (default: the user data dir)")
+    q.add_argument("--source", "-s", default="installed", metavar="S",
+                   help="'installed' (default) or a path to a PyTorch git checkout")
+    q = lsub.add_parser("check", help="build what changed and run the lab's checks; exit 0 only when all pass")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--json", action="store_true", help='{"lab", "passed", "checks": [{"name", "passed", "message"}]}')
+    q = lsub.add_parser("watch", help="re-check on every save (h: next hint, c: check now, q: quit)")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the files (default 0.5)")
+    q.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    q = lsub.add_parser("hint", help="the next hint (all of them once the lab is done)")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--all", action="store_true", help="every hint at once")
+    q = lsub.add_parser("diff", help="your change against the starter, as a patch")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--stat", action="store_true", help="files and line counts only")
+    q = lsub.add_parser("reset", help="back to the starter (your attempt is kept as a patch in .lab/)")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    q = lsub.add_parser("solution", help="apply the reference solution (your attempt is kept as a patch in .lab/)")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    q = lsub.add_parser("status", help="your progress across labs")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q = lsub.add_parser("build", help="build what the lab needs without checking; --full: a plan for a whole "
+                                      "PyTorch build")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--full", action="store_true", help="print the plan for a real PyTorch build of the workspace "
+                                                       "(commands, MAX_JOBS, ccache, time, memory, disk)")
+    q.add_argument("--run", action="store_true", help="with --full: run the plan (hours on a laptop)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q = lsub.add_parser("dev", help="for lab authors: prove labs honest")
+    dsub = q.add_subparsers(dest="dev_command", metavar="ACTION")
+    d = dsub.add_parser("check", help="starter fails, solution passes, solution minus any one hunk fails",
+                        description="For each lab, in a throwaway workspace: the starter applies and its checks "
+                                    "fail; the solution applies and they pass; the solution with any one of its "
+                                    "hunks left out fails. Labs whose libraries are missing are skipped with why.")
+    d.add_argument("ids", nargs="*", metavar="ID", help="only these labs (default: all)")
+    d.add_argument("--theme", type=int, metavar="N", help="only the labs of theme N")
+    d.add_argument("--no-partial", action="store_true", help="skip the leave-one-hunk-out runs (quicker)")
+    d.add_argument("--source", "-s", default="installed", metavar="S", help="'installed' (default) or a checkout")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -183,8 +276,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("torchatlas: interrupted; the previous index (if any) is untouched", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as e:  # noqa: BLE001 - errors of ours carry their exit code; others are bugs
         return report(e)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`| head`): stop quietly, as a Unix tool killed by SIGPIPE would, and keep
+    Python from complaining again when it flushes stdout at exit."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 if __name__ == "__main__":

@@ -496,6 +496,12 @@ def cmd_tours(args: argparse.Namespace) -> int:
     return run_tours(args)
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    """`torchatlas lab ...`: see torchatlas.contrib.cli."""
+    from torchatlas.contrib.cli import run_lab
+    return run_lab(args)
+
+
 # -- explore (issue 4): the Textual UI; textual is imported only here, when it runs -----------------
 
 def cmd_explore(args: argparse.Namespace) -> int:

@@ -30,110 +30,14 @@ SHOW_FIELDS = {"before", "after", "whole", "max_lines"}
 CHECK_FIELDS = {"question", "answer", "assert"}
 
 
-# -- YAML with line numbers ------------------------------------------------------------------------
-
-class _Map(dict):
-    line = 0
-    key_lines: dict
-
-
-class _List(list):
-    line = 0
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    out = _Map()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise _Bad(key_node.start_mark.line + 1, "", f"a mapping key must be a name, not {key!r}")
-        key = str(key)
-        if key in out:
-            raise _Bad(key_node.start_mark.line + 1, key, f"duplicate key {key!r}")
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _List:
-    out = _List(loader.construct_object(n, deep=True) for n in node.value)
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-class _Bad(Exception):
-    def __init__(self, line: int, field: str, message: str):
-        super().__init__(message)
-        self.line, self.field, self.message = line, field, message
-
-
-# -- validation -----------------------------------------------------------------------------------
-
-def _line_of(m: _Map, key: str) -> int:
-    return getattr(m, "key_lines", {}).get(key, getattr(m, "line", 0))
-
-
-def _unknown(m: _Map, allowed: set[str], where: str) -> None:
-    for k in m:
-        if k not in allowed:
-            import difflib
-            close = difflib.get_close_matches(k, sorted(allowed), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(allowed))})"
-            raise _Bad(_line_of(m, k), f"{where}{k}", f"unknown field {k!r}{hint}")
-
-
-def _str(m: _Map, key: str, where: str, required: bool = True, empty_ok: bool = False) -> str | None:
-    if key not in m or m[key] is None:
-        if required:
-            raise _Bad(getattr(m, "line", 0), f"{where}{key}", f"missing required field {key!r}")
-        return None
-    v = m[key]
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        v = str(v)
-    if not isinstance(v, str):
-        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be text, not {type(v).__name__}")
-    if not v.strip() and not empty_ok:
-        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} is empty")
-    return v
-
-
-def _int(m: _Map, key: str, where: str, default: int | None = None, minimum: int = 0) -> int:
-    if key not in m or m[key] is None:
-        if default is None:
-            raise _Bad(getattr(m, "line", 0), f"{where}{key}", f"missing required field {key!r}")
-        return default
-    v = m[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < minimum:
-        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be a whole number >= {minimum}, not {v!r}")
-    return int(v)
-
-
-def _str_list(m: _Map, key: str, where: str) -> tuple[str, ...]:
-    if key not in m or m[key] is None:
-        return ()
-    v = m[key]
-    if isinstance(v, (str, int, float)) and not isinstance(v, bool):
-        v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v):
-        raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be a list of text")
-    return tuple(str(x) for x in v)
-
-
-def _mapping(v, line: int, fld: str, what: str) -> _Map:
-    if not isinstance(v, dict):
-        raise _Bad(getattr(v, "line", line), fld, f"{what} must be a mapping (key: value), not {type(v).__name__}")
-    return v
+from torchatlas.indexes.line_yaml import Bad as _Bad  # the shared line-aware YAML
+from torchatlas.indexes.line_yaml import Loader as _Loader
+from torchatlas.indexes.line_yaml import line_of as _line_of
+from torchatlas.indexes.line_yaml import mapping as _mapping
+from torchatlas.indexes.line_yaml import str_list as _str_list
+from torchatlas.indexes.line_yaml import text as _str
+from torchatlas.indexes.line_yaml import unknown as _unknown
+from torchatlas.indexes.line_yaml import whole as _int
 
 
 def _show(v, line: int, where: str) -> Show:

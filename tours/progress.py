@@ -13,15 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torchatlas.indexes.cache_dir import state_dir
+
 FILE = "tours-progress.json"
 
 
-def state_dir() -> Path:
-    env = os.environ.get("TORCHATLAS_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-    return Path(platformdirs.user_state_dir("torchatlas"))
 
 
 @dataclass
