@@ -1,0 +1,194 @@
+"""The native builder on lab fix-a-kernel: a cold build of the solution, nothing-changed, a kernel
+edit that recompiles only the kernel's objects, a compiler error at the learner's line, and the
+checks that keep a library from aborting the process that loads it.
+
+The builds are real (g++ against the installed torch's headers): marked slow_lab.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from torchatlas.contrib.builders import native, native_ninja, native_probe
+from torchatlas.contrib.model import BuildSpec
+
+LAB = Path(__file__).resolve().parents[2] / "patches" / "fix-a-kernel"
+KERNEL = "lab/cpu/BinaryOpsKernel.cpp"
+
+needs_toolchain = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or not shutil.which("g++") or not shutil.which("ninja")
+    or not shutil.which("git"),
+    reason="needs the installed torch, g++, ninja and git")
+
+
+class _Lab:
+    """The two fields the builder reads (the loader's Lab has them too)."""
+
+    id = "fix-a-kernel"
+    path = "lab.yaml"
+    build = BuildSpec(name="lab_logaddexp", sources=("lab/BinaryOps.cpp",), per_capability=(KERNEL,))
+
+
+def _apply(ws: Path, patch: Path) -> None:
+    subprocess.run(["git", "apply", str(patch)], cwd=ws, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("native-ws")
+    _apply(ws, LAB / "starter.patch")
+    _apply(ws, LAB / "solution.patch")
+    return ws
+
+
+def _objects(ws: Path) -> dict[str, int]:
+    root = ws / native.BUILD_REL / "obj"
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.o")}
+
+
+_RUN = (
+    "import sys, torch\n"
+    "a = torch.linspace(-30, 30, 1001, dtype=torch.float64); b = a.flip(0)\n"
+    "ref = torch.logaddexp(a, b); small = torch.logaddexp(torch.tensor([-float('inf')]), torch.tensor([-float('inf')]))\n"
+    "torch.ops.load_library(sys.argv[1])\n"
+    "assert 'lab/BinaryOps.cpp' in torch._C._dispatch_dump_table('aten::logaddexp')\n"
+    "got = torch.logaddexp(a, b)\n"
+    "print(float((got - ref).abs().max()), torch.logaddexp(torch.tensor([-float('inf')]), torch.tensor([-float('inf')])).item())\n"
+)
+
+
+def _run_overlay(lib: Path) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", _RUN, str(lib)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    err, small = out.stdout.split()
+    return float(err), float(small)
+
+
+@needs_toolchain
+@pytest.mark.slow_lab
+def test_build_rebuild_and_compile_error(solved):
+    ws = solved
+    res = native.build(_Lab, ws)
+    assert res.ok, "\n".join(map(str, res.diagnostics)) + res.log[-3000:]
+    assert res.library == ws / native.BUILD_REL / "liblab_logaddexp.so" and res.library.is_file()
+    assert (ws / native.BUILD_REL / native.STAMP).is_file()
+    assert res.env()["TORCHATLAS_LAB_LIB"] == str(res.library)
+    objs = _objects(ws)
+    assert set(objs) == {"lab/BinaryOps.cpp.o", f"{KERNEL}.DEFAULT.o", f"{KERNEL}.AVX2.o", f"{KERNEL}.AVX512.o"}
+    err, small = _run_overlay(res.library)
+    assert err < 1e-12 and small == float("-inf")
+
+    again = native.build(_Lab, ws)
+    assert again.ok and again.cached and again.seconds < 2.0
+    assert _objects(ws) == objs
+
+    # a kernel edit: only the kernel's three objects (one per capability) are compiled again
+    kernel = ws / KERNEL
+    text = kernel.read_text()
+    kernel.write_text(text.replace("return m + std::log1p", "return m + 0 * a + std::log1p"))
+    edited = native.build(_Lab, ws)
+    assert edited.ok and not edited.cached
+    after = _objects(ws)
+    assert after["lab/BinaryOps.cpp.o"] == objs["lab/BinaryOps.cpp.o"]
+    assert all(after[k] != objs[k] for k in objs if k.startswith(KERNEL))
+
+    # a compile error: the compiler's message at the learner's file and line, and no stamp
+    lines = text.splitlines()
+    n = next(i for i, ln in enumerate(lines, 1) if "scalar_t m = std::max(a, b);" in ln)
+    kernel.write_text(text.replace("scalar_t m = std::max(a, b);", "scalar_t m = std::max(a, b)"))
+    broken = native.build(_Lab, ws)
+    assert not broken.ok
+    errors = [d for d in broken.diagnostics if d.severity == "error"]
+    assert errors and errors[0].file == KERNEL and errors[0].line in (n, n + 1), broken.diagnostics
+    assert not (ws / native.BUILD_REL / native.STAMP).exists()
+
+    kernel.write_text(text)  # and back: a good build again
+    fixed = native.build(_Lab, ws)
+    assert fixed.ok and not fixed.cached
+
+
+@needs_toolchain
+@pytest.mark.slow_lab
+def test_interrupted_build_leaves_no_stamp_and_no_compiler(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    _apply(ws, LAB / "starter.patch")
+    script = ("import sys; from pathlib import Path\n"
+              "sys.path.insert(0, sys.argv[2])\n"
+              "from test_native_builder import _Lab\n"
+              "from torchatlas.contrib.builders import native\n"
+              "native.build(_Lab, Path(sys.argv[1]), progress=lambda s: print(s, flush=True))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(ws), str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the first compiler runs
+        if line.startswith("[1/"):
+            break
+    proc.send_signal(2)  # SIGINT: Ctrl-C
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not (ws / native.BUILD_REL / native.STAMP).exists()
+    assert not native_probe_compilers(ws)
+
+
+def native_probe_compilers(ws: Path) -> list[int]:
+    """Compilers still running on this workspace's files (a Ctrl-C must have ended them)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path("/proc", pid, "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if ("cc1plus" in cmd or "g++" in cmd) and cwd == str(ws):
+            out.append(int(pid))
+    return out
+
+
+def test_redefined_schema_is_caught_at_the_learners_line(tmp_path):
+    src = tmp_path / "lab" / "ops.cpp"
+    src.parent.mkdir()
+    src.write_text(
+        "#include <torch/library.h>\n"
+        "// TORCH_LIBRARY(aten, m) in a comment does not count\n"
+        "TORCH_LIBRARY_FRAGMENT(aten, m) {\n"
+        "  m.def(\"squareplus(Tensor self) -> Tensor\");\n"
+        "  m.def(\"logaddexp(Tensor self, Tensor other) -> Tensor\");\n"
+        "}\n"
+        "TORCH_LIBRARY(aten, m) {}\n")
+    diags = native_probe.scan_sources(tmp_path, ["lab/ops.cpp"], ["logaddexp", "logaddexp.out", "add.Tensor"])
+    assert [(d.file, d.line) for d in diags] == [("lab/ops.cpp", 7), ("lab/ops.cpp", 5)]
+    assert "aten::logaddexp" in diags[1].message and "aborts" in diags[1].message
+
+
+def test_load_failures_are_explained():
+    dup = ("terminate called after throwing an instance of 'c10::Error'\n  what():  Tried to register an operator "
+           "(aten::logaddexp(Tensor self, Tensor other) -> Tensor) with the same name and overload name multiple "
+           "times. Each overload's schema should only be registered with a single call to def(). Duplicate "
+           "registration: registered at lab/ops.cpp:12. Original registration: registered at "
+           "/__w/pytorch/pytorch/build/aten/src/ATen/RegisterSchema.cpp:6\n")
+    (d,) = native_probe.explain_load_failure(dup, -6, ("lab/ops.cpp",))
+    assert (d.file, d.line) == ("lab/ops.cpp", 12) and "aten::logaddexp" in d.message
+    und = "OSError: /ws/.lab/build/native/liblab.so: undefined symbol: _ZN3lab3fooEv"
+    (d,) = native_probe.explain_load_failure(und, 1, ("lab/ops.cpp",))
+    assert "_ZN3lab3fooEv" in d.message and "never defined" in d.message
+
+
+def test_ninja_file_is_relative_and_escaped():
+    units = native_ninja.units_for(["lab/a b.cpp"], ["lab/k.cpp"], (("DEFAULT", ()), ("AVX2", ("-mavx2",))),
+                                   ".lab/build/native")
+    text = native_ninja.render(build_rel=".lab/build/native", cxx="g++", cflags=["-I", "/x/$dir"],
+                               ldflags=["-shared"], units=units, library=".lab/build/native/liblab.so")
+    assert "build .lab/build/native/obj/lab/a$ b.cpp.o: cxx lab/a$ b.cpp" in text
+    assert "-DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2 -mavx2" in text
+    assert "/x/$$dir" in text
+    assert [u.capability for u in units] == ["", "DEFAULT", "AVX2"]
