@@ -1,0 +1,120 @@
+"""The lab commands as a learner meets them: start, check (text and --json), hint, diff, reset,
+solution, status; and `lab dev check` telling an honest lab from a dishonest one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from torchatlas.cli import main
+
+ASSETS = Path(__file__).parent.parent / "assets" / "labs"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, installed_source):
+    labs = tmp_path / "labs"
+    shutil.copytree(ASSETS / "square", labs / "square")
+    monkeypatch.setenv("TORCHATLAS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TORCHATLAS_LABS_PATH", str(labs))
+    return labs
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_learner_goes_from_start_to_done(env, capsys, tmp_path):
+    code, out, _ = run(capsys, "lab", "start", "square")
+    assert code == 0 and "workspace:" in out
+    ws = tmp_path / "state" / "labs" / "square"
+    assert (ws / "lab" / "sq.py").is_file()
+
+    code, out, _ = run(capsys, "lab", "check", "square", "--json")
+    verdict = json.loads(out)
+    assert code == 1 and verdict["lab"] == "square" and verdict["passed"] is False
+    assert set(verdict["checks"][0]) == {"name", "passed", "message"}
+    failing = [c for c in verdict["checks"] if not c["passed"]]
+    assert failing and "NotImplementedError" in failing[0]["message"] and "lab/sq.py:" in failing[0]["message"]
+
+    code, out, _ = run(capsys, "lab", "hint", "square")
+    assert code == 0 and "hint 1/1" in out and "x*x" in out
+
+    # a partly right answer: floats pass, the hidden integer check does not
+    (ws / "lab" / "sq.py").write_text("import torch\n\n\ndef square(x):\n    return torch.pow(x, 2.0)\n")
+    code, out, _ = run(capsys, "lab", "check", "square")
+    assert code == 1
+    assert "✓ test_sq::test_square" in out and "✗ test_hidden::test_keeps_dtype (hidden)" in out
+    assert "integer" in out
+
+    (ws / "lab" / "sq.py").write_text("import torch\n\n\ndef square(x):\n    return x * x\n")
+    code, out, _ = run(capsys, "lab", "check", "square")
+    assert code == 0 and "lab square done" in out
+
+    code, out, _ = run(capsys, "lab", "diff", "square")
+    assert "+    return x * x" in out and "-    raise NotImplementedError" in out
+
+    code, out, _ = run(capsys, "lab", "status", "--json")
+    row = next(r for r in json.loads(out) if r["id"] == "square")
+    assert row["id"] == "square" and row["done"] and row["checks_passed"] == row["checks_total"] == 3
+
+    code, out, _ = run(capsys, "lab", "reset", "square", "--yes")
+    assert code == 0 and "attempt is saved" in out
+    saved = list((ws / ".lab").glob("attempt-*.patch"))
+    assert saved and "return x * x" in saved[0].read_text()
+    assert "NotImplementedError" in (ws / "lab" / "sq.py").read_text()
+
+    code, out, _ = run(capsys, "lab", "solution", "square", "--yes")
+    assert code == 0 and "return x * x" in (ws / "lab" / "sq.py").read_text()
+
+
+def test_unknown_lab_and_lab_not_started(env, capsys):
+    code, _, err = run(capsys, "lab", "check", "sqaure")
+    assert code == 1 and "did you mean square" in err
+    code, _, err = run(capsys, "lab", "check", "square")
+    assert code == 2 and "lab start square" in err
+
+
+def test_list_and_theme_filter(env, capsys):
+    code, out, _ = run(capsys, "lab", "list", "--json")
+    ids = [r["id"] for r in json.loads(out)]
+    assert code == 0 and "square" in ids
+    code, out, _ = run(capsys, "lab", "list", "--theme", "3", "--json")
+    assert all(r["theme"] == 3 for r in json.loads(out))
+    code, out, _ = run(capsys, "lab", "list", "--theme", "27", "--json")
+    assert json.loads(out) == []
+
+
+def test_dev_check_tells_honest_from_dishonest(env, capsys):
+    code, out, _ = run(capsys, "lab", "dev", "check", "square", "--json")
+    report = json.loads(out)["labs"][0]
+    assert code == 0 and report["ok"], out
+    assert [s["stage"] for s in report["stages"]] == ["starter", "solution"]
+
+    # a solution with a hunk that does not matter: leaving it out still passes -> not honest
+    lab = env / "square"
+    (lab / "solution.patch").write_text((lab / "solution.patch").read_text().replace(
+        " import torch\n", " import torch\n+# a comment that changes nothing\n").replace("@@ -1,6 +1,6 @@", "@@ -1,6 +1,7 @@"))
+    (lab / "solution.patch").write_text((lab / "solution.patch").read_text() +
+                                        "diff --git a/lab/notes.md b/lab/notes.md\nnew file mode 100644\n"
+                                        "--- /dev/null\n+++ b/lab/notes.md\n@@ -0,0 +1 @@\n+notes\n")
+    code, out, _ = run(capsys, "lab", "dev", "check", "square", "--json")
+    report = json.loads(out)["labs"][0]
+    assert code == 1 and not report["ok"]
+    bad = [s for s in report["stages"] if not s["ok"]]
+    assert [s["stage"] for s in bad] == ["solution without lab/notes.md hunk 1/1 (line 0)"]
+    assert "every check passed" in bad[0]["why"]
+
+
+def test_dev_check_flags_a_starter_that_already_passes(env, capsys):
+    lab = env / "square"
+    (lab / "starter.patch").write_text((lab / "starter.patch").read_text()
+                                       .replace('+    # TODO\n+    raise NotImplementedError("TODO: square")',
+                                                "+    # TODO\n+    return x * x"))
+    code, out, _ = run(capsys, "lab", "dev", "check", "square", "--no-partial")
+    assert code == 1 and "starter: must fail" in out and "NOT HONEST" in out

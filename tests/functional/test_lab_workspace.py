@@ -1,0 +1,173 @@
+"""Workspaces over the installed torch and over a git checkout: what they hold, what they refuse,
+and that nothing is lost or half-made when a patch fails or a start is interrupted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from torchatlas.contrib.loader import load_labs
+from torchatlas.contrib.workspace import (PatchDoesNotApply, WorkspaceError, apply_patch, create_workspace,
+                                          open_workspace, reset_workspace)
+
+ASSETS = Path(__file__).parent.parent / "assets" / "labs"
+
+
+@pytest.fixture(scope="module")
+def square():
+    return load_labs([str(ASSETS)], builtin=False).labs["square"]
+
+
+@pytest.fixture
+def ws(square, installed_source, tmp_path):
+    return create_workspace(square, installed_source, tmp_path / "ws")
+
+
+def _tree_state(root: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted((root / "lab").rglob("*")) + [root / "torch/nn/modules/linear.py"]:
+        if p.is_file() and "__pycache__" not in p.parts:
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+def test_installed_workspace_copies_python_and_links_the_rest(ws, installed_source):
+    site = Path(installed_source.info.root)
+    root = ws.root
+    assert (root / "torch" / "__init__.py").is_file() and not (root / "torch" / "__init__.py").is_symlink()
+    assert (root / "torch" / "lib").is_symlink() and os.readlink(root / "torch" / "lib") == str(site / "torch" / "lib")
+    assert (root / "torchgen" / "packaged" / "ATen" / "native" / "native_functions.yaml").is_file()
+    assert (root / "lab" / "sq.py").read_text().count("NotImplementedError") == 1  # the starter is applied
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=root, capture_output=True, text=True).stdout
+    assert log.splitlines() == ["starter: lab square", f"pristine: torch {installed_source.info.version}"]
+    assert open_workspace(root) == ws
+    # the visible check is there to read; the hidden one is not
+    assert sorted(p.name for p in (root / ".lab" / "checks").iterdir()) == ["test_sq.py"]
+
+
+def test_a_workspace_imports_its_own_torch(ws):
+    env = {**os.environ, "PYTHONPATH": str(ws.root)}
+    (ws.root / "torch" / "nn" / "modules" / "linear.py").write_text(
+        (ws.root / "torch" / "nn" / "modules" / "linear.py").read_text() + "\nWORKSPACE_MARK = 42\n")
+    out = subprocess.run(["python", "-c", "import torch, torch.nn.modules.linear as l; print(torch.__file__, "
+                          "l.WORKSPACE_MARK)"], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith(str(ws.root)) and out.split()[-1] == "42"
+
+
+@pytest.mark.parametrize("path, words", [
+    ("../escape.py", "climbs out"), ("/tmp/escape.py", "absolute"),
+    ("torch/lib/evil.py", "through a symlink"), (".git/hooks/post-commit", "own git"),
+])
+def test_a_patch_that_escapes_is_refused_and_nothing_changes(ws, path, words):
+    before = _tree_state(ws.root)
+    patch = f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1 @@\n+boom\n"
+    with pytest.raises(WorkspaceError) as e:
+        apply_patch(ws.root, patch, "evil.patch")
+    assert words in str(e.value) and "evil.patch" in str(e.value)
+    assert _tree_state(ws.root) == before
+    assert not (Path(ws.source_root) / "torch" / "lib" / "evil.py").exists()
+
+
+def test_a_patch_that_does_not_apply_names_file_and_hunk_and_leaves_the_workspace(ws):
+    before = _tree_state(ws.root)
+    patch = ("--- a/lab/sq.py\n+++ b/lab/sq.py\n@@ -1,2 +1,2 @@\n-import torch\n+import torch  # changed\n \n"
+             "--- a/torch/nn/modules/linear.py\n+++ b/torch/nn/modules/linear.py\n"
+             "@@ -1,3 +1,3 @@\n-this line is not in the file\n+x\n context that is not there\n more\n")
+    with pytest.raises(PatchDoesNotApply) as e:
+        apply_patch(ws.root, patch, "partial.patch")
+    msg = str(e.value)
+    assert "torch/nn/modules/linear.py" in msg and "hunk 1 of 1" in msg and "partial.patch" in msg
+    assert _tree_state(ws.root) == before, "the first file's hunk applied although the second failed"
+
+
+def test_reset_returns_to_the_starter(ws):
+    (ws.root / "lab" / "sq.py").write_text("def square(x):\n    return x * x\n")
+    (ws.root / "lab" / "extra.py").write_text("x = 1\n")
+    reset_workspace(ws)
+    assert "NotImplementedError" in (ws.root / "lab" / "sq.py").read_text()
+    assert not (ws.root / "lab" / "extra.py").exists()
+
+
+def test_an_existing_folder_is_not_overwritten(square, installed_source, tmp_path):
+    dest = tmp_path / "taken"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("keep me")
+    with pytest.raises(WorkspaceError, match="exists and is not empty"):
+        create_workspace(square, installed_source, dest)
+    assert (dest / "mine.txt").read_text() == "keep me"
+
+
+def test_an_interrupted_start_leaves_nothing(square, installed_source, tmp_path):
+    def interrupt(msg):
+        if "git" in msg:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        create_workspace(square, installed_source, tmp_path / "ws", progress=interrupt)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- a git checkout -------------------------------------------------------------------------------------
+
+def _git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "me", "GIT_AUTHOR_EMAIL": "me@x",
+                               "GIT_COMMITTER_NAME": "me", "GIT_COMMITTER_EMAIL": "me@x"}).stdout
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    repo = tmp_path / "pytorch"
+    (repo / "aten/src/ATen/native").mkdir(parents=True)
+    (repo / "aten/src/ATen/native/native_functions.yaml").write_text("- func: abs(Tensor self) -> Tensor\n")
+    (repo / "torch").mkdir()
+    (repo / "torch/__init__.py").write_text("")
+    (repo / "version.txt").write_text("2.13.0a0\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+def test_on_a_checkout_the_lab_gets_a_worktree_and_the_users_tree_is_untouched(square, checkout, tmp_path):
+    from torchatlas.indexes.sources import open_source
+    head = _git(checkout, "rev-parse", "HEAD").strip()
+    ws = create_workspace(square, open_source(str(checkout)), tmp_path / "ws")
+    assert ws.kind == "checkout" and ws.branch == "torchatlas/lab/square"
+    assert (ws.root / "lab" / "sq.py").is_file()
+    assert not (checkout / "lab").exists(), "the learner's own working tree was modified"
+    assert _git(checkout, "rev-parse", "HEAD").strip() == head
+    assert _git(checkout, "symbolic-ref", "--short", "HEAD").strip() == "main"
+    assert _git(checkout, "status", "--porcelain") == ""
+    assert "torchatlas/lab/square" in _git(checkout, "branch", "--list")
+    # a second start of the same lab is refused with what to do
+    with pytest.raises(WorkspaceError, match="branch torchatlas/lab/square exists"):
+        create_workspace(square, open_source(str(checkout)), tmp_path / "ws2")
+
+
+def test_a_dirty_checkout_is_refused(square, checkout, tmp_path):
+    from torchatlas.indexes.sources import open_source
+    (checkout / "torch/__init__.py").write_text("# my work in progress\n")
+    with pytest.raises(WorkspaceError) as e:
+        create_workspace(square, open_source(str(checkout)), tmp_path / "ws")
+    assert "uncommitted changes" in str(e.value) and "torch/__init__.py" in str(e.value)
+    assert (checkout / "torch/__init__.py").read_text() == "# my work in progress\n"
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_checkout_patch_that_does_not_apply_removes_the_worktree_and_branch(square, checkout, tmp_path):
+    from dataclasses import replace
+
+    from torchatlas.indexes.sources import open_source
+    bad = tmp_path / "bad-lab"
+    import shutil
+    shutil.copytree(square.folder, bad)
+    (bad / "starter.patch").write_text("--- a/torch/__init__.py\n+++ b/torch/__init__.py\n@@ -1 +1 @@\n-nothere\n+x\n")
+    lab = replace(square, folder=bad)
+    with pytest.raises(PatchDoesNotApply):
+        create_workspace(lab, open_source(str(checkout)), tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+    assert "torchatlas/lab/square" not in _git(checkout, "branch", "--list")
+    assert _git(checkout, "worktree", "list").count("\n") == 1

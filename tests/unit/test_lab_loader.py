@@ -1,0 +1,74 @@
+"""The lab loader: every shipped lab loads; each kind of mistake in a lab.yaml is reported with its
+file, line and field, and the other labs still load."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from torchatlas.contrib.loader import BUILTIN_DIR, load_labs
+from torchatlas.contrib.model import BuildMode
+
+ASSETS = Path(__file__).parent.parent / "assets" / "labs"
+
+
+def test_shipped_labs_load_cleanly():
+    cat = load_labs()
+    assert not cat.errors, "\n".join(map(str, cat.errors))
+    assert cat.labs, f"no lab found in {BUILTIN_DIR}"
+    for lab in cat.labs.values():
+        assert lab.hints and lab.checks and lab.edits
+        assert any(c.hidden for c in lab.checks), f"{lab.id}: no hidden check"
+        assert lab.starter_patch.is_file() and lab.solution_patch.is_file()
+        if lab.mode in (BuildMode.EXTENSION, BuildMode.NATIVE):
+            assert lab.build.sources or lab.build.per_capability
+
+
+def _lab_with(tmp_path: Path, replace: tuple[str, str] | None = None, append: str = "", name: str = "square") -> Path:
+    root = tmp_path / "labs"
+    shutil.copytree(ASSETS / "square", root / name)
+    y = root / name / "lab.yaml"
+    text = y.read_text()
+    if replace:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    y.write_text(text + append)
+    return root
+
+
+@pytest.mark.parametrize("replace, append, line, field, words", [
+    (("mode: python", "mode: pyton"), "", 6, "mode", "unknown mode 'pyton'"),
+    (("theme: 3", "theme: 99"), "", 3, "theme", "not a theme"),
+    (("difficulty: beginner", "difficulty: easy"), "", 4, "difficulty", "must be one of"),
+    (None, "colour: blue\n", 16, "colour", "unknown field 'colour'"),
+    (("checks/test_sq.py", "checks/test_nope.py"), "", 13, "checks[1].file", "no such check file"),
+    (("checks/test_sq.py", "../../etc/passwd"), "", 13, "checks[1].file", "relative path"),
+    (("id: square", "id: other"), "", 1, "id", "differs from its folder"),
+    (("hints: [use x*x]", "hints: []"), "", 10, "hints", "at least one hint"),
+    (("mode: python", "mode: extension"), "", 1, "build", "needs 'build'"),
+    (("hints: [use x*x]", "hints: [use x*x"), "", 11, "", "not valid YAML"),
+])
+def test_a_bad_lab_is_reported_with_file_line_and_field(tmp_path, replace, append, line, field, words):
+    root = _lab_with(tmp_path, replace, append)
+    shutil.copytree(ASSETS / "square", root / "square-ok")
+    (root / "square-ok" / "lab.yaml").write_text((root / "square-ok" / "lab.yaml").read_text()
+                                                 .replace("id: square", "id: square-ok"))
+    cat = load_labs([str(root)], builtin=False)
+    assert list(cat.labs) == ["square-ok"], "the good lab must still load"
+    assert len(cat.errors) == 1
+    err = cat.errors[0]
+    assert err.path.endswith("square/lab.yaml")
+    assert words in err.message, err
+    assert err.field == field, err
+    if line:
+        assert err.line == line, err
+
+
+def test_a_later_folder_replaces_a_lab_and_says_so(tmp_path):
+    a = _lab_with(tmp_path / "a")
+    b = _lab_with(tmp_path / "b", ("title: Square", "title: Squared again"))
+    cat = load_labs([str(a), str(b)], builtin=False)
+    assert cat.labs["square"].title.startswith("Squared again")
+    assert cat.notes and "replaces" in cat.notes[0]
