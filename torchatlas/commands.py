@@ -493,7 +493,7 @@ def cmd_precise(args: argparse.Namespace) -> int:
 def cmd_tours(args: argparse.Namespace) -> int:
     """`torchatlas tours list|show|check`: see torchatlas.tours.cli."""
     from torchatlas.tours.cli import run_tours
-    return run_tours(args)
+    return run_tours(args, open_index)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:

@@ -24,13 +24,19 @@ class MalformedTour(AtlasError):
     exit_code = 2
 
 
-def run_tours(args: argparse.Namespace) -> int:
+def run_tours(args: argparse.Namespace, open_index=None) -> int:
+    """`open_index(args) -> Index` comes from the CLI layer (it builds a missing index with progress
+    on the terminal): the tours never import the shell above them."""
     action = getattr(args, "tours_command", None)
     if not action:
         raise AtlasError("`torchatlas tours` needs an action: list, show ID or check",
                          hint="e.g. torchatlas tours list")
     catalog = load_catalog(getattr(args, "tours_dir", None) or ())
-    return {"list": _list, "show": _show, "check": _check}[action](args, catalog)
+    if action == "list":
+        return _list(args, catalog)
+    if open_index is None:
+        raise AtlasError("internal: `tours show/check` needs the CLI's open_index")
+    return {"show": _show, "check": _check}[action](args, catalog, open_index)
 
 
 def _print_errors(catalog: Catalog) -> None:
@@ -88,9 +94,7 @@ def _progress_json(progress, t: Tour) -> dict:
 
 # -- show -----------------------------------------------------------------------------------------
 
-def _show(args: argparse.Namespace, catalog: Catalog) -> int:
-    from torchatlas.commands import open_index
-
+def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     from .anchors import AnchorContext
     from .progress import Progress
     tour = _find(catalog, args.id)
@@ -216,9 +220,7 @@ def _print_step(tour: Tour, r: StepReport, n: int) -> None:
 
 # -- check ----------------------------------------------------------------------------------------
 
-def _check(args: argparse.Namespace, catalog: Catalog) -> int:
-    from torchatlas.commands import open_index
-
+def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     from .anchors import AnchorContext
     if args.ids:
         tours = [_find(catalog, i) for i in args.ids]

@@ -7,7 +7,10 @@ import pytest
 
 MODULES = ["torchatlas.cli", "torchatlas.commands", "torchatlas.indexes.store", "torchatlas.indexes.queries",
            "torchatlas.indexes.code_queries", "torchatlas.indexes.trace", "torchatlas.indexes.code_index",
-           "torchatlas.indexes.pipeline", "torchatlas.indexes.resolver", "torchatlas.indexes.runtime"]
+           "torchatlas.indexes.pipeline", "torchatlas.indexes.resolver", "torchatlas.indexes.runtime",
+           "torchatlas.contrib.cli", "torchatlas.contrib.runner", "torchatlas.contrib.devcheck",
+           "torchatlas.contrib.workspace", "torchatlas.contrib.builders.extension", "torchatlas.contrib.builders.native",
+           "torchatlas.contrib.builders.codegen"]
 
 
 @pytest.mark.parametrize("module", MODULES)

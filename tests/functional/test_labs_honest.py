@@ -1,0 +1,34 @@
+"""Every shipped lab is honest (`torchatlas lab dev check`): its starter fails its checks, its
+solution passes them, and the solution with any one of its hunks left out fails.
+
+One test per lab so pytest-xdist spreads them over the cores. Labs that compile C++ (extension,
+native) are marked `slow_lab`: CI runs them; `-m "not slow_lab"` skips them on a laptop.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from torchatlas.contrib.devcheck import dev_check, missing_requirements
+from torchatlas.contrib.loader import load_labs
+from torchatlas.contrib.model import BuildMode
+
+LABS = load_labs(builtin=True).ordered()
+SLOW = (BuildMode.EXTENSION, BuildMode.NATIVE, BuildMode.CODEGEN)
+
+
+def _param(lab):
+    marks = [pytest.mark.slow_lab] if lab.mode in SLOW else []
+    return pytest.param(lab, id=lab.id, marks=marks)
+
+
+@pytest.mark.parametrize("lab", [_param(lab) for lab in LABS])
+def test_lab_is_honest(lab, installed_source, tmp_path):
+    missing = missing_requirements(lab)
+    if missing:
+        pytest.skip(f"{lab.id} needs {', '.join(missing)}")
+    report = dev_check(lab, installed_source, workdir=tmp_path)
+    problems = [f"{s.name}: {s.why()}" for s in report.stages if not s.ok]
+    assert report.ok, f"{lab.id} is not honest:\n" + "\n".join(problems)
+    names = [s.name for s in report.stages]
+    assert names[:2] == ["starter", "solution"]
