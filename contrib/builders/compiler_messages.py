@@ -138,7 +138,8 @@ def to_diagnostics(messages: Iterable[RawMessage], mapper: PathMapper, *,
     - an error or warning outside (a torch header) moves to the innermost learner frame of its chain
       ("required from here", "In file included from"), naming the header where it was raised;
     - an error with no learner frame at all is kept with the header's short name (it still explains
-      the failure); notes and warnings with no learner frame are dropped (header noise)."""
+      the failure); notes outside the learner's files, and warnings with no learner frame, are
+      dropped (header noise)."""
     out: list[Diagnostic] = []
     seen: set[tuple] = set()
     for m in messages:
@@ -148,6 +149,8 @@ def to_diagnostics(messages: Iterable[RawMessage], mapper: PathMapper, *,
         else:
             frame = next((f for f in reversed(m.frames) if mapper.learner(f[0]) is not None), None)
             where = f"{mapper.short(m.file)}:{m.line}"
+            if m.severity == "note":
+                continue  # a header's note ("... evaluates to false"): noise at the learner's line
             if frame is not None:
                 d = Diagnostic(mapper.learner(frame[0]) or frame[0], frame[1], frame[2], m.severity,
                                f"{m.message} [raised in {where}]")
@@ -193,13 +196,29 @@ def linker_diagnostics(text: str, mapper: PathMapper,
             cands = by_base.get(os.path.basename(m["file"]), [])
             out.append(Diagnostic(cands[0] if len(cands) == 1 else m["file"], 0, 0, "error", m["msg"]))
     syms = sorted({m["sym"] for m in _UNDEFINED_SYMBOL.finditer(strip_ansi(text))})
-    first = next(iter(by_base.values()), [""])[0]
     for name in demangle(syms):
-        out.append(Diagnostic(first, 0, 0, "error",
+        file, line = _mention(name, [s for group in by_base.values() for s in group], mapper)
+        out.append(Diagnostic(file, line, 0, "error",
                               f"undefined symbol when loading the library: {name} "
                               "(declared and used, but never defined in the lab's sources?)"))
     seen: set = set()
     return tuple(d for d in out if not (d in seen or seen.add(d)))
+
+
+def _mention(symbol: str, sources: list[str], mapper: PathMapper) -> tuple[str, int]:
+    """The first line of the lab's sources naming a missing symbol's function (its declaration,
+    usually): 'labops::scale(double)' -> the first line with `scale(`."""
+    short = re.sub(r"\(.*$", "", symbol).split("::")[-1].strip()
+    pattern = re.compile(r"\b" + re.escape(short) + r"\s*\(") if short else None
+    for src in sources:
+        try:
+            lines = (mapper.workspace / src).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for i, text in enumerate(lines, 1):
+            if pattern is not None and pattern.search(text):
+                return src, i
+    return (sources[0] if sources else ""), 0
 
 
 def diagnostics(text: str, workspace: Path, *, cwd: Path | None = None,

@@ -42,6 +42,7 @@ from torchatlas.contrib.builders.base import BuildFailed, BuildResult, Diagnosti
 MODE = "extension"
 DEFAULT_TIMEOUT = 600.0  # seconds: a cold build is ~8-20 s here; a busy machine can take minutes
 STAMP = "stamp.json"
+FAILED = "failed.json"  # the learner's last compile error, replayed while the sources stay the same
 LOG = "build.log"
 _STAMP_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,7 +70,8 @@ try:
     lib = cpp_extension.load(name=args["name"], sources=args["sources"], extra_cflags=args["cflags"],
                              build_directory=args["build_dir"], is_python_module=False, verbose=True)
 except OSError as e:  # torch.ops.load_library: the library was built but does not load
-    print("TORCHATLAS-LOAD-FAILED " + str(e).replace("\n", " "), flush=True)
+    why = str(e) + (": " + str(e.__cause__) if e.__cause__ else "")
+    print("TORCHATLAS-LOAD-FAILED " + why.replace("\n", " "), flush=True)
     sys.exit(5)
 except Exception as e:
     print("TORCHATLAS-BUILD-FAILED " + (str(e).splitlines() or [repr(e)])[0], flush=True)
@@ -105,7 +107,7 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
                        summary=f"{name}: {problems[0].file}: {problems[0].message}")
     flags = list(spec.extra_cflags)
     key = _key(name, flags, python, files)
-    cached = _cached(build_dir, key, t0, name)
+    cached = _cached(build_dir, key, t0, name) or _replayed_failure(build_dir, key, t0)
     if cached is not None:
         return cached
 
@@ -117,6 +119,7 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
         if cached is not None:
             return cached
         _unlink(build_dir / STAMP)
+        _unlink(build_dir / FAILED)
         _unlink(build_dir / "lock")  # cpp_extension's baton, left by a killed build: it would wait forever
         say(f"building {name}: {', '.join(spec.sources)}")
         args = {"name": name, "sources": [str(workspace / s) for s in spec.sources], "cflags": flags,
@@ -198,6 +201,31 @@ def _cached(build_dir: Path, key: str, t0: float, name: str) -> BuildResult | No
         return None
     return _result(True, build_dir, t0, library=lib, cached=True,
                    summary=f"nothing changed since the last build: {lib.name} reused")
+
+
+def _replayed_failure(build_dir: Path, key: str, t0: float) -> BuildResult | None:
+    """The same compile errors as last time when the sources did not change since: running the
+    check again without an edit should not cost another compile (`lab watch`, a second `check`)."""
+    try:
+        rec = json.loads((build_dir / FAILED).read_text())
+        if rec.get("key") != key or _file_sha(rec.get("torch_version_file", "")) != rec.get("torch_version_sha"):
+            return None
+        diags = tuple(Diagnostic(**d) for d in rec["diagnostics"])
+        log = (build_dir / LOG).read_text(errors="replace")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _result(False, build_dir, t0, diagnostics=diags, cached=True, log=log,
+                   summary=rec.get("summary", "") + " (unchanged since the last build)")
+
+
+def _record_failure(build_dir: Path, key: str, diags, summary: str, torch_info: dict) -> None:
+    vf = torch_info.get("version_file", "")
+    data = {"key": key, "summary": summary, "torch_version_file": vf, "torch_version_sha": _file_sha(vf),
+            "diagnostics": [{"file": d.file, "line": d.line, "column": d.column, "severity": d.severity,
+                             "message": d.message} for d in diags]}
+    tmp = build_dir / (FAILED + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, build_dir / FAILED)
 
 
 def _write_stamp(build_dir: Path, key: str, library: Path, torch_info: dict) -> None:
@@ -354,15 +382,12 @@ def _finish(rc: int, output: str, build_dir: Path, workspace: Path, spec, key: s
     sources = list(spec.sources)
     if rc == 0 and "LIBRARY" in marks:
         library = Path(marks["LIBRARY"])
-        try:
-            torch_info = json.loads(marks.get("TORCH", "{}"))
-        except ValueError:
-            torch_info = {}
-        _write_stamp(build_dir, key, library, torch_info)  # last: only a good build is stamped
+        _write_stamp(build_dir, key, library, _torch_info(marks))  # last: only a good build is stamped
         warnings = compiler_messages.diagnostics(output, workspace, cwd=build_dir, sources=sources)
         return _result(True, build_dir, t0, library=library, diagnostics=warnings, log=output,
                        summary=f"built {library.name} from {', '.join(sources)}")
     diags = compiler_messages.diagnostics(output, workspace, cwd=build_dir, sources=sources)
+    torch_info = _torch_info(marks)
     if "LOAD-FAILED" in marks:
         summary = f"{spec.name} compiled, but the library does not load: {marks['LOAD-FAILED']}"
         if not diags:
@@ -378,7 +403,19 @@ def _finish(rc: int, output: str, build_dir: Path, workspace: Path, spec, key: s
         diags = diags or (_crash_diagnostic(what, workspace, build_dir, sources),)
     else:
         summary = f"{spec.name}: the build process exited with code {rc}: {_tail(output)}"
+    mapper = compiler_messages.PathMapper(workspace, build_dir)
+    if torch_info and any(d.severity == "error" and d.line and mapper.learner(str(workspace / d.file))
+                          for d in diags):
+        _record_failure(build_dir, key, diags, summary, torch_info)  # the learner's error, not the machine's
     return _result(False, build_dir, t0, diagnostics=diags, log=output, summary=summary)
+
+
+def _torch_info(marks: dict[str, str]) -> dict:
+    try:
+        info = json.loads(marks.get("TORCH", "{}"))
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _what(output: str) -> str:
