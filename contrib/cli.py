@@ -277,10 +277,14 @@ def _solution(args, catalog: LabCatalog) -> int:
 
 def _verdict(lab: Lab, ws, args, quiet: bool = False) -> LabVerdict:
     from .runner import verify
+    from .workspace import check_root
     stream = not args.json and not quiet
     if stream:
         print(f"checking {lab.id} in {ws.root}")
-    verdict = verify(lab, ws.root, progress=_say if stream else None, on_result=_print_result if stream else None)
+    root, note = check_root(ws)
+    if note and not args.json:
+        print(f"torchatlas: note: {note}", file=sys.stderr)
+    verdict = verify(lab, root, progress=_say if stream else None, on_result=_print_result if stream else None)
     progress = LabsProgress()
     passed = sum(r.passed for r in verdict.results)
     first = progress.record_check(lab.id, passed, len(verdict.results))
@@ -329,7 +333,8 @@ def _build(args, catalog: LabCatalog) -> int:
             return run_full(ws.root, p)
         return 0 if p.possible else 1
     from . import builders
-    result = builders.build(lab, ws.root, progress=_say)
+    from .workspace import check_root
+    result = builders.build(lab, check_root(ws)[0], progress=_say)
     if args.json:
         print(json.dumps({"lab": lab.id, "ok": result.ok, "mode": result.mode, "cached": result.cached,
                           "seconds": round(result.seconds, 2), "library": str(result.library or ""),

@@ -16,7 +16,8 @@ from pathlib import Path
 from . import patchfile
 from .model import Lab, LabVerdict
 from .runner import verify
-from .workspace import PatchDoesNotApply, WorkspaceError, apply_patch, create_workspace, reset_workspace
+from .workspace import (PatchDoesNotApply, WorkspaceError, apply_patch, check_root, create_workspace,
+                        reset_workspace)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = 
         except WorkspaceError as e:
             add(Stage("starter", False, None, problem=f"the starter does not apply: {e}"))
             return DevReport(lab.id, tuple(stages), time.monotonic() - start)
-        add(Stage("starter", False, verify(lab, ws.root)))
+        add(Stage("starter", False, verify(lab, check_root(ws)[0])))
         variants = [("solution", True, solution.render())]
         if partial and solution.hunk_count > 1:
             for i, label in enumerate(solution.hunk_labels()):
@@ -106,7 +107,7 @@ def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = 
             except PatchDoesNotApply as e:
                 add(Stage(name, expect, None, problem=f"does not apply: {e}"))
                 continue
-            add(Stage(name, expect, verify(lab, ws.root)))
+            add(Stage(name, expect, verify(lab, check_root(ws)[0])))
         return DevReport(lab.id, tuple(stages), time.monotonic() - start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

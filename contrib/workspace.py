@@ -318,6 +318,86 @@ def _which_hunk(patch: patchfile.Patch, stderr: str) -> str:
     return f"the patch does not apply: {stderr.strip() or 'git gave no reason'}"
 
 
+# -- where checks run ---------------------------------------------------------------------------------
+
+def check_root(ws: Workspace, installed_root: Path | None = None) -> tuple[Path, str]:
+    """The folder the builders and checks use, and a note for the learner (or "").
+
+    An installed workspace is its own check root. A checkout's torch is not built, so its checks run
+    on an overlay (`.lab/overlay/`): a workspace over the installed torch into which the files the
+    learner changed on the branch (lab/, torch/, and the YAML codegen reads, moved back to the
+    installed layout) are synced before each check. When the checkout's version is not the installed
+    one, changed torch/ files then run on top of another version, and the note says so."""
+    if ws.kind == "installed":
+        return ws.root, ""
+    from torchatlas.indexes.sources import installed_root as find_installed, open_source
+    site = installed_root or find_installed()
+    if site is None:
+        raise WorkspaceError("checks of a checkout workspace run on the installed torch, and none is installed",
+                             hint="pip install torch (the version of your checkout) into this Python")
+    overlay = ws.meta / "overlay"
+    if not (overlay / "torch" / "__init__.py").is_file():
+        partial = ws.meta / f".overlay.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            _copy_package(site / "torch", partial / "torch")
+            _copy_tree(site / "torchgen", partial / "torchgen")
+            shutil.rmtree(overlay, ignore_errors=True)
+            os.replace(partial, overlay)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    changed = [p for p in ws.git().changed_files(ws.pristine) if _overlay_path(p)]
+    synced_file = ws.meta / "overlay-synced.json"
+    try:
+        before = set(json.loads(synced_file.read_text()))
+    except (OSError, ValueError):
+        before = set()
+    for rel in sorted(before - set(changed)):  # no longer changed: back to the installed file
+        _restore(overlay, site, _overlay_path(rel))
+    for rel in changed:
+        src, dst = ws.root / rel, overlay / _overlay_path(rel)
+        if dst.is_symlink() or dst.exists():
+            dst.unlink()
+        if src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    synced_file.write_text(json.dumps(changed))
+    installed_version = open_source(str(site)).info.version
+    note = ""
+    if _base(installed_version) != _base(ws.version) and any(p.startswith("torch/") for p in changed):
+        note = (f"your checkout is torch {ws.version}, the installed torch is {installed_version}: your changed "
+                "torch/ files run on top of the installed version; a full build of the checkout "
+                "(`torchatlas lab build ID --full`) runs them on their own")
+    return overlay, note
+
+
+def _overlay_path(rel: str) -> str | None:
+    for installed, checkout in CHECKOUT_PATHS:
+        if rel.startswith(checkout):
+            return installed + rel[len(checkout):]
+    if rel.startswith(("lab/", "torch/", "torchgen/")):
+        return rel
+    return None
+
+
+def _restore(overlay: Path, site: Path, rel: str | None) -> None:
+    if rel is None:
+        return
+    dst, src = overlay / rel, site / rel
+    if dst.is_symlink() or dst.exists():
+        dst.unlink()
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst) if rel.endswith(".py") or rel.startswith("torchgen/") else os.symlink(src, dst)
+
+
+def _base(version: str) -> str:
+    import re
+    m = re.match(r"(\d+\.\d+)", version)
+    return m.group(1) if m else version
+
+
 # -- resetting -----------------------------------------------------------------------------------------
 
 def reset_workspace(ws: Workspace) -> None:

@@ -171,3 +171,21 @@ def test_a_checkout_patch_that_does_not_apply_removes_the_worktree_and_branch(sq
     assert not (tmp_path / "ws").exists()
     assert "torchatlas/lab/square" not in _git(checkout, "branch", "--list")
     assert _git(checkout, "worktree", "list").count("\n") == 1
+
+
+def test_checks_of_a_checkout_run_on_an_overlay_of_the_installed_torch(square, checkout, tmp_path):
+    from torchatlas.contrib.checks import run_checks
+    from torchatlas.contrib.workspace import check_root
+    from torchatlas.indexes.sources import open_source
+    ws = create_workspace(square, open_source(str(checkout)), tmp_path / "ws")
+    (ws.root / "lab" / "sq.py").write_text("def square(x):\n    return x * x\n")
+    root, note = check_root(ws)
+    assert root == ws.root / ".lab" / "overlay" and note == ""
+    assert (root / "lab" / "sq.py").read_text() == "def square(x):\n    return x * x\n"
+    assert all(r.passed for r in run_checks(square, root)), "the solved checkout lab must pass on the overlay"
+    # a file no longer changed on the branch goes back to what the installed torch has
+    reset_workspace(ws)
+    (ws.root / "lab" / "sq.py").unlink()
+    check_root(ws)
+    assert not (root / "lab" / "sq.py").exists()
+    assert _git(checkout, "status", "--porcelain") == ""
