@@ -46,7 +46,7 @@ from .gen_diff import GenDiff, diff_outputs, op_slice  # noqa: F401  (op_slice: 
 
 MODE = "codegen"
 STAMP = "stamp.json"
-KEYS = "out.keys.json"  # which inputs the current out/ was generated from (per part)
+INPUTS = "inputs.json"  # inside out/: the input keys it was generated from, swapped in with it
 LOG = "torchgen.log"
 PARTS = ("aten", "autograd")
 
@@ -128,12 +128,22 @@ def torch_version() -> str:
 # ---------------------------------------------------------------------------------------- inputs
 
 
-def _hash_files(files: list[Path], base: Path) -> str:
+def _content(path: Path, normalize: set[Path]) -> bytes:
+    """The bytes that decide what torchgen generates. In native_functions.yaml and derivatives.yaml
+    whole-line comments and blank lines do not (neither uses block scalars), so a starter that only
+    adds a TODO comment has the pristine keys, and its output is linked from the pristine one."""
+    data = path.read_bytes()
+    if path not in normalize:
+        return data
+    return b"\n".join(line for line in data.splitlines() if line.strip() and not line.lstrip().startswith(b"#"))
+
+
+def _hash_files(files: list[Path], base: Path, normalize: set[Path]) -> str:
     h = hashlib.sha256()
     for f in sorted(files):
         h.update(str(f.relative_to(base)).encode())
         h.update(b"\0")
-        h.update(f.read_bytes())
+        h.update(_content(f, normalize))
         h.update(b"\0")
     return h.hexdigest()[:20]
 
@@ -155,10 +165,10 @@ def input_keys(layout: Layout) -> dict[str, str]:
     aten = code + _tree_files(layout.aten / "templates") + [layout.native_functions, layout.tags]
     autograd = aten + _tree_files(layout.autograd)
     base = layout.python_root
-    version = torch_version()
-    return {"torch": version,
-            "aten": _hash_files(sorted(set(aten)), base),
-            "autograd": _hash_files(sorted(set(autograd)), base)}
+    normalize = {layout.native_functions, layout.derivatives}
+    return {"torch": torch_version(),
+            "aten": _hash_files(sorted(set(aten)), base, normalize),
+            "autograd": _hash_files(sorted(set(autograd)), base, normalize)}
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -309,12 +319,15 @@ def _rmtree(path: Path) -> None:
 
 
 def run_torchgen(torchgen_root: Path, out_dir: Path, *, autograd: bool = True, timeout: float = 300,
-                 progress: Progress = None, aten: bool = True, keep: Path | None = None,
-                 workspace: Path | None = None, parallel: bool | None = None) -> None:
+                 progress: Progress = None, aten: bool = True, reuse: dict[str, Path] | None = None,
+                 workspace: Path | None = None, parallel: bool | None = None,
+                 inputs: dict | None = None) -> None:
     """Generate into `out_dir` (`aten/` with `aten/aoti/`, `autograd/`) from `torchgen_root`'s inputs.
 
-    `keep`: a previous output folder whose parts not generated now (aten=False) move into the new
-    one. `workspace`: what diagnostics are relative to (default: the folder holding torchgen/).
+    `reuse`: part -> an existing folder of that part (`<out>/aten` of a previous build: moved in;
+    the pristine one's: hard-linked, or copied across file systems), for parts not generated now.
+    `workspace`: what diagnostics are relative to (default: the folder holding torchgen/).
+    `inputs`: written to out_dir/inputs.json in the same rename, so it always describes out_dir.
     Raises GenerationFailed (torchgen refused the input) or BuildFailed (timeout, torchgen missing);
     out_dir is then exactly as it was."""
     say = progress or (lambda _msg: None)
@@ -334,7 +347,7 @@ def run_torchgen(torchgen_root: Path, out_dir: Path, *, autograd: bool = True, t
         batches = [order] if parallel else [[name] for name in order]
         deadline = time.monotonic() + timeout
         failed = []
-        for batch in batches:
+        for batch in filter(None, batches):
             say("torchgen: generating " + " and ".join(
                 {"aten": "ATen (per-operator headers, registrations; ~15-20 s)",
                  "autograd": "autograd (nodes, VariableType, Python bindings; ~5-7 s)"}[n] for n in batch))
@@ -367,16 +380,28 @@ def run_torchgen(torchgen_root: Path, out_dir: Path, *, autograd: bool = True, t
             what = " and ".join(failed)
             first = str(diags[0]) if diags else _last_error(log)
             raise GenerationFailed(f"torchgen ({what}) failed: {first}", diags, log)
-        if keep is not None:
-            for part in PARTS:
-                if part not in cmds and (Path(keep) / part).is_dir():
-                    os.rename(Path(keep) / part, tmp / part)
+        for part, src in (reuse or {}).items():
+            if part not in cmds:
+                _take(Path(src), tmp / part, move=Path(os.path.abspath(src)).parent == out_dir)
         (tmp / LOG).write_text(log, encoding="utf-8")
+        if inputs is not None:
+            (tmp / INPUTS).write_text(json.dumps(inputs), encoding="utf-8")
         _swap(tmp, out_dir)
     except BaseException:
         _stop(procs)
         _rmtree(tmp)
         raise
+
+
+def _take(src: Path, dst: Path, move: bool) -> None:
+    if move:
+        os.rename(src, dst)
+        return
+    try:
+        shutil.copytree(src, dst, copy_function=os.link)
+    except OSError:  # another file system: copy (~1-2 s for the ATen part)
+        _rmtree(dst)
+        shutil.copytree(src, dst)
 
 
 def _last_error(log: str) -> str:
@@ -450,13 +475,19 @@ def _read_json(path: Path) -> dict | None:
 # ---------------------------------------------------------------------------------------- build
 
 
-def _pristine_source(workspace: Path, layout: Layout) -> Path:
-    """The torchgen whose generation is the pristine one: the installed package for a workspace
-    over the installed torch; for a checkout workspace, the learner's repository (the worktree's
-    base, unchanged: a dirty checkout is refused when the workspace is made)."""
+def _pristine_source(workspace: Path) -> Path:
+    """The torchgen whose generation is the pristine one: the workspace's source (`source_root`
+    in .lab/workspace.json: the installed torch's site-packages, or, for a checkout workspace,
+    the learner's repository, unchanged since a dirty checkout is refused); else the installed one."""
     info = _read_json(workspace / ".lab" / "workspace.json") or {}
-    if info.get("kind") == "checkout" and info.get("source_root"):
-        return Path(info["source_root"]) / "torchgen"
+    source = info.get("source_root")
+    if source:
+        candidate = Path(source) / "torchgen"
+        try:
+            layout_of(candidate)
+            return candidate
+        except BuildFailed:
+            pass
     return installed_torchgen()
 
 
@@ -476,7 +507,7 @@ def build(lab, workspace: Path, *, progress: Progress = None, timeout: float = 3
     out = build_dir / "out"
     build_dir.mkdir(parents=True, exist_ok=True)
 
-    pristine = pristine_output(_pristine_source(workspace, layout), progress=progress, timeout=timeout)
+    pristine = pristine_output(_pristine_source(workspace), progress=progress, timeout=timeout)
     keys = input_keys(layout)
     env = (("TORCHATLAS_LAB_GEN", str(out)), ("TORCHATLAS_LAB_PRISTINE", str(pristine)))
 
@@ -492,20 +523,25 @@ def build(lab, workspace: Path, *, progress: Progress = None, timeout: float = 3
         if (hit := cached()) is not None:
             return hit
         _unlink(build_dir / STAMP)
-        previous = _read_json(build_dir / KEYS) or {}
-        _unlink(build_dir / KEYS)
-        redo_aten = not (previous.get("aten") == keys["aten"] and previous.get("torch") == keys["torch"]
-                         and (out / "aten").is_dir())
-        if not redo_aten:
-            say("torchgen: native_functions.yaml unchanged, keeping the ATen output")
+        previous = _read_json(out / INPUTS) or {}
+        made = (_read_json(pristine / STAMP) or {}).get("keys") or {}
+        reuse: dict[str, Path] = {}
+        for part in PARTS:
+            if previous.get(part) == keys[part] and previous.get("torch") == keys["torch"] and (out / part).is_dir():
+                reuse[part] = out / part
+            elif made.get(part) == keys[part] and made.get("torch") == keys["torch"] and (pristine / part).is_dir():
+                reuse[part] = pristine / part
+        for part, src in reuse.items():
+            what = {"aten": "native_functions.yaml", "autograd": "derivatives.yaml"}[part]
+            say(f"torchgen: {what} unchanged, keeping the {part} output" if src.parent == out else
+                f"torchgen: {what} generates what the pristine one does (comments aside): linking its {part} output")
         try:
-            run_torchgen(workspace / "torchgen", out, aten=redo_aten, autograd=True, timeout=timeout,
-                         progress=progress, keep=None if redo_aten else out, workspace=workspace)
+            run_torchgen(workspace / "torchgen", out, aten="aten" not in reuse, autograd="autograd" not in reuse,
+                         timeout=timeout, progress=progress, reuse=reuse, workspace=workspace, inputs=keys)
         except GenerationFailed as e:
             (build_dir / LOG).write_text(e.log, encoding="utf-8", errors="replace")
             return _result(False, build_dir, t0, diagnostics=e.diagnostics, log=e.log,
                            summary=f"torchgen refused the change: {e.diagnostics[0] if e.diagnostics else e.message}")
-        _write_json(build_dir / KEYS, keys)
         say("torchgen: comparing with the pristine output")
         summary = diff_outputs(pristine, out).summary()
         _write_json(build_dir / STAMP, {"keys": keys, "pristine": str(pristine), "summary": summary})

@@ -232,7 +232,10 @@ def _is_shard(path: str, present: set[str]) -> bool:
 
 
 def _same_bytes(x: Path, y: Path) -> bool:
-    if x.stat().st_size != y.stat().st_size:
+    sx, sy = x.stat(), y.stat()
+    if (sx.st_ino, sx.st_dev) == (sy.st_ino, sy.st_dev):  # hard-linked from the pristine output
+        return True
+    if sx.st_size != sy.st_size:
         return False
     return x.read_bytes() == y.read_bytes()
 
@@ -376,7 +379,7 @@ def op_slice(diff: GenDiff, op_name: str) -> dict[str, list[str]]:
     # `squareplus`, `wrapper_CPU_squareplus`, `squareplus_out`, `squareplus_cpu_dispatch.h`,
     # `SquareplusBackward0` (an operator named `squareplus_backward` matches too: its code is
     # usually in the same hunks anyway)
-    word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(op_name)}(?![A-Za-z0-9])|\b{re.escape(camel)}Backward\d+\b")
+    word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(op_name)}(?![A-Za-z0-9])|\b{re.escape(camel)}Backward\d+(?![A-Za-z0-9])")
     header = re.compile(rf"^aten/ops/{re.escape(op_name)}(?:_[a-z_]+)?\.h$")
     out: dict[str, list[str]] = {}
     for f in diff.added:

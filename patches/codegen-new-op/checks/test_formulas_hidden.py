@@ -78,7 +78,7 @@ def test_forward_mode_formula():
                   r"const at::Scalar & b\) \{(.*?)\n\}", text, re.S)
     assert m, "VariableType has no Autograd kernel for squareplus: is the functional entry declared?"
     body = m.group(1)
-    fw = re.search(r"result_new_fw_grad_opt = (.*);\n", body)
+    fw = re.search(r"^ +result_new_fw_grad_opt = (?!::std::nullopt)(.*);$", body, re.M)
     assert fw, (
         "squareplus has no forward-mode derivative (no result_new_fw_grad_opt in its VariableType kernel): "
         f"add `result: auto_element_wise` to its {DY} entry (or write the formula over self_t and self_p), "
