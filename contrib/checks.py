@@ -50,7 +50,7 @@ def _run(lab: Lab, group: tuple[Check, ...], env: dict[str, str], timeout: float
         report = Path(tmp) / "report.xml"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(Path(tmp) / "pytest.ini"),
-               "--rootdir", tmp, f"--junitxml={report}", "-o", "junit_family=xunit1", "--tb=short",
+               "--rootdir", str(lab.folder), f"--junitxml={report}", "-o", "junit_family=xunit1", "--tb=short",
                "--continue-on-collection-errors"] + [str(lab.folder / c.file) for c in group]
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
@@ -112,7 +112,7 @@ def _parse_junit(report: Path, group: tuple[Check, ...], cwd: Path, root: Path) 
     out = []
     for case in tree.iter("testcase"):
         stem = Path(case.get("file") or "").stem or (case.get("classname") or "").rsplit(".", 1)[-1]
-        check = by_stem.get(stem) or by_stem.get(case.get("name", "")) or group[0]
+        check = by_stem.get(stem) or by_stem.get(case.get("name", "").rsplit(".", 1)[-1]) or group[0]
         label = Path(check.file).stem
         name = case.get("name", "?")
         seconds = float(case.get("time", 0) or 0)
@@ -134,6 +134,9 @@ def _message(message: str, text: str, cwd: Path, root: Path) -> str:
     """The assertion's own message, without pytest's re-statement of the expression; for errors,
     the exception line and where it was raised in the workspace (the learner's code)."""
     msg = message.strip()
+    if msg == "collection failure":  # the file did not import: pytest's last `E` line says why
+        errors = [ln.strip()[1:].strip() for ln in text.splitlines() if ln.strip().startswith("E ")]
+        msg = errors[-1] if errors else msg
     if "\nassert " in msg:
         msg = msg.split("\nassert ", 1)[0]
     if msg.startswith("AssertionError: "):
