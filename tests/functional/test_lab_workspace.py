@@ -189,3 +189,20 @@ def test_checks_of_a_checkout_run_on_an_overlay_of_the_installed_torch(square, c
     check_root(ws)
     assert not (root / "lab" / "sq.py").exists()
     assert _git(checkout, "status", "--porcelain") == ""
+
+
+def test_full_build_plan(ws, square, checkout, tmp_path):
+    from torchatlas.contrib.builders.full import describe, plan
+    from torchatlas.indexes.sources import open_source
+    p = plan(ws.root, ws.kind)
+    assert not p.possible and "ships no C++ sources" in p.reason
+    (checkout / "aten/src/ATen/native/Add.cpp").write_text("// a kernel\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "a kernel")
+    cws = create_workspace(square, open_source(str(checkout)), tmp_path / "cws")
+    p = plan(cws.root, cws.kind, cores=2)
+    env = dict(p.env)
+    assert p.possible and env["USE_CUDA"] == "0" and 1 <= int(env["MAX_JOBS"]) <= 2
+    assert p.translation_units == 601 and p.hours > 0
+    text = describe(p)
+    assert "pip install --no-build-isolation -v -e ." in text and "MAX_JOBS=" in text and "GB" in text
