@@ -12,8 +12,8 @@ def _gradcheck(fn, x):
     try:
         ok = torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5, check_forward_ad=False)
         return ok, ""
-    except NotImplementedError as e:
-        return False, f"a TODO is still there: {e}"
+    except NotImplementedError:
+        raise  # a TODO stub: let the runner show where
     except Exception as e:  # GradcheckError and any error raised inside backward
         return False, f"{type(e).__name__}: {str(e)[:900]}"
 
@@ -28,10 +28,7 @@ def test_lab_file_is_the_workspace_copy():
 
 def test_output_goes_through_the_function():
     x = torch.randn(5, dtype=torch.double, requires_grad=True)
-    try:
-        y = softplus(x, 2.0)
-    except NotImplementedError as e:
-        raise AssertionError(f"softplus(x) raised NotImplementedError: {e}") from None
+    y = softplus(x, 2.0)
     name = type(y.grad_fn).__name__
     assert name == "SoftplusBackward", (
         f"softplus(x).grad_fn is {name}, expected SoftplusBackward (the node autograd makes for "
@@ -55,10 +52,7 @@ def test_backward_through_a_larger_graph():
     torch.manual_seed(1)
     x = torch.randn(6, dtype=torch.double, requires_grad=True)
     w = torch.randn(6, dtype=torch.double)
-    try:
-        (softplus(x, 1.5) * w).sum().backward()
-    except NotImplementedError as e:
-        raise AssertionError(f"backward raised NotImplementedError: {e}") from None
+    (softplus(x, 1.5) * w).sum().backward()
     expected = w * torch.sigmoid(1.5 * x.detach())
     assert x.grad is not None, "x.grad is None after backward: did backward return a gradient for x?"
     assert torch.allclose(x.grad, expected), (

@@ -19,8 +19,6 @@ def test_dual_number_tangent():
     t = torch.randn(7, dtype=torch.double)
     try:
         primal, tangent = _tangent(x, t, 2.0)
-    except NotImplementedError as e:
-        raise AssertionError(f"forward AD raised NotImplementedError: {e}") from None
     except ValueError as e:
         raise AssertionError(
             f"forward AD failed with {e!r}: in jvp, ctx.saved_tensors holds what setup_context passed to "
@@ -48,8 +46,8 @@ def test_gradcheck_forward_mode():
                 check_undefined_grad=False,
                 check_batched_grad=False,
             )
-        except NotImplementedError as e:
-            raise AssertionError(f"a TODO is still there: {e}") from None
+        except NotImplementedError:
+            raise  # a TODO stub: let the runner show where
         except Exception as e:
             raise AssertionError(
                 f"gradcheck(check_forward_ad=True) of Softplus (beta={beta}) failed: the jvp must be "

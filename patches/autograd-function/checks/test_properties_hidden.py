@@ -3,7 +3,7 @@
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from lab.softplus import EPS, Softplus, gate_and_logprob, softplus
+from lab.softplus import EPS, gate_and_logprob, softplus
 
 EXTREMES = [-1000.0, -100.0, -30.0, -1e-3, 0.0, 1e-3, 30.0, 100.0, 1000.0]
 
