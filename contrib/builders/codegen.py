@@ -324,8 +324,9 @@ def run_torchgen(torchgen_root: Path, out_dir: Path, *, autograd: bool = True, t
                  inputs: dict | None = None) -> None:
     """Generate into `out_dir` (`aten/` with `aten/aoti/`, `autograd/`) from `torchgen_root`'s inputs.
 
-    `reuse`: part -> an existing folder of that part (`<out>/aten` of a previous build: moved in;
-    the pristine one's: hard-linked, or copied across file systems), for parts not generated now.
+    `reuse`: part -> an existing folder of that part, for parts not generated now: moved in when it
+    lies beside out_dir (`<out>/aten` of a previous build), else hard-linked (copied across file
+    systems), as from the pristine output.
     `workspace`: what diagnostics are relative to (default: the folder holding torchgen/).
     `inputs`: written to out_dir/inputs.json in the same rename, so it always describes out_dir.
     Raises GenerationFailed (torchgen refused the input) or BuildFailed (timeout, torchgen missing);
@@ -382,7 +383,7 @@ def run_torchgen(torchgen_root: Path, out_dir: Path, *, autograd: bool = True, t
             raise GenerationFailed(f"torchgen ({what}) failed: {first}", diags, log)
         for part, src in (reuse or {}).items():
             if part not in cmds:
-                _take(Path(src), tmp / part, move=Path(os.path.abspath(src)).parent == out_dir)
+                _take(Path(src), tmp / part, move=out_dir.parent in Path(os.path.abspath(src)).parents)
         (tmp / LOG).write_text(log, encoding="utf-8")
         if inputs is not None:
             (tmp / INPUTS).write_text(json.dumps(inputs), encoding="utf-8")
@@ -531,22 +532,86 @@ def build(lab, workspace: Path, *, progress: Progress = None, timeout: float = 3
                 reuse[part] = out / part
             elif made.get(part) == keys[part] and made.get("torch") == keys["torch"] and (pristine / part).is_dir():
                 reuse[part] = pristine / part
+        staging = build_dir / ".recalled"
+        _rmtree(staging)
+        for part in PARTS:
+            if part not in reuse and (got := _recall(part, keys, staging)) is not None:
+                reuse[part] = got
         for part, src in reuse.items():
             what = {"aten": "native_functions.yaml", "autograd": "derivatives.yaml"}[part]
             say(f"torchgen: {what} unchanged, keeping the {part} output" if src.parent == out else
-                f"torchgen: {what} generates what the pristine one does (comments aside): linking its {part} output")
+                f"torchgen: {what} generates what the pristine one does (comments aside): linking its {part} output"
+                if src.parent == pristine else
+                f"torchgen: {what} as in a recent build: linking its {part} output")
         try:
             run_torchgen(workspace / "torchgen", out, aten="aten" not in reuse, autograd="autograd" not in reuse,
                          timeout=timeout, progress=progress, reuse=reuse, workspace=workspace, inputs=keys)
+            for part in PARTS:
+                if part not in reuse:
+                    _remember(out / part, part, keys)
         except GenerationFailed as e:
             (build_dir / LOG).write_text(e.log, encoding="utf-8", errors="replace")
             return _result(False, build_dir, t0, diagnostics=e.diagnostics, log=e.log,
                            summary=f"torchgen refused the change: {e.diagnostics[0] if e.diagnostics else e.message}")
+        finally:
+            _rmtree(staging)
         say("torchgen: comparing with the pristine output")
         summary = diff_outputs(pristine, out).summary()
         _write_json(build_dir / STAMP, {"keys": keys, "pristine": str(pristine), "summary": summary})
         log = (out / LOG).read_text(encoding="utf-8", errors="replace") if (out / LOG).is_file() else ""
         return _result(True, build_dir, t0, summary=summary, log=log, extra_env=env)
+
+
+# Recent generations, shared by the workspaces of this user: `lab dev check` (its solution and
+# "without the derivatives hunk" share native_functions.yaml), a learner retrying a variant, CI
+# running a lab's checks several times. Hard links only (an entry costs no disk while a build
+# folder links the same files); a few per part, the least recently used go first.
+RECENT_PER_PART = 3
+
+
+def _recent_dir() -> Path:
+    return cache_root() / "recent"
+
+
+def _recall(part: str, keys: dict, staging: Path) -> Path | None:
+    entry = _recent_dir() / f"{part}-{keys['torch']}-{keys[part]}"
+    if not (entry / STAMP).is_file():
+        return None
+    try:
+        with _locked(_recent_dir()):
+            if not (entry / STAMP).is_file():
+                return None
+            staging.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(entry / part, staging / part, copy_function=os.link)
+            os.utime(entry / STAMP)
+        return staging / part
+    except OSError:  # another file system, or the entry vanished: generate instead
+        _rmtree(staging / part)
+        return None
+
+
+def _remember(src: Path, part: str, keys: dict) -> None:
+    recent = _recent_dir()
+    entry = recent / f"{part}-{keys['torch']}-{keys[part]}"
+    try:
+        recent.mkdir(parents=True, exist_ok=True)
+        if recent.stat().st_dev != src.stat().st_dev:
+            return  # a copy would cost 30-80 MB each time: only hard links
+        with _locked(recent):
+            if (entry / STAMP).is_file():
+                return
+            tmp = recent / f".{entry.name}.{os.getpid()}.tmp"
+            _rmtree(tmp)
+            shutil.copytree(src, tmp / part, copy_function=os.link)
+            (tmp / STAMP).write_text(json.dumps(keys), encoding="utf-8")
+            _rmtree(entry)
+            os.rename(tmp, entry)
+            mine = sorted((e for e in recent.iterdir() if e.name.startswith(f"{part}-") and (e / STAMP).is_file()),
+                          key=lambda e: (e / STAMP).stat().st_mtime, reverse=True)
+            for old in mine[RECENT_PER_PART:]:
+                _rmtree(old)
+    except OSError:
+        _rmtree(recent / f".{entry.name}.{os.getpid()}.tmp")
 
 
 def _unlink(path: Path) -> None:

@@ -154,3 +154,23 @@ def test_a_comment_only_change_links_the_pristine_output(ws):
     assert not any(s.startswith("torchgen: generating") for s in said), said
     assert sum("linking its" in s for s in said) == 2, said
     assert "exactly what the pristine YAML generates" in r.summary and r.seconds < 15
+
+
+def test_a_recent_generation_is_linked_into_another_workspace(ws, tmp_path, monkeypatch):
+    """Two workspaces with the same YAML (lab dev check's solution and its variants; CI reruns):
+    the second links the first one's output instead of running torchgen."""
+    monkeypatch.setattr(codegen, "_recent_dir", lambda: tmp_path / "recent")
+    other = tmp_path / "other"
+    shutil.copytree(ws, other)
+    for root in (ws, other):  # a derivatives.yaml edit: the ATen part comes from the pristine output
+        text = (root / DY).read_text()
+        (root / DY).write_text(text.replace("  self: hardshrink_backward(grad, self, lambd)\n",
+                                            "  self: hardshrink_backward(grad, self, lambd) * 1\n", 1))
+    first = codegen.build(None, ws)
+    assert first.ok, first.diagnostics
+    said = []
+    second = codegen.build(None, other, progress=said.append)
+    assert second.ok and second.summary == first.summary
+    assert not any(s.startswith("torchgen: generating") for s in said), said
+    assert any("as in a recent build: linking its autograd output" in s for s in said), said
+    assert not (other / ".lab/build/codegen/.recalled").exists()
