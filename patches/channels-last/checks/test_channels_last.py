@@ -3,7 +3,7 @@ one copy of the data. Reference: the native ops (aten/src/ATen/native/PixelShuff
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from lab.pixel_shuffle import pixel_shuffle, pixel_unshuffle
@@ -13,18 +13,22 @@ torch.set_num_threads(1)  # tiny tensors: one thread beats two on a busy 2-core 
 CL = torch.channels_last
 
 
-class NewStorage(TorchDispatchMode):
-    """Counts the elements of every new storage an op creates (views share their base's storage,
-    so reshape-as-view and permute cost nothing; a reshape that copies, .contiguous(), clone,
-    empty + copy_ each count their size)."""
+class NewStorage(TorchFunctionMode):
+    """Counts the elements of every new storage a torch function returns (views share their
+    base's storage, so reshape-as-view and permute cost nothing; a reshape that copies,
+    .contiguous(), clone, torch.empty each count their size) and records the functions called.
+    A TorchFunctionMode, not a TorchDispatchMode: the first op under a dispatch mode imports
+    torch._dynamo (seconds)."""
 
     def __init__(self, *inputs):
         super().__init__()
         self.seen = {t.untyped_storage().data_ptr() for t in inputs}
-        self.keep, self.elements, self.ops = [], 0, []
+        self.keep, self.elements, self.ops, self.names = [], 0, [], set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        name = getattr(func, "__name__", str(func))
+        self.names.add(name)
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.numel():
                 ptr = t.untyped_storage().data_ptr()
@@ -32,7 +36,7 @@ class NewStorage(TorchDispatchMode):
                     self.seen.add(ptr)
                     self.keep.append(t)  # keep it alive: a freed block could be reused
                     self.elements += t.numel()
-                    self.ops.append(str(func))
+                    self.ops.append(name)
         return out
 
 
@@ -96,6 +100,10 @@ def test_one_copy_only():
     ):
         with NewStorage(x) as mode:
             fn(x, r)
+        native = mode.names & {"pixel_shuffle", "pixel_unshuffle"}
+        assert not native, (
+            f"{name} called the native {sorted(native)}: write it with views and one copy"
+        )
         assert mode.elements <= x.numel(), (
             f"{name} on strides {x.stride()} allocated {mode.elements} elements ({mode.ops}) for "
             f"{x.numel()} input elements: more than one copy. Copy once, in the output's final "

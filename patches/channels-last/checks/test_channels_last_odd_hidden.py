@@ -3,7 +3,7 @@ still channels-last ordered (and ones that are not), other dtypes, gradients, on
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from lab.pixel_shuffle import pixel_shuffle, pixel_unshuffle
@@ -13,14 +13,15 @@ torch.set_num_threads(1)  # tiny tensors: one thread beats two on a busy 2-core 
 CL = torch.channels_last
 
 
-class NewStorage(TorchDispatchMode):
+class NewStorage(TorchFunctionMode):
     def __init__(self, *inputs):
         super().__init__()
         self.seen = {t.untyped_storage().data_ptr() for t in inputs}
-        self.keep, self.elements = [], 0
+        self.keep, self.elements, self.names = [], 0, set()
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        self.names.add(getattr(func, "__name__", str(func)))
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor) and t.numel():
                 ptr = t.untyped_storage().data_ptr()
@@ -101,6 +102,9 @@ def test_one_copy_on_odd_inputs():
     for name, fn, what, inp, r in cases:
         with NewStorage(inp) as mode:
             fn(inp, r)
+        assert not mode.names & {"pixel_shuffle", "pixel_unshuffle"}, (
+            f"{name}, {what}: calls the native op; write it with views and one copy"
+        )
         assert mode.elements <= inp.numel(), (
             f"{name}, {what}: {mode.elements} elements allocated for {inp.numel()}: more than "
             f"one copy"
