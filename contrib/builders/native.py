@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from . import native_ninja, native_probe
+from . import native_ninja, native_probe, native_torchgen
 from .base import BuildFailed, BuildResult, Diagnostic
 from .compiler_messages import diagnostics as compiler_diagnostics
 from .native_toolchain import Toolchain, toolchain
@@ -56,13 +56,22 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
     problems = _check_paths(workspace, spec, getattr(lab, "path", "") or "lab.yaml")
     if problems:
         return _failed(out_dir, t0, problems, "the lab's build list names files that are not there")
-    sources = tuple(spec.sources) + tuple(generated)
-    every = sources + tuple(spec.per_capability)
-    if not every:
+    if not (spec.sources or spec.per_capability):
         raise BuildFailed(f"lab {lab.id}: build.sources and build.per_capability are both empty")
 
     with _locked(out_dir):
         tc = toolchain(out_dir)
+        generated, include_dirs, gen_summary = list(generated), list(include_dirs), ""
+        if native_torchgen.yaml_changed(workspace, tc.torch_dir):
+            gen = native_torchgen.generate(workspace, BUILD_REL, tc.torch_dir, include_roots=tc.include_dirs,
+                                           progress=progress)
+            if not gen.ok:
+                return _failed(out_dir, t0, gen.diagnostics, gen.summary, gen.log)
+            generated += gen.sources
+            include_dirs += gen.include_dirs
+            gen_summary = gen.summary
+        sources = tuple(spec.sources) + tuple(generated)
+        every = sources + tuple(spec.per_capability)
         scan = native_probe.scan_sources(workspace, every, tc.aten_ops)
         if scan:
             _remove_stamp(out_dir)
@@ -84,7 +93,7 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
             diags = compiler_diagnostics(run.output, workspace, cwd=workspace, sources=every)
             diags = diags + _link_notes(run.output)
             return _failed(out_dir, t0, diags, "the build failed", run.output)
-        summary = [f"lib{name}.so: {len(units)} objects"]
+        summary = ([gen_summary] if gen_summary else []) + [f"lib{name}.so: {len(units)} objects"]
         cached = not run.did_work and stamp_before == stamp_now
         if not cached:
             probe = native_probe.probe_load(library, workspace, every)
