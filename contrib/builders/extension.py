@@ -173,7 +173,7 @@ def source_closure(workspace: Path, sources) -> tuple[list[tuple[str, bytes]], t
 
 def _key(name: str, flags: list[str], python: str, files: list[tuple[str, bytes]]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([_STAMP_VERSION, name, flags, os.path.abspath(python)]).encode())
+    h.update(json.dumps([_STAMP_VERSION, name, flags, os.path.abspath(python), os.environ.get("CXX", "")]).encode())
     for rel, data in files:
         h.update(b"\0" + rel.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
     return h.hexdigest()
@@ -341,21 +341,27 @@ def _stop(proc: subprocess.Popen, build_dir: Path, started: float) -> None:
 
 
 def _describe_step(line: str, workspace: Path) -> str:
-    """'[1/2] c++ -MMD ... -c /ws/lab/ops.cpp -o ops.o' -> '[1/2] compiling lab/ops.cpp'."""
+    """'[1/2] c++ -MMD ... -c /ws/lab/ops.cpp -o ops.o' -> '[1/2] compiled lab/ops.cpp'.
+
+    Past tense: ninja prints a step's line when the step ends (its output is not a terminal)."""
+    if line.startswith(_MARK + "TORCH "):
+        return "compiling (ninja)"
+    if line.startswith(_MARK + "LIBRARY "):
+        return f"loaded {os.path.basename(line.split(' ', 1)[1])}: its registrations ran"
     m = _NINJA_STEP.match(line)
     if not m:
         return ""
     cmd = m.group(3).split()
-    what = "linking"
+    what = "linked"
     if "-c" in cmd and cmd.index("-c") + 1 < len(cmd):
         src = cmd[cmd.index("-c") + 1]
         try:
             src = Path(src).relative_to(workspace).as_posix()
         except ValueError:
             pass
-        what = f"compiling {src}"
+        what = f"compiled {src}"
     elif "-o" in cmd and cmd.index("-o") + 1 < len(cmd):
-        what = f"linking {os.path.basename(cmd[cmd.index('-o') + 1])}"
+        what = f"linked {os.path.basename(cmd[cmd.index('-o') + 1])}"
     return f"[{m.group(1)}/{m.group(2)}] {what}"
 
 
