@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from torchatlas.contrib.builders.base import Diagnostic
+from .base import Diagnostic
 
 MAX_DIAGNOSTICS = 30
 

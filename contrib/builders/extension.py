@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from torchatlas.contrib.builders import compiler_messages
-from torchatlas.contrib.builders.base import BuildFailed, BuildResult, Diagnostic
+from . import compiler_messages
+from .base import BuildFailed, BuildResult, Diagnostic
 
 MODE = "extension"
 DEFAULT_TIMEOUT = 600.0  # seconds: a cold build is ~8-20 s here; a busy machine can take minutes
@@ -128,7 +128,7 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
         rc, output = _run([python, "-c", _SCRIPT, json.dumps(args)], build_dir, env, timeout, say,
                           workspace, started)
         (build_dir / LOG).write_text(output, encoding="utf-8", errors="replace")
-        return _finish(rc, output, build_dir, workspace, spec, key, t0, timeout)
+        return _finish(rc, output, build_dir, workspace, spec, key, t0)
 
 
 def source_closure(workspace: Path, sources) -> tuple[list[tuple[str, bytes]], tuple[Diagnostic, ...]]:
@@ -376,8 +376,7 @@ def _markers(output: str) -> dict[str, str]:
     return found
 
 
-def _finish(rc: int, output: str, build_dir: Path, workspace: Path, spec, key: str, t0: float,
-            timeout: float) -> BuildResult:
+def _finish(rc: int, output: str, build_dir: Path, workspace: Path, spec, key: str, t0: float) -> BuildResult:
     marks = _markers(output)
     if "NO-TORCH" in marks:
         raise BuildFailed(f"the build's Python cannot import torch: {marks['NO-TORCH']}",
@@ -398,7 +397,7 @@ def _finish(rc: int, output: str, build_dir: Path, workspace: Path, spec, key: s
         summary = f"{spec.name} compiled, but the library does not load: {marks['LOAD-FAILED']}"
         if not diags:
             diags = (Diagnostic(sources[0], 0, 0, "error", marks["LOAD-FAILED"]),)
-    elif "BUILD-FAILED" in marks or rc in (6,):
+    elif "BUILD-FAILED" in marks:
         n = sum(d.severity == "error" for d in diags)
         summary = (f"{spec.name} did not compile: {n} error{'s' if n != 1 else ''}" if n
                    else f"{spec.name} did not build: {_tail(output)}")
