@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 import textwrap
 import time
@@ -78,12 +79,41 @@ def _workspace(args, lab: Lab, progress: LabsProgress):
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
-    out = []
-    for para in text.strip().split("\n"):
-        if not para.strip() or para.startswith((" ", "-", "*", "`", "|", "#")):
-            out.append(indent + para if para.strip() else "")
+    """Markdown-ish text filled to 78 columns: a paragraph's lines are joined before filling, a list
+    item's continuation lines join the item, code blocks, indented lines and tables stay as written."""
+    out: list[str] = []
+    block: list[str] = []
+    lead = ""
+    fence = False
+
+    def flush():
+        nonlocal block, lead
+        if block:
+            body = " ".join(line.strip() for line in block)
+            out.append(textwrap.fill(body, 78, initial_indent=indent + lead,
+                                     subsequent_indent=indent + " " * len(lead)))
+        block, lead = [], ""
+
+    for line in text.strip("\n").split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            flush()
+            fence = not fence
+            out.append(indent + line)
+        elif fence or line.startswith(("    ", "\t", "|")) or stripped.startswith(("#", "|")):
+            flush()
+            out.append(indent + line)
+        elif not stripped:
+            flush()
+            out.append("")
+        elif re.match(r"^\s*([-*]|\d+[.)])\s+", line):
+            flush()
+            m = re.match(r"^\s*([-*]|\d+[.)])\s+", line)
+            lead = m.group(0).lstrip()
+            block = [line[m.end():]]
         else:
-            out.append(textwrap.fill(para, 78, initial_indent=indent, subsequent_indent=indent))
+            block.append(line)
+    flush()
     return "\n".join(out)
 
 

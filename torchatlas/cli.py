@@ -208,6 +208,7 @@ def _lab_parsers(sub) -> None:
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q = lsub.add_parser("show", help="what a lab asks, the files it changes, its checks and hints")
     q.add_argument("id", metavar="ID")
+    ws(q)
     q = lsub.add_parser("start", help="make the lab's workspace and apply its starter",
                         description="Makes a workspace (a git repository: commit `pristine`, then `starter`). On the "
                                     "installed torch it holds a copy of the package's .py files and symlinks to the "
@@ -227,6 +228,7 @@ def _lab_parsers(sub) -> None:
     q.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     q = lsub.add_parser("hint", help="the next hint (all of them once the lab is done)")
     q.add_argument("id", metavar="ID")
+    ws(q)
     q.add_argument("--all", action="store_true", help="every hint at once")
     q = lsub.add_parser("diff", help="your change against the starter, as a patch")
     q.add_argument("id", metavar="ID")

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from torchatlas.indexes.model import Location, OperatorSchema
 from torchatlas.indexes.python_registrations import META_FILE, python_meta_registrations
 
 THRESHOLD = 0.995
-V260 = Path(os.environ.get("TORCHATLAS_TEST_SOURCE", "/root/.cache/pytorch-src/pytorch-v2.6.0"))
+V260 = Path(os.environ["TORCHATLAS_TEST_SOURCE"]) if os.environ.get("TORCHATLAS_TEST_SOURCE") else None
 
 _TORCHGEN_SCRIPT = r"""
 import json, sys
@@ -113,9 +112,7 @@ def live(site_packages) -> dict:
 @pytest.mark.live
 def test_python_meta_matches_live_dispatcher(site_packages, live):
     ops = ops_from_torchgen(site_packages, site_packages / "torchgen/packaged/ATen/native")
-    start = time.perf_counter()
     regs, problems = python_meta_registrations(site_packages, "package", ops)
-    seconds = time.perf_counter() - start
     static = {r.op: r for r in regs}
     assert len(static) == len(regs), "one registration per op"
 
@@ -123,8 +120,8 @@ def test_python_meta_matches_live_dispatcher(site_packages, live):
     missed = sorted(set(live) - set(static))
     precision = 1 - len(extra) / max(len(static), 1)
     recall = 1 - len(missed) / max(len(live), 1)
-    report = (f"static {len(static)}, live {len(live)}, precision {precision:.4f}, recall {recall:.4f}, "
-              f"{seconds:.2f}s\n  not live: {extra}\n  missed: {[(m, live[m]) for m in missed]}\n"
+    report = (f"static {len(static)}, live {len(live)}, precision {precision:.4f}, recall {recall:.4f}"
+              f"\n  not live: {extra}\n  missed: {[(m, live[m]) for m in missed]}\n"
               f"  problems: {[str(p) for p in problems]}")
     assert precision >= THRESHOLD and recall >= THRESHOLD, report
 
@@ -146,13 +143,15 @@ def test_python_meta_matches_live_dispatcher(site_packages, live):
     assert len(wrong_fn) <= (1 - THRESHOLD) * len(checked), wrong_fn[:20]
     assert all(r.kind == "python_meta" for r in regs)
     assert len(problems) <= 3, [str(p) for p in problems]
-    assert seconds < 5, f"{seconds:.2f}s: the budget is ~1.5s inside `torchatlas index`"
 
 
 @pytest.mark.source
 def test_python_meta_on_v260_checkout():
+    if V260 is None:
+        pytest.skip("TORCHATLAS_TEST_SOURCE is unset: set it to a full PyTorch tree "
+                    "(../shared/pytorch-source/fetch prints one)")
     if not (V260 / META_FILE).is_file():
-        pytest.skip(f"no PyTorch checkout at {V260}")
+        pytest.fail(f"TORCHATLAS_TEST_SOURCE={V260} has no {META_FILE}")
     ops = ops_from_torchgen(V260, V260 / "aten/src/ATen/native")
     regs, problems = python_meta_registrations(V260, "checkout", ops)
     assert len(regs) > 1000, (len(regs), [str(p) for p in problems])
