@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"indexes": "torchatlas.indexes", "tours": "torchatlas.tours", "contrib": "torchatlas.contrib",
            "explorer": "torchatlas.explorer", "patches": "torchatlas.patches", "torchatlas": "torchatlas"}
 RANK = {"indexes": 0, "tours": 1, "contrib": 1, "patches": 1, "explorer": 2, "cli": 3}
-ADAPTERS = {"git": ("torchatlas.contrib.gitport",), "github": ("torchatlas.contrib.forge",)}
+ADAPTERS = {"git": ("torchatlas.contrib.gitport",), "github": ("torchatlas.contrib.forge.client",)}
 
 
 def _layer(module: str) -> str | None:
