@@ -96,7 +96,15 @@ def open_source(spec: str | None) -> Source:
 
     Raises BadSource (exit 2) naming what was expected and what was found.
     """
-    if spec in (None, "", "installed"):
+    if spec in (None, ""):
+        from .settings import default_source
+        spec, origin = default_source()
+        if spec != "installed":
+            try:
+                return open_source(spec)
+            except BadSource as e:
+                raise BadSource(f"{e.message} (the default source, from {origin})", hint=e.hint) from None
+    if spec == "installed":
         root = installed_root()
         if root is None:
             raise BadSource("no installed torch found",

@@ -18,14 +18,16 @@ examples:
   torchatlas index ~/src/pytorch && torchatlas dispatch aten::mm --source ~/src/pytorch
 
 The index lives in your cache dir (one SQLite file per source); query commands build it on first use.
+Default source: $TORCHATLAS_SOURCE, else `torchatlas config set source PATH`, else the installed torch.
 exit codes: 0 ok, 1 not found, 2 bad usage or bad source, 3 the index could not be written
 (disk full, read-only directory), 130 interrupted
 """
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", "-s", default="installed", metavar="S",
-                   help="'installed' (default: the torch in this Python) or a path to a PyTorch checkout / release tree")
+    p.add_argument("--source", "-s", default=None, metavar="S",
+                   help="'installed' (the torch in this Python) or a path to a PyTorch checkout / release tree "
+                        "(default: $TORCHATLAS_SOURCE, else `torchatlas config set source`, else installed)")
     p.add_argument("--db", metavar="FILE", help="index file to use (default: one per source in the user cache dir)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build the index of a PyTorch source",
                        description="Read a PyTorch source (the installed torch by default) into an index. "
                                    "The previous index stays usable until the new one is complete.")
-    p.add_argument("path", nargs="?", default="installed", help="'installed' (default) or a PyTorch source tree")
+    p.add_argument("path", nargs="?", default=None,
+                   help="'installed' or a PyTorch source tree (default: the default source, see `config`)")
     p.add_argument("--db", metavar="FILE", help="index file to write (default: one per source in the user cache dir)")
     p.add_argument("--jobs", "-j", type=int, default=0, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--no-code", action="store_true",
@@ -150,6 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     _lab_parsers(sub)
 
+    p = sub.add_parser("config", help="your settings: the default source (so --source need not be repeated)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Settings live in <user config dir>/torchatlas/config.toml (TORCHATLAS_CONFIG "
+                                   "overrides). The source a command uses: --source, else $TORCHATLAS_SOURCE, else "
+                                   "the `source` setting, else the installed torch.",
+                       epilog="examples:\n  torchatlas config set source ~/src/pytorch\n  torchatlas config list\n"
+                              "  torchatlas config unset source")
+    p.add_argument("action", choices=("list", "get", "set", "unset", "path"), help="what to do")
+    p.add_argument("key", nargs="?", help="the setting: source")
+    p.add_argument("value", nargs="?", help="the value (set)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = sub.add_parser("cache", help="the index files in your cache dir, and removing those that cannot be used again",
                        description="List the index files in the user cache dir (one per source: every virtualenv "
                                    "or checkout you indexed) with their source, size and state. --prune deletes "
@@ -215,8 +230,8 @@ def _lab_parsers(sub) -> None:
                                     "rest (about 2 s); on a git checkout, a new branch in a git worktree.")
     q.add_argument("id", metavar="ID")
     q.add_argument("--workspace", "-w", metavar="DIR", help="where to make it (default: the user data dir)")
-    q.add_argument("--source", "-s", default="installed", metavar="S",
-                   help="'installed' (default) or a path to a PyTorch git checkout")
+    q.add_argument("--source", "-s", default=None, metavar="S",
+                   help="'installed' or a path to a PyTorch git checkout (default: the default source, see `config`)")
     q = lsub.add_parser("check", help="build what changed and run the lab's checks; exit 0 only when all pass")
     q.add_argument("id", metavar="ID")
     ws(q)

@@ -496,6 +496,49 @@ def cmd_tours(args: argparse.Namespace) -> int:
     return run_tours(args, open_index)
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """`torchatlas config list|get|set|unset|path`: see torchatlas.indexes.settings."""
+    from torchatlas.indexes.settings import KEYS, config_path, default_source, read_settings, write_setting
+    if args.action == "path":
+        print(config_path())
+        return 0
+    if args.action in ("get", "set", "unset") and not args.key:
+        raise AtlasError(f"`config {args.action}` needs a KEY", hint=f"known: {', '.join(KEYS)}")
+    if args.action == "set":
+        if args.value is None:
+            raise AtlasError("`config set` needs a KEY and a VALUE", hint="torchatlas config set source ~/src/pytorch")
+        value = args.value
+        if args.key == "source" and value != "installed":
+            value = str(Path(value).expanduser().resolve())
+            open_source(value)  # refuse what is not a PyTorch source, with the usual message
+        path = write_setting(args.key, value)
+        print(f"{args.key} = {value}  ({path})")
+        return 0
+    if args.action == "unset":
+        path = write_setting(args.key, None)
+        print(f"{args.key} unset ({path})")
+        return 0
+    settings = read_settings()
+    spec, origin = default_source()
+    if args.action == "get":
+        if args.key not in KEYS:
+            write_setting(args.key, settings.get(args.key))  # raises the unknown-key error with a suggestion
+        value = settings.get(args.key)
+        if value is None:
+            return 1
+        print(value)
+        return 0
+    if args.json:
+        print(json.dumps({"config": str(config_path()), "settings": settings,
+                          "source": {"value": spec, "from": origin}}, indent=2))
+        return 0
+    print(f"config file: {config_path()}" + ("" if config_path().exists() else " (none yet)"))
+    for key, text in KEYS.items():
+        print(f"  {key} = {settings.get(key, '(unset)')}    # {text}")
+    print(f"the source commands use now: {spec}  (from {origin})")
+    return 0
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     """`torchatlas lab ...`: see torchatlas.contrib.cli."""
     from torchatlas.contrib.cli import run_lab
@@ -509,7 +552,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     source = None
     db = Path(args.db).expanduser() if args.db else None
     if args.source is not None or db is None or not db.exists():
-        source = open_source(args.source or "installed")
+        source = open_source(args.source)
         db = db or db_path_for(source, None)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise AtlasError("`torchatlas explore` needs a terminal",
