@@ -19,7 +19,7 @@ HAVE_TORCH = importlib.util.find_spec("torch") is not None
 # The tests choose their sources themselves: a developer's default source (TORCHATLAS_SOURCE, or
 # `torchatlas config set source`) must not leak into them, nor their lab progress into the tests.
 os.environ.pop("TORCHATLAS_SOURCE", None)
-os.environ.setdefault("TORCHATLAS_CONFIG", os.path.join(os.path.dirname(__file__), ".no-such-config.toml"))
+os.environ["TORCHATLAS_CONFIG"] = (os.path.join(os.path.dirname(__file__), ".no-such-config.toml"))
 
 
 @pytest.fixture(scope="session")
