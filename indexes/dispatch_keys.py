@@ -117,9 +117,3 @@ def backend_keys_of_autograd(key: str) -> tuple[str, ...]:
     if k is None or k.functionality != "Autograd":
         return ()
     return (k.backend,) if k.backend else ()
-
-
-def suggest_keys(name: str, limit: int = 3) -> list[str]:
-    import difflib
-    pool = list(RUNTIME_KEYS) + list(ALIAS_KEYS)
-    return difflib.get_close_matches(name, pool, n=limit, cutoff=0.5)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from torchatlas.indexes.dispatch_keys import DEFAULT_KEYS, KIND_HELP, is_runtime_key, suggest_keys
+from torchatlas.indexes.dispatch_keys import DEFAULT_KEYS, KIND_HELP, is_runtime_key
 from torchatlas.indexes.errors import AtlasError
 from torchatlas.indexes.model import IndexSummary
 from torchatlas.indexes.sources import Source, open_source
@@ -295,14 +295,33 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_keys(keys: list[str]) -> list[str]:
-    for k in keys:
+def _check_keys(keys: list[str], runtime_only: bool = False) -> list[str]:
+    """Keys as the user typed them -> runtime keys. Case does not matter (`cpu` is CPU); an alias
+    key (CompositeImplicitAutograd, Autograd, ...) is explained and stands for the runtime keys it
+    fills among the usual ones."""
+    from torchatlas.indexes.dispatch_keys import ALIAS_KEYS, RUNTIME_KEYS, alias_covers
+    by_lower = {k.lower(): k for k in list(RUNTIME_KEYS) + list(ALIAS_KEYS)}
+    out: list[str] = []
+    for typed in keys:
+        k = by_lower.get(typed.lower(), typed)
+        if k in ALIAS_KEYS:
+            covered = [r for r in DEFAULT_KEYS if alias_covers(k, r)]
+            if runtime_only or not covered:
+                raise AtlasError(f"{k} is an alias key: it fills {', '.join(covered) or 'no usual key'} rather than "
+                                 "being one a call dispatches on", hint="give a runtime key, e.g. --key CPU")
+            print(f"torchatlas: {k} is an alias key: it fills {', '.join(covered)}; showing those",
+                  file=sys.stderr)
+            out += [c for c in covered if c not in out]
+            continue
         if not is_runtime_key(k):
-            sugg = suggest_keys(k)
-            raise AtlasError(f"unknown runtime dispatch key {k!r}",
+            import difflib
+            sugg = [by_lower[m] for m in difflib.get_close_matches(k.lower(), list(by_lower), n=3, cutoff=0.5)]
+            raise AtlasError(f"unknown runtime dispatch key {typed!r}",
                              hint=("did you mean " + ", ".join(sugg) + "? " if sugg else "") +
                                   "known keys: " + ", ".join(DEFAULT_KEYS))
-    return keys
+        if k not in out:
+            out.append(k)
+    return out
 
 
 def _read_live_for(src, ops: list[str]):
@@ -443,7 +462,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from torchatlas.indexes.trace import trace
-    _check_keys([args.key])
+    args.key = _check_keys([args.key], runtime_only=True)[0]
     index = open_index(args)
     op, steps = trace(index, args.start, key=args.key, op=args.op)
     if getattr(args, "graph", None):  # --graph: a picture of the path as well (explorer/pictures.py)
