@@ -4,7 +4,7 @@ What must hold: a good source builds into `.lab/build/extension/` and the librar
 fresh process; nothing changed answers from the stamp without starting a process; a compile
 error comes back at the learner's file:line with no stamp left (and, unchanged, is replayed
 without compiling again); Ctrl-C and a timeout stop the build's whole process group and leave
-no stamp. Two real compiles in all (the machine running CI has 2 cores).
+no stamp. Two real compiles in all, plus one stopped after a second (CI has 2 cores).
 """
 
 from __future__ import annotations
@@ -62,19 +62,11 @@ class FakeLab:
 LAB = FakeLab()
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    ws = tmp_path_factory.mktemp("ext") / "ws"
+def _workspace(root: Path, source: str = SOURCE) -> Path:
+    ws = root / "ws"
     (ws / "lab").mkdir(parents=True)
-    (ws / "lab" / "op.cpp").write_text(SOURCE)
-    steps: list[str] = []
-    result = extension.build(LAB, ws, progress=steps.append)
-    return ws, result, steps
-
-
-def _copy(ws: Path, dest: Path) -> Path:
-    shutil.copytree(ws, dest, symlinks=True)
-    return dest
+    (ws / "lab" / "op.cpp").write_text(source)
+    return ws
 
 
 def _no_process(monkeypatch):
@@ -83,8 +75,13 @@ def _no_process(monkeypatch):
     monkeypatch.setattr(extension.subprocess, "Popen", refuse)
 
 
-def test_successful_build(built):
-    ws, r, steps = built
+# Each test below has a workspace of its own (no shared fixture): pytest-xdist may run them on
+# different workers, and a shared build would then be built twice.
+
+def test_build_load_and_nothing_changed(tmp_path, monkeypatch):
+    ws = _workspace(tmp_path)
+    steps: list[str] = []
+    r = extension.build(LAB, ws, progress=steps.append)
     assert r.ok, f"{r.summary}\n{r.log[-3000:]}"
     assert not r.cached and r.mode == "extension"
     assert r.build_dir == ws / ".lab" / "build" / "extension"
@@ -98,21 +95,17 @@ def test_successful_build(built):
                          text=True, timeout=120)
     assert out.stdout.strip() == "[0.0, 2.0, 4.0]", out.stderr[-2000:]
 
-
-def test_nothing_changed_is_answered_by_the_stamp(built, monkeypatch):
-    ws, first, _ = built
-    _no_process(monkeypatch)
+    _no_process(monkeypatch)  # nothing changed: the stamp answers, no process, well under 2 s
     t = time.monotonic()
-    r = extension.build(LAB, ws)
+    again = extension.build(LAB, ws)
     assert time.monotonic() - t < 2.0
-    assert r.ok and r.cached and r.library == first.library
+    assert again.ok and again.cached and again.library == r.library
 
 
-def test_compile_error_at_the_learners_line_and_no_stamp(built, tmp_path, monkeypatch):
-    ws = _copy(built[0], tmp_path / "ws")
-    src = ws / "lab" / "op.cpp"
-    src.write_text(SOURCE.replace("x.mul(2)", "x.mull(2)"))
+def test_compile_error_at_the_learners_line_and_no_stamp(tmp_path, monkeypatch):
+    ws = _workspace(tmp_path, SOURCE.replace("x.mul(2)", "x.mull(2)"))
     build_dir = ws / ".lab" / "build" / "extension"
+    build_dir.mkdir(parents=True)
     (build_dir / "lock").write_text("")  # cpp_extension's baton left by a killed build: must not hang
     r = extension.build(LAB, ws, timeout=300)
     assert not r.ok, r.summary
@@ -129,9 +122,8 @@ def test_compile_error_at_the_learners_line_and_no_stamp(built, tmp_path, monkey
     assert not again.ok and again.cached and again.diagnostics == r.diagnostics
 
 
-def test_ctrl_c_stops_the_build_and_leaves_no_stamp(built, tmp_path):
-    ws = _copy(built[0], tmp_path / "ws")
-    (ws / "lab" / "op.cpp").write_text(SOURCE.replace("x.mul(2)", "x.mul(3)"))
+def test_ctrl_c_stops_the_build_and_leaves_no_stamp(tmp_path):
+    ws = _workspace(tmp_path)
     build_dir = ws / ".lab" / "build" / "extension"
     pids: list[int] = []
     real_popen = subprocess.Popen
@@ -169,9 +161,8 @@ def _group_gone(pgid: int, wait: float = 5.0) -> bool:
     return False
 
 
-def test_timeout_is_a_build_failure_with_a_hint(built, tmp_path):
-    ws = _copy(built[0], tmp_path / "ws")
-    (ws / "lab" / "op.cpp").write_text(SOURCE.replace("x.mul(2)", "x.mul(4)"))
+def test_timeout_is_a_build_failure_with_a_hint(tmp_path):
+    ws = _workspace(tmp_path)
     with pytest.raises(BuildFailed) as e:
         extension.build(LAB, ws, timeout=0.5)
     assert "did not finish in" in e.value.message and e.value.hint
