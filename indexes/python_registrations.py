@@ -652,6 +652,8 @@ class _Interpreter:
         for leaf in _leaves(targets):
             if isinstance(leaf, _Op):
                 self.entries.append(_Entry(leaf, fn, site, table))
+            elif isinstance(leaf, _Stub) and leaf.qualname.startswith("torch._higher_order_ops."):
+                continue  # a decomposition of a higher-order operator (out_dtype, ...): not an aten op
             elif isinstance(leaf, _Stub):
                 self.problem(site.path, site.line, "", f"{_short(site.text)}: the op is {leaf.qualname}, "
                                                        "defined outside the modules read; skipped")

@@ -134,6 +134,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"deleted {_files(len(deleted))} ({_mb(sum(f.bytes for f in deleted))}):")
         for f in deleted:
             print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
+    if args.prune and not deleted:
+        print("nothing to prune: every index here can still be used")
     if not files:
         print(f"no index files in {directory}" if not deleted else f"nothing else in {directory}")
         return 0
@@ -153,7 +155,7 @@ def _files(n: int) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 1024:.0f} KiB"
 
 
 def _what(f) -> str:

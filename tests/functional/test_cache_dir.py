@@ -130,3 +130,12 @@ def test_index_says_when_the_cache_holds_files_that_can_go(cache, mini_package):
     _cache("--prune")
     out = subprocess.run(run, capture_output=True, text=True, env=os.environ.copy(), timeout=120).stdout
     assert out.startswith("up to date") and "cache --prune" not in out
+
+
+def test_prune_with_nothing_to_prune_says_so_in_mebibytes(cache):
+    _cache("--prune")
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "cache", "--prune"], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to prune" in proc.stdout
+    assert " MB" not in proc.stdout and ("KiB" in proc.stdout or "MiB" in proc.stdout)

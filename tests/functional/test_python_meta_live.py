@@ -166,3 +166,12 @@ def test_python_meta_on_v260_checkout():
         assert op in {r.op for r in regs}, op
     for op in ("aten::clone", "aten::empty_strided", "aten::view", "aten::_to_copy"):
         assert op not in {r.op for r in regs}, op
+
+
+@pytest.mark.live
+def test_higher_order_operators_are_not_reported_as_problems(site_packages):
+    """`@register_decomposition(out_dtype)` decomposes a higher-order operator, not an aten op: no
+    warning for the user about it (every first index printed one)."""
+    ops = ops_from_torchgen(site_packages, site_packages / "torchgen/packaged/ATen/native")
+    _, problems = python_meta_registrations(site_packages, "package", ops)
+    assert not [p for p in problems if "_higher_order_ops" in str(p)], [str(p) for p in problems]
