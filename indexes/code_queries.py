@@ -7,6 +7,8 @@ breadth-first walk explores, never on the whole graph.
 
 from __future__ import annotations
 
+import re
+
 from collections import deque
 from dataclasses import asdict, dataclass
 
@@ -41,13 +43,23 @@ class Ref:
 # -- find -----------------------------------------------------------------------------------------
 
 def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
-    """Ranked: exact name, then prefix, then substring; across ops, C++/Python symbols, files."""
+    """Ranked: exact name, then prefix, then substring, then fuzzy (a typo away); across ops,
+    C++/Python symbols, files."""
+    return find_counted(index, query, limit)[0]
+
+
+FUZZY_CUTOFF = 0.75  # difflib ratio: `addd` ~ `add` (0.86), `layer_nrom` ~ `layer_norm` (0.9)
+
+
+def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], int]:
+    """The first `limit` hits of `find`, and how many there are in all (capped at a few hundred),
+    so a presenter can say "showing 30 of 42"."""
     q = query.strip()
     if not q:
-        return []
+        return [], 0
     hits: dict[tuple, tuple] = {}
 
-    def add(rank: int, h: Hit) -> None:
+    def add(rank: float, h: Hit) -> None:
         # a namespace is reopened in hundreds of files: one hit for it, not one per block
         key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
         score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), _overload_rank(h), len(h.qualname), h.qualname)
@@ -74,7 +86,9 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
         for kind, name, qual, path, line, lang, sig in con.execute(sql + where + " LIMIT 300", args):
             if kind == "method" and not qual:
                 continue
-            add(rank, Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
+            # LIKE ignores case: `addd` in `getPointWiseAddDescriptor` ranks after a typo's fix
+            r = 4 if rank == 2 and q not in (qual or "") and q not in name else rank
+            add(r, Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
         if len(hits) >= limit * 3 and rank >= 1:
             break
     # public aliases: torch.nn.Module.__call__ is defined as torch.nn.modules.module.Module.__call__
@@ -93,8 +107,54 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
         base = path.rsplit("/", 1)[-1]
         rank = 0 if base in (q, q + ".cpp", q + ".h", q + ".py") else 1 if base.startswith(q) else 2
         add(rank, Hit("file", base, path, f"{path}:1"))
+    if not any(score[0] == 0 for score, _h in hits.values()):
+        for rank_hit in _fuzzy(index, q, op_q):
+            add(*rank_hit)
     ranked = sorted(hits.values(), key=lambda t: t[0])
-    return [h for _s, h in ranked[:limit]]
+    return [h for _s, h in ranked[:limit]], len(ranked)
+
+
+def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
+    """Names a typo away from the query (rank 3 to 3.25, closest first): operators by difflib over all their names (a few
+    thousand), definitions among the names that share the query's first two letters (an index
+    range scan), so a miss stays fast."""
+    import difflib
+    out: list[tuple[float, Hit]] = []
+    con = index.con
+    rows = con.execute("SELECT op, name, json_extract(record, '$.defined_at') FROM ops").fetchall()
+    if "." in op_q:  # an overload named: match `add.Tensor`-style names
+        pool = {op.split("::", 1)[1]: [(op, rec)] for op, _name, rec in rows}
+    else:  # a base name: every overload of the names that are close
+        pool = {}
+        for op, name, rec in rows:
+            pool.setdefault(name, []).append((op, rec))
+    def closeness(a: str, b: str) -> float:  # 3.0 for a perfect match, up to 3.25 at the cutoff
+        return 3 + round(1 - difflib.SequenceMatcher(None, a, b).ratio(), 3)
+
+    for name in difflib.get_close_matches(op_q, list(pool), n=6, cutoff=FUZZY_CUTOFF):
+        for op, rec in pool[name]:
+            out.append((closeness(op_q, name), Hit("operator", op.split("::", 1)[1], op, rec or "", "yaml")))
+    if q.startswith("aten::"):
+        return out
+    leaf = re.split(r"::|\.", q)[-1]
+    if len(leaf) >= 3:
+        names = [n for (n,) in con.execute("SELECT DISTINCT name FROM defs WHERE name >= ? AND name < ? LIMIT 20000",
+                                          (leaf[:2], leaf[:2] + "\U0010ffff"))]
+        close = difflib.get_close_matches(leaf, names, n=8, cutoff=FUZZY_CUTOFF)
+        for name in close:
+            for kind, n, qual, path, line, lang, sig in con.execute(
+                    "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d "
+                    "JOIN files f ON f.id = d.file_id WHERE d.name = ? LIMIT 20", (name,)):
+                if kind == "method" and not qual:
+                    continue
+                if leaf != q:  # a qualified query: the whole name must be close, not just its last part
+                    score = closeness(q, qual or n)
+                    if score > 3 + (1 - FUZZY_CUTOFF):
+                        continue
+                else:
+                    score = closeness(leaf, name)
+                out.append((score, Hit(kind, n, qual, f"{path}:{line}", lang, sig or "")))
+    return out
 
 
 def _alias_matches(index: Index, dotted: str) -> list[Hit]:

@@ -46,6 +46,16 @@ def _binding_via(index: Index, callable_name: str, op: str) -> str:
     return json.loads(row[0]).get("via", "")
 
 
+def close_callables(index: Index, name: str, limit: int = 5) -> list[str]:
+    """Python callables that bind an operator and look like `name`: completions first (torch.ad ->
+    torch.add), then names a typo away (torch.mull -> torch.mul)."""
+    import difflib
+    names = [n for (n,) in index.con.execute("SELECT DISTINCT name FROM nodes WHERE kind = 'python_binding'")]
+    prefix = sorted((n for n in names if n.startswith(name)), key=lambda n: (len(n), n))[:limit]
+    fuzzy = [n for n in difflib.get_close_matches(name, names, n=limit, cutoff=0.8) if n not in prefix]
+    return (prefix + fuzzy)[:limit]
+
+
 def trace(index: Index, start: str, key: str = "CPU", op: str | None = None) -> tuple[str, list[TraceStep]]:
     """The walk from `start` (a Python callable, or an operator name) for dispatch key `key`."""
     steps: list[TraceStep] = []
@@ -53,8 +63,10 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None) -> 
     if start.startswith("torch.") and not start.startswith("torch.ops."):
         ops = ops_bound_to(index, start)
         if not ops:
+            close = close_callables(index, start)
             raise NotFound(f"{start!r} binds no operator in this index",
-                           hint="try `torchatlas find` for the name, or trace an operator (aten::add.Tensor)")
+                           hint=(f"did you mean {', '.join(close)}? " if close else "") +
+                                "`torchatlas find NAME` searches every name; an operator (aten::add.Tensor) traces too")
         chosen = op or _preferred(ops, start)
         via = _binding_via(index, start, chosen)
         module = start.rsplit(".", 1)[0]

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", metavar="FILE", help="also draw the table as a graphviz diagram: .svg or .png "
                                                    "(needs graphviz's dot), or .dot")  # explorer/pictures.py
     p = sub.add_parser("find", help="fuzzy search across operators, C++ and Python symbols, files",
-                       description="Ranked: exact name, then prefix, then substring.")
+                       description="Ranked: exact name, then prefix, then substring, then names a typo away "
+                                   "(addd finds add).")
     p.add_argument("query")
     p.add_argument("--limit", "-n", type=int, default=30)
     _source_args(p)
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _source_args(tp)
 
     _lab_parsers(sub)
+    _pr_parsers(sub)
 
     p = sub.add_parser("config", help="your settings: the default source (so --source need not be repeated)",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -278,6 +280,89 @@ def _lab_parsers(sub) -> None:
     d.add_argument("--no-partial", action="store_true", help="skip the leave-one-hunk-out runs (quicker)")
     d.add_argument("--source", "-s", default="installed", metavar="S", help="'installed' (default) or a checkout")
     d.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+PR_EPILOG = """\
+examples:
+  torchatlas pr start --lab fx-pass        # a branch <you>/lab-fx-pass in the lab's workspace (files untouched)
+  torchatlas pr start --repo ~/src/pytorch # a branch in a new worktree beside your checkout
+  torchatlas pr lint                       # the tree's linters (or PyTorch-like rules) on the changed lines
+  torchatlas pr tests [--run]              # the tests the change affects, ranked, each with why
+  torchatlas pr describe --fixes 1234      # the PR body (PyTorch's template) and the labels the bot wants
+  torchatlas pr rehearse --lab fx-pass     # the whole flow on a local rehearsal GitHub, narrated
+  torchatlas pr serve --port 8765          # the rehearsal server in the foreground
+
+exit codes: 0 ok, 1 not found / lint findings / a failing test or check / merge refused, 2 bad usage
+or a refusal that changed nothing (dirty or detached checkout, existing branch, port in use), 130 interrupted
+"""
+
+
+def _pr_parsers(sub) -> None:
+    p = sub.add_parser("pr", help="rehearse a pull request: branch, lint, tests, description, review, merge",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PR_EPILOG,
+                       description="From a lab's change (or a checkout's) to a merged pull request, the way "
+                                   "PyTorch takes them; offline on a rehearsal server, or on github.com with "
+                                   "--github, through the same client.")
+    psub = p.add_subparsers(dest="pr_command", metavar="ACTION")
+
+    def which(q, json_help="machine-readable output"):
+        g = q.add_mutually_exclusive_group()
+        g.add_argument("--lab", metavar="ID", help="the PR branch made from this lab's workspace")
+        g.add_argument("--repo", metavar="DIR", help="the PR branch made from this checkout (or its worktree)")
+        q.add_argument("--json", action="store_true", help=json_help)
+
+    q = psub.add_parser("start", help="a branch by convention, never on your own working tree or branch",
+                        description="From a lab workspace (default: the lab you started), a branch <you>/lab-<id> "
+                                    "at the lab's starter commit, without moving the workspace's files or HEAD; "
+                                    "from a checkout (--repo), a new branch in a git worktree beside it. A dirty "
+                                    "or detached checkout, or an existing branch, is refused.")
+    which(q)
+    q.add_argument("--branch", "-b", metavar="NAME", help="the branch name (default: <you>/lab-<id> or <you>/change-<time>)")
+    q.add_argument("--workspace", "-w", metavar="DIR", help="with --lab: the lab's workspace, if not the default one")
+    q = psub.add_parser("lint", help="lint the changed files: the tree's config, or rules modelled on PyTorch's")
+    which(q)
+    q.add_argument("--all-lines", action="store_true", help="report findings on every line of a changed file, "
+                                                             "not only the changed lines")
+    q = psub.add_parser("tests", help="the tests the change affects, ranked, each with why (--run runs them)")
+    which(q)
+    q.add_argument("--run", action="store_true", help="run the top selected tests")
+    q.add_argument("--run-top", type=int, default=5, metavar="N", help="how many to run with --run (default 5)")
+    q.add_argument("--top", type=int, default=25, metavar="N", help="how many to list (default 25)")
+    q.add_argument("--db", metavar="FILE", help="the index to use (default: the source's in the user cache dir)")
+    q = psub.add_parser("describe", help="the PR body in PyTorch's template shape and the labels to add")
+    which(q)
+    q.add_argument("--fixes", type=int, metavar="N", help="the issue the PR fixes (Fixes #N)")
+    q.add_argument("--title", metavar="TEXT", help="the PR title (default: the lab's title or the last commit)")
+    q = psub.add_parser("submit", help="push the branch and open (or update) the pull request",
+                        description="Commits the working tree onto the PR branch, pushes it and opens the PR "
+                                    "with the described body and labels: on the rehearsal server (started "
+                                    "with `pr serve`, or --server URL), or on github.com with --github (a token "
+                                    "from GITHUB_TOKEN/GH_TOKEN or git's credential helper, never printed).")
+    which(q)
+    q.add_argument("--github", action="store_true", help="submit to github.com instead of the rehearsal server")
+    q.add_argument("--server", metavar="URL", help="the rehearsal server (default: the one `pr serve` runs)")
+    q.add_argument("--remote", metavar="OWNER/NAME", help="the repository to open the PR on (default: "
+                                                           "<you>/pytorch on the rehearsal server)")
+    q.add_argument("--user", metavar="LOGIN", default=None, help="rehearsal user to act as (default learner)")
+    q.add_argument("--fixes", type=int, metavar="N", help="the issue the PR fixes (Fixes #N)")
+    q.add_argument("--title", metavar="TEXT", help="the PR title")
+    q = psub.add_parser("rehearse", help="the whole flow end to end on a rehearsal server, narrated and recorded",
+                        description="Starts a rehearsal server if none runs, makes the PR branch, lints, "
+                                    "selects tests, pushes, opens the PR with its body and labels, waits for the "
+                                    "bot's checks, has a second rehearsal user review it, and asks "
+                                    "`@pytorchbot merge`. Each step is narrated and recorded.")
+    q.add_argument("--lab", metavar="ID", help="the lab whose change to rehearse (default: the last PR branch)")
+    q.add_argument("--workspace", "-w", metavar="DIR", help="the lab's workspace, if not the default one")
+    q.add_argument("--solution", action="store_true", help="rehearse the lab's reference solution in a scratch "
+                                                            "workspace (your own is untouched)")
+    q.add_argument("--server", metavar="URL", help="use this running rehearsal server")
+    q.add_argument("--port", type=int, default=0, metavar="N", help="port for the server it starts (default: any free)")
+    q.add_argument("--history", action="store_true", help="print the recorded rehearsals instead of running one")
+    q.add_argument("--json", action="store_true", help="the recorded steps as JSON")
+    q = psub.add_parser("serve", help="the rehearsal server in the foreground (prints its base URL)")
+    q.add_argument("--port", type=int, default=None, metavar="N", help="the port (default 8765 or $TORCHATLAS_FORGE_PORT)")
+    q.add_argument("--root", metavar="DIR", help="where its repositories live (default: the user data dir)")
+    q.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -390,16 +390,18 @@ def _require_code(index) -> None:
 
 
 def cmd_find(args: argparse.Namespace) -> int:
-    from torchatlas.indexes.code_queries import find
+    from torchatlas.indexes.code_queries import find_counted
     from torchatlas.indexes.errors import NotFound
     index = open_index(args)
-    hits = find(index, args.query, limit=args.limit)
+    hits, total = find_counted(index, args.query, limit=args.limit)
     if args.json:
         print(json.dumps([h.as_json() for h in hits], indent=2))
     else:
         w = max([len(h.kind) for h in hits] + [4])
         for h in hits:
             print(f"{h.kind:<{w}}  {h.qualname:<60} {h.location}")
+        if total > len(hits):
+            print(f"showing {len(hits)} of {total}{'+' if total >= 300 else ''}; -n N for more", file=sys.stderr)
     if not hits:
         raise NotFound(f"nothing matches {args.query!r}")
     return 0
@@ -564,6 +566,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     """`torchatlas lab ...`: see torchatlas.contrib.cli."""
     from torchatlas.contrib.cli import run_lab
     return run_lab(args)
+
+
+def cmd_pr(args: argparse.Namespace) -> int:
+    """`torchatlas pr ...`: see torchatlas.contrib.pr.cli."""
+    from torchatlas.contrib.pr.cli import run_pr
+    return run_pr(args)
 
 
 # -- explore (issue 4): the Textual UI; textual is imported only here, when it runs -----------------
