@@ -46,6 +46,7 @@ from .gen_diff import GenDiff, diff_outputs, op_slice  # noqa: F401  (op_slice: 
 
 MODE = "codegen"
 STAMP = "stamp.json"
+STAMP_FORMAT = 2  # bump when the stamp or the summary changes shape: older stamps are not trusted
 INPUTS = "inputs.json"  # inside out/: the input keys it was generated from, swapped in with it
 LOG = "torchgen.log"
 PARTS = ("aten", "autograd")
@@ -514,7 +515,8 @@ def build(lab, workspace: Path, *, progress: Progress = None, timeout: float = 3
 
     def cached() -> BuildResult | None:
         stamp = _read_json(build_dir / STAMP)
-        if stamp and stamp.get("keys") == keys and stamp.get("pristine") == str(pristine) and out.is_dir():
+        if (stamp and stamp.get("keys") == keys and stamp.get("pristine") == str(pristine)
+                and stamp.get("format") == STAMP_FORMAT and out.is_dir()):
             return _result(True, build_dir, t0, cached=True, summary=stamp.get("summary", ""), extra_env=env)
         return None
 
@@ -557,7 +559,8 @@ def build(lab, workspace: Path, *, progress: Progress = None, timeout: float = 3
             _rmtree(staging)
         say("torchgen: comparing with the pristine output")
         summary = diff_outputs(pristine, out).summary()
-        _write_json(build_dir / STAMP, {"keys": keys, "pristine": str(pristine), "summary": summary})
+        _write_json(build_dir / STAMP, {"format": STAMP_FORMAT, "keys": keys, "pristine": str(pristine),
+                                        "summary": summary})
         log = (out / LOG).read_text(encoding="utf-8", errors="replace") if (out / LOG).is_file() else ""
         return _result(True, build_dir, t0, summary=summary, log=log, extra_env=env)
 

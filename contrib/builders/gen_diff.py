@@ -424,63 +424,64 @@ def _short(items: list[str], limit: int = 6) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
+def _by_op(regs: dict[str, tuple[list[str], list[str]]], which: int) -> dict[str, list[str]]:
+    """op -> the dispatch keys it gained (which=0) or lost (1) a kernel at, CPU and Meta first."""
+    out: dict[str, list[str]] = {}
+    for key in sorted(regs, key=lambda k: (k not in ("CPU", "Meta"), k != "CPU", k)):
+        for op in regs[key][which]:
+            out.setdefault(op, []).append(key)
+    return out
+
+
 def summarize(diff: GenDiff) -> str:
+    """One line per fact, what a learner reads first first (`lab check` shows ~13 lines): the new
+    headers, schemas, structured classes, registrations per operator, the autograd node and its
+    formula, the Python names; the remaining files (declarations, includes) counted in one line."""
     if diff.empty:
         return ("torchgen generated exactly what the pristine YAML generates: no new operator, "
                 "registration or autograd node (yet).")
-    lines = [f"torchgen output vs the pristine generation: {len(diff.added)} new files, "
-             f"{len(diff.removed)} removed, {len(diff.changed)} changed "
-             f"(numbered shards and @generated lines not counted)."]
+    lines = [f"torchgen output vs the pristine YAML's: {len(diff.added)} new files, {len(diff.removed)} removed, "
+             f"{len(diff.changed)} changed (numbered shards and @generated lines aside)"]
+    explained: set[str] = set()
 
-    for title, files, sign in (("New per-operator headers", diff.added, "+"),
-                               ("Removed per-operator headers", diff.removed, "-")):
-        groups = _op_headers(files)
-        if groups:
-            lines.append(f"{title} (aten/ops/):")
-            for op, suffixes in groups.items():
-                lines.append(f"  {sign} {op}: " + " ".join(suffixes))
+    for files, sign in ((diff.added, "+"), (diff.removed, "-")):
+        for op, suffixes in _op_headers(files).items():
+            lines.append(f"{sign} headers aten/ops/{op}{{{', '.join(suffixes)}}}")
+            explained.update(f"aten/ops/{op}{x}" if x != ".h" else f"aten/ops/{op}.h" for x in suffixes)
 
     plus, minus = schemas(diff)
+    lines += [f"+ schema {x}" for x in plus] + [f"- schema {x}" for x in minus]
     if plus or minus:
-        lines.append("Operator schemas (aten/RegisterSchema.cpp, m.def):")
-        lines += [f"  + {s}" for s in plus] + [f"  - {s}" for s in minus]
+        explained.add("aten/RegisterSchema.cpp")
 
-    structured = structured_classes(diff)
-    if structured:
-        lines.append("Structured kernel classes:")
-        for cls, base, decl in structured:
-            macro = "TORCH_META_FUNC" if decl.startswith("meta") else "TORCH_IMPL_FUNC"
-            name = cls[len("structured_"):]
-            lines.append(f"  {cls} : {base}  ->  {macro}({name}) defines {decl.split('(')[0]}()")
+    for cls, base, decl in structured_classes(diff):
+        macro = "TORCH_META_FUNC" if decl.startswith("meta") else "TORCH_IMPL_FUNC"
+        lines.append(f"+ class {cls} : {base}   ({macro}({cls[len('structured_'):]}) defines its "
+                     f"{decl.split('(')[0]}())")
 
     regs = registrations(diff)
-    if regs:
-        lines.append("Kernel registrations (m.impl) by dispatch key:")
-        for key in sorted(regs, key=lambda k: (k not in ("CPU", "Meta"), k)):
-            plus, minus = regs[key]
-            parts = [f"+{op}" for op in plus] + [f"-{op}" for op in minus]
-            lines.append(f"  {key}: {_short(parts)}")
+    for which, sign in ((0, "+"), (1, "-")):
+        for op, keys in _by_op(regs, which).items():
+            lines.append(f"{sign} kernels of {op} at {', '.join(keys)}")
+    explained.update(f.path for f in diff.changed if _key_of(f.path) in regs)
 
     nodes, gone = autograd_nodes(diff)
+    for n in nodes:
+        saved = f", saves {', '.join(x.split()[-1] for x in n.saved)}" if n.saved else ""
+        lines.append(f"+ autograd node {n.name} (autograd/Functions.h){saved}")
+        lines += [f"    backward: {formula}" for formula in n.formulas]
+    lines += [f"- autograd node {name}" for name in gone]
     if nodes or gone:
-        lines.append("Autograd (autograd/Functions.h, Functions.cpp):")
-        for n in nodes:
-            saved = f", saves {', '.join(n.saved)}" if n.saved else ""
-            lines.append(f"  + struct {n.name}{saved}")
-            lines += [f"      grad = {formula}" for formula in n.formulas]
-        lines += [f"  - struct {name}" for name in gone]
+        explained.update({"autograd/Functions.h", "autograd/Functions.cpp"})
 
     plus, minus = python_bindings(diff)
     if plus or minus:
-        lines.append("Python bindings: " + _short([f"+{p}" for p in plus] + [f"-{m}" for m in minus]))
+        lines.append("Python: " + _short([f"+{p}" for p in plus] + [f"-{m}" for m in minus]))
+        explained.update(f.path for f in diff.changed if f.path.rsplit("/", 1)[-1] in _PY_MODULE)
 
-    explained = {f.path for f in diff.files if f.path.startswith("aten/ops/")}
     rest = [f for f in diff.files if f.path not in explained]
     if rest:
-        counts = [f"{f.path} (+{len(f.added_lines)} -{len(f.removed_lines)})" for f in rest]
-        lines.append("Files changed: " + _short(counts, 8))
-    other = [f for f in diff.files if f.path.startswith("aten/ops/") and not _OP_HEADER.match(f.path)
-             and not any(f.path.startswith(f"aten/ops/{op}") for op in diff.new_ops() + diff.removed_ops())]
-    if other:
-        lines.append("Other per-op headers changed: " + _short([f.path for f in other]))
+        counts = [f"{f.path.split('/', 1)[-1]} +{len(f.added_lines)}" + (f" -{len(f.removed_lines)}" if f.removed_lines else "")
+                  for f in sorted(rest, key=lambda f: -len(f.added_lines) - len(f.removed_lines))]
+        lines.append(f"also {len(rest)} files of declarations and includes: " + _short(counts, 4))
     return "\n".join(lines)

@@ -126,8 +126,9 @@ def test_build_generates_diffs_caches_and_keeps_aten_on_a_derivative_edit(ws):
     env = r.env()
     assert env["TORCHATLAS_LAB_GEN"] == str(out) and Path(env["TORCHATLAS_LAB_PRISTINE"]).is_dir()
     assert (out / "aten/ops/squareplus_meta.h").is_file()
-    assert "+ squareplus: .h" in r.summary and "CPU: +squareplus, +squareplus.out" in r.summary
-    assert "+ struct SquareplusBackward0" in r.summary and "(self * self + b).sqrt()" in r.summary
+    assert "+ headers aten/ops/squareplus{.h," in r.summary and "+ kernels of squareplus at CPU, Meta" in r.summary
+    assert "+ kernels of squareplus.out at CPU, Meta" in r.summary
+    assert "+ autograd node SquareplusBackward0" in r.summary and "(self * self + b).sqrt()" in r.summary
 
     again = codegen.build(None, ws)
     assert again.ok and again.cached and again.summary == r.summary and again.seconds < 2
