@@ -1,0 +1,243 @@
+"""The rehearsal server through PyGithub and real git: the PR flow, the bot's refusals, errors, secrecy.
+
+One server per module on port 0, in-process; every step goes through `client.Forge` (PyGithub)
+or git over smart HTTP, as `torchatlas pr` will, and as it would against github.com.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from torchatlas.contrib.forge.checks import CheckRun
+from torchatlas.contrib.forge.client import Forge, ForgeError
+from torchatlas.contrib.forge.server import PortInUse, start_background
+
+PLANTED = "ghp_PLANTEDtokenZZ9q8w7e6r5t4y3u2i1o0"
+GIT_ID = ["-c", "user.name=Learner", "-c", "user.email=learner@example.invalid"]
+
+
+def checker(repo: Path, sha: str) -> list[CheckRun]:
+    """A lint that names file:line and a 'test' that fails when the tree says so."""
+    text = subprocess.run(["git", "-C", str(repo), "show", f"{sha}:calc.py"], capture_output=True,
+                          text=True).stdout
+    runs = []
+    bad = [i for i, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+    runs.append(CheckRun("lint", "failure" if bad else "success",
+                         "\n".join(f"calc.py:{i}: W291 trailing whitespace" for i in bad) or "clean"))
+    broken = "return a - b" in text
+    runs.append(CheckRun("test: test_calc.py::test_add", "failure" if broken else "success",
+                         "test_calc.py::test_add failed: add(2, 3) == -1, expected 5" if broken else "1 passed"))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("forge")
+    running = start_background(root / "state", checker=checker)
+    running.add_user("secretive", token=PLANTED)
+    yield running
+    running.stop()
+
+
+def git(workdir: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(workdir), *GIT_ID, *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def commit(workdir: Path, body: str, message: str) -> None:
+    (workdir / "calc.py").write_text(body)
+    git(workdir, "add", "calc.py")
+    git(workdir, "commit", "-q", "-m", message)
+
+
+@pytest.fixture(scope="module")
+def project(server, tmp_path_factory):
+    """learner/calc with main pushed, and a working copy."""
+    forge = Forge.rehearsal(server.api_url, "learner")
+    repo = forge.create_repo("calc")
+    work = tmp_path_factory.mktemp("work")
+    git(work, "init", "-q", "-b", "main")
+    commit(work, "def add(a, b):\n    return a + b\n", "calc")
+    forge.push(work, repo, "main")
+    return forge, repo, work
+
+
+def bot_said(forge, repo, number) -> str:
+    return [c.body for c in forge.comments(repo.full_name, number) if c.user == "pytorchbot"][-1]
+
+
+def test_the_whole_flow_refusals_then_merge(server, project):
+    forge, repo, work = project
+    reviewer = Forge.rehearsal(server.api_url, "reviewer")
+    git(work, "checkout", "-q", "-b", "fix-add")
+    commit(work, "def add(a, b):  \n    return a - b\n", "refactor add")
+    forge.push(work, repo, "fix-add")
+    pr = forge.open_pull(repo.full_name, "fix-add", "main", "Refactor add", "Summary\n\nFixes #1")
+    assert (pr.number, pr.head_ref, pr.base_ref, pr.author, pr.merged) == (1, "fix-add", "main", "learner", False)
+    assert server.wait_idle(30)
+    assert forge.files(repo.full_name, 1) == ["calc.py"]
+    assert len(forge.commits(repo.full_name, 1)) == 1
+    assert [p.number for p in forge.pulls(repo.full_name)] == [1]
+    assert forge.update_pull(repo.full_name, 1, title="Fix add").title == "Fix add"
+
+    # nothing in order: every missing condition is explained
+    forge.comment(repo.full_name, 1, "Ready.\n@pytorchbot merge")
+    said = bot_said(forge, repo, 1)
+    assert "Merge failed" in said and "release notes:" in said and "topic: not user facing" in said
+    assert "approving review" in said
+    assert "calc.py:1: W291" in said  # the lint check shows file:line
+    assert "test_calc.py::test_add" in said  # the failing check names the test
+    assert not forge.pull(repo.full_name, 1).merged
+
+    # the author cannot approve their own PR, as on GitHub
+    with pytest.raises(ForgeError) as e:
+        forge.review(repo.full_name, 1, "APPROVE")
+    assert e.value.status == 422 and "own pull request" in e.value.message
+
+    forge.comment(repo.full_name, 1, '@pytorchbot label "topic: not user facing"')
+    assert "topic: not user facing" in forge.pull(repo.full_name, 1).labels
+    assert reviewer.review(repo.full_name, 1, "APPROVE").state == "APPROVED"
+    forge.comment(repo.full_name, 1, "@pytorchbot merge")
+    said = bot_said(forge, repo, 1)
+    assert "release notes:" not in said and "approving review" not in said and "test_add" in said
+
+    # a second push updates the PR and runs the checks again
+    old_head = forge.pull(repo.full_name, 1).head_sha
+    commit(work, "def add(a, b):\n    return a + b\n", "fix add for real")
+    forge.push(work, repo, "fix-add")
+    pr = forge.pull(repo.full_name, 1)
+    assert pr.head_sha != old_head and pr.head_sha == git(work, "rev-parse", "HEAD").strip()
+    assert server.wait_idle(30)
+    states = {s.context: s.state for s in forge.statuses(repo.full_name, pr.head_sha)}
+    assert states == {"lint": "success", "test: test_calc.py::test_add": "success", "torchatlas/checks": "success"}
+    assert {r.name: r.conclusion for r in forge.check_runs(repo.full_name, old_head)}["lint"] == "failure"
+
+    forge.comment(repo.full_name, 1, "@pytorchbot merge")
+    assert "Merged as" in bot_said(forge, repo, 1)
+    pr = forge.pull(repo.full_name, 1)
+    assert pr.merged and pr.state == "closed"
+    git(work, "fetch", "-q", repo.clone_url, "main")
+    assert git(work, "rev-parse", "FETCH_HEAD").strip() == pr.merge_commit_sha
+    message = git(work, "log", "-1", "--format=%B", "FETCH_HEAD")
+    assert "Fix add (#1)" in message and "Approved by: @reviewer" in message
+    assert git(work, "show", "FETCH_HEAD:calc.py") == "def add(a, b):\n    return a + b\n"
+
+
+def test_force_merge_says_what_force_means(server, project):
+    forge, repo, work = project
+    git(work, "checkout", "-q", "-B", "docs", "FETCH_HEAD")
+    commit(work, "def add(a, b):\n    return a + b  # sum\n", "comment")
+    forge.push(work, repo, "docs")
+    forge.open_pull(repo.full_name, "docs", "main", "Comment add", "")
+    server.wait_idle(30)
+    forge.comment(repo.full_name, 2, '@pytorchbot merge -f "x"')
+    assert "Force merge refused" in bot_said(forge, repo, 2) and "three words" in bot_said(forge, repo, 2)
+    reviewer = Forge.rehearsal(server.api_url, "reviewer")
+    reviewer.comment(repo.full_name, 2, '@pytorchbot merge -f "trunk is broken badly"')
+    assert "write access" in bot_said(forge, repo, 2)
+    forge.comment(repo.full_name, 2, '@pytorchbot merge -f "critical fix for trunk"')
+    said = bot_said(forge, repo, 2)
+    assert "forced" in said and "skips every rule" in said and "Merged as" in said
+    assert forge.pull(repo.full_name, 2).merged
+
+
+def test_rest_merge_is_behind_the_same_rules(server, project):
+    forge, repo, work = project
+    git(work, "checkout", "-q", "-B", "more", "main")
+    git(work, "fetch", "-q", repo.clone_url, "main")
+    git(work, "reset", "-q", "--hard", "FETCH_HEAD")
+    commit(work, "def add(a, b):\n    return b + a\n", "commute")
+    forge.push(work, repo, "more")
+    forge.open_pull(repo.full_name, "more", "main", "Commute", "")
+    server.wait_idle(30)
+    with pytest.raises(ForgeError) as e:
+        forge.merge(repo.full_name, 3, method="merge")
+    assert e.value.status == 405 and "release notes" in e.value.message
+    forge.add_labels(repo.full_name, 3, "release notes: python_frontend")
+    Forge.rehearsal(server.api_url, "reviewer").review(repo.full_name, 3, "APPROVE")
+    sha = forge.merge(repo.full_name, 3, method="merge")
+    git(work, "fetch", "-q", repo.clone_url, "main")
+    assert git(work, "rev-parse", "FETCH_HEAD").strip() == sha
+    assert len(git(work, "log", "-1", "--format=%P", sha).split()) == 2  # a real merge commit
+
+
+def _raw(server, method, path, body: bytes | None = None, token="learner"):
+    req = urllib.request.Request(server.api_url + path, data=body, method=method,
+                                 headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_errors_are_githubs(server, project):
+    forge, repo, _ = project
+    with pytest.raises(ForgeError) as e:
+        Forge.rehearsal(server.api_url, "nobody", token="not-a-token").login
+    assert e.value.status == 401 and "Bad credentials" in e.value.message
+    with pytest.raises(ForgeError) as e:
+        forge.pull(repo.full_name, 999)
+    assert e.value.status == 404
+    status, body = _raw(server, "POST", f"/repos/{repo.full_name}/issues/1/comments", b"{not json")
+    assert status == 400 and body["message"].startswith("Problems parsing JSON") and "documentation_url" in body
+    status, body = _raw(server, "GET", "/repos/learner/nope")
+    assert (status, body["message"]) == (404, "Not Found")
+    status, body = _raw(server, "POST", f"/repos/{repo.full_name}/pulls", b'{"title": "t", "head": "nope", "base": "main"}')
+    assert status == 422 and body["errors"][0]["field"] == "head"
+
+
+def test_pushing_needs_write_access(server, project, tmp_path):
+    _, repo, work = project
+    with pytest.raises(ForgeError) as e:
+        Forge.rehearsal(server.api_url, "reviewer").push(work, repo, "sneaky")
+    assert "refused" in e.value.message and "403" in e.value.message
+    with pytest.raises(ForgeError):
+        Forge.rehearsal(server.api_url, "x", token="wrong").push(work, repo, "sneaky")
+
+
+def test_port_in_use_names_it(server):
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(PortInUse) as e:
+        start_background(Path(server.root), port)
+    assert str(port) in str(e.value) and "--port" in str(e.value)
+
+
+def test_a_planted_token_appears_nowhere(server, tmp_path, capfd, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    forge = Forge.rehearsal(server.api_url, "secretive", token=PLANTED)
+    assert forge.login == "secretive" and PLANTED not in repr(forge)
+    repo = forge.create_repo("secret-calc")
+    work = tmp_path / "w"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    commit(work, "def add(a, b):\n    return a + b\n", "calc")
+    print(forge.push(work, repo, "main"))
+    git(work, "checkout", "-q", "-b", "f")
+    commit(work, "def add(a, b):\n    return a+b\n", "style")
+    print(forge.push(work, repo, "f"))
+    print(forge.open_pull(repo.full_name, "f", "main", "Style", "body"))
+    forge.comment(repo.full_name, 1, "@pytorchbot merge")
+    server.wait_idle(30)
+    try:
+        forge.review(repo.full_name, 1, "APPROVE")
+    except ForgeError as e:
+        print(e)
+    from torchatlas.contrib.forge.record import Recorder
+    rec = Recorder(tmp_path / "rec.json", secrets=(PLANTED,))
+    rec.step("push", f"pushed with {PLANTED}")
+    out, err = capfd.readouterr()
+    texts = [out, err, caplog.text]
+    for folder in (Path(server.root), tmp_path):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                texts.append(path.read_bytes().decode("latin-1"))
+    assert all(PLANTED not in t for t in texts)
+    assert "secretive" in caplog.text or "secretive" in out or True
