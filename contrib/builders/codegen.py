@@ -42,7 +42,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .base import BuildFailed, BuildResult, Diagnostic
-from .gen_diff import GenDiff, diff_outputs, op_slice  # noqa: F401  (op_slice: for the native builder)
+from .gen_diff import GenDiff, diff_outputs, op_slice
+
+# what the native builder uses (diff_outputs / op_slice re-exported from gen_diff for one import)
+__all__ = ["GenDiff", "GenerationFailed", "Layout", "build", "diff_outputs", "installed_torchgen", "layout_of",
+           "op_slice", "pristine_output", "run_torchgen"]
 
 MODE = "codegen"
 STAMP = "stamp.json"
