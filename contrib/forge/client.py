@@ -109,8 +109,11 @@ class Forge:
         from github import Auth
         self.api_url = api_url.rstrip("/")
         self._token = token
-        self._gh = github.Github(base_url=self.api_url, auth=Auth.Token(token), timeout=timeout,
-                                 retry=None if not self.api_url.startswith(GITHUB_API) else github.GithubRetry())
+        remote = self.api_url.startswith(GITHUB_API)
+        # github.com: PyGithub's retries and its pauses between calls (0.25 s, 1 s between writes) keep
+        # clear of the secondary rate limits; the rehearsal server has none, and no call should wait.
+        pacing = {} if remote else {"retry": None, "seconds_between_requests": 0, "seconds_between_writes": 0}
+        self._gh = github.Github(base_url=self.api_url, auth=Auth.Token(token), timeout=timeout, **pacing)
         self._login: str | None = None
         self._secret = secret  # a rehearsal token that is the user's name is no secret: no redaction
 

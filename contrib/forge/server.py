@@ -53,6 +53,7 @@ def _credentials(header: str) -> list[str]:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: with Nagle each reply waited ~200 ms
     server_version = "torchatlas-forge"
     app: "App"  # set on the subclass made per server
 
