@@ -161,6 +161,20 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
+def write_picture(dot_text: str, path: str | Path) -> tuple[Path, str]:
+    """Like write_graph, but a missing graphviz is not the end: the DOT text is written beside the
+    asked-for file (add.svg -> add.dot) and the second value says so, for the caller to report
+    after its main output. Other problems (a bad suffix, a missing folder) still raise."""
+    path = Path(path)
+    if FORMATS.get(path.suffix.lower()) and dot_binary() is None:
+        fallback = path.with_suffix(".dot")
+        written = write_graph(dot_text, fallback)
+        return written, (f"{path} needs graphviz's `dot`, which is not on PATH: wrote the DOT text to {written} "
+                         f"instead; after installing graphviz (apt-get install graphviz, or brew install graphviz): "
+                         f"dot -T{path.suffix.lower()[1:]} {written} -o {path}")
+    return write_graph(dot_text, path), ""
+
+
 def write_graph(dot_text: str, path: str | Path) -> Path:
     """Write `dot_text` to `path` as DOT, SVG or PNG (by its suffix). Raises AtlasError (exit 2)."""
     path = Path(path)

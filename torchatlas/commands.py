@@ -268,9 +268,19 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     live, live_note, cuda_built = None, None, True
     if args.runtime:
         live, live_note, cuda_built = _read_live_for(src, [op for op, _ in ops_entries])
+    picture_problem = ""
     if getattr(args, "graph", None):  # --graph: a picture of the table as well (explorer/pictures.py)
-        from torchatlas.explorer.pictures import dispatch_dot, write_graph
-        print(f"wrote {write_graph(dispatch_dot(ops_entries, src, live, cuda_built), args.graph)}", file=sys.stderr)
+        from torchatlas.explorer.pictures import dispatch_dot, write_picture
+        written, picture_problem = write_picture(dispatch_dot(ops_entries, src, live, cuda_built), args.graph)
+        if not picture_problem:
+            print(f"wrote {written}", file=sys.stderr)
+    code = _present_dispatch(args, src, ops_entries, keys, live, live_note, cuda_built)
+    if picture_problem:  # after the table: the answer first, then what is missing for the picture
+        raise AtlasError(picture_problem)
+    return code
+
+
+def _present_dispatch(args, src, ops_entries, keys, live, live_note, cuda_built) -> int:
     if args.json:
         out = {"source": src.as_json(), "ops": []}
         if args.runtime:
@@ -469,10 +479,19 @@ def cmd_trace(args: argparse.Namespace) -> int:
     args.key = _check_keys([args.key], runtime_only=True)[0]
     index = open_index(args)
     op, steps = trace(index, args.start, key=args.key, op=args.op)
+    picture_problem = ""
     if getattr(args, "graph", None):  # --graph: a picture of the path as well (explorer/pictures.py)
-        from torchatlas.explorer.pictures import trace_dot, write_graph
-        print(f"wrote {write_graph(trace_dot(args.start, op, args.key, steps, index.source), args.graph)}",
-              file=sys.stderr)
+        from torchatlas.explorer.pictures import trace_dot, write_picture
+        written, picture_problem = write_picture(trace_dot(args.start, op, args.key, steps, index.source), args.graph)
+        if not picture_problem:
+            print(f"wrote {written}", file=sys.stderr)
+    code = _present_trace(args, index, op, steps)
+    if picture_problem:
+        raise AtlasError(picture_problem)
+    return code
+
+
+def _present_trace(args, index, op, steps) -> int:
     if args.json:
         print(json.dumps({"source": index.source.as_json(), "start": args.start, "op": op, "key": args.key,
                           "steps": [s.as_json() for s in steps]}, indent=2))

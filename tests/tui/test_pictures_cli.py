@@ -76,8 +76,11 @@ def test_cli_trace_graph(installed_db, tmp_path):
 def test_cli_graph_without_dot_exits_2_with_the_install_hint(installed_db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot here
     assert main(["dispatch", "aten::mm", "--db", str(installed_db), "--graph", str(tmp_path / "mm.svg")]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "graphviz" in err and "apt-get install graphviz" in err
+    assert "aten::mm" in out and "mm_out_cpu" in out, "the table comes first, the picture's problem after it"
+    assert (tmp_path / "mm.dot").read_text().startswith("digraph") and not (tmp_path / "mm.svg").exists()
+    assert f"dot -Tsvg {tmp_path / 'mm.dot'}" in err
 
 
 def test_cli_explore_needs_a_terminal(installed_db):
