@@ -103,6 +103,11 @@ class Api:
         ]
 
     def handle(self, req: Request) -> tuple[int, object]:
+        """One request under the store's lock: readers never see a PR half-written by another thread."""
+        with self.store.lock:
+            return self._handle(req)
+
+    def _handle(self, req: Request) -> tuple[int, object]:
         known_path = False
         for method, pattern, fn in self.routes:
             m = pattern.match(req.path)

@@ -11,6 +11,7 @@ import base64
 import errno
 import json
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -56,6 +57,16 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are two writes: with Nagle each reply waited ~200 ms
     server_version = "torchatlas-forge"
     app: "App"  # set on the subclass made per server
+
+    def setup(self):
+        super().setup()
+        with self.app.conn_lock:
+            self.app.connections.add(self.connection)
+
+    def finish(self):
+        with self.app.conn_lock:
+            self.app.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
         self.app.log(f"{self.command} {urlsplit(self.path).path} {args[1] if len(args) > 1 else ''}")
@@ -164,6 +175,16 @@ class App:
         self.base_url = ""
         self._log_lock = threading.Lock()
         self._log_path = Path(root) / "server.log"
+        self.connections: set = set()  # keep-alive sockets: closed on stop, or a client would still be served
+        self.conn_lock = threading.Lock()
+
+    def close_connections(self) -> None:
+        with self.conn_lock:
+            for sock in list(self.connections):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def log(self, line: str) -> None:
         with self._log_lock, open(self._log_path, "a", encoding="utf-8") as f:
@@ -206,6 +227,7 @@ class Running:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._app.close_connections()
         self._app.service.stop()
         self._thread.join(5)
 
@@ -232,6 +254,7 @@ def serve(root, port: int = DEFAULT_PORT, *, checker: Checker | None = None, out
         pass
     finally:
         server.server_close()
+        app.close_connections()
         app.service.stop()
 
 
