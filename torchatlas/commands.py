@@ -211,11 +211,16 @@ def cmd_op(args: argparse.Namespace) -> int:
     for i, rec in enumerate(records):
         if i:
             print()
-        _print_op(rec)
+        delegate = None
+        if rec.get("structured_delegate"):
+            delegate = index.op(f"aten::{rec['structured_delegate']}")
+        _print_op(rec, delegate)
     return 0
 
 
-def _print_op(rec: dict) -> None:
+def _print_op(rec: dict, delegate: dict | None = None) -> None:
+    """One operator as its YAML entry says; a structured_delegate's kernels are shown with the keys
+    they fill (`add.Tensor` has no CPU line of its own: CPU comes from `add.out`)."""
     print(f"{rec['op']}    {rec['defined_at']}")
     if rec.get("origin"):
         print(f"  origin     {rec['origin']}")
@@ -230,9 +235,18 @@ def _print_op(rec: dict) -> None:
     if rec["structured"]:
         inh = f" (inherits {rec['structured_inherits']})" if rec.get("structured_inherits") else ""
         print(f"  structured kernel{inh} for: {', '.join(rec.get('structured_keys') or []) or '-'}")
-    if rec["dispatch"]:
+    inherited = {}
+    if delegate and delegate.get("dispatch"):
+        own = {k.strip() for keys in (rec.get("dispatch") or {}) for k in keys.split(",")}
+        for keys, kernel in delegate["dispatch"].items():
+            left = [k.strip() for k in keys.split(",") if k.strip() not in own]
+            if left:
+                inherited[", ".join(left)] = kernel
+    if rec["dispatch"] or inherited:
         print("  dispatch")
-        for key, kernel in rec["dispatch"].items():
+        for key, kernel in inherited.items():
+            print(f"    {key:<40} {kernel}   <- structured_delegate {rec['structured_delegate']}")
+        for key, kernel in (rec["dispatch"] or {}).items():
             print(f"    {key:<40} {kernel}")
     if rec["autogen"]:
         print(f"  autogen    {', '.join(rec['autogen'])}")
