@@ -251,8 +251,20 @@ class ExplorerApp(App[None]):
             from .tour_player import TourScreen
             self.push_screen(TourScreen(self.atlas.db, target.name))
             return
+        if target.kind == "lab":  # so is the lab screen (explorer/lab_screen.py)
+            self._open_lab(target.name)
+            return
         self.run_worker(partial(self._load, target, push, t0), thread=True, exclusive=True, group="nav",
                         exit_on_error=False)
+
+    def _open_lab(self, lab_id: str) -> None:
+        from .lab_screen import LabScreen
+        try:
+            screen = LabScreen(lab_id, catalog=data.lab_catalog())
+        except AtlasError as e:
+            self._failed(e.message, e.hint)
+            return
+        self.push_screen(screen)
 
     def _load(self, target: Target, push: bool, t0: float) -> None:
         worker = get_current_worker()
@@ -526,6 +538,9 @@ class ExplorerApp(App[None]):
 
     # -- actions on the current view ---------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if action in getattr(top, "HIDE_APP_ACTIONS", ()):
+            return False  # a screen over the views (a lab) whose keys would act on the view beneath
         view = self.view
         if action == "back":
             return True if self.pos > 0 else None

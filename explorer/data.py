@@ -33,7 +33,7 @@ from torchatlas.indexes.store import Index
 class Target:
     """A node the explorer can show. `line` anchors symbols and files; `key` picks a dispatch key."""
 
-    kind: str  # home | op | callable | symbol | file | trace | tour
+    kind: str  # home | op | callable | symbol | file | trace | tour | lab
     name: str = ""
     path: str = ""
     line: int = 0
@@ -85,6 +85,8 @@ def target_of_hit(h: Hit) -> Target:
         return Target("file", path, path, 1)
     if h.kind == "tour":
         return Target("tour", h.qualname)
+    if h.kind == "lab":
+        return Target("lab", h.qualname)
     if h.kind == "registration":
         return Target("file", path, path, line)
     return Target("symbol", h.qualname, path, line)
@@ -237,7 +239,68 @@ def _tour_hits(index: Index, query: str, limit: int) -> list[Hit]:
 register_provider("tours", _tour_hits)
 
 
+# The themes of the training program (../shared/docs/CURRICULUM.md) by number: a lab names only its
+# number, and a learner searches for words ("autograd", "strides"), so the search and the lab
+# screen say the theme's name too.
+LAB_THEMES = {
+    1: "philosophy and the big picture", 2: "tensors: memory, strides, channels-last",
+    3: "autograd, in-place ops, hooks", 4: "C++ autograd internals and dispatch", 5: "nn.Module from scratch",
+    6: "data pipelines", 7: "profiling and tuning", 8: "TorchScript, export, TorchX",
+    9: "custom ops and extensions", 10: "FX", 11: "forward-mode AD, C++ frontend", 12: "optimization practice",
+    13: "distributed: DDP, RPC, model parallel", 14: "FSDP and pipelines", 15: "edge deployment", 16: "ONNX",
+    17: "interpretability and debugging", 18: "pipelines and MLOps", 19: "multimodal",
+}
+
+
+def theme_name(theme: int) -> str:
+    return LAB_THEMES.get(theme, "domain deep dives and contribution" if 20 <= theme <= 28 else "")
+
+
+_LAB_CATALOGS: dict[str, object] = {}
+_LAB_LOCK = threading.Lock()
+
+
+def lab_catalog():
+    """The labs (shipped ones and TORCHATLAS_LABS_PATH's), loaded once per value of that variable:
+    a search runs per keystroke, and eleven lab.yaml files take ~50 ms to read."""
+    from torchatlas.contrib.loader import load_labs
+    key = os.environ.get("TORCHATLAS_LABS_PATH", "")
+    with _LAB_LOCK:
+        cat = _LAB_CATALOGS.get(key)
+        if cat is None:
+            cat = _LAB_CATALOGS[key] = load_labs()
+    return cat
+
+
+def _lab_words_match(words: list[str], text: str) -> bool:
+    """Every word of the query is in the text: a short one (1-2 letters: "3", "nn") must start a word
+    of it, so that "a" does not match every lab."""
+    tokens = text.replace("-", " ").replace(":", " ").replace(",", " ").split()
+    return all((w in text) if len(w) >= 3 else any(t.startswith(w) for t in tokens) for w in words)
+
+
+def _lab_hits(index: Index, query: str, limit: int) -> list[Hit]:
+    """Labs whose id, title or theme (its number or its words) mention the query, and every lab for
+    "lab"/"labs": opened in the lab screen."""
+    words = query.lower().split()
+    if not words or (len(query.strip()) < 2 and not query.strip().isdigit()):
+        return []  # one letter would list every lab
+    hits = []
+    for lab in lab_catalog().ordered():
+        text = f"lab labs {lab.id} {lab.title} theme {lab.theme} {theme_name(lab.theme)}".lower()
+        if _lab_words_match(words, text):
+            # no file to point at: the search list shows this "location" as the hit's description
+            hits.append(Hit("lab", lab.id, lab.id, f"theme {lab.theme} · {lab.mode.value} · {lab.title}", "lab",
+                            lab.summary))
+    return hits[:limit]
+
+
+register_provider("labs", _lab_hits)
+
+
 def _rank(q: str, h: Hit) -> int:
+    if h.kind == "lab" and q.lower() in ("lab", "labs"):
+        return 0  # "lab" lists the labs first, before symbols that happen to start with "lab"
     names = {h.name, h.qualname, h.qualname.split("::", 1)[-1], h.qualname.rsplit(".", 1)[-1]}
     if h.kind == "operator":
         names.add(h.name.split(".", 1)[0])
@@ -249,7 +312,7 @@ def _rank(q: str, h: Hit) -> int:
 
 
 def _score(q: str, h: Hit) -> tuple:
-    kind_rank = {"tour": 0.3, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
+    kind_rank = {"tour": 0.3, "lab": 0.35, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
     return (_rank(q, h), kind_rank, _noise(h.location), len(h.qualname), h.qualname)
 
 
