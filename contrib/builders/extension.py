@@ -246,6 +246,9 @@ def _build_env(python: str) -> dict[str, str]:
     # a venv's pip-installed ninja lives beside its python, which need not be on PATH
     env["PATH"] = os.pathsep.join([os.path.dirname(os.path.abspath(python)), env.get("PATH", "")])
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # the compiler's messages in English: their shape is what compiler_messages reads
+    env["LC_MESSAGES"] = "C"
+    env.pop("LANGUAGE", None)
     return env
 
 
