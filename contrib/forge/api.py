@@ -154,7 +154,7 @@ class Api:
         url = f"{self._api(req)}/repos/{full}/pulls/{pr['number']}"
         issue = f"{self._api(req)}/repos/{full}/issues/{pr['number']}"
         path = self.store.repo_dir(repo["owner"], repo["name"])
-        base_sha = (pr["base_sha"] if pr["merged"] else gitbare.ref_sha(path, pr["base_ref"])) or pr["base_sha"]
+        base_sha = (pr["base_sha"] if pr["merged"] else self.service.tip(repo, pr["base_ref"])) or pr["base_sha"]
         mergeable = self.service.mergeable(repo, pr)
         comments = sum(1 for c in repo["comments"] if c["issue_number"] == pr["number"])
         side = lambda ref, sha: {"label": f"{repo['owner']}:{ref}", "ref": ref, "sha": sha,
@@ -243,9 +243,8 @@ class Api:
         return pr
 
     def _commits(self, repo, pr):
-        path = self.store.repo_dir(repo["owner"], repo["name"])
-        base = pr["base_sha"] if pr["merged"] else (gitbare.ref_sha(path, pr["base_ref"]) or pr["base_sha"])
-        return gitbare.commits_between(path, base, pr["head_sha"])
+        base = pr["base_sha"] if pr["merged"] else (self.service.tip(repo, pr["base_ref"]) or pr["base_sha"])
+        return self.service.commits(repo, base, pr["head_sha"])
 
     # users and repositories
     def get_me(self, req):
@@ -297,12 +296,12 @@ class Api:
 
     def branches(self, req, owner, repo):
         data = self._repo(req, owner, repo)
-        tips = gitbare.heads(self.store.repo_dir(data["owner"], data["name"]))
+        tips = self.service.tips(data)
         return 200, [self._branch_json(req, data, n, s) for n, s in sorted(tips.items())]
 
     def branch(self, req, owner, repo, branch):
         data = self._repo(req, owner, repo)
-        sha = gitbare.ref_sha(self.store.repo_dir(data["owner"], data["name"]), branch)
+        sha = self.service.tip(data, branch)
         if sha is None:
             raise HttpError(404, "Branch not found")
         return 200, self._branch_json(req, data, branch, sha)
@@ -314,13 +313,13 @@ class Api:
 
     def refs(self, req, owner, repo):
         data = self._repo(req, owner, repo)
-        tips = gitbare.heads(self.store.repo_dir(data["owner"], data["name"]))
+        tips = self.service.tips(data)
         return 200, [self._ref_json(req, data, n, s) for n, s in sorted(tips.items())]
 
     def ref(self, req, owner, repo, ref):
         data = self._repo(req, owner, repo)
         name = ref[len("heads/"):] if ref.startswith("heads/") else None
-        sha = gitbare.ref_sha(self.store.repo_dir(data["owner"], data["name"]), name) if name else None
+        sha = self.service.tip(data, name) if name else None
         if sha is None:
             raise HttpError(404, "Not Found")
         return 200, self._ref_json(req, data, name, sha)
@@ -486,7 +485,7 @@ class Api:
                                                             "code": "invalid", "message": "the rehearsal server opens "
                                                             "pull requests between branches of one repository"}])
         path = self.store.repo_dir(data["owner"], data["name"])
-        head_sha, base_sha = gitbare.ref_sha(path, head), gitbare.ref_sha(path, body["base"])
+        head_sha, base_sha = self.service.tip(data, head), self.service.tip(data, body["base"])
         for field, sha in (("head", head_sha), ("base", base_sha)):
             if sha is None:
                 raise HttpError(422, "Validation Failed", [{"resource": "PullRequest", "field": field,
@@ -558,7 +557,7 @@ class Api:
         data = self._repo(req, owner, repo)
         pr = self._pull(data, number)
         path = self.store.repo_dir(data["owner"], data["name"])
-        base = pr["base_sha"] if pr["merged"] else (gitbare.ref_sha(path, pr["base_ref"]) or pr["base_sha"])
+        base = pr["base_sha"] if pr["merged"] else (self.service.tip(data, pr["base_ref"]) or pr["base_sha"])
         full = f"{owner}/{repo}"
         out = []
         for f in gitbare.changed_files(path, base, pr["head_sha"]):

@@ -79,7 +79,7 @@ def run_backend(*, project_root: Path, owner: str, name: str, rest: str, method:
     length = out.seek(0, 2) - len(raw_headers)
     out.seek(len(raw_headers))
     return GitResponse(status, parsed, out, length,
-                       pushed=method == "POST" and rest == "/git-receive-pack" and status == 200)
+                       pushed=method == "POST" and rest == "/git-receive-pack")  # even a failed push may move some refs
 
 
 def read_body(rfile, headers) -> tuple[object, int]:

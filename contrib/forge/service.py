@@ -30,6 +30,32 @@ class Service:
         self._worker = threading.Thread(target=self._work, name="forge-checks", daemon=True)
         self._worker.start()
         self.base_url = "http://127.0.0.1"
+        self._tips: dict[str, dict[str, str]] = {}  # branch tips per repository, dropped on every push and merge
+        self._commits: dict[tuple, list] = {}  # (repo, base, head) -> commits: immutable once computed
+
+    def tips(self, repo: dict) -> dict[str, str]:
+        key = f"{repo['owner']}/{repo['name']}"
+        with self.store.lock:
+            if key not in self._tips:
+                self._tips[key] = gitbare.heads(self.store.repo_dir(repo["owner"], repo["name"]))
+            return self._tips[key]
+
+    def tip(self, repo: dict, branch: str) -> str | None:
+        return self.tips(repo).get(branch)
+
+    def forget_tips(self, repo: dict) -> None:
+        with self.store.lock:
+            self._tips.pop(f"{repo['owner']}/{repo['name']}", None)
+
+    def commits(self, repo: dict, base: str, head: str) -> list:
+        key = (repo["owner"], repo["name"], base, head)
+        with self.store.lock:
+            if key not in self._commits:
+                if len(self._commits) > 1000:
+                    self._commits.clear()
+                self._commits[key] = gitbare.commits_between(self.store.repo_dir(repo["owner"], repo["name"]),
+                                                             base, head)
+            return self._commits[key]
 
     # checks
     def queue_checks(self, repo: dict, sha: str) -> None:
@@ -110,8 +136,9 @@ class Service:
         repo = self.store.repo(owner, name)
         if repo is None:
             return
-        tips = gitbare.heads(self.store.repo_dir(owner, name))
         with self.store.lock:
+            self.forget_tips(repo)
+            tips = self.tips(repo)
             repo["pushed_at"] = now()
             moved = []
             for pr in repo["pulls"].values():
@@ -130,7 +157,7 @@ class Service:
         if pr["merged"] or pr["state"] != "open":
             return None
         path = self.store.repo_dir(repo["owner"], repo["name"])
-        base = gitbare.ref_sha(path, pr["base_ref"])
+        base = self.tip(repo, pr["base_ref"])
         key = f"{base}:{pr['head_sha']}"
         if pr.get("mergeable_key") != key:
             pr["mergeable"] = base is not None and gitbare.merge_tree(path, base, pr["head_sha"]) is not None
@@ -176,7 +203,9 @@ class Service:
             else:
                 raise ValueError(method)
             sha = gitbare.commit_tree(path, tree, parents, text)
-            if not gitbare.move_ref(path, pr["base_ref"], sha, base):
+            moved = gitbare.move_ref(path, pr["base_ref"], sha, base)
+            self.forget_tips(repo)
+            if not moved:
                 raise Conflict("Base branch was modified. Review and try the merge again.")
             pr.update(state="closed", merged=True, merged_at=now(), closed_at=now(), merged_by=merged_by,
                       merge_commit_sha=sha, updated_at=now(), mergeable=None, base_sha=base)
