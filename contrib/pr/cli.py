@@ -246,12 +246,13 @@ def _tests(args) -> int:
 
 # -- describe ---------------------------------------------------------------------------------------
 
-def describe_pr(pr: PrBranch, args=None):
+def describe_pr(pr: PrBranch, args=None, tests=None):
     from .describe import describe
-    try:
-        _change, tests, _note = select_for(pr, args)
-    except AtlasError:
-        tests = []
+    if tests is None:
+        try:
+            _change, tests, _note = select_for(pr, args)
+        except AtlasError:
+            tests = []
     return describe(pr, fixes=getattr(args, "fixes", None), title=getattr(args, "title", None), lab=_lab_of(pr),
                     tests=[t for t in tests if t.kind != "lab-check"] if pr.lab_id else tests)
 

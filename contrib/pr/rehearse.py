@@ -292,7 +292,7 @@ def rehearse(*, lab_id: str | None = None, workspace: str | None = None, server:
         step("tests", f"{len(tests)} selected (the bot runs them on push): "
              + ", ".join(x.name for x in tests[:4]), since=t)
         t = time.monotonic()
-        d = describe_pr(pr)
+        d = describe_pr(pr, tests=tests)
         step("describe", f"title {d.title!r}; labels {', '.join(lb.name for lb in d.labels)}", since=t)
         # 4. push and open
         t = time.monotonic()
@@ -331,12 +331,23 @@ def rehearse(*, lab_id: str | None = None, workspace: str | None = None, server:
         if running is not None:
             running.stop()
         if scratch is not None:
-            import shutil
-            shutil.rmtree(scratch, ignore_errors=True)
+            _remove_later(scratch)
     out = rec.as_json()
     out.update(merged=merged, seconds=round(time.monotonic() - t0, 2), record=str(rec.path))
     rec.save()
     return out
+
+
+def _remove_later(path: str) -> None:
+    """The scratch workspace goes in the background: deleting 100 MB of small files takes longer than the
+    rehearsal on a busy machine, and nobody waits for it."""
+    import subprocess
+    try:
+        subprocess.Popen(["rm", "-rf", "--", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except OSError:
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _repo_name(pr: startmod.PrBranch) -> str:

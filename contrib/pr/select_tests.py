@@ -253,7 +253,7 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
                 score += 25
             if Path(tf).stem in (f"test_{short}", f"test_{mod.split('.')[1] if mod.count('.') else short}"):
                 reasons.append(f"is named after {mod}")
-                score += 20
+                score += 45
         if reasons:
             cmd = f"{py} -m pytest {tf}" + (f" -k '{' or '.join(ks)}'" if ks else "")
             by_file[tf] = SelectedTest(tf + (f" -k {' or '.join(ks)}" if ks else ""), "test-file", "; ".join(reasons),
@@ -272,7 +272,7 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
                    f"torchatlas pr tests --run  (OpInfo samples and gradcheck of {name})")
             out.append(SelectedTest(f"OpInfo {name}", "opinfo",
                                     f"{kind}('{name}') at {OPINFO_FILE}:{line} describes it ({targets[name]}); "
-                                    "test_ops runs its samples through every check", 60, cmd, OPINFO_FILE, k))
+                                    "test_ops runs its samples through every check", 70, cmd, OPINFO_FILE, k))
     out.sort(key=lambda t: (-t.score, t.name))
     return out[:limit]
 

@@ -250,18 +250,29 @@ def changed_lines(pr: PrBranch) -> dict[str, set[int]]:
 
 
 def lines_of_diff(text: str) -> dict[str, set[int]]:
+    """Only the lines the change adds or edits (context lines are not the change); where lines were
+    only deleted, the line that now stands in their place."""
     out: dict[str, set[int]] = {}
-    path = None
+    path, new = None, 0
     for line in text.splitlines():
         if line.startswith("+++ "):
             path = line[6:] if line.startswith("+++ b/") else None
             if path is not None:
                 out.setdefault(path, set())
-        elif line.startswith("@@") and path is not None:
+        elif line.startswith("--- ") or line.startswith("diff --git"):
+            continue
+        elif line.startswith("@@"):
             m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
-            if m:
-                start, count = int(m.group(1)), int(m.group(2) or 1)
-                out[path].update(range(start, start + max(count, 1)))
+            new = int(m.group(1)) if m else 0
+        elif path is None or not new:
+            continue
+        elif line.startswith("+"):
+            out[path].add(new)
+            new += 1
+        elif line.startswith("-"):
+            out[path].add(new)
+        elif line.startswith(" "):
+            new += 1
     return out
 
 
