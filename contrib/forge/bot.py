@@ -80,6 +80,7 @@ class Reply:
     forced: bool = False
     add_labels: tuple[str, ...] = ()
     blockers: tuple[Blocker, ...] = field(default=())
+    wait: bool = False  # everything is in order but checks still run: merge when they pass
 
 
 def parse_command(body: str) -> Command | None:
@@ -188,6 +189,9 @@ def respond(command: Command, facts: PullFacts) -> Reply:
     if command.force_reason is not None:
         return _force(command, facts)
     blockers = merge_blockers(facts, ignore_current=command.ignore_current)
+    if blockers and all(b.code == "checks_pending" for b in blockers):
+        return Reply(f"### Merge started\nYour change will be merged once all checks pass; "
+                     f"{blockers[0].message.split(';')[0]}.", wait=True, blockers=tuple(blockers))
     if blockers:
         reasons = "\n".join(f"- {b.message}" for b in blockers)
         return Reply(f"### Merge failed\n**Reason**: {len(blockers)} rule(s) not met:\n{reasons}\n\n"

@@ -103,6 +103,7 @@ class Service:
                     else f"{len(runs)} check(s) passed")
             self.post_status(repo, sha, overall, OVERALL, text[:140], creator="pytorchbot", save=False)
             self.store.save(repo)
+            self._checks_done(repo, sha)
 
     def post_status(self, repo: dict, sha: str, state: str, context: str, description: str = "",
                     target_url: str | None = None, creator: str = "pytorchbot", save: bool = True) -> dict:
@@ -249,16 +250,39 @@ class Service:
             reply = bot.respond(command, self.facts(repo, pr, user))
             if reply.add_labels:
                 self.add_labels(repo, pr, reply.add_labels)
+            if reply.wait:
+                pr["merge_when_green"] = {"user": user, "line": command.line, "head": pr["head_sha"]}
+                self.store.save(repo)
             if not reply.merge:
                 self.bot_comment(repo, pr, reply.text)
                 return
-            approved = bot.approvers(self.facts(repo, pr, user))
-            message = bot.merge_message(pr["title"], pr["number"], pr["body"] or "",
-                                        f"{self.base_url}/{repo['owner']}/{repo['name']}/pull/{pr['number']}",
-                                        approved, command.force_reason)
-            try:
-                sha = self.merge(repo, pr, method="squash", merged_by="pytorchbot", message=message)
-            except Conflict as e:
-                self.bot_comment(repo, pr, f"{reply.text}\n\n### Merge failed\n**Reason**: {e}")
-                return
-            self.bot_comment(repo, pr, f"{reply.text}\n\nMerged as {sha[:12]} onto `{pr['base_ref']}`.")
+            self._bot_merge(repo, pr, reply.text, command.force_reason, user)
+
+    def _bot_merge(self, repo: dict, pr: dict, said: str, force_reason: str | None, user: str) -> None:
+        approved = bot.approvers(self.facts(repo, pr, user))
+        message = bot.merge_message(pr["title"], pr["number"], pr["body"] or "",
+                                    f"{self.base_url}/{repo['owner']}/{repo['name']}/pull/{pr['number']}",
+                                    approved, force_reason)
+        try:
+            sha = self.merge(repo, pr, method="squash", merged_by="pytorchbot", message=message)
+        except Conflict as e:
+            self.bot_comment(repo, pr, f"{said}\n\n### Merge failed\n**Reason**: {e}")
+            return
+        self.bot_comment(repo, pr, f"{said}\n\nMerged as {sha[:12]} onto `{pr['base_ref']}`.")
+
+    def _checks_done(self, repo: dict, sha: str) -> None:
+        """A merge asked for while checks ran goes ahead now, or fails saying which check failed."""
+        for pr in list(repo["pulls"].values()):
+            waiting = pr.get("merge_when_green")
+            if not waiting or pr["head_sha"] != sha or pr["state"] != "open":
+                continue
+            pr["merge_when_green"] = None
+            self.store.save(repo)
+            reply = bot.respond(bot.parse_command(waiting["line"]), self.facts(repo, pr, waiting["user"]))
+            if reply.wait:  # other checks of the same head still run
+                pr["merge_when_green"] = waiting
+                continue
+            if reply.merge:
+                self._bot_merge(repo, pr, "Checks passed.", None, waiting["user"])
+            else:
+                self.bot_comment(repo, pr, reply.text)

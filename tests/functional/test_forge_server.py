@@ -168,6 +168,63 @@ def test_rest_merge_is_behind_the_same_rules(server, project):
     assert len(git(work, "log", "-1", "--format=%P", sha).split()) == 2  # a real merge commit
 
 
+def test_merge_asked_while_checks_run_happens_when_they_pass(tmp_path):
+    import threading
+    gate = threading.Event()
+
+    def slow(repo, sha):
+        gate.wait(20)
+        return [CheckRun("test: slow", "success", "1 passed")]
+    running = start_background(tmp_path / "state", checker=slow)
+    try:
+        forge = Forge.rehearsal(running.api_url, "learner")
+        repo = forge.create_repo("slow")
+        work = tmp_path / "w"
+        work.mkdir()
+        git(work, "init", "-q", "-b", "main")
+        commit(work, "a = 1\n", "one")
+        forge.push(work, repo, "main")
+        git(work, "checkout", "-q", "-b", "b")
+        commit(work, "a = 2\n", "two")
+        forge.push(work, repo, "b")
+        forge.open_pull(repo.full_name, "b", "main", "Two", "")
+        forge.add_labels(repo.full_name, 1, "topic: not user facing")
+        Forge.rehearsal(running.api_url, "reviewer").review(repo.full_name, 1, "APPROVE")
+        forge.comment(repo.full_name, 1, "@pytorchbot merge")
+        assert "once all checks pass" in bot_said(forge, repo, 1) and not forge.pull(repo.full_name, 1).merged
+        gate.set()
+        assert running.wait_idle(30)
+        assert forge.pull(repo.full_name, 1).merged and "Merged as" in bot_said(forge, repo, 1)
+    finally:
+        gate.set()
+        running.stop()
+
+
+def test_concurrent_pushes_all_land(server, project, tmp_path):
+    import threading
+    forge, repo, work = project
+    shas, errors = {}, []
+    for i in range(4):
+        wd = tmp_path / f"c{i}"
+        subprocess.run(["git", "clone", "-q", str(work), str(wd)], check=True, capture_output=True)
+        commit(wd, f"v = {i}\n", f"c{i}")
+        shas[f"c{i}"] = git(wd, "rev-parse", "HEAD").strip()
+
+    def push(name):
+        try:
+            forge.push(tmp_path / name, repo, name)
+        except ForgeError as e:
+            errors.append(e.message)
+    threads = [threading.Thread(target=push, args=(n,)) for n in shas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for name, sha in shas.items():
+        assert git(work, "ls-remote", repo.clone_url, f"refs/heads/{name}").split()[0] == sha
+
+
 def _raw(server, method, path, body: bytes | None = None, token="learner"):
     req = urllib.request.Request(server.api_url + path, data=body, method=method,
                                  headers={"Authorization": f"token {token}", "Content-Type": "application/json"})

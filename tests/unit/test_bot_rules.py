@@ -57,7 +57,6 @@ def test_green_pr_merges():
     ({"reviews": (("reviewer", "APPROVED"), ("reviewer", "CHANGES_REQUESTED"))}, "changes_requested", ["@reviewer"]),
     ({"checks": (("lint", "failure", "calc.py:3: W291 trailing whitespace"),)}, "checks_failing",
      ["`lint`", "calc.py:3: W291"]),
-    ({"checks": (("test_x", "pending", ""),)}, "checks_pending", ["still running", "`test_x`"]),
     ({"mergeable": False}, "conflict", ["conflicts with `main`"]),
     ({"merged": True, "state": "closed"}, "closed", ["already merged"]),
 ])
@@ -69,6 +68,13 @@ def test_each_missing_condition_blocks_and_is_explained(changes, code, words):
     assert not reply.merge and "Merge failed" in reply.text
     for w in words:
         assert w in reply.text
+
+
+def test_pending_checks_alone_mean_merge_when_green():
+    reply = respond(Command("merge"), facts(checks=(("test_x", "pending", ""), ("lint", "success", ""))))
+    assert reply.wait and not reply.merge and "once all checks pass" in reply.text and "`test_x`" in reply.text
+    both = respond(Command("merge"), facts(labels=(), checks=(("test_x", "pending", ""),)))
+    assert not both.wait and not both.merge and "still running" in both.text and "release notes" in both.text
 
 
 def test_a_later_approval_clears_a_request_for_changes():
