@@ -180,7 +180,8 @@ class Api:
                 "merged_by": self.user_json(req, pr["merged_by"]) if pr["merged_by"] else None,
                 "comments": comments, "review_comments": 0, "maintainer_can_modify": False,
                 "commits": len(self._commits(repo, pr)), "assignees": [], "requested_reviewers": [],
-                "additions": 0, "deletions": 0, "changed_files": 0}
+                **dict(zip(("changed_files", "additions", "deletions"),
+                           self.service.diffstat(repo, base_sha, pr["head_sha"])))}
 
     def comment_json(self, req, repo, c):
         full = f"{repo['owner']}/{repo['name']}"
@@ -269,6 +270,10 @@ class Api:
         except StoreError as e:
             raise HttpError(422, "Repository creation failed.",
                             [{"resource": "Repository", "code": "custom", "field": "name", "message": str(e)}])
+        if data.get("auto_init"):
+            gitbare.initial_commit(self.store.repo_dir(me, name), repo["default_branch"],
+                                   {"README.md": f"# {name}\n\n{repo['description']}\n"}, "Initial commit\n")
+            self.service.forget_tips(repo)
         return 201, self.repo_json(req, repo)
 
     def my_repos(self, req):

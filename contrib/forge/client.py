@@ -175,10 +175,10 @@ class Forge:
     def repo(self, full_name: str) -> RepoRef:
         return self._ref(self._repo(full_name))
 
-    def create_repo(self, name: str, description: str = "") -> RepoRef:
+    def create_repo(self, name: str, description: str = "", *, auto_init: bool = False) -> RepoRef:
         user = self._gh.get_user()
         return self._ref(self._call(f"create repository {name}", user.create_repo, name, description=description,
-                                    auto_init=False))
+                                    auto_init=auto_init))
 
     # git
     def push(self, workdir: Path, repo: RepoRef, branch: str, *, force: bool = False,

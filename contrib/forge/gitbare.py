@@ -155,6 +155,24 @@ def changed_files(repo: Path, base: str, head: str) -> list[FileChange]:
     return out
 
 
+def diffstat(repo: Path, base: str, head: str) -> tuple[int, int, int]:
+    """(files, additions, deletions) of `base...head`, from one `git diff --numstat`."""
+    counts = _numstat(git(repo, "diff", "--numstat", "-M", "-z", f"{base}...{head}"))
+    return len(counts), sum(a for a, _ in counts.values()), sum(d for _, d in counts.values())
+
+
+def initial_commit(repo: Path, branch: str, files: dict[str, str], message: str) -> str:
+    """A first commit made without a working tree (POST /user/repos with auto_init)."""
+    entries = []
+    for name, text in sorted(files.items()):
+        blob = git(repo, "hash-object", "-w", "--stdin", stdin=text).strip()
+        entries.append(f"100644 blob {blob}\t{name}")
+    tree = git(repo, "mktree", stdin="\n".join(entries) + "\n").strip()
+    sha = git(repo, "commit-tree", tree, "-F", "-", stdin=message, env=BOT_IDENTITY).strip()
+    git(repo, "update-ref", f"refs/heads/{branch}", sha)
+    return sha
+
+
 def _numstat(out: str) -> dict[str, tuple[int, int]]:
     counts, parts, i = {}, out.split("\x00"), 0
     while i < len(parts) and parts[i]:

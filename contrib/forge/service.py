@@ -47,6 +47,13 @@ class Service:
         with self.store.lock:
             self._tips.pop(f"{repo['owner']}/{repo['name']}", None)
 
+    def diffstat(self, repo: dict, base: str, head: str) -> tuple[int, int, int]:
+        key = ("stat", repo["owner"], repo["name"], base, head)
+        with self.store.lock:
+            if key not in self._commits:
+                self._commits[key] = gitbare.diffstat(self.store.repo_dir(repo["owner"], repo["name"]), base, head)
+            return self._commits[key]
+
     def commits(self, repo: dict, base: str, head: str) -> list:
         key = (repo["owner"], repo["name"], base, head)
         with self.store.lock:

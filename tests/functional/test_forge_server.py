@@ -83,6 +83,9 @@ def test_the_whole_flow_refusals_then_merge(server, project):
     assert (pr.number, pr.head_ref, pr.base_ref, pr.author, pr.merged) == (1, "fix-add", "main", "learner", False)
     assert server.wait_idle(30)
     assert forge.files(repo.full_name, 1) == ["calc.py"]
+    raw = forge._gh.get_repo(repo.full_name).get_pull(1)  # PyGithub's own object: the fields it reads
+    assert (raw.changed_files, raw.additions, raw.deletions, raw.commits) == (1, 2, 2, 1)
+    assert raw.user.login == "learner" and raw.base.repo.full_name == repo.full_name and raw.mergeable
     assert len(forge.commits(repo.full_name, 1)) == 1
     assert [p.number for p in forge.pulls(repo.full_name)] == [1]
     assert forge.update_pull(repo.full_name, 1, title="Fix add").title == "Fix add"
@@ -306,13 +309,15 @@ def test_a_planted_token_appears_nowhere(server, tmp_path, capfd, caplog):
 def test_state_survives_a_restart_and_a_stopped_server_is_named(tmp_path):
     running = start_background(tmp_path / "state")
     forge = Forge.rehearsal(running.api_url, "learner")
-    forge.create_repo("kept")
+    forge.create_repo("kept", auto_init=True)
     running.stop()
     with pytest.raises(ForgeError) as e:
         forge.repo("learner/kept")
     assert "no server answers" in e.value.message and "torchatlas pr serve" in e.value.message
     again = start_background(tmp_path / "state")
     try:
-        assert Forge.rehearsal(again.api_url, "learner").repo("learner/kept").default_branch == "main"
+        kept = Forge.rehearsal(again.api_url, "learner").repo("learner/kept")
+        out = subprocess.run(["git", "ls-remote", kept.clone_url], capture_output=True, text=True, check=True).stdout
+        assert kept.default_branch == "main" and "refs/heads/main" in out  # auto_init made a first commit
     finally:
         again.stop()
