@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The native build mode's promises, measured on lab fix-a-kernel's solution. Prints figures, asserts nothing.
 
-    python bench/bench_native.py [--runs N]      (MAX_JOBS=N sets ninja's -j, as for PyTorch)
+    python bench/bench_native.py [--runs N] [--native-op]   (MAX_JOBS=N sets ninja's -j, as for PyTorch)
 
 Figures, each wall and CPU time of the build's child processes (this machine is shared: CPU time
 drifts less than wall time):
@@ -14,6 +14,10 @@ drifts less than wall time):
   1-4 s on 2 idle cores at -j2);
 - floor, same run: one bare g++ -c of the kernel file with the same flags (a kernel edit costs about
   three of these over the number of jobs, plus link and load probe).
+
+--native-op also measures lab native-op (a new aten::logcosh): cold (torchgen on the workspace's
+YAML, the pristine generation taken from the user cache, ~13 objects), nothing changed, a kernel
+edit, and a derivatives.yaml edit (the autograd half of torchgen, then the autograd objects).
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ KERNEL = "lab/cpu/BinaryOpsKernel.cpp"
 
 
 class _Lab:
-    id = "fix-a-kernel"
     path = "lab.yaml"
 
-    def __init__(self):
+    def __init__(self, lab_id="fix-a-kernel", name="lab_logaddexp", sources=("lab/BinaryOps.cpp",),
+                 kernel=KERNEL):
         from torchatlas.contrib.model import BuildSpec
 
-        self.build = BuildSpec(name="lab_logaddexp", sources=("lab/BinaryOps.cpp",), per_capability=(KERNEL,))
+        self.id = lab_id
+        self.build = BuildSpec(name=name, sources=sources, per_capability=(kernel,))
 
 
 def _children_cpu() -> float:
@@ -58,6 +63,7 @@ def timed(fn):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="kernel edits and no-op builds to time (default 2)")
+    ap.add_argument("--native-op", action="store_true", help="also lab native-op (torchgen + a new operator)")
     args = ap.parse_args()
     from torchatlas.contrib.builders import native, native_ninja
     from torchatlas.contrib.builders.native_toolchain import toolchain
@@ -92,7 +98,42 @@ def main() -> int:
         cmd = [shutil.which("g++") or "g++", *cflags, "-c", KERNEL, "-o", str(out)]
         _, wall, cpu = timed(lambda: subprocess.run(cmd, cwd=ws, check=True))
         print(f"  floor: one g++ -c      {wall:6.2f} s wall  {cpu:6.2f} s cpu   ({shlex.quote(KERNEL)}, DEFAULT)")
+    if args.native_op:
+        bench_native_op()
     return 0
+
+
+def bench_native_op() -> None:
+    """Lab native-op in a workspace holding a copy of the installed torchgen/ (what `lab start`
+    copies), the starter and the solution applied."""
+    import importlib.util
+
+    from torchatlas.contrib.builders import native
+
+    lab = _Lab("native-op", "lab_logcosh", ("lab/UnaryOps.cpp",), "lab/cpu/UnaryOpsKernel.cpp")
+    tg = Path(importlib.util.find_spec("torch").submodule_search_locations[0]).parent / "torchgen"
+    with tempfile.TemporaryDirectory(prefix="bench-native-op-") as tmp:
+        ws = Path(tmp)
+        shutil.copytree(tg, ws / "torchgen", ignore=shutil.ignore_patterns("__pycache__"))
+        for patch in ("starter.patch", "solution.patch"):
+            subprocess.run(["git", "apply", str(ROOT / "patches" / "native-op" / patch)], cwd=ws, check=True)
+        print("lab native-op (aten::logcosh)")
+        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        assert r.ok, r.diagnostics
+        print(f"  cold build             {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen, {r.summary})")
+        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        assert r.ok and r.cached
+        print(f"  nothing changed        {wall:6.2f} s wall  {cpu:6.2f} s cpu")
+        k = ws / "lab/cpu/UnaryOpsKernel.cpp"
+        k.write_text(k.read_text() + "// edit\n")
+        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        assert r.ok
+        print(f"  kernel edit            {wall:6.2f} s wall  {cpu:6.2f} s cpu")
+        d = ws / "torchgen/packaged/autograd/derivatives.yaml"
+        d.write_text(d.read_text().replace("self: grad * self.tanh()", "self: self.tanh() * grad"))
+        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        assert r.ok, r.diagnostics
+        print(f"  derivatives.yaml edit  {wall:6.2f} s wall  {cpu:6.2f} s cpu   (autograd torchgen + its objects)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ Layout (`workspace/.lab/build/native/`): `build.ninja`, `obj/<source>[.<CAP>].o`
 `toolchain.json` (the installed torch's flags, probed once), `stamp.json` (written last: a build
 that failed or was interrupted is never reused). Only changed objects are recompiled.
 
+When the workspace's native_functions.yaml / derivatives.yaml differ from the installed ones (a
+lab that adds an operator), torchgen runs first and the new operator's generated code joins the
+sources (`native_torchgen`, `native_gen`); a lab that only overrides kernels never runs torchgen.
+
 Before the library is handed to the checks it is checked for the two ways it could kill the
 process that loads it (a re-defined schema, a missing symbol): see `native_probe`.
 """
