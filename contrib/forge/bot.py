@@ -169,13 +169,21 @@ def merge_blockers(facts: PullFacts, *, ignore_current: bool = False) -> list[Bl
     failing = [(n, s) for n, st, s in facts.checks if st in ("failure", "error")]
     pending = [n for n, st, _ in facts.checks if st == "pending"]
     if failing and not ignore_current:
-        lines = "; ".join(f"`{n}`" + (f" ({s.splitlines()[0]})" if s.strip() else "") for n, s in failing)
-        out.append(Blocker("checks_failing", f"{len(failing)} check(s) failed: {lines}. Fix and push: the checks "
-                                             "run again on every push"))
+        out.append(Blocker("checks_failing", f"{len(failing)} check(s) failed (fix and push: the checks run again on "
+                                             f"every push):" + "".join(_failure(n, s) for n, s in failing)))
     if pending:
         out.append(Blocker("checks_pending", f"{len(pending)} check(s) still running: "
                                              f"{', '.join(f'`{n}`' for n in pending)}; ask again when they finish"))
     return out
+
+
+def _failure(name: str, summary: str, keep: int = 6) -> str:
+    """One failed check for the bot's comment: its name and the first lines of its summary (the
+    file:line of a lint finding, the failing test), so nobody has to open the check to know why."""
+    lines = [line.rstrip() for line in summary.strip().splitlines() if line.strip()]
+    shown = "".join(f"\n      {line[:200]}" for line in lines[:keep])
+    more = f"\n      ... ({len(lines) - keep} more lines in the check)" if len(lines) > keep else ""
+    return f"\n    - `{name}`{shown}{more}"
 
 
 def respond(command: Command, facts: PullFacts) -> Reply:

@@ -98,8 +98,12 @@ class Service:
     def post_runs(self, repo: dict, sha: str, runs: list[CheckRun]) -> None:
         with self.store.lock:
             for run in runs:
-                first = (run.summary.strip().splitlines() or [run.conclusion])[0]
-                self.post_status(repo, sha, run.state, run.name, first[:140], creator="pytorchbot", save=False)
+                lines = [line.strip() for line in run.summary.strip().splitlines() if line.strip()]
+                first = (lines or [run.conclusion])[0]
+                # a status description holds 140 characters: the summary's first lines, so a header line
+                # ("2 findings:") does not hide the file:line that follows it
+                self.post_status(repo, sha, run.state, run.name, " | ".join(lines or [run.conclusion])[:140],
+                                 creator="pytorchbot", save=False)
                 repo["check_runs"].append({"id": self.store.next_id(), "head_sha": sha, "name": run.name,
                                            "status": "completed", "conclusion": run.conclusion,
                                            "started_at": now(), "completed_at": now(),

@@ -57,6 +57,8 @@ def test_green_pr_merges():
     ({"reviews": (("reviewer", "APPROVED"), ("reviewer", "CHANGES_REQUESTED"))}, "changes_requested", ["@reviewer"]),
     ({"checks": (("lint", "failure", "calc.py:3: W291 trailing whitespace"),)}, "checks_failing",
      ["`lint`", "calc.py:3: W291"]),
+    ({"checks": (("lint", "failure", "2 finding(s):\na.py:1: W291 x\nb.py:9: E501 y"),)}, "checks_failing",
+     ["a.py:1: W291", "b.py:9: E501"]),  # the lines after a header line are shown too
     ({"mergeable": False}, "conflict", ["conflicts with `main`"]),
     ({"merged": True, "state": "closed"}, "closed", ["already merged"]),
 ])
