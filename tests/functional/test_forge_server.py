@@ -57,12 +57,14 @@ def commit(workdir: Path, body: str, message: str) -> None:
     git(workdir, "commit", "-q", "-m", message)
 
 
-@pytest.fixture(scope="module")
-def project(server, tmp_path_factory):
-    """learner/calc with main pushed, and a working copy."""
+@pytest.fixture
+def project(server, tmp_path, request):
+    """A fresh learner/calc-TEST with main pushed, and a working copy (each test stands alone: CI
+    spreads a module's tests over xdist workers)."""
     forge = Forge.rehearsal(server.api_url, "learner")
-    repo = forge.create_repo("calc")
-    work = tmp_path_factory.mktemp("work")
+    repo = forge.create_repo(f"calc-{request.node.name[5:40]}")
+    work = tmp_path / "work"
+    work.mkdir()
     git(work, "init", "-q", "-b", "main")
     commit(work, "def add(a, b):\n    return a + b\n", "calc")
     forge.push(work, repo, "main")
@@ -135,37 +137,38 @@ def test_the_whole_flow_refusals_then_merge(server, project):
 
 def test_force_merge_says_what_force_means(server, project):
     forge, repo, work = project
-    git(work, "checkout", "-q", "-B", "docs", "FETCH_HEAD")
-    commit(work, "def add(a, b):\n    return a + b  # sum\n", "comment")
+    git(work, "checkout", "-q", "-b", "docs")
+    commit(work, "def add(a, b):  \n    return a + b  # sum\n", "comment")
     forge.push(work, repo, "docs")
     forge.open_pull(repo.full_name, "docs", "main", "Comment add", "")
     server.wait_idle(30)
-    forge.comment(repo.full_name, 2, '@pytorchbot merge -f "x"')
-    assert "Force merge refused" in bot_said(forge, repo, 2) and "three words" in bot_said(forge, repo, 2)
+    forge.comment(repo.full_name, 1, '@pytorchbot merge -f "x"')
+    assert "Force merge refused" in bot_said(forge, repo, 1) and "three words" in bot_said(forge, repo, 1)
     reviewer = Forge.rehearsal(server.api_url, "reviewer")
-    reviewer.comment(repo.full_name, 2, '@pytorchbot merge -f "trunk is broken badly"')
-    assert "write access" in bot_said(forge, repo, 2)
-    forge.comment(repo.full_name, 2, '@pytorchbot merge -f "critical fix for trunk"')
-    said = bot_said(forge, repo, 2)
-    assert "forced" in said and "skips every rule" in said and "Merged as" in said
-    assert forge.pull(repo.full_name, 2).merged
+    reviewer.comment(repo.full_name, 1, '@pytorchbot merge -f "trunk is broken badly"')
+    assert "write access" in bot_said(forge, repo, 1)
+    forge.comment(repo.full_name, 1, '@pytorchbot merge -f "critical fix for trunk"')
+    said = bot_said(forge, repo, 1)
+    assert "forced" in said and "skips every rule" in said and "Merged as" in said  # past red lint, no label
+    pr = forge.pull(repo.full_name, 1)
+    assert pr.merged
+    git(work, "fetch", "-q", repo.clone_url, "main")
+    assert "Forced: critical fix for trunk" in git(work, "log", "-1", "--format=%B", "FETCH_HEAD")
 
 
 def test_rest_merge_is_behind_the_same_rules(server, project):
     forge, repo, work = project
-    git(work, "checkout", "-q", "-B", "more", "main")
-    git(work, "fetch", "-q", repo.clone_url, "main")
-    git(work, "reset", "-q", "--hard", "FETCH_HEAD")
+    git(work, "checkout", "-q", "-b", "more")
     commit(work, "def add(a, b):\n    return b + a\n", "commute")
     forge.push(work, repo, "more")
     forge.open_pull(repo.full_name, "more", "main", "Commute", "")
     server.wait_idle(30)
     with pytest.raises(ForgeError) as e:
-        forge.merge(repo.full_name, 3, method="merge")
+        forge.merge(repo.full_name, 1, method="merge")
     assert e.value.status == 405 and "release notes" in e.value.message
-    forge.add_labels(repo.full_name, 3, "release notes: python_frontend")
-    Forge.rehearsal(server.api_url, "reviewer").review(repo.full_name, 3, "APPROVE")
-    sha = forge.merge(repo.full_name, 3, method="merge")
+    forge.add_labels(repo.full_name, 1, "release notes: python_frontend")
+    Forge.rehearsal(server.api_url, "reviewer").review(repo.full_name, 1, "APPROVE")
+    sha = forge.merge(repo.full_name, 1, method="merge")
     git(work, "fetch", "-q", repo.clone_url, "main")
     assert git(work, "rev-parse", "FETCH_HEAD").strip() == sha
     assert len(git(work, "log", "-1", "--format=%P", sha).split()) == 2  # a real merge commit
@@ -246,7 +249,7 @@ def test_errors_are_githubs(server, project):
     with pytest.raises(ForgeError) as e:
         forge.pull(repo.full_name, 999)
     assert e.value.status == 404
-    status, body = _raw(server, "POST", f"/repos/{repo.full_name}/issues/1/comments", b"{not json")
+    status, body = _raw(server, "POST", "/user/repos", b"{not json")
     assert status == 400 and body["message"].startswith("Problems parsing JSON") and "documentation_url" in body
     status, body = _raw(server, "GET", "/repos/learner/nope")
     assert (status, body["message"]) == (404, "Not Found")
@@ -321,3 +324,30 @@ def test_state_survives_a_restart_and_a_stopped_server_is_named(tmp_path):
         assert kept.default_branch == "main" and "refs/heads/main" in out  # auto_init made a first commit
     finally:
         again.stop()
+
+
+def test_github_token_from_environment_or_git_credentials(monkeypatch, tmp_path, capfd):
+    from torchatlas.contrib.forge import client
+    for var in ("GITHUB_TOKEN", "GH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user's git config, no user's helper
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "credential.helper")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "")
+    assert client.token_from_environment() is None
+    with pytest.raises(ForgeError) as e:
+        Forge.github()
+    assert "GITHUB_TOKEN" in e.value.message
+    helper = tmp_path / "helper.sh"
+    helper.write_text(f"#!/bin/sh\nread x\necho username=someone\necho password={PLANTED}\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(helper))
+    assert client.token_from_environment() == PLANTED
+    monkeypatch.setenv("GH_TOKEN", "from-gh-token")
+    assert client.token_from_environment() == "from-gh-token"
+    monkeypatch.setenv("GITHUB_TOKEN", "from-github-token")
+    forge = Forge.github()  # no network here: only built, never called
+    assert forge.api_url == "https://api.github.com" and "from-github-token" not in repr(forge)
+    out, err = capfd.readouterr()
+    assert PLANTED not in out + err
