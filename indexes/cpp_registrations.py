@@ -31,7 +31,64 @@ CORE_FALLBACKS: dict[str, tuple[str, str]] = {
     "AutogradCPU": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
     "AutogradCUDA": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
     "AutogradMeta": ("fallback", "aten/src/ATen/core/VariableFallbackKernel.cpp"),
+    "ZeroTensor": ("fallback", "aten/src/ATen/ZeroTensorFallback.cpp"),
 }
+
+
+# Per-op registrations of those core files that the dispatcher table depends on, for the installed
+# package (which lacks the .cpp): the ZeroTensor block of ZeroTensorFallback.cpp, verbatim (a test
+# compares it with the v2.6.0 tree's). Its macros come from MathBitFallThroughLists.h, which the
+# package does ship, so the list of view ops follows the installed version.
+CORE_BLOCKS: tuple[tuple[str, bytes], ...] = (
+    ("aten/src/ATen/ZeroTensorFallback.cpp", b"""
+  TORCH_LIBRARY_IMPL(aten, ZeroTensor, m) {
+    m.impl("zeros_like", torch::CppFunction::makeFallthrough());
+    m.impl("mul.Scalar", torch::CppFunction::makeFallthrough());
+    m.impl("add.Scalar", torch::CppFunction::makeFallthrough());
+    m.impl("copy_", torch::CppFunction::makeFallthrough());
+    m.impl("clone", torch::CppFunction::makeFallthrough());
+    m.impl("dot", torch::CppFunction::makeFallthrough());
+    m.impl("vdot", torch::CppFunction::makeFallthrough());
+    TORCH_VIEW_FNS(m)
+    TENSOR_UTILITIES_AND_CONSTRUCTORS(m)
+  }
+"""),
+)
+MACRO_HEADER = ("aten/src/ATen/native/MathBitFallThroughLists.h", "torch/include/ATen/native/MathBitFallThroughLists.h")
+_DEFINE = re.compile(rb"#define\s+(\w+)\(m\)\s*\\\n((?:[^\n]*\\\n)*[^\n]*)")
+
+
+def read_macros(data: bytes) -> dict[bytes, bytes]:
+    """`#define NAME(m) m.impl(...); \\ ...` bodies, by name: registration lists shared by several
+    TORCH_LIBRARY_IMPL blocks (the views every math-bit key lets fall through)."""
+    return {m.group(1): m.group(2).replace(b"\\\n", b"\n") for m in _DEFINE.finditer(data)}
+
+
+def _expand(body: bytes, macros: dict[bytes, bytes]) -> bytes:
+    """Replace `NAME(m)` by the macro's m.impl lines, all on the line of the use (lines stay true)."""
+    if not macros:
+        return body
+    return re.sub(rb"\b(" + b"|".join(re.escape(k) for k in macros) + rb")\(\s*m\s*\)",
+                  lambda m: macros[m.group(1)].replace(b"\n", b" "), body)
+
+
+def core_registrations(root: Path) -> list[Registration]:
+    """The installed package's stand-in for CORE_BLOCKS' .cpp files (line 0: not in this source)."""
+    macros = _macros_under(root)
+    regs = []
+    for rel, text in CORE_BLOCKS:
+        regs += [Registration(r.op, r.key, r.kernel, r.kind, Location(rel, 0), r.detail)
+                 for r in scan_file(rel, text, macros)]
+    return regs
+
+
+def _macros_under(root: Path) -> dict[bytes, bytes]:
+    for rel in MACRO_HEADER:
+        try:
+            return read_macros((root / rel).read_bytes())
+        except OSError:
+            continue
+    return {}
 
 
 def _blank_comments(data: bytes) -> bytes:
@@ -58,10 +115,10 @@ def _kernel_name(expr: str) -> str:
     return m.group(1) if m else expr
 
 
-def scan_file(rel: str, data: bytes) -> list[Registration]:
+def scan_file(rel: str, data: bytes, macros: dict[bytes, bytes] | None = None) -> list[Registration]:
     if b"TORCH_LIBRARY_IMPL" not in data:
         return []
-    data = _blank_comments(data)
+    data = _expand(_blank_comments(data), macros or {})
     out: list[Registration] = []
     for m in _BLOCK.finditer(data):
         ns, key = m.group(1).decode(), m.group(2).decode()
@@ -92,6 +149,7 @@ def scan_file(rel: str, data: bytes) -> list[Registration]:
 def scan_tree(root: Path) -> tuple[list[Registration], list[Problem]]:
     regs: list[Registration] = []
     problems: list[Problem] = []
+    macros = _macros_under(root)
     for d in SCAN_DIRS:
         base = root / d
         if not base.is_dir():
@@ -107,7 +165,7 @@ def scan_tree(root: Path) -> tuple[list[Registration], list[Problem]]:
                 except OSError as e:
                     problems.append(Problem(Location(rel), "", f"unreadable: {e.strerror}", "warning"))
                     continue
-                regs.extend(scan_file(rel, data))
+                regs.extend(scan_file(rel, data, macros))
     return regs, problems
 
 

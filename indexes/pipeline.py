@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 from . import graph
 from .code_index import FileStat, ParsedFile, discover, parse_all, problems_of
-from .cpp_registrations import CORE_FALLBACKS, fallbacks_from, scan_tree
+from .cpp_registrations import CORE_FALLBACKS, core_registrations, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
 from .errors import cannot_write, is_write_failure
 from .gc_pause import paused_gc
@@ -80,6 +80,7 @@ def scan_cpp(source: Source, scans: Scans) -> None:
     else:
         scans.fallbacks = {k: (kind, file, 0) for k, (kind, file) in CORE_FALLBACKS.items()}
         scans.fallbacks_from = "table"
+        scans.registrations.extend(core_registrations(source.root))
 
 
 def scan_python(source: Source, ops: dict, scans: Scans) -> None:
@@ -128,9 +129,26 @@ def _dispatch_stage(source: Source, yaml_facts: YamlFacts, keys: tuple[str, ...]
     return DispatchStage(yaml_facts, scans, bindings, entries, records, nodes, edges, problems)
 
 
+# The modules whose code decides the dispatch answers: when torchatlas itself changes them (a new
+# fallback in CORE_FALLBACKS, a resolver fix), an index whose sources did not change is re-resolved.
+DISPATCH_CODE = ("resolver.py", "cpp_registrations.py", "python_registrations.py", "yaml_index.py",
+                 "dispatch_keys.py", "graph.py", "bindings.py", "_torchgen_extract.py")
+
+
+def dispatch_code_fingerprint() -> str:
+    h = hashlib.sha1()
+    here = Path(__file__).parent
+    for name in DISPATCH_CODE:
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:
+            h.update(name.encode())
+    return h.hexdigest()[:16]
+
+
 def write_dispatch_stage(w, stage: DispatchStage, source: Source, keys: tuple[str, ...]) -> int:
     w.set_meta(source=source.info.as_json(), yaml_reader=stage.yaml.reader, keys=list(keys),
-               fallbacks_from=stage.scans.fallbacks_from)
+               fallbacks_from=stage.scans.fallbacks_from, dispatch_code=dispatch_code_fingerprint())
     w.add_ops((r["op"], r["name"], r["overload"], r) for r in stage.records)
     w.add_dispatch(stage.entries)
     w.add_derivatives((d.op, d.node, d.dispatch_key, graph.derivative_record(d)) for d in stage.yaml.derivatives)
@@ -338,14 +356,15 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             todo.append((f, k[2] if k and k[3] not in _RETRY_STATUSES else None))
     yaml_changed = [f for f, _ in todo if f.lang == "yaml"]
     code_todo = [(f, h) for f, h in todo if f.lang != "yaml"]
-    if not todo and not removed:
+    code_changed = check_index_file(db).get("dispatch_code") != dispatch_code_fingerprint()
+    if not todo and not removed and not code_changed:
         counts = {"files_changed": 0}
         return IndexSummary(source=source.info, counts=counts, problems=(), seconds=time.perf_counter() - t0)
     with ThreadPoolExecutor(max_workers=1) as pool, writing(db, in_place=True) as w:
         had_library = {p for p in removed + [f.path for f, _ in code_todo] if _has_library_impl(w, p)}
         counts = _write_code(w, source, code_todo, removed, jobs, say)
         really_changed = _changed_paths(w, code_todo)
-        needs_dispatch = bool(yaml_changed) or bool(had_library & (set(removed) | set(really_changed))) or any(
+        needs_dispatch = code_changed or bool(yaml_changed) or bool(had_library & (set(removed) | set(really_changed))) or any(
             affects_dispatch(p, source) for p in removed) or any(
             affects_dispatch(p, source) or _has_library_impl(w, p) for p in really_changed)
         for fs in yaml_changed:

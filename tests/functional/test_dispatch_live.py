@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 REQUIRED_KEYS = ("CPU", "Meta", "AutogradCPU", "SparseCPU", "QuantizedCPU", "NestedTensorCPU",
-                 "AutogradNestedTensor")
+                 "AutogradNestedTensor", "ZeroTensor")
 
 
 def _agreement(index, live, key):

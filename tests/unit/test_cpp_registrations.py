@@ -38,3 +38,26 @@ def test_core_fallback_table_matches_the_real_tree(source_tree):
     for key, (kind, file) in CORE_FALLBACKS.items():
         assert fb[key][:2] == (kind, file), key
     assert "CPU" not in fb and "AutogradNestedTensor" not in fb
+
+
+def test_registration_macros_are_expanded_on_their_line():
+    from torchatlas.indexes.cpp_registrations import read_macros
+    header = (b'#define TORCH_VIEW_FNS(m) \\\n  m.impl("t", torch::CppFunction::makeFallthrough()); \\\n'
+              b'  m.impl("view_as", torch::CppFunction::makeFallthrough());\n')
+    macros = read_macros(header)
+    assert list(macros) == [b"TORCH_VIEW_FNS"]
+    body = (b'TORCH_LIBRARY_IMPL(aten, Conjugate, m) {\n  m.impl("clone", torch::CppFunction::makeFallthrough());\n'
+            b"  TORCH_VIEW_FNS(m)\n}\n")
+    regs = {r.op: r for r in scan_file("x.cpp", body, macros)}
+    assert set(regs) == {"aten::clone", "aten::t", "aten::view_as"}
+    assert regs["aten::t"].kind == "fallthrough" and regs["aten::t"].location.line == 3
+
+
+def test_core_blocks_match_the_real_tree(source_tree, installed_source):
+    """The installed package's stand-in for ZeroTensorFallback.cpp says what the tree's file says."""
+    from torchatlas.indexes.cpp_registrations import core_registrations
+    regs, _ = scan_tree(source_tree)
+    tree = {(r.op, r.key, r.kind) for r in regs if r.location.path == "aten/src/ATen/ZeroTensorFallback.cpp"
+            and r.op != "*"}
+    table = {(r.op, r.key, r.kind) for r in core_registrations(source_tree)}
+    assert tree and tree == table
