@@ -18,7 +18,7 @@ from torchatlas.indexes.runtime import read_live
 from torchatlas.indexes.sources import open_source
 from torchatlas.indexes.store import Index
 
-KEYS = "CPU,Meta,AutogradCPU,SparseCPU,QuantizedCPU,NestedTensorCPU,AutogradNestedTensor,CUDA,AutogradCUDA,SparseCsrCPU"
+KEYS = "CPU,Meta,AutogradCPU,SparseCPU,QuantizedCPU,NestedTensorCPU,AutogradNestedTensor,ZeroTensor,CUDA,AutogradCUDA,SparseCsrCPU"
 
 
 def main() -> int:
