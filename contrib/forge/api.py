@@ -260,7 +260,7 @@ class Api:
         me = self._me(req)
         data = req.json()
         name = data.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name) or name.endswith(".git"):
+        if not isinstance(name, str) or not NAME_RE.match(name) or name.endswith(".git") or name.startswith("."):
             raise HttpError(422, "Repository creation failed.",
                             [{"resource": "Repository", "field": "name", "code": "missing_field" if not name
                               else "invalid"}])

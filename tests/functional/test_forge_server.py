@@ -317,6 +317,7 @@ def test_state_survives_a_restart_and_a_stopped_server_is_named(tmp_path):
     with pytest.raises(ForgeError) as e:
         forge.repo("learner/kept")
     assert "no server answers" in e.value.message and "torchatlas pr serve" in e.value.message
+    assert not list((tmp_path / "state").rglob("*.tmp"))  # atomic writes leave no temporary file behind
     again = start_background(tmp_path / "state")
     try:
         kept = Forge.rehearsal(again.api_url, "learner").repo("learner/kept")
@@ -351,3 +352,15 @@ def test_github_token_from_environment_or_git_credentials(monkeypatch, tmp_path,
     assert forge.api_url == "https://api.github.com" and "from-github-token" not in repr(forge)
     out, err = capfd.readouterr()
     assert PLANTED not in out + err
+
+
+def test_damaged_state_is_named_and_bad_names_refused(server, tmp_path):
+    from torchatlas.contrib.forge.store import Store, StoreError
+    (tmp_path / "repos" / "x").mkdir(parents=True)
+    (tmp_path / "repos" / "x" / "r.json").write_text('{"owner": "x",\n  oops}')
+    with pytest.raises(StoreError) as e:
+        Store(tmp_path)
+    assert "r.json:2" in str(e.value)
+    for name in ("..", ".hidden", "a/b", "x.git", ""):
+        status, body = _raw(server, "POST", "/user/repos", json.dumps({"name": name}).encode())
+        assert status in (404, 422), name  # "a/b" never reaches the route
