@@ -32,7 +32,8 @@ class Callee:
     name: str  # fully qualified as clang resolves it
     signature: str
     declared_at: str | None
-    call_at: str
+    call_at: str  # the first call
+    count: int = 1  # calls of it in the definition
 
 
 @dataclass
@@ -104,11 +105,12 @@ def _loc(cursor, root: Path) -> str | None:
     loc = cursor.location
     if loc.file is None:
         return None
-    path = loc.file.name
+    path = os.path.normpath(loc.file.name)
     try:
         path = str(Path(path).resolve().relative_to(root))
     except ValueError:
-        pass
+        if "/include/" in path:  # a system or compiler header: as an #include names it
+            path = "<" + path.rsplit("/include/", 1)[1] + ">"
     return f"{path}:{loc.line}"
 
 
@@ -145,14 +147,17 @@ def precise(index: Index, symbol: str, limit: int = 80) -> PreciseAnswer:
     if found is None:
         return _fallback(index, symbol, answer, f"libclang found no definition of {name} at {target.location} "
                                                 f"({answer.diagnostics} errors; {origin})")
-    answer.signature = f"{found.result_type.spelling} {_qualified(found)}({', '.join(a.type.spelling for a in found.get_arguments())})"
+    qualifiers = found.type.spelling.rsplit(")", 1)[-1].strip()  # `const`, `noexcept`, `&&` as declared
+    answer.signature = (f"{found.result_type.spelling} {_qualified(found)}"
+                        f"({', '.join(a.type.spelling for a in found.get_arguments())})"
+                        + (f" {qualifiers}" if qualifiers else ""))
     parent = found.semantic_parent
     if parent is not None:
         for sib in parent.get_children():
             if sib.spelling == found.spelling and sib.kind == found.kind and sib != found:
                 answer.overloads.append(f"{sib.type.spelling}  at {_loc(sib, root)}")
     end = found.extent.end.line
-    seen: set[tuple[str, int]] = set()
+    seen: dict[str, int] = {}  # callee -> its row
     for c in tu.cursor.walk_preorder():
         loc = c.location
         if loc.file is None or not (want_line <= loc.line <= end) or not loc.file.name.endswith(path.rsplit("/", 1)[-1]):
@@ -162,8 +167,11 @@ def precise(index: Index, symbol: str, limit: int = 80) -> PreciseAnswer:
         if c.kind.name == "CALL_EXPR" and c.referenced is not None and c.spelling and len(answer.callees) < limit:
             r = c.referenced
             qual = _qualified(r).replace(str(root) + "/", "")
-            if (qual, loc.line) not in seen:
-                seen.add((qual, loc.line))
+            if qual in seen:  # one row per callee, with how often it is called
+                row = answer.callees[seen[qual]]
+                answer.callees[seen[qual]] = Callee(row.name, row.signature, row.declared_at, row.call_at, row.count + 1)
+            else:
+                seen[qual] = len(answer.callees)
                 answer.callees.append(Callee(qual, r.type.spelling, _loc(r, root), f"{path}:{loc.line}"))
     answer.note = (f"flags {origin}; {answer.diagnostics} clang errors (missing generated headers in a release "
                    "tree are expected; names still resolve where declarations were seen)")

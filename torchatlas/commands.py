@@ -538,7 +538,9 @@ def cmd_precise(args: argparse.Namespace) -> int:
     for m in dict.fromkeys(a.macros):
         print(f"  macro      {m}")
     for c in a.callees:
-        print(f"  calls      {c.name:<50} {c.signature:<40} {('declared at ' + c.declared_at) if c.declared_at else ''}")
+        times = f" x{c.count}" if c.count > 1 else ""
+        print(f"  calls      {c.name + times:<50} {c.signature:<40} "
+              f"{('declared at ' + c.declared_at) if c.declared_at else ''}")
     if a.note:
         print(f"  note: {a.note}")
     return 0
