@@ -21,7 +21,6 @@ compiled as it is (it is what a real build compiles); only the glue around it is
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,29 +95,28 @@ def _preamble_before(text: str, marker: str) -> str:
 
 
 _INCLUDE = re.compile(r'^#include\s+[<"](?P<h>[^>"]+)[>"]')
-_include_roots: list[Path] = []
 
 
-def _drop_missing_includes(path: Path, text: str) -> str:
+def _drop_missing_includes(path: Path, text: str, roots: tuple[Path, ...]) -> str:
     """Generated headers a wheel does not ship (ATen/FunctionalInverses.h, ViewFuncs.h): the
     op's code does not need them, the preambles name them for other operators."""
-    if not _include_roots:
+    if not roots:
         return text
     out = []
     for line in text.splitlines():
         m = _INCLUDE.match(line)
-        if m and not any((root / m["h"]).is_file() for root in (path.parent, *_include_roots)):
+        if m and not any((root / m["h"]).is_file() for root in (path.parent, *roots)):
             out.append(f"// (not in the installed headers, dropped) {line}")
         else:
             out.append(line)
     return "\n".join(out) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, roots: tuple[Path, ...] = ()) -> None:
     """Write only when different: ninja then recompiles only what really changed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".cpp":
-        text = _drop_missing_includes(path, text)
+        text = _drop_missing_includes(path, text, roots)
     try:
         if path.read_text(encoding="utf-8") == text:
             return
@@ -131,7 +129,11 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
              include_roots: tuple[str, ...] = ()) -> GeneratedCode:
     """Cut operator `op` out of `patched` (torchgen's output, `aten/` + `autograd/`) into `out`.
     `include_roots`: the installed torch's include dirs (generated #includes they lack are dropped)."""
-    _include_roots[:] = [Path(r) for r in include_roots] + [out / "include", out / "autograd"]
+    roots = tuple(Path(r) for r in include_roots) + (out / "include", out / "autograd")
+
+    def write(path: Path, text: str) -> None:
+        _write(path, text, roots)
+
     diff = diff_outputs(pristine, patched)
     sl = op_slice(diff, op)
     headers = sorted(p for p in sl if p.startswith("aten/ops/"))
@@ -147,7 +149,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
         if old.name not in wanted:
             old.unlink()
     for h in headers:
-        _write(inc / Path(h).name, _read(patched / h))
+        write(inc / Path(h).name, _read(patched / h))
 
     # the schema
     schema_lines = [x.strip() for b in _blocks(sl, "aten/RegisterSchema.cpp") for x in b.splitlines()
@@ -160,7 +162,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
         d = re.search(rf"^\s*const std::vector<at::Tag> {t} = .*;$", schema_text, re.M)
         if d:
             tag_defs.append(d.group(0).strip())
-    _write(out / "RegisterSchema.cpp",
+    write(out / "RegisterSchema.cpp",
            "// @generated: the new operator's schemas from torchgen's RegisterSchema.cpp\n"
            "#include <torch/library.h>\n\nnamespace at {\nTORCH_LIBRARY_FRAGMENT(aten, m) {\n"
            + "".join(f"  {x}\n" for x in tag_defs + schema_lines) + "}\n}  // namespace at\n")
@@ -168,7 +170,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
 
     # at::_ops::<op>::call / redispatch
     incs, code = _split_includes(_blocks(sl, "aten/OperatorsEverything.cpp"))
-    _write(out / "Operators.cpp",
+    write(out / "Operators.cpp",
            "// @generated: the new operator's at::_ops entry points from torchgen's Operators.cpp\n"
            "#include <ATen/Tensor.h>\n#include <ATen/core/dispatch/Dispatcher.h>\n" + "\n".join(incs)
            + "\n\nnamespace at { namespace _ops {\n\n" + "\n".join(code) + "\n}} // namespace at::_ops\n")
@@ -183,13 +185,13 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
         if not code:
             continue
         pre = _preamble_before(_read(patched / rel), _DISPATCH_DEFS)
-        _write(out / f"{stem}.cpp", pre + "\n".join(incs) + "\n\n" + "\n".join(code) + "\n")
+        write(out / f"{stem}.cpp", pre + "\n".join(incs) + "\n\n" + "\n".join(code) + "\n")
         sources.append(f"{stem}.cpp")
         keys.append(stem[len("Register"):])
 
     # at::redispatch::<op> (RedispatchFunctions.h: what the Autograd kernel calls below itself)
     redispatch = "\n".join(_blocks(sl, "aten/RedispatchFunctions.h"))
-    _write(out / "autograd" / "RedispatchFunctions.h",
+    write(out / "autograd" / "RedispatchFunctions.h",
            "// @generated: the new operator's at::redispatch functions from torchgen's RedispatchFunctions.h\n"
            "#pragma once\n#include <ATen/RedispatchFunctions.h>\n#include <ATen/ops/" + op + "_ops.h>\n\n"
            "namespace at {\nnamespace redispatch {\n" + redispatch + "\n} // namespace redispatch\n} // namespace at\n")
@@ -197,7 +199,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
     # autograd: the node, its functions, the Autograd and ADInplaceOrView kernels
     node_decl = "\n".join(_blocks(sl, "autograd/Functions.h"))
     if node_decl:
-        _write(out / "autograd" / "Functions.h",
+        write(out / "autograd" / "Functions.h",
                "// @generated: the new operator's autograd node from torchgen's Functions.h\n#pragma once\n"
                "#include <torch/csrc/autograd/generated/Functions.h>\n\nnamespace torch::autograd::generated {\n\n"
                + node_decl + "\n\n} // namespace torch::autograd::generated\n")
@@ -207,7 +209,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
             raise NotGenerated("torchgen's Functions.cpp changed shape: no node function found")
         pre = "\n".join(x for x in fn_text[:m.start()].splitlines() if not _INCLUDE_OP.match(x))
         body = "\n".join(_blocks(sl, "autograd/Functions.cpp"))
-        _write(out / "autograd" / "Functions.cpp", '#include "Functions.h"\n' + pre + "\n" + body
+        write(out / "autograd" / "Functions.cpp", '#include "Functions.h"\n' + pre + "\n" + body
                + "\n} // namespace torch::autograd::generated\n")
         sources.append("autograd/Functions.cpp")
     for stem, ns, key in (("VariableType", "VariableType", "Autograd"),
@@ -224,7 +226,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
         text = _read(patched / rel)
         pre = _autograd_preamble(text, ns)
         reg = "".join(f'  m.impl("{o}", TORCH_FN({f}));\n' for o, f in impls)
-        _write(out / "autograd" / f"{stem}.cpp",
+        write(out / "autograd" / f"{stem}.cpp",
                ('#include "Functions.h"\n' if node_decl else "") + '#include "RedispatchFunctions.h"\n'
                + "\n".join(incs) + "\n" + pre + "\n"
                + "\n".join(fns)
@@ -248,7 +250,3 @@ def _autograd_preamble(text: str, ns: str) -> str:
         raise NotGenerated(f"torchgen's {ns} output changed shape")
     lines = [x for x in text[:m.start()].splitlines() if not _INCLUDE_OP.match(x)]
     return "\n".join(lines) + "\n"
-
-
-def clean(out: Path) -> None:
-    shutil.rmtree(out, ignore_errors=True)
