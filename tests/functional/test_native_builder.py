@@ -192,3 +192,34 @@ def test_ninja_file_is_relative_and_escaped():
     assert "-DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2 -mavx2" in text
     assert "/x/$$dir" in text
     assert [u.capability for u in units] == ["", "DEFAULT", "AVX2"]
+
+
+def test_torchgen_runs_only_when_the_workspace_yaml_differs(tmp_path):
+    from torchatlas.contrib.builders import native_torchgen
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None:
+        pytest.skip("needs the installed torch")
+    torch_dir = list(spec.submodule_search_locations)[0]
+    installed = native_torchgen.installed_torchgen(torch_dir)
+    if not (installed / "packaged").is_dir():
+        pytest.skip("no torchgen beside the installed torch")
+    assert not native_torchgen.yaml_changed(tmp_path, torch_dir)  # no torchgen/ at all (lab fix-a-kernel)
+    for rel in ("packaged/ATen/native/native_functions.yaml", "packaged/autograd/derivatives.yaml"):
+        dst = tmp_path / "torchgen" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(installed / rel, dst)
+    assert not native_torchgen.yaml_changed(tmp_path, torch_dir)  # an unchanged copy
+    yaml = tmp_path / "torchgen/packaged/autograd/derivatives.yaml"
+    yaml.write_text(yaml.read_text() + "\n# an edit\n")
+    assert native_torchgen.yaml_changed(tmp_path, torch_dir)
+
+
+def test_a_second_torch_library_aten_is_explained():
+    text = ("terminate called after throwing an instance of 'c10::Error'\n  what():  Only a single TORCH_LIBRARY can be "
+            "used to register the namespace aten; please put all of your definitions in a single TORCH_LIBRARY block. "
+            "If you were trying to specify implementations, consider using TORCH_LIBRARY_IMPL (which can be duplicated). "
+            "Previous registration of TORCH_LIBRARY was registered at /__w/pytorch/pytorch/build/aten/src/ATen/"
+            "RegisterSchema.cpp:6; latest registration was registered at lab/ops.cpp:3\n")
+    (d,) = native_probe.explain_load_failure(text, -6, ("lab/ops.cpp",))
+    assert (d.file, d.line) == ("lab/ops.cpp", 3) and "TORCH_LIBRARY_FRAGMENT(aten, m)" in d.message
