@@ -21,6 +21,10 @@ from pathlib import Path
 from .model import Check, CheckResult, Lab
 
 MAX_MESSAGE = 1200
+# pytest, then a hard exit once its report is written: a check that touched torch._dynamo (opcheck,
+# a dispatch mode) otherwise spends ~0.9 s in interpreter teardown that tells nobody anything.
+_RUN_PYTEST = ("import os, sys, pytest\nrc = pytest.main(sys.argv[1:])\nsys.stdout.flush(); sys.stderr.flush()\n"
+               "os._exit(int(rc))\n")
 
 
 def check_env(lab: Lab, workspace_root: Path, build_env: dict[str, str] | None = None) -> dict[str, str]:
@@ -49,9 +53,10 @@ def _run(lab: Lab, group: tuple[Check, ...], env: dict[str, str], timeout: float
     with tempfile.TemporaryDirectory(prefix="torchatlas-check-") as tmp:
         report = Path(tmp) / "report.xml"
         (Path(tmp) / "pytest.ini").write_text("[pytest]\n")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(Path(tmp) / "pytest.ini"),
-               "--rootdir", str(lab.folder), f"--junitxml={report}", "-o", "junit_family=xunit1", "--tb=short",
-               "--continue-on-collection-errors"] + [str(lab.folder / c.file) for c in group]
+        args = ["-q", "-p", "no:cacheprovider", "-c", str(Path(tmp) / "pytest.ini"),
+                "--rootdir", str(lab.folder), f"--junitxml={report}", "-o", "junit_family=xunit1", "--tb=short",
+                "--continue-on-collection-errors"] + [str(lab.folder / c.file) for c in group]
+        cmd = [sys.executable, "-c", _RUN_PYTEST, *args]
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
         try:
@@ -66,7 +71,7 @@ def _run(lab: Lab, group: tuple[Check, ...], env: dict[str, str], timeout: float
             raise
         seconds = time.monotonic() - start
         if report.is_file() and (proc.returncode or 0) >= 0:
-            results = _parse_junit(report, group, Path(tmp), Path(env["TORCHATLAS_LAB_WORKSPACE"]))
+            results = _parse_junit(report, group, Path(tmp), Path(env["TORCHATLAS_LAB_WORKSPACE"]), lab.edits)
             if results:
                 return results
         return [CheckResult(label, False, _crash_message(proc.returncode, out), hidden=group[0].hidden,
@@ -103,7 +108,8 @@ def _trim(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " ..."
 
 
-def _parse_junit(report: Path, group: tuple[Check, ...], cwd: Path, root: Path) -> list[CheckResult]:
+def _parse_junit(report: Path, group: tuple[Check, ...], cwd: Path, root: Path,
+                 edits: tuple[str, ...] = ()) -> list[CheckResult]:
     try:
         tree = ET.parse(report)
     except ET.ParseError:
@@ -121,7 +127,7 @@ def _parse_junit(report: Path, group: tuple[Check, ...], cwd: Path, root: Path) 
             out.append(CheckResult(f"{label}::{name}", True, "", hidden=check.hidden, seconds=seconds))
             continue
         node = failure if failure is not None else error if error is not None else skipped
-        message = _message(node.get("message", ""), node.text or "", cwd, root)
+        message = _message(node.get("message", ""), node.text or "", cwd, root, edits)
         if failure is None and error is None:
             message = f"skipped: {message}" if message else "skipped"
         if error is not None and error.get("message") == "collection failure":  # the file did not even import
@@ -130,7 +136,7 @@ def _parse_junit(report: Path, group: tuple[Check, ...], cwd: Path, root: Path) 
     return out
 
 
-def _message(message: str, text: str, cwd: Path, root: Path) -> str:
+def _message(message: str, text: str, cwd: Path, root: Path, edits: tuple[str, ...] = ()) -> str:
     """The assertion's own message, without pytest's re-statement of the expression; for errors,
     the exception line and where it was raised in the workspace (the learner's code)."""
     msg = message.strip()
@@ -144,7 +150,7 @@ def _message(message: str, text: str, cwd: Path, root: Path) -> str:
     if not msg:
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         msg = lines[-1] if lines else "failed"
-    where = _learner_frame(text, cwd, root)
+    where = _learner_frame(text, cwd, root, edits)
     if where and where not in msg:
         msg = f"{msg}\n  at {where}"
     return _trim(msg)
@@ -153,9 +159,10 @@ def _message(message: str, text: str, cwd: Path, root: Path) -> str:
 FRAME_RE = re.compile(r"^(\S+\.py):(\d+)(?:: in (\S+))?")
 
 
-def _learner_frame(text: str, cwd: Path, root: Path) -> str:
-    """The innermost traceback line that lies in the workspace, as `path:line in function` with the
-    path relative to the workspace (pytest prints paths relative to its own folder)."""
+def _learner_frame(text: str, cwd: Path, root: Path, edits: tuple[str, ...] = ()) -> str:
+    """The innermost traceback line in the learner's code (under lab/, or a file the lab edits), as
+    `path:line in function` relative to the workspace (pytest prints paths relative to its folder).
+    The rest of the workspace's torch/ is PyTorch's code, not the learner's."""
     best = ""
     root = root.resolve()
     for line in text.splitlines():
@@ -166,6 +173,8 @@ def _learner_frame(text: str, cwd: Path, root: Path) -> str:
         try:
             rel = path.relative_to(root)
         except ValueError:
+            continue
+        if not (rel.parts[:1] == ("lab",) or str(rel) in edits):
             continue
         best = f"{rel}:{m.group(2)}" + (f" in {m.group(3)}" if m.group(3) else "")
     return best

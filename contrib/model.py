@@ -44,7 +44,7 @@ class Check:
 class BuildSpec:
     """What the builder of an extension or native lab compiles (paths relative to the workspace)."""
 
-    name: str = ""  # the library's name: lib<name>.so in the build folder
+    name: str = ""  # the library: <name>.so in the build folder
     sources: tuple[str, ...] = ()
     per_capability: tuple[str, ...] = ()  # native: kernel files compiled once per CPU capability
     extra_cflags: tuple[str, ...] = ()
