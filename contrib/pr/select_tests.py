@@ -221,10 +221,10 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
                                     f"the lab {lab.id}'s own check: it tests exactly the files the lab changes",
                                     100, f"torchatlas lab check {lab.id}", c.file))
     # symbols the test files use; short or generic names are noise
-    names = {n: w for n, w in change.symbols.items() if len(n) > 3 and not n.startswith("__")}
+    names = {n: w for n, w in change.symbols.items() if len(n) > 2 and not n.startswith("__")}
     leaf_callables = {c.rsplit(".", 1)[-1]: c for c in change.callables}
     for short, full in leaf_callables.items():
-        if len(short) > 3:
+        if len(short) > 2:
             names.setdefault(short, change.callables[full])
     for op in change.ops:
         base = op.split("::", 1)[1].split(".", 1)[0]
