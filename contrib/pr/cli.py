@@ -234,11 +234,14 @@ def _tests(args) -> int:
     if note:
         print(f"note: {note}", file=sys.stderr)
     for r in runs:
-        print(f"{'✓' if r.passed else '✗'} {r.name} ({r.seconds:.1f} s)")
+        print(f"{'–' if r.skipped else '✓' if r.passed else '✗'} {r.name} ({r.seconds:.1f} s)")
+        if r.skipped:
+            print("    " + next((ln for ln in r.output.splitlines() if ln.startswith("not run:")), "not run"))
         if not r.passed:
             print("\n".join("    " + ln for ln in r.output.strip().splitlines()[-15:]))
     if args.run:
-        print(f"{len(runs) - len(failed)}/{len(runs)} passed")
+        skipped = sum(r.skipped for r in runs)
+        print(f"{len(runs) - len(failed) - skipped}/{len(runs)} passed" + (f", {skipped} not run" if skipped else ""))
     elif tests:
         print("run them: torchatlas pr tests --run", file=sys.stderr)
     return 1 if failed else 0

@@ -281,7 +281,12 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
 
 OPINFO_PROBE = r"""
 import sys, torch
-from torch.testing._internal.common_methods_invocations import op_db
+try:
+    from torch.testing._internal.common_methods_invocations import op_db
+except ImportError as e:  # it needs numpy (and expecttest), which a minimal environment may lack
+    print(f"not run: torch.testing._internal.common_methods_invocations does not import here ({e}); "
+          "pip install numpy expecttest")
+    sys.exit(3)
 names = sys.argv[1:]
 bad = 0
 for op in op_db:
@@ -314,6 +319,7 @@ class RunResult:
     passed: bool
     seconds: float
     output: str
+    skipped: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -341,7 +347,8 @@ def run_selected(tests: list[SelectedTest], root: Path, *, python_path: Path | N
     if ops:
         t0 = time.monotonic()
         p = _sub([sys.executable, "-c", OPINFO_PROBE, *ops], root, env, timeout)
-        results.append(RunResult("OpInfo " + ", ".join(ops), p[0] == 0, time.monotonic() - t0, p[1]))
+        results.append(RunResult("OpInfo " + ", ".join(ops), p[0] in (0, 3), time.monotonic() - t0, p[1],
+                                 skipped=p[0] == 3))
     for t in tests:
         if t.kind != "test-file":
             continue
