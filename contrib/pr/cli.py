@@ -57,7 +57,8 @@ def _lab_workspace(lab_id: str, workspace: str | None = None):
     path = workspace or LabsProgress().get(lab.id).workspace
     if not path:
         raise NotFound(f"lab {lab.id!r} has no workspace yet",
-                       hint=f"start the lab first: torchatlas lab start {lab.id} (then solve it, and come back)")
+                       hint=f"start the lab first: torchatlas lab start {lab.id} (then solve it, and come back); or "
+                            f"rehearse its reference solution: torchatlas pr rehearse --lab {lab.id} --solution")
     if not Path(path).is_dir():
         raise NotFound(f"the workspace of lab {lab.id!r} ({path}) is gone",
                        hint=f"start the lab again: torchatlas lab start {lab.id}")
@@ -65,7 +66,10 @@ def _lab_workspace(lab_id: str, workspace: str | None = None):
 
 
 def _pr(args) -> PrBranch:
-    return startmod.find_pr(lab_id=getattr(args, "lab", None), repo=getattr(args, "repo", None))
+    pr = startmod.find_pr(lab_id=getattr(args, "lab", None), repo=getattr(args, "repo", None))
+    if not getattr(args, "json", False):
+        print(f"torchatlas: pull request branch {pr.branch} in {pr.root}", file=sys.stderr)
+    return pr
 
 
 def _lab_of(pr: PrBranch):

@@ -183,7 +183,11 @@ def submit(pr: startmod.PrBranch, *, github: bool = False, server: str | None = 
         try:
             repo = forge.repo(full)
         except ForgeError as e:
-            if e.status != 404 or github:
+            if e.status == 404 and github:
+                raise ForgeProblem(f"{full} does not exist on GitHub",
+                                   hint="fork pytorch/pytorch to your account first (https://github.com/pytorch/"
+                                        "pytorch/fork), or name your repository with --remote OWNER/NAME") from None
+            if e.status != 404:
                 raise
             owner, _, name = full.partition("/")
             if owner != login:
