@@ -13,6 +13,7 @@ line), a trace. Every link the explorer shows carries one.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -272,23 +273,27 @@ def lab_catalog():
     return cat
 
 
-def _lab_words_match(words: list[str], text: str) -> bool:
-    """Every word of the query is in the text: a short one (1-2 letters: "3", "nn") must start a word
-    of it, so that "a" does not match every lab."""
-    tokens = text.replace("-", " ").replace(":", " ").replace(",", " ").split()
-    return all((w in text) if len(w) >= 3 else any(t.startswith(w) for t in tokens) for w in words)
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _lab_words_match(query: str, text: str) -> bool:
+    """Every word of the query starts a word of the text ("autograd" finds autograd-function and
+    autograd.Function, "channels_last" finds channels-last; "add" does not find "padding")."""
+    words = _words(text)
+    return all(any(t.startswith(q) for t in words) for q in _words(query))
 
 
 def _lab_hits(index: Index, query: str, limit: int) -> list[Hit]:
     """Labs whose id, title or theme (its number or its words) mention the query, and every lab for
     "lab"/"labs": opened in the lab screen."""
-    words = query.lower().split()
-    if not words or (len(query.strip()) < 2 and not query.strip().isdigit()):
+    q = query.strip()
+    if not _words(q) or (len(q) < 2 and not q.isdigit()):
         return []  # one letter would list every lab
     hits = []
     for lab in lab_catalog().ordered():
-        text = f"lab labs {lab.id} {lab.title} theme {lab.theme} {theme_name(lab.theme)}".lower()
-        if _lab_words_match(words, text):
+        text = f"lab labs {lab.id} {lab.title} theme {lab.theme} {theme_name(lab.theme)}"
+        if _lab_words_match(q, text):
             # no file to point at: the search list shows this "location" as the hit's description
             hits.append(Hit("lab", lab.id, lab.id, f"theme {lab.theme} · {lab.mode.value} · {lab.title}", "lab",
                             lab.summary))
@@ -312,6 +317,8 @@ def _rank(q: str, h: Hit) -> int:
 
 
 def _score(q: str, h: Hit) -> tuple:
+    if h.kind == "lab":  # equal labs keep the catalog's order (by theme): the sort is stable
+        return (_rank(q, h), 0.35, 0, 0, "")
     kind_rank = {"tour": 0.3, "lab": 0.35, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
     return (_rank(q, h), kind_rank, _noise(h.location), len(h.qualname), h.qualname)
 

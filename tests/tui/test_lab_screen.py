@@ -107,7 +107,8 @@ def test_labs_are_found_by_id_title_theme_and_the_word_lab(env):
     assert "square" in ids("theme 3") and "autograd-function" in ids("3")  # the theme's number...
     assert "square" in ids("in-place ops")  # ...and its words (CURRICULUM.md's theme 3)
     assert "autograd-function" in ids("autograd")
-    assert ids("a") == [] and ids("zzz-no-lab") == []
+    assert "channels-last" in ids("channels_last") and "nn-module" in ids("nn.Module")
+    assert ids("a") == [] and ids("zzz-no-lab") == [] and "data-pipeline" not in ids("add")  # not "padding"
     hit = data._lab_hits(None, "square", 5)[0]
     assert hit.kind == "lab" and "theme 3" in hit.location and "python" in hit.location
     assert data.target_of_hit(hit) == data.Target("lab", "square")
@@ -117,8 +118,8 @@ def test_the_word_lab_lists_labs_first(env, installed_db):
     from torchatlas.explorer import data
     atlas = data.Atlas(installed_db)
     hits = data.search(atlas, "lab", limit=60)
-    n = len(data.lab_catalog().labs)
-    assert n >= 2 and [h.kind for h in hits[:n]] == ["lab"] * n
+    labs = data.lab_catalog().ordered()
+    assert len(labs) >= 2 and [h.qualname for h in hits[:len(labs)]] == [lab.id for lab in labs]  # by theme
     assert any(h.kind == "lab" and h.qualname == "autograd-function" for h in data.search(atlas, "autograd"))
 
 
@@ -273,6 +274,58 @@ async def test_a_workspace_that_is_gone_is_said_not_raised(env, tmp_path):
         await settle(pilot)
         assert not screen.busy and "not a lab workspace" in text(screen, "#lab-summary")
         assert "torchatlas lab start" in text(screen, "#lab-summary")
+
+
+@async_test
+async def test_leaving_during_a_build_stops_it_at_its_next_step(env, tmp_path):
+    """The builders stop (and clean up) on KeyboardInterrupt, as on Ctrl-C: the screen raises one
+    (Stopped) from the progress callback once its worker is cancelled, so quitting never waits for a
+    long build to end."""
+    from torchatlas.explorer.lab_screen import Stopped
+    write_progress(env, workspace=str(tmp_path), started=1.0)
+    gate, seen = threading.Event(), []
+
+    def checker(lab, workspace, say, on_result):
+        say("building (native)")
+        assert gate.wait(20)
+        try:
+            say("[2/9] compiling lab/kernel.cpp")  # the build's next step, after the screen has gone
+        except Stopped:
+            seen.append("stopped")
+            raise
+        seen.append("went on")
+        return LabVerdict(lab.id, VERDICT, 1.0)
+
+    app = lab_app(checker=checker)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "building (native)" in text(app.screen, "#lab-verdict"))
+        await pilot.press("escape")  # leaves the lab (and this one-screen app)
+        await pilot.pause(0.1)
+        gate.set()
+    for _ in range(100):
+        if seen:
+            break
+        threading.Event().wait(0.05)
+    assert seen == ["stopped"]
+    assert progress_file(env)["square"].get("checks_total", 0) == 0  # a stopped check records no verdict
+
+
+@async_test
+async def test_start_that_cannot_make_the_workspace_says_why(env, installed_source):
+    squatter = env / "labs" / "square"
+    squatter.mkdir(parents=True)
+    (squatter / "notes.txt").write_text("mine")
+    app = lab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not screen.busy, timeout=30)
+        await settle(pilot)
+        assert "exists and is not empty" in text(screen, "#lab-summary")
+        assert "not started" in text(screen, "#lab-progress") and (squatter / "notes.txt").read_text() == "mine"
 
 
 @async_test
