@@ -52,6 +52,7 @@ class Change:
     ops: dict[str, str] = field(default_factory=dict)  # aten op -> why
     callables: dict[str, str] = field(default_factory=dict)  # torch.* Python names -> why
     modules: dict[str, str] = field(default_factory=dict)  # dotted module -> path
+    callers: dict[str, str] = field(default_factory=dict)  # library functions calling a changed symbol -> why
 
 
 # -- from the diff to names ----------------------------------------------------------------------------
@@ -64,7 +65,7 @@ def module_of(path: str) -> str | None:
 
 
 def python_symbols(text: str, lines: set[int]) -> list[tuple[str, int]]:
-    """(name, line) of the innermost defs/classes whose body contains a changed line."""
+    """(name, line) of the defs and classes whose body contains a changed line, outermost first."""
     try:
         tree = ast.parse(text)
     except SyntaxError:
@@ -76,10 +77,13 @@ def python_symbols(text: str, lines: set[int]) -> list[tuple[str, int]]:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 span = set(range(child.lineno - len(child.decorator_list), (child.end_lineno or child.lineno) + 1))
                 if span & lines:
-                    inner = [c for c in ast.walk(child) if c is not child and
-                             isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)) and
-                             set(range(c.lineno, (c.end_lineno or c.lineno) + 1)) & lines]
-                    if not inner or isinstance(child, ast.ClassDef):
+                    # a function's nested helper changes the function; a class's method changes the
+                    # method (naming the class would select every test that mentions, say, Module)
+                    # (unless the method is a generic one: forward, __init__ stand for their class)
+                    in_method = isinstance(child, ast.ClassDef) and any(
+                        isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)) and c.name not in SKIP_NAMES and
+                        set(range(c.lineno, (c.end_lineno or c.lineno) + 1)) & lines for c in child.body)
+                    if not in_method:
                         out.setdefault(child.name, child.lineno)
                     visit(child, prefix + child.name + ".")
             elif isinstance(child, (ast.Assign, ast.AnnAssign)) and node is tree:
@@ -133,10 +137,34 @@ def analyse(root: Path, files: list[str], changed_lines: dict[str, set[int]], in
                 for op in _ops_of_kernel(index, qual, name):
                     change.ops.setdefault(op, f"its kernel {qual} ({path}:{line}) changed")
     if index is not None:
+        for name, where in list(change.symbols.items())[:20]:
+            for caller in _callers(index, name):
+                if caller not in change.symbols:
+                    change.callers.setdefault(caller, f"calls {name} (changed at {where})")
         for op in list(change.ops):
             for binding in _bindings(index, op):
                 change.callables.setdefault(binding, f"binds {op}")
     return change
+
+
+def _callers(index, name: str, limit: int = 12) -> list[str]:
+    """Library functions that call `name` (the index's refs), most calls first: a test exercising a
+    changed helper usually names its public caller (`load_state_dict`, not `_load_from_state_dict`).
+    A nested function's owner counts too (`Module.load_state_dict.load` -> load_state_dict, load)."""
+    from collections import Counter
+
+    from torchatlas.indexes.code_queries import callers
+    counts: Counter = Counter()
+    for ref in callers(index, name, limit=300):
+        path = ref.location.split(":", 1)[0]
+        if not ref.scope or _is_test_file(path) or "/testing/" in path or not path.endswith(".py"):
+            continue
+        mod = module_of(path) or ""
+        rest = ref.scope[len(mod) + 1:] if ref.scope.startswith(mod + ".") else ref.scope.rsplit(".", 1)[-1]
+        for part in rest.split("."):
+            if part and not part[0].isupper() and part not in SKIP_NAMES and part != name and len(part) > 2:
+                counts[part] += 1
+    return [n for n, _c in counts.most_common(limit)]
 
 
 def _cpp_defs(index, path: str, lines: set[int]):
@@ -230,6 +258,7 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
         base = op.split("::", 1)[1].split(".", 1)[0]
         if len(base) > 2:
             names.setdefault(base, change.ops[op])
+    callers_of = {n: w for n, w in change.callers.items() if n not in names}
     mods = dict(change.modules)
     files = test_files(root, index)
     by_file: dict[str, SelectedTest] = {}
@@ -238,14 +267,23 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
             text = (root / tf).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        hits = _word_hits(text, list(names))
+        all_hits = _word_hits(text, list(names) + list(callers_of))
+        hits = {n: v for n, v in all_hits.items() if n in names}
+        indirect = {n: v for n, v in all_hits.items() if n in callers_of}
         reasons, score, ks = [], 0, []
         if hits:
             top = sorted(hits.items(), key=lambda kv: -len(kv[1]))
             for name, lines in top[:3]:
                 reasons.append(f"uses {name} ({len(lines)}x, first at line {lines[0]}; changed at {names[name]})")
             score += 40 + min(sum(len(v) for v in hits.values()), 30) + 5 * len(hits)
-            ks = [n for n, _ in top[:3]]
+            # -k only with names the file's test functions carry: `-k glu` keeps test_glu_*, but a
+            # private helper's name matches no test and would deselect the very tests that fail
+            ks = [n for n, _ in top[:3] if re.search(rf"def test\w*{re.escape(n)}", text, re.I)]
+        elif indirect:
+            top = sorted(indirect.items(), key=lambda kv: -len(kv[1]))
+            for name, lines in top[:2]:
+                reasons.append(f"uses {name} ({len(lines)}x, first at line {lines[0]}), which {callers_of[name]}")
+            score += 20 + min(sum(len(v) for v in indirect.values()), 20) + 3 * len(indirect)
         for mod, path in mods.items():
             short = mod.rsplit(".", 1)[-1]
             if re.search(rf"^\s*(from\s+{re.escape(mod)}\s+import|import\s+{re.escape(mod)}\b)", text, re.M):

@@ -83,7 +83,9 @@ def test_labels_from_paths_and_from_the_trees_labeler(tmp_path):
 def test_the_change_names_symbols_and_ops():
     text = "def a():\n    return 1\n\n\nclass B:\n    def m(self):\n        return 2\n"
     assert select_tests.python_symbols(text, {2}) == [("a", 1)]
-    assert select_tests.python_symbols(text, {7}) == [("B", 5), ("m", 6)]
+    assert select_tests.python_symbols(text, {7}) == [("m", 6)]
+    assert select_tests.python_symbols("class C:\n    def forward(self):\n        return 1\n", {3}) == [("C", 1), ("forward", 2)]
+    assert select_tests.python_symbols("def f():\n    def helper():\n        return 1\n", {3}) == [("f", 1), ("helper", 2)]
     yaml_text = "- func: glu.out(Tensor self) -> Tensor\n  python_module: nn\n\n- func: glu(Tensor self) -> Tensor\n"
     assert select_tests.yaml_ops(yaml_text, {5}) == [("glu", 4)]
 
@@ -96,7 +98,8 @@ def test_selection_ranks_test_files_and_opinfos(tmp_path):
         "op_db = [\n    OpInfo('nn.functional.glu',\n           dtypes=x),\n    UnaryUfuncInfo('abs'),\n]\n")
     (tmp_path / "test" / "nn").mkdir(parents=True)
     (tmp_path / "test" / "test_nn.py").write_text("import torch.nn.functional as F\n")
-    (tmp_path / "test" / "nn" / "test_glu.py").write_text("from torch.nn.functional import glu\n\nglu(1)\nglu(2)\n")
+    (tmp_path / "test" / "nn" / "test_glu.py").write_text(
+        "from torch.nn.functional import glu\n\n\ndef test_glu_halves():\n    glu(1)\n")
     (tmp_path / "test" / "test_other.py").write_text("print('nothing')\n")
     change = select_tests.analyse(tmp_path, ["torch/nn/functional.py"], {"torch/nn/functional.py": {2}})
     assert change.symbols == {"glu": "torch/nn/functional.py:1"} and "torch.nn.functional.glu" in change.callables
