@@ -25,6 +25,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 OPINFO_FILE = "torch/testing/_internal/common_methods_invocations.py"
 OPINFO_TESTS = ("test/test_ops.py", "test/test_ops_gradients.py")
@@ -213,6 +214,29 @@ def test_files(root: Path, index=None) -> list[str]:
     return []
 
 
+def _named_after(mod: str) -> set[str]:
+    """Test module names that belong to a module: torch/nn/init.py -> test_init; a package's
+    __init__ or its functional.py -> the package (torch.nn.functional -> test_nn)."""
+    parts = mod.split(".")
+    short = parts[-1].lstrip("_")
+    names = {f"test_{short}"}
+    if short in ("functional", "__init__") and len(parts) > 1:
+        names.add(f"test_{parts[-2].lstrip('_')}")
+    if len(parts) == 2:  # torch/<x>.py or torch/<x>/__init__.py
+        names.add(f"test_{parts[1].lstrip('_')}")
+    return names
+
+
+def _beside(test_file: str, changed: "Iterable[str]") -> str:
+    """`test/nn/` for a change under `torch/nn/` (PyTorch keeps a package's tests in test/<package>/)."""
+    parts = test_file.split("/")
+    for path in changed:
+        p = path.split("/")
+        if len(p) > 2 and p[0] == "torch" and len(parts) > 2 and parts[0] == "test" and parts[1] == p[1]:
+            return f"test/{p[1]}/"
+    return ""
+
+
 def opinfo_entries(root: Path) -> list[tuple[str, str, int]]:
     """(kind, name, line) of every OpInfo in the tree's common_methods_invocations.py."""
     path = root / OPINFO_FILE
@@ -289,9 +313,13 @@ def select(root: Path, change: Change, *, lab=None, index=None, limit: int = 25)
             if re.search(rf"^\s*(from\s+{re.escape(mod)}\s+import|import\s+{re.escape(mod)}\b)", text, re.M):
                 reasons.append(f"imports {mod} ({path} changed)")
                 score += 25
-            if Path(tf).stem in (f"test_{short}", f"test_{mod.split('.')[1] if mod.count('.') else short}"):
+            if Path(tf).stem in _named_after(mod):
                 reasons.append(f"is named after {mod}")
                 score += 45
+        near = _beside(tf, mods.values())
+        if near and reasons:
+            reasons.append(f"lives in {near}, beside the changed code")
+            score += 15
         if reasons:
             cmd = f"{py} -m pytest {tf}" + (f" -k '{' or '.join(ks)}'" if ks else "")
             by_file[tf] = SelectedTest(tf + (f" -k {' or '.join(ks)}" if ks else ""), "test-file", "; ".join(reasons),
