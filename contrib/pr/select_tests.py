@@ -98,6 +98,32 @@ def python_symbols(text: str, lines: set[int]) -> list[tuple[str, int]]:
     return sorted(out.items(), key=lambda kv: kv[1])
 
 
+def shared_state(text: str, lines: set[int], limit: int = 8) -> list[tuple[str, str]]:
+    """Public methods of the same file that touch the private attributes the changed lines touch:
+    a change to how `_call_impl` reads `self._forward_pre_hooks_with_kwargs` is tested through
+    `register_forward_pre_hook`, which writes it."""
+    src = text.splitlines()
+    attrs = {m for n in lines if 0 < n <= len(src) for m in re.findall(r"self\.(_\w+)", src[n - 1])}
+    attrs = {a for a in attrs if not a.startswith("__")}
+    if not attrs:
+        return []
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    out: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            span = set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            if span & lines:
+                continue
+            body = "\n".join(src[node.lineno - 1:node.end_lineno or node.lineno])
+            hit = next((a for a in sorted(attrs) if re.search(rf"self\.{re.escape(a)}\b", body)), None)
+            if hit and node.name not in SKIP_NAMES:
+                out.append((node.name, hit))
+    return out[:limit]
+
+
 def yaml_ops(text: str, lines: set[int]) -> list[tuple[str, int]]:
     """Operators whose native_functions.yaml entry holds a changed line: (name.overload, line)."""
     entries = [(i, m.group(1)) for i, line in enumerate(text.splitlines(), 1)
@@ -129,6 +155,8 @@ def analyse(root: Path, files: list[str], changed_lines: dict[str, set[int]], in
                     change.symbols.setdefault(name, f"{path}:{line}")
                     if mod and mod.startswith("torch."):
                         change.callables.setdefault(f"{mod}.{name}", f"{path}:{line}")
+            for name, attr in shared_state(text, lines):
+                change.callers.setdefault(name, f"shares self.{attr} with the changed lines of {path}")
         elif path.endswith("native_functions.yaml") and full.is_file():
             for name, line in yaml_ops(full.read_text(encoding="utf-8", errors="replace"), lines):
                 change.ops.setdefault(f"aten::{name}", f"its entry at {path}:{line} changed")

@@ -116,3 +116,10 @@ def test_k_filter_names_are_what_the_file_uses(tmp_path):
     assert select_tests.module_of("torch/nn/functional.py") == "torch.nn.functional"
     assert select_tests.module_of("aten/x.cpp") is None
     assert Path(lint.YAML_CHECKOUT).name == "native_functions.yaml"
+
+
+def test_public_methods_sharing_private_state_stand_in_for_a_private_change():
+    text = ("class M:\n    def register_hook(self, h):\n        self._hooks.append(h)\n\n"
+            "    def _call(self):\n        for h in self._hooks:\n            h()\n\n"
+            "    def other(self):\n        return self._state\n")
+    assert select_tests.shared_state(text, {6}) == [("register_hook", "_hooks")]
