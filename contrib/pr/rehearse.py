@@ -163,7 +163,9 @@ def connect(*, github: bool = False, server: str | None = None, user: str | None
         forge.login  # noqa: B018 - signs in now, so a wrong token fails here and says so
         return forge
     except ForgeError as e:
-        raise _forge_error(e) from None
+        raise _forge_error(e, hint="the token comes from GITHUB_TOKEN / GH_TOKEN or git's credential helper "
+                                   "(never printed); without --github the rehearsal server is used"
+                           if github else "") from None
 
 
 def submit(pr: startmod.PrBranch, *, github: bool = False, server: str | None = None, remote: str | None = None,
