@@ -126,7 +126,7 @@ def _write(path: Path, text: str, roots: tuple[Path, ...] = ()) -> None:
 
 
 def assemble(pristine: Path, patched: Path, op: str, out: Path,
-             include_roots: tuple[str, ...] = ()) -> GeneratedCode:
+             include_roots: tuple[str, ...] = (), *, diff=None) -> GeneratedCode:
     """Cut operator `op` out of `patched` (torchgen's output, `aten/` + `autograd/`) into `out`.
     `include_roots`: the installed torch's include dirs (generated #includes they lack are dropped)."""
     roots = tuple(Path(r) for r in include_roots) + (out / "include", out / "autograd")
@@ -134,7 +134,7 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
     def write(path: Path, text: str) -> None:
         _write(path, text, roots)
 
-    diff = diff_outputs(pristine, patched)
+    diff = diff if diff is not None else diff_outputs(pristine, patched)
     sl = op_slice(diff, op)
     headers = sorted(p for p in sl if p.startswith("aten/ops/"))
     if f"aten/ops/{op}_ops.h" not in headers:

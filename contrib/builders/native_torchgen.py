@@ -77,6 +77,12 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
     except (OSError, ValueError):
         stamp = {}
     pristine = codegen.pristine_output(installed_torchgen(torch_dir), progress=progress)
+    done = stamp.get("result")
+    if (stamp.get("keys") == keys and stamp.get("pristine") == str(pristine) and out.is_dir() and done
+            and all((workspace / f).is_file() for f in done["sources"])):
+        # nothing changed since the last cut: no diff of 7,000 files again
+        return Generation(True, tuple(done["sources"]), tuple(done["include_dirs"]), tuple(done["ops"]),
+                          tuple(done["keys"]), summary=done["summary"])
     regenerated = False
     log = ""
     if not (stamp.get("keys") == keys and out.is_dir()):
@@ -97,13 +103,12 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
                 "torchgen/packaged/ATen/native/native_functions.yaml", 0, 0, "error", e.message),),
                 summary="torchgen refused the change", log=e.log)
         regenerated = True
-        tmp = stamp_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"keys": keys}), encoding="utf-8")
-        os.replace(tmp, stamp_path)
+        _write_stamp(stamp_path, {"keys": keys})
     from .gen_diff import diff_outputs
 
     say("torchgen: cutting the new operators out of the output")
     diff = diff_outputs(pristine, out)
+    _write_stamp(stamp_path, {"keys": keys})  # the generation is good; the cut is not made yet
     ops = sorted({m["op"] for f in diff.added if (m := _NEW_OP.match(f.path))})
     if not ops:
         return Generation(False, diagnostics=(Diagnostic(
@@ -115,7 +120,7 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
     keys_out: list[str] = []
     for op in ops:
         try:
-            code: GeneratedCode = assemble(pristine, out, op, workspace / gen_rel / op, include_roots)
+            code: GeneratedCode = assemble(pristine, out, op, workspace / gen_rel / op, include_roots, diff=diff)
         except NotGenerated as e:
             return Generation(False, diagnostics=(Diagnostic(
                 "torchgen/packaged/ATen/native/native_functions.yaml", 0, 0, "error", str(e)),),
@@ -126,5 +131,13 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
     summary = (f"torchgen: new operator{'s' if len(ops) > 1 else ''} " + ", ".join(f"aten::{o}" for o in ops)
                + f" ({len(sources)} generated files: schema, at::_ops, " + ", ".join(
                    sorted({k.rsplit(' at ', 1)[1] for k in keys_out})) + ")")
+    _write_stamp(stamp_path, {"keys": keys, "pristine": str(pristine), "result": {
+        "sources": sources, "include_dirs": includes, "ops": ops, "keys": keys_out, "summary": summary}})
     return Generation(True, tuple(sources), tuple(includes), tuple(ops), tuple(keys_out), summary=summary,
                       log=log, regenerated=regenerated)
+
+
+def _write_stamp(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
