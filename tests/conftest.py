@@ -16,6 +16,9 @@ import pytest
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
+# tests/assets holds small trees and labs the tests use as data; their check files are lab content
+collect_ignore_glob = ["assets/*"]
+
 # The tests choose their sources themselves: a developer's default source (TORCHATLAS_SOURCE, or
 # `torchatlas config set source`) must not leak into them, nor their lab progress into the tests.
 os.environ.pop("TORCHATLAS_SOURCE", None)
