@@ -117,6 +117,7 @@ def test_pristine_is_generated_once_under_a_lock(ws, tmp_path, monkeypatch):
     assert codegen.pristine_output(ws / "torchgen") == got[0] and len(calls) == 1
 
 
+@pytest.mark.slow_lab  # compiles / runs torchgen for real: the slow group
 def test_build_generates_diffs_caches_and_keeps_aten_on_a_derivative_edit(ws):
     _insert(ws / NF, "- func: hardshrink_backward.grad_input", NEW_OP)
     _insert(ws / DY, "- name: hardshrink_backward(", DERIVATIVE)

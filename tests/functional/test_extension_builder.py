@@ -78,6 +78,7 @@ def _no_process(monkeypatch):
 # Each test below has a workspace of its own (no shared fixture): pytest-xdist may run them on
 # different workers, and a shared build would then be built twice.
 
+@pytest.mark.slow_lab  # compiles / runs torchgen for real: the slow group
 def test_build_load_and_nothing_changed(tmp_path, monkeypatch):
     ws = _workspace(tmp_path)
     steps: list[str] = []
@@ -102,6 +103,7 @@ def test_build_load_and_nothing_changed(tmp_path, monkeypatch):
     assert again.ok and again.cached and again.library == r.library
 
 
+@pytest.mark.slow_lab  # compiles / runs torchgen for real: the slow group
 def test_compile_error_at_the_learners_line_and_no_stamp(tmp_path, monkeypatch):
     ws = _workspace(tmp_path, SOURCE.replace("x.mul(2)", "x.mull(2)"))
     build_dir = ws / ".lab" / "build" / "extension"
