@@ -19,6 +19,11 @@ same calls `pr tests` makes) never sees the results.
 Figures per bug: the files that fail, whether each is among the selected test files, the rank of the
 first, and whether a failing test also matches the entry's `-k` filter. Overall: bugs whose failing
 files are all selected / bugs with a failure; file-level recall; selection size.
+
+Measured 2026-12-06 (2 shared cores): 10 of the 11 bugs fail a pool test (dropout-p-range fails none);
+for 7/10 every failing file is selected and for 9/10 at least one (pytree-child-order is the miss:
+_pytree is reached through layers of callers no test names); file recall 11/16 (69%); the entry's
+`-k` keeps a failing test in 9/10; 16.9 test files selected on average (of 1,000+); 1.5-5 s a selection.
 """
 
 from __future__ import annotations
