@@ -282,6 +282,9 @@ def snapshot(pr: PrBranch, message: str) -> tuple[str, bool]:
     A lab workspace: plumbing with a private index, so the workspace's HEAD, index and files stay as
     they were. A worktree of ours: an ordinary commit there (the worktree is the PR's own)."""
     git = _git(pr)
+    who = author_identity(git)
+    if who:  # the learner's own name on the PR's commits (a CLA check reads the e-mail), not the lab's
+        git._git.update_environment(**who)
     if pr.kind == "checkout":
         if git.dirty_tracked() or git.run("status", "--porcelain").strip():
             git.run("add", "-A")
@@ -304,6 +307,21 @@ def snapshot(pr: PrBranch, message: str) -> tuple[str, bool]:
     commit = git.run("commit-tree", tree, "-p", tip, "-m", message).strip()
     git.run("update-ref", f"refs/heads/{pr.branch}", commit, tip)
     return commit, True
+
+
+def author_identity(git) -> dict[str, str]:
+    """user.name / user.email from git's configuration, as environment variables for one Git object
+    (the git port sets a fixed lab identity in the environment, which would win over the config)."""
+    from torchatlas.contrib.gitport import GitError
+    try:
+        name = git.run("config", "user.name").strip()
+        email = git.run("config", "user.email").strip()
+    except GitError:
+        return {}
+    if not (name and email):
+        return {}
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email}
 
 
 def commits(pr: PrBranch) -> list[tuple[str, str]]:

@@ -240,3 +240,18 @@ def test_rehearse_a_lab_solution(env, capsys):
     assert Path(rec["record"]).is_file()
     code, out, _ = run(capsys, "pr", "rehearse", "--history", "--json")
     assert code == 0 and len(json.loads(out)["rehearsals"]) == 1
+
+
+def test_the_pr_commit_carries_the_learners_git_identity(env, capsys):
+    from torchatlas.contrib.pr import start
+    ws = fake_workspace(env)
+    git(ws, "config", "user.name", "Ada Lovelace")
+    git(ws, "config", "user.email", "ada@example.org")
+    assert run(capsys, "pr", "start", "--lab", "square")[0] == 0
+    (ws / "lab" / "sq.py").write_text(SOLUTION)
+    pr = start.find_pr(lab_id="square")
+    tip, made = start.snapshot(pr, "square: x * x")
+    assert made and git(ws, "log", "-1", "--format=%an <%ae>", tip).strip() == "Ada Lovelace <ada@example.org>"
+    assert git(ws, "rev-parse", "HEAD").strip() == pr.base, "the workspace's HEAD stays on the starter"
+    assert not git(ws, "diff", "--cached", "--name-only"), "the workspace's index is untouched"
+    assert start.snapshot(pr, "again") == (tip, False)
