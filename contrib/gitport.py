@@ -21,10 +21,25 @@ class GitError(Exception):
         self.message, self.stderr = message, stderr
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in IDENTITY.items() if k not in os.environ}
-    env["GIT_TERMINAL_PROMPT"] = "0"
+def _env(root: Path | None = None) -> dict[str, str]:
+    """No prompts; the torchatlas identity only where neither the environment nor the repository's
+    git config (`user.name`/`user.email`, global included) names one: a commit the learner will push
+    carries their own name."""
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if root is not None and _configured_identity(root):
+        return env
+    env.update({k: v for k, v in IDENTITY.items() if k not in os.environ})
     return env
+
+
+def _configured_identity(root: Path) -> bool:
+    import subprocess
+    try:
+        out = [subprocess.run(["git", "-C", str(root), "config", "--get", key], capture_output=True, text=True,
+                              timeout=10, check=False).stdout.strip() for key in ("user.name", "user.email")]
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return all(out)
 
 
 def _clean(stderr) -> str:
@@ -51,7 +66,13 @@ class Git:
         import git  # GitPython
         self.root = Path(root)
         self._git = git.Git(str(self.root))
-        self._git.update_environment(**_env())
+        self._git.update_environment(**_env(self.root if (self.root / ".git").exists() else None))
+
+    def with_env(self, **env: str) -> "Git":
+        """This repository with extra variables for every later call of this object only (a private
+        GIT_INDEX_FILE, an author identity); other Git objects on the same folder are unaffected."""
+        self._git.update_environment(**env)
+        return self
 
     def run(self, *args: str, stdin: str | None = None) -> str:
         import git

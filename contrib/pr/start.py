@@ -284,7 +284,7 @@ def snapshot(pr: PrBranch, message: str) -> tuple[str, bool]:
     git = _git(pr)
     who = author_identity(git)
     if who:  # the learner's own name on the PR's commits (a CLA check reads the e-mail), not the lab's
-        git._git.update_environment(**who)
+        git.with_env(**who)
     if pr.kind == "checkout":
         if git.dirty_tracked() or git.run("status", "--porcelain").strip():
             git.run("add", "-A")
@@ -299,7 +299,7 @@ def snapshot(pr: PrBranch, message: str) -> tuple[str, bool]:
         real = Path(pr.root) / git.run("rev-parse", "--git-path", "index").strip()
         if real.is_file():  # its stat cache spares hashing every unchanged file again
             shutil.copyfile(real, index)
-        private._git.update_environment(GIT_INDEX_FILE=index)  # this object only: never the workspace's index
+        private.with_env(GIT_INDEX_FILE=index)  # this object only: never the workspace's index
         private.run("add", "-A", ".")  # after this the private index is the working tree, whatever it held
         tree = private.run("write-tree").strip()
     if tree == git.run("rev-parse", f"{tip}^{{tree}}").strip():
