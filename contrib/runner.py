@@ -17,9 +17,20 @@ from .model import CheckResult, Lab, LabVerdict
 def verify(lab: Lab, root: Path, *, progress=None, on_result=None, only_visible: bool = False) -> LabVerdict:
     start = time.monotonic()
     say = progress or (lambda msg: None)
+    warm = None
     if lab.mode.value != "python":
         say(f"building ({lab.mode.value})")
-    result = builders.build(lab, Path(root), progress=progress)
+        group = tuple(c for c in lab.checks if not (only_visible and c.hidden))
+        warm = checks.WarmChecks(lab, Path(root), group)  # imports torch while the compiler works
+    try:
+        return _verify(lab, Path(root), say, progress, on_result, only_visible, warm, start)
+    finally:
+        if warm is not None:
+            warm.close()
+
+
+def _verify(lab, root, say, progress, on_result, only_visible, warm, start) -> LabVerdict:
+    result = builders.build(lab, root, progress=progress)
     results: list[CheckResult] = []
     if lab.mode.value != "python":
         results.append(_build_result(result))
@@ -35,7 +46,7 @@ def verify(lab: Lab, root: Path, *, progress=None, on_result=None, only_visible:
                 on_result(r)
         return LabVerdict(lab.id, tuple(results), time.monotonic() - start)
     say("running the checks")
-    results += checks.run_checks(lab, Path(root), result.env(), only_visible=only_visible, on_result=on_result)
+    results += checks.run_checks(lab, root, result.env(), only_visible=only_visible, on_result=on_result, warm=warm)
     return LabVerdict(lab.id, tuple(results), time.monotonic() - start)
 
 
