@@ -143,10 +143,15 @@ def _list(args, catalog: LabCatalog) -> int:
         print(f"no labs for theme {args.theme}" if args.theme is not None else "no labs found")
         return 0 if not catalog.errors else 2
     print(f"{'':2}{'ID':22} {'THEME':>5}  {'MODE':9} {'LEVEL':12} {'MIN':>4}  TITLE")
+    room = None
+    if sys.stdout.isatty():  # on a terminal a title fits its line; piped output keeps it whole
+        import shutil
+        room = max(20, shutil.get_terminal_size((100, 24)).columns - 61)
     for lab in labs:
         p = progress.get(lab.id)
         state = OK if p.done else ("…" if p.workspace else " ")
-        print(f"{state:2}{lab.id:22} {lab.theme:>5}  {lab.mode.value:9} {lab.difficulty:12} {lab.minutes:>4}  {lab.title}")
+        title = lab.title if room is None or len(lab.title) <= room else lab.title[:room - 1] + "…"
+        print(f"{state:2}{lab.id:22} {lab.theme:>5}  {lab.mode.value:9} {lab.difficulty:12} {lab.minutes:>4}  {title}")
     done = sum(progress.get(lab.id).done for lab in labs)
     print(f"\n{done}/{len(labs)} done.  torchatlas lab show ID · torchatlas lab start ID")
     return 0 if not catalog.errors else 2
