@@ -642,11 +642,16 @@ class ExplorerApp(App[None]):
             self.notify("g draws an operator's dispatch table or a trace", timeout=4)
             return
         suffix = ".svg" if pictures.dot_binary() else ".dot"
-        out = Path.cwd() / f"torchatlas-{stem.replace('/', '_')}{suffix}"
+        out = pictures.pictures_dir() / f"torchatlas-{pictures.safe_stem(stem)}{suffix}"
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             pictures.write_graph(dot, out)
         except AtlasError as e:
             self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), severity="error", timeout=10)
+            return
+        except OSError as e:
+            self.notify(f"cannot write {out}: {e.strerror}; set TORCHATLAS_PICTURES_DIR to a writable folder",
+                        severity="error", timeout=10)
             return
         extra = "" if suffix == ".svg" else " (graphviz's dot is not installed: apt-get install graphviz, " \
                                             "or brew install graphviz, then dot -Tsvg)"

@@ -7,6 +7,9 @@ and `.png` run graphviz's `dot` (a list argv, never a shell). No Textual here: t
 
 from __future__ import annotations
 
+import os
+import re
+
 import shutil
 import subprocess
 import textwrap
@@ -159,6 +162,22 @@ def graph_format(path: str | Path) -> str | None:
 
 def dot_binary() -> str | None:
     return shutil.which("dot")
+
+
+def pictures_dir() -> Path:
+    """Where the explorer's `g` saves pictures: `TORCHATLAS_PICTURES_DIR`, else the user's pictures
+    folder (~/Pictures/torchatlas), never the current directory by surprise."""
+    env = os.environ.get("TORCHATLAS_PICTURES_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+    return Path(platformdirs.user_pictures_dir()) / "torchatlas"
+
+
+def safe_stem(text: str) -> str:
+    """A file name from an operator or a trace: `aten::layer_norm` -> `aten_layer_norm` (no colons,
+    slashes or spaces, which some file systems and shells trip on)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "picture"
 
 
 def write_picture(dot_text: str, path: str | Path) -> tuple[Path, str]:

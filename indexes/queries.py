@@ -32,18 +32,27 @@ def resolve_ops(index: Index, name: str) -> list[str]:
         if "." not in base:
             ops = index.ops_named(base)
             if ops:
-                return ops
+                return main_overload_first(ops)
     elif "." in q and not q.startswith("torch."):
         if index.op("aten::" + q) is not None:
             return ["aten::" + q]
     elif not q.startswith("torch."):
         ops = index.ops_named(q)
         if ops:
-            return ops
+            return main_overload_first(ops)
     bound = ops_bound_to(index, q)
     if bound:
-        return bound
+        return main_overload_first(bound)
     raise NotFound(f"no operator named {name!r} in this index", suggest(index, q))
+
+
+def main_overload_first(ops: list[str]) -> list[str]:
+    """The overloads a reader means first: the default one, then `.Tensor`, then the others, the
+    `out=` variants last (`add` -> add.Tensor, add.Scalar, add.out, add.Scalar_out)."""
+    def rank(op: str) -> tuple:
+        overload = op.split(".", 1)[1] if "." in op.split("::", 1)[-1] else ""
+        return (0 if overload == "" else 1 if overload == "Tensor" else 3 if overload.endswith("out") else 2, op)
+    return sorted(ops, key=rank)
 
 
 def ops_bound_to(index: Index, callable_name: str) -> list[str]:

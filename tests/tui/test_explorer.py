@@ -366,15 +366,19 @@ async def test_help_explains_keys_and_kinds(make_app):
 
 
 @async_test
-async def test_g_saves_a_picture(make_app, tmp_path, monkeypatch):
+async def test_g_saves_a_picture_with_a_safe_name_where_the_toast_says(make_app, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCHATLAS_PICTURES_DIR", str(tmp_path / "pics"))
     app = make_app(start="aten::mm")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("g")
         await settle(pilot)
-    written = list(tmp_path.glob("torchatlas-aten_mm.*"))
+        toasts = [str(n.message) for n in app._notifications]
+    written = list((tmp_path / "pics").glob("torchatlas-aten_mm.*"))
     assert written, "no picture written"
+    assert ":" not in written[0].name and not list(tmp_path.glob("torchatlas-*")), "nothing in the current directory"
+    assert any(str(written[0]) in t for t in toasts), toasts
 
 
 # -- states: no index, old index, foreign file, vanished source, small terminal ---------------------
