@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from torchatlas.indexes.cache_dir import state_dir
+from torchatlas.indexes.cache_dir import state_dir, write_json_atomically
 
 FILE = "labs-progress.json"
 
@@ -80,10 +79,6 @@ class LabsProgress:
     def save(self) -> None:
         data = {"version": 1, "labs": {lid: asdict(p) for lid, p in self.labs.items()}}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".labs-progress.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-            os.replace(tmp, self.path)
+            write_json_atomically(self.path, data)
         except OSError as e:
             self.warning = f"could not save lab progress to {self.path}: {e}"

@@ -54,6 +54,24 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("torchatlas"))
 
 
+def write_json_atomically(path: Path, data) -> None:
+    """JSON written to a temporary file beside `path` and moved over it: a reader (or a crash)
+    never sees half a file. Raises OSError for the caller to turn into a warning."""
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def state_dir() -> Path:
     """Where progress through tours and labs is kept; `TORCHATLAS_STATE_DIR` overrides it (tests,
     shared machines)."""

@@ -7,13 +7,11 @@ file is an empty progress, never an error: progress is a convenience.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchatlas.indexes.cache_dir import state_dir
+from torchatlas.indexes.cache_dir import state_dir, write_json_atomically
 
 FILE = "tours-progress.json"
 
@@ -61,10 +59,6 @@ class Progress:
     def save(self) -> None:
         data = {"version": 1, "tours": {tid: p.__dict__ for tid, p in self.tours.items()}}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tours-progress.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-            os.replace(tmp, self.path)
+            write_json_atomically(self.path, data)
         except OSError as e:
             self.warning = f"could not save progress to {self.path}: {e}"
