@@ -37,7 +37,7 @@ from . import data
 from .data import HOME, Atlas, Target
 from .screens import (BuildScreen, HelpScreen, KeyPicker, MessageScreen, SearchPanel, SearchScreen,
                       TooSmallScreen)
-from .views import (CallableView, FileView, Follow, M, Note, OpView, SymbolView, TraceView, View,
+from .views import (QUIT_BINDING, CallableView, FileView, Follow, M, Note, OpView, SymbolView, TraceView, View,
                     highlight_window)
 
 VIEW_CLASSES = {"op": OpView, "callable": CallableView, "symbol": SymbolView, "file": FileView, "trace": TraceView}
@@ -90,7 +90,7 @@ class Breadcrumb(Static):
     """
 
 
-class ExplorerApp(App[None]):
+class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would lead the footer: ours is below
     """The explorer over one index file. `live_reader` (ops -> LiveTable) and `live_check`
     (SourceInfo -> (ok, note)) are injectable so tests need not start torch."""
 
@@ -113,7 +113,12 @@ class ExplorerApp(App[None]):
         Binding("h", "home", "home", show=False),
         Binding("question_mark", "help", "help"),
         Binding("f1", "help", "help", show=False),
-        Binding("q", "quit", "quit"),
+        # one quit key, spelled the same in every footer, the help and the hints: ctrl+q, from anywhere
+        # (also while typing in a search box). q and escape leave a screen (help, tour, lab); on the views,
+        # where nothing is above, q quits too.
+        QUIT_BINDING,
+        Binding("q", "quit", "quit", show=False),
+        Binding("ctrl+c", "help_quit", show=False, system=True),  # says: ctrl+q quits
     ] + [Binding(str(n), f"tab({n})", f"tab {n}", show=False) for n in range(1, 7)]
 
     def __init__(self, db: Path | str, source=None, start: str | None = None,
@@ -377,13 +382,14 @@ class ExplorerApp(App[None]):
         lo = max(0, self.pos - 4)
         if lo > 0:
             parts.append(Content("… › "))
-        for i in range(lo, min(len(self.history), self.pos + 3)):
+        # the path to where you are: pages you backed out of stay in the history (f, ▶) but are not shown
+        for i in range(lo, self.pos + 1):
             t = self.history[i]
             label = t.label if len(t.label) <= 34 else t.label[:33] + "…"
-            style = "b reverse" if i == self.pos else ("" if i < self.pos else "dim")
+            style = "b reverse" if i == self.pos else ""
             parts.append(Content.from_markup(f"[{style} @click=app.jump({i})]$l[/]" if style else
                                              f"[@click=app.jump({i})]$l[/]", l=label))
-            if i < min(len(self.history), self.pos + 3) - 1:
+            if i < self.pos:
                 parts.append(Content.from_markup("[dim] › [/]"))
         back = "◀" if self.pos > 0 else " "
         fwd = "▶" if self.pos < len(self.history) - 1 else " "

@@ -41,6 +41,7 @@ from torchatlas.contrib.progress import LabProgress, LabsProgress, labs_home
 from torchatlas.indexes.errors import AtlasError, NotFound
 
 from .data import theme_name
+from .views import QUIT_BINDING
 
 OK, FAIL = "✓", "✗"
 MESSAGE_LINES = 14  # of a failed check's message, as `lab check` prints them
@@ -132,6 +133,7 @@ class LabScreen(Screen[None]):
         Binding("o", "edit", "edit files"),
         Binding("slash", "search", "search"),
         Binding("escape,q", "back", "back"),
+        QUIT_BINDING,
         Binding("pagedown", "scroll_task(1)", "scroll task", show=False),
         Binding("pageup", "scroll_task(-1)", "scroll task", show=False),
     ]
@@ -508,10 +510,11 @@ class LabScreen(Screen[None]):
                     title=f"lab {self.lab.id} started", timeout=8)
 
 
-class LabApp(App[None]):
+class LabApp(App[None], inherit_bindings=False):
     """Hosts one LabScreen: `LabApp("autograd-function").run()`; quits when it is closed."""
 
     TITLE = "torchatlas labs"
+    BINDINGS = [QUIT_BINDING, Binding("ctrl+c", "help_quit", show=False, system=True)]  # as in the explorer
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, lab_id: str, **screen_kwargs) -> None:

@@ -21,7 +21,7 @@ from torchatlas.indexes.dispatch_keys import ALIAS_KEYS, DEFAULT_KEYS, KEY_HELP,
 
 from . import data
 from .data import Target
-from .views import HIT_COLOUR, KIND_COLOUR, A, Follow, Item, LinkList, M, heading
+from .views import HIT_COLOUR, KIND_COLOUR, QUIT_BINDING, A, Follow, Item, LinkList, M, heading
 
 EXAMPLES = (("aten::add.Tensor", "an operator: its dispatch table, YAML, autograd"),
             ("torch.add", "a Python callable: t traces it to the kernel"),
@@ -236,14 +236,35 @@ BINDINGS_HELP = (
     ("/  ctrl+p", "search: operators, Python callables, C++/Python symbols, files"),
     ("enter, click", "follow the highlighted link (a kernel, a file, a caller, an overload ...)"),
     ("backspace  b  esc", "back;  f or alt+right: forward;  h: home; click the breadcrumb to jump"),
-    ("1 .. 6", "switch tab (Dispatch, Overview, Autograd, YAML, Generated; Code, Refs, Callers ...)"),
+    ("1 .. 5", "switch to the tab of that number (1 Dispatch, 2 Overview ...; 1 Code, 2 Refs ...)"),
     ("t", "trace an operator (for the selected key) or a Python callable down to the loop"),
     ("k", "pick another dispatch key (trace view, dispatch table)"),
     ("o", "open the current location in $EDITOR at its line ($EDITOR +LINE FILE)"),
     ("g", "save a picture of the dispatch table or the trace (.svg with graphviz, else .dot)"),
     ("[  ]", "in code: show the earlier / next lines of the file"),
-    ("?", "this help;  q or ctrl+q: quit"),
+    ("?  F1", "this help (esc or q closes it, as it leaves the tour and lab screens)"),
+    ("ctrl+q", "quit, from anywhere (also while typing in a search box)"),
 )
+
+
+class HelpRow(Horizontal):
+    """One entry of the help: a key (or a name) in a column of its own, its text beside it, so that a
+    long text wraps under itself, not under the key at column 0."""
+
+    DEFAULT_CSS = """
+    HelpRow { height: auto; }
+    HelpRow > .help-key { width: 22; height: auto; padding-left: 2; }
+    HelpRow > .help-key.wide { width: 37; }
+    HelpRow > .help-text { width: 1fr; height: auto; }
+    """
+
+    def __init__(self, key: Content, text: Content, wide: bool = False) -> None:
+        super().__init__()
+        self.key, self.text, self.wide = key, text, wide
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.key, classes="help-key wide" if self.wide else "help-key")
+        yield Static(self.text, classes="help-text")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -251,30 +272,38 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; background: $background 60%; }
     HelpScreen > VerticalScroll { width: 90%; max-width: 120; height: 90%; border: round $accent;
                                   background: $surface; padding: 0 1; }
+    HelpScreen .help-heading { height: auto; margin-top: 1; }
+    HelpScreen .help-heading.first { margin-top: 0; }
+    HelpScreen .help-indented { height: auto; padding-left: 2; }
+    HelpScreen .help-indented.deeper { padding-left: 6; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
 
     def compose(self) -> ComposeResult:
-        lines = [M("[b $accent]keys[/]")]
-        for keys, what in BINDINGS_HELP:
-            lines.append(M("  [b]$k[/] $w", k=f"{keys:<18}", w=what))
-        lines.append(Content(""))
-        lines.append(M("[b $accent]what a dispatch table says[/]  [dim](one row per runtime key: which kernel the "
-                       "dispatcher calls for a tensor with that key)[/]"))
-        for kind, text in KIND_HELP.items():
-            lines.append(M(f"  [{KIND_COLOUR.get(kind, '$text')}]$k[/] $t", k=f"{kind:<33}", t=text))
-        lines.append(Content(""))
-        lines.append(M("[b $accent]alias keys[/]  [dim](a kernel registered for one serves many runtime keys)[/]"))
-        for key in ALIAS_KEYS:
-            lines.append(M("  [b]$k[/]\n      $t", k=key, t=KEY_HELP.get(key, "")))
-        lines.append(Content(""))
-        lines.append(M("[b $accent]runtime keys[/]  [dim](functionality x backend: SparseCPU is sparse tensors on "
-                       "CPU; Autograd<backend> runs first and redispatches)[/]"))
-        lines.append(M("  $k", k=", ".join(DEFAULT_KEYS)))
-        lines.append(M("[b $accent]LIVE[/]  [dim]= agrees with the installed torch's dispatcher · ! disagrees · ~ "
-                       "expected to differ (a CPU-only build has no CUDA kernels)[/]"))
         with VerticalScroll():
-            yield Static(Content("\n").join(lines))
+            yield Static(M("[b $accent]keys[/]"), classes="help-heading first")
+            for keys, what in BINDINGS_HELP:
+                yield HelpRow(M("[b]$k[/]", k=keys), M("$w", w=what))
+            yield Static(M("[b $accent]what a dispatch table says[/]  [dim](one row per runtime key: which kernel "
+                           "the dispatcher calls for a tensor with that key)[/]"), classes="help-heading")
+            for kind, text in KIND_HELP.items():
+                yield HelpRow(M(f"[{KIND_COLOUR.get(kind, '$text')}]$k[/]", k=kind), M("$t", t=text), wide=True)
+            yield Static(M("[b $accent]alias keys[/]  [dim](a kernel registered for one serves many runtime "
+                           "keys)[/]"), classes="help-heading")
+            for key in ALIAS_KEYS:
+                yield Static(M("[b]$k[/]", k=key), classes="help-indented")
+                yield Static(M("$t", t=KEY_HELP.get(key, "")), classes="help-indented deeper")
+            yield Static(M("[b $accent]runtime keys[/]  [dim](functionality x backend: SparseCPU is sparse tensors "
+                           "on CPU; Autograd<backend> runs first and redispatches)[/]"), classes="help-heading")
+            yield Static(M("$k", k=", ".join(DEFAULT_KEYS)), classes="help-indented")
+            yield HelpRow(M("[b $accent]LIVE[/]"), M("[dim]= agrees with the installed torch's dispatcher · ! "
+                                                     "disagrees · ~ expected to differ (a CPU-only build has no "
+                                                     "CUDA kernels)[/]"))
+
+    @property
+    def text(self) -> str:
+        """All the help as plain text (what the tests search)."""
+        return "\n".join(str(w.render()) for w in self.query(Static))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -430,7 +459,7 @@ class MessageScreen(Screen[None]):
     MessageScreen { align: center middle; }
     MessageScreen > Static { width: 90; max-width: 100%; height: auto; border: round $error; padding: 1 2; }
     """
-    BINDINGS = [Binding("q,escape", "app.quit", "quit")]
+    BINDINGS = [Binding("q,escape", "app.quit", "quit", show=False), QUIT_BINDING]
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__()
@@ -438,7 +467,7 @@ class MessageScreen(Screen[None]):
         self.hint = hint
 
     def compose(self) -> ComposeResult:
-        yield Static(M("[b $error]$m[/]\n\n$h\n\n[dim]q quits[/]", m=self.message, h=self.hint))
+        yield Static(M("[b $error]$m[/]\n\n$h\n\n[dim]ctrl+q quits[/]", m=self.message, h=self.hint))
 
 
 class TooSmallScreen(Screen[None]):
@@ -446,7 +475,7 @@ class TooSmallScreen(Screen[None]):
     TooSmallScreen { align: center middle; }
     TooSmallScreen > Static { width: auto; height: auto; padding: 0 1; }
     """
-    BINDINGS = [Binding("q", "app.quit", "quit")]
+    BINDINGS = [Binding("q", "app.quit", "quit", show=False), QUIT_BINDING]
 
     def compose(self) -> ComposeResult:
         yield Static(id="too-small")
@@ -460,4 +489,4 @@ class TooSmallScreen(Screen[None]):
     def refresh_size(self, size=None) -> None:
         w, h = size or self.app.size
         self.query_one(Static).update(M("[b]The terminal is $w x $h.[/]\nThe explorer needs at least 80 x 24:\n"
-                                        "make the window larger (q quits).", w=str(w), h=str(h)))
+                                        "make the window larger (ctrl+q quits).", w=str(w), h=str(h)))

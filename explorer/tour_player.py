@@ -38,7 +38,7 @@ from torchatlas.tours.model import Resolution, RunResult, Tour
 from torchatlas.tours.progress import Progress
 
 from .data import CodeWindow
-from .views import CodeView, highlight_window
+from .views import QUIT_BINDING, CodeView, highlight_window
 
 TITLE_WIDTH = 27  # the step list is one line a step
 STATUS_MARK = {"resolved": ("●", "$success"), "unresolved": ("✗", "$error"), "skipped": ("–", "$foreground-muted")}
@@ -101,6 +101,7 @@ class TourScreen(Screen[int]):
         Binding("p,left", "move(-1)", "previous"),
         Binding("r", "run", "run snippet"),
         Binding("escape,q", "back", "back"),
+        QUIT_BINDING,
         Binding("pagedown", "scroll_text(1)", "scroll text", show=False),
         Binding("pageup", "scroll_text(-1)", "scroll text", show=False),
         Binding("shift+down", "scroll_code(3)", "scroll code", show=False),
@@ -381,10 +382,11 @@ class TourScreen(Screen[int]):
 
 
 
-class TourApp(App[int]):
+class TourApp(App[int], inherit_bindings=False):
     """Hosts one TourScreen: `TourApp(index_or_path, "dispatch").run()`; quits when it is closed."""
 
     TITLE = "torchatlas tours"
+    BINDINGS = [QUIT_BINDING, Binding("ctrl+c", "help_quit", show=False, system=True)]  # as in the explorer
 
     def __init__(self, index, tour_id: str, step: int | None = None, **screen_kwargs) -> None:
         super().__init__()

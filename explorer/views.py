@@ -28,6 +28,11 @@ from .data import (CallableModel, CodeWindow, FileModel, OpModel, SymbolModel, T
                    key_explanation, kind_help, lexer_for, split_location)
 
 
+# The one quit key, the same binding on every screen (so every footer says it the same way): it
+# works from anywhere, also while typing in a search box. q and escape leave a screen instead.
+QUIT_BINDING = Binding("ctrl+q", "app.quit", "quit", key_display="ctrl+q")
+
+
 def M(markup: str, **values) -> Content:
     """Content from markup; `$name` values are escaped (names like Tensor?[] stay literal)."""
     return Content.from_markup(markup, **values)
@@ -283,9 +288,11 @@ class View(Vertical):
                 return
 
     def _label(self, pane: str, text: str) -> None:
+        """A tab's label, led by its number: the number key that switches to it (app.action_tab)."""
         tc = self._tabs()
         if tc is not None:
-            tc.get_tab(pane).label = text
+            panes = [p.id for p in tc.query(TabPane) if p.id]
+            tc.get_tab(pane).label = f"{panes.index(pane) + 1} {text}"
 
 
 # -- operator --------------------------------------------------------------------------------------
@@ -309,18 +316,18 @@ class OpView(View):
     def compose(self) -> ComposeResult:
         yield Static(classes="title", id="op-title")
         with TabbedContent(initial="dispatch"):
-            with TabPane("Dispatch", id="dispatch"):
+            with TabPane("1 Dispatch", id="dispatch"):
                 yield DataTable(id="dispatch-table", cursor_type="row", zebra_stripes=False)
                 yield Static(id="live-note")
                 with VerticalScroll(id="key-detail"):
                     yield Static(id="key-detail-text")
-            with TabPane("Overview", id="overview"):
+            with TabPane("2 Overview", id="overview"):
                 yield LinkList(id="overview-list")
-            with TabPane("Autograd", id="autograd"):
+            with TabPane("3 Autograd", id="autograd"):
                 yield LinkList(id="autograd-list")
-            with TabPane("YAML", id="yaml"):
+            with TabPane("4 YAML", id="yaml"):
                 yield CodeView(id="yaml-code")
-            with TabPane("Generated", id="generated"):
+            with TabPane("5 Generated", id="generated"):
                 yield LinkList(id="generated-list")
 
     COLUMNS = (("KEY", "key"), ("KIND", "kind"), ("LIVE", "live"), ("KERNEL", "kernel"), ("REGISTERED IN", "reg"))
@@ -637,15 +644,15 @@ class SymbolView(CodeTabsView):
     def compose(self) -> ComposeResult:
         yield Static(classes="title", id="symbol-title")
         with TabbedContent(initial="code"):
-            with TabPane("Code", id="code"):
+            with TabPane("1 Code", id="code"):
                 yield from self.code_pane()
-            with TabPane("Refs", id="refs"):
+            with TabPane("2 Refs", id="refs"):
                 yield LinkList(id="refs-list")
-            with TabPane("Callers", id="callers"):
+            with TabPane("3 Callers", id="callers"):
                 yield LinkList(id="callers-list")
-            with TabPane("Callees", id="callees"):
+            with TabPane("4 Callees", id="callees"):
                 yield LinkList(id="callees-list")
-            with TabPane("Definitions", id="defs"):
+            with TabPane("5 Definitions", id="defs"):
                 yield LinkList(id="defs-list")
 
     def show(self, model: SymbolModel, highlighted: list[Content] | None, all_lines: list[str] | None) -> None:
@@ -714,11 +721,11 @@ class FileView(CodeTabsView):
     def compose(self) -> ComposeResult:
         yield Static(classes="title", id="file-title")
         with TabbedContent(initial="code"):
-            with TabPane("Code", id="code"):
+            with TabPane("1 Code", id="code"):
                 yield from self.code_pane()
-            with TabPane("Symbols", id="symbols"):
+            with TabPane("2 Symbols", id="symbols"):
                 yield LinkList(id="symbols-list")
-            with TabPane("Includes", id="includes"):
+            with TabPane("3 Includes", id="includes"):
                 yield LinkList(id="includes-list")
 
     def show(self, model: FileModel, highlighted: list[Content] | None, all_lines: list[str] | None) -> None:

@@ -178,7 +178,7 @@ async def test_symbol_view_loads_refs_callers_callees(make_app):
             items = app.view.query_one(f"#{pane}-list").items
             assert items and items[0].target is not None, pane
         label = str(app.view.query_one("TabbedContent").get_tab("callers").label)
-        assert label.startswith("Callers (") and "..." not in label
+        assert label.startswith("3 Callers (") and "..." not in label
         await pilot.press("3")  # Callers: follow the first one
         await wait_for(pilot, lambda: app.focused is app.view.query_one("#callers-list"))
         await pilot.press("enter")
@@ -358,7 +358,7 @@ async def test_help_explains_keys_and_kinds(make_app):
         await pilot.press("f1")
         await settle(pilot)
         assert type(app.screen).__name__ == "HelpScreen"
-        text = str(app.screen.query_one("Static").render())
+        text = app.screen.text
         assert KIND_HELP["fallthrough"] in text and "$EDITOR" in text
         await pilot.press("escape")
         await settle(pilot)
@@ -500,3 +500,115 @@ async def test_breadcrumb_click_jumps_back(make_app):
         await settle(pilot)
         assert app.pos == 0 and app.view.model.op == "aten::add.Tensor"
         assert len(app.history) == 3  # jumping keeps the forward history
+
+
+# -- a newcomer's first look -----------------------------------------------------------------------
+
+def _tab_labels(view):
+    tc = view.query_one("TabbedContent")
+    return [str(tc.get_tab(p.id).label) for p in tc.query("TabPane")]
+
+
+@async_test
+async def test_tabs_show_the_number_key_that_switches_to_them(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.navigate(Target("symbol", "torch.nn.functional.relu"))
+        await settle(pilot)
+        assert _view(app) == "SymbolView"
+        labels = _tab_labels(app.view)  # filled in: "2 Refs (12)", "3 Callers (4)" ...
+        assert [lab.split()[0] for lab in labels] == ["1", "2", "3", "4", "5"], labels
+        assert labels[0] == "1 Code" and labels[1].startswith("2 Refs")
+        tc = app.view.query_one("TabbedContent")
+        for n, label in enumerate(labels, 1):
+            await pilot.press(str(n))
+            await settle(pilot)
+            assert str(tc.get_tab(tc.active).label) == label
+        app.navigate(Target("op", "aten::add.Tensor"))
+        await settle(pilot)
+        labels = _tab_labels(app.view)
+        assert labels[:2] == ["1 Dispatch", "2 Overview"] and labels[2].startswith("3 Autograd (")
+        await pilot.press("4")
+        await settle(pilot)
+        assert app.view.query_one("TabbedContent").active == "yaml"
+
+
+def _quit_keys(app):
+    """The keys the footer of the current screen shows for quitting, as it spells them."""
+    return sorted({b.binding.key_display or b.binding.key for b in app.screen.active_bindings.values()
+                   if b.binding.show and "quit" in b.binding.action})
+
+
+@async_test
+async def test_one_quit_key_spelled_the_same_everywhere(make_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHATLAS_STATE_DIR", str(tmp_path))  # the tour keeps its progress there
+    from torchatlas.explorer.screens import IDLE, TooSmallScreen
+    app = make_app(start="aten::add.Tensor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _quit_keys(app) == ["ctrl+q"]  # an operator's view
+        app.navigate(Target("home", ""))
+        await settle(pilot)
+        assert _quit_keys(app) == ["ctrl+q"]  # home: the search box has the focus, q would be typed
+        assert "ctrl+q quits" in IDLE
+        await pilot.press("f1")
+        await settle(pilot)
+        help_text = app.screen.text
+        assert "ctrl+q" in help_text and "q or ctrl+q" not in help_text
+        await pilot.press("escape")
+        app.navigate(Target("tour", "dispatch"))
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TourScreen"
+        assert _quit_keys(app) == ["ctrl+q"]
+        await pilot.press("escape")
+        await settle(pilot)
+        app.push_screen(TooSmallScreen())
+        await settle(pilot)
+        assert "ctrl+q quits" in str(app.screen.query_one("#too-small").render())
+        app.pop_screen()
+        app.navigate(Target("home", ""))
+        await settle(pilot)
+        assert app.focused is app.query_one("#search-input")
+        await pilot.press("ctrl+q")  # quits while typing, too
+        await settle(pilot)
+        assert app._exit, "ctrl+q did not quit"
+
+
+@async_test
+async def test_breadcrumb_shows_the_path_not_pages_backed_out_of(make_app):
+    app = make_app(start="aten::add.Tensor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.navigate(Target("op", "aten::mm"))
+        await settle(pilot)
+        app.navigate(Target("callable", "torch.mm"))
+        await settle(pilot)
+        crumbs = app.query_one("#crumbs").render().plain
+        assert "aten::add.Tensor" in crumbs and "aten::mm" in crumbs and "torch.mm" in crumbs
+        await pilot.press("backspace")
+        await settle(pilot)
+        crumbs = app.query_one("#crumbs").render().plain
+        assert "aten::add.Tensor" in crumbs and "aten::mm" in crumbs
+        assert "torch.mm" not in crumbs, crumbs  # backed out of: not part of where you are
+        assert "▶" in crumbs  # ... but forward still goes there
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.query_one("#crumbs").render().plain.rstrip().endswith("torch.mm")
+
+
+@async_test
+async def test_help_wraps_long_lines_under_their_text(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        screen = app.screen
+        box = screen.query_one("VerticalScroll")
+        texts = list(screen.query(".help-text"))
+        assert texts, "the help has no entries with a text column"
+        wrapped = [t for t in texts if t.size.height > 1]
+        assert wrapped, "no help line is long enough to wrap at 80 columns: the test proves nothing"
+        for t in texts:  # every line of a text, the wrapped ones too, starts at its column, not at the box's edge
+            assert t.region.x >= box.content_region.x + 20, (t.region, str(t.render())[:40])

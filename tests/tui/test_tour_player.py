@@ -216,3 +216,17 @@ def test_snapshot_dispatcher_call(snap_compare, env, installed_db):
         await settle(pilot, 0.2)
 
     assert snap_compare(TourApp(installed_db, "dispatch", 6), terminal_size=SIZE, run_before=run_before)
+
+
+@async_test
+async def test_the_standalone_player_shows_the_explorers_quit_key(env, index):
+    """`torchatlas tour play` says ctrl+q quits, spelled as in the explorer (Textual's own ctrl+q is hidden)."""
+    app = app_for(index, "dispatch", 1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = {b.binding.key_display or b.binding.key: b.binding.description
+                 for b in app.screen.active_bindings.values() if b.binding.show}
+        assert shown.get("ctrl+q") == "quit", shown
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert app._exit
