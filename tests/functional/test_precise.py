@@ -40,3 +40,19 @@ def test_falls_back_to_the_bulk_index_without_libclang(tree_index, monkeypatch):
 def test_flags_derived_from_a_checkout(source_tree):
     flags, origin = compile_flags(source_tree, "checkout", "aten/src/ATen/native/cpu/BinaryOpsKernel.cpp")
     assert f"-I{source_tree}/aten/src" in flags and "-std=c++17" in flags and "derived" in origin
+
+
+def test_signatures_keep_qualifiers_rows_are_unique_and_paths_short(installed_index):
+    """`precise` on the installed headers: `const` kept, one row per callee with its count, system
+    headers named as an #include names them (not /../lib/gcc/...)."""
+    pytest.importorskip("clang.cindex", reason="libclang is a declared dependency; install it to run this")
+    from torchatlas.indexes.precise import precise
+    a = precise(installed_index, "c10::TensorImpl::sizes")
+    if a.engine != "libclang":
+        pytest.skip(f"libclang could not parse here: {a.note}")
+    assert a.signature.endswith(") const"), a.signature
+    b = precise(installed_index, "_check_layer_norm_inputs")
+    names = [c.name for c in b.callees]
+    assert len(names) == len(set(names)), names
+    assert any(c.count > 1 for c in b.callees)
+    assert not [c.declared_at for c in a.callees + b.callees if c.declared_at and "/../" in c.declared_at]
