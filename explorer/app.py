@@ -259,6 +259,10 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
         if target.kind == "lab":  # so is the lab screen (explorer/lab_screen.py)
             self._open_lab(target.name)
             return
+        if target.kind == "rehearsals":  # the history of `pr rehearse` (explorer/rehearsals_screen.py)
+            from .rehearsals_screen import RehearsalsScreen
+            self.push_screen(RehearsalsScreen())
+            return
         self.run_worker(partial(self._load, target, push, t0), thread=True, exclusive=True, group="nav",
                         exit_on_error=False)
 

@@ -34,7 +34,7 @@ from torchatlas.indexes.store import Index
 class Target:
     """A node the explorer can show. `line` anchors symbols and files; `key` picks a dispatch key."""
 
-    kind: str  # home | op | callable | symbol | file | trace | tour | lab
+    kind: str  # home | op | callable | symbol | file | trace | tour | lab | rehearsals
     name: str = ""
     path: str = ""
     line: int = 0
@@ -88,6 +88,8 @@ def target_of_hit(h: Hit) -> Target:
         return Target("tour", h.qualname)
     if h.kind == "lab":
         return Target("lab", h.qualname)
+    if h.kind == "rehearsals":
+        return Target("rehearsals", h.qualname)
     if h.kind == "registration":
         return Target("file", path, path, line)
     return Target("symbol", h.qualname, path, line)
@@ -303,9 +305,23 @@ def _lab_hits(index: Index, query: str, limit: int) -> list[Hit]:
 register_provider("labs", _lab_hits)
 
 
+def _rehearsal_hits(index: Index, query: str, limit: int) -> list[Hit]:
+    """The history of `torchatlas pr rehearse`, found by "rehearsal", "rehearse", "pr", "pull"."""
+    q = query.strip().lower()
+    if len(q) < 2 or not any(w.startswith(q) for w in ("rehearsals", "rehearse", "pr", "pull request", "history")):
+        return []
+    return [Hit("rehearsals", "PR rehearsals", "rehearsals", "the history of torchatlas pr rehearse", "pr",
+                "what was done, and what the bot said")]
+
+
+register_provider("rehearsals", _rehearsal_hits)
+
+
 def _rank(q: str, h: Hit) -> int:
     if h.kind == "lab" and q.lower() in ("lab", "labs"):
         return 0  # "lab" lists the labs first, before symbols that happen to start with "lab"
+    if h.kind == "rehearsals":
+        return 0  # its provider only answers the few words that mean it
     names = {h.name, h.qualname, h.qualname.split("::", 1)[-1], h.qualname.rsplit(".", 1)[-1]}
     if h.kind == "operator":
         names.add(h.name.split(".", 1)[0])
