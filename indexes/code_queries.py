@@ -49,6 +49,8 @@ def find(index: Index, query: str, limit: int = 30) -> list[Hit]:
 
 
 FUZZY_CUTOFF = 0.75  # difflib ratio: `addd` ~ `add` (0.86), `layer_nrom` ~ `layer_norm` (0.9)
+# a qualified name is compared whole, and must be closer: `torch.add` is not a typo of `torch._refs.add` (0.75)
+QUALIFIED_CUTOFF = 0.85
 
 
 def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], int]:
@@ -142,14 +144,16 @@ def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
                                           (leaf[:2], leaf[:2] + "\U0010ffff"))]
         close = difflib.get_close_matches(leaf, names, n=8, cutoff=FUZZY_CUTOFF)
         for name in close:
+            # ordered, so the answer never depends on the order an index happened to be written in
             for kind, n, qual, path, line, lang, sig in con.execute(
                     "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d "
-                    "JOIN files f ON f.id = d.file_id WHERE d.name = ? LIMIT 20", (name,)):
+                    "JOIN files f ON f.id = d.file_id WHERE d.name = ? ORDER BY d.qualname, f.path, d.line "
+                    f"LIMIT {200 if leaf != q else 20}", (name,)):
                 if kind == "method" and not qual:
                     continue
                 if leaf != q:  # a qualified query: the whole name must be close, not just its last part
                     score = closeness(q, qual or n)
-                    if score > 3 + (1 - FUZZY_CUTOFF):
+                    if score > 3 + (1 - QUALIFIED_CUTOFF):
                         continue
                 else:
                     score = closeness(leaf, name)
