@@ -81,7 +81,9 @@ class RehearsalsScreen(Screen[None]):
     def _label(r: dict) -> str:
         merged = any(s.get("action") == "merge" and s.get("ok", True) for s in r.get("steps", []))
         mark = "✓" if merged else "✗"
-        return f"{mark} {(r.get('title') or r.get('file', ''))[:30]}  {r.get('started', '')[:16]}"
+        when = r.get("started", "")[5:16].replace("T", " ")  # 12-06 18:45: one line in the 44-column list
+        title = r.get("title") or r.get("file", "")
+        return f"{mark} {when}  {title if len(title) <= 27 else title[:26] + '…'}"
 
     def _empty(self) -> str:
         return ("No rehearsal recorded yet.\n\nRehearse a pull request from a lab's change, offline:\n"

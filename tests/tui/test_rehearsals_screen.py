@@ -46,7 +46,8 @@ async def test_the_explorer_lists_rehearsals_and_what_the_bot_said(make_app, tmp
         assert isinstance(screen, RehearsalsScreen)
         options = screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-        assert labels[0].startswith("✓") and "1900-b" in labels[0] and labels[1].startswith("✗"), labels
+        assert labels[0].startswith("✓ 12-06 18:00") and "1900" in labels[0], labels
+        assert labels[1].startswith("✗") and "1800" in labels[1], labels
         detail = str(screen.query_one("#rehearsal-detail", Static).render())
         assert "✓ merge: squashed into main" in detail
         options.focus()
