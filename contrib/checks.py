@@ -8,6 +8,7 @@ is plain pytest: the learner can run it by hand, and its assertion messages are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -98,7 +99,9 @@ def _run(lab: Lab, group: tuple[Check, ...], env: dict[str, str], timeout: float
          warm: WarmChecks | None = None) -> list[CheckResult]:
     label = Path(group[0].file).stem if len(group) == 1 else "checks"
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="torchatlas-check-") as own_tmp:
+    # a warm process already has its folder; only a fresh one needs a temporary folder of its own
+    folder = contextlib.nullcontext(None) if warm is not None else tempfile.TemporaryDirectory(prefix="torchatlas-check-")
+    with folder as own_tmp:
         if warm is not None:
             tmp, report, proc = Path(warm._tmp.name), warm.report, warm.proc
             request = json.dumps({k: v for k, v in env.items() if warm.env.get(k) != v}) + "\n"

@@ -8,6 +8,7 @@ learner never ran `git config user.name`.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -32,7 +33,9 @@ def _env(root: Path | None = None) -> dict[str, str]:
     return env
 
 
+@functools.lru_cache(maxsize=64)
 def _configured_identity(root: Path) -> bool:
+    """Asked once per repository and process (two git processes): a workspace makes many Git objects."""
     import subprocess
     try:
         out = [subprocess.run(["git", "-C", str(root), "config", "--get", key], capture_output=True, text=True,
