@@ -1,0 +1,233 @@
+"""The link step: every reference's resolution, decided once at index time, per language.
+
+Why: a reference is stored as written (`self.children`, `F.layer_norm`, `at::add`). Resolving it
+at query time by its bare name sent `self.children` to a C++ header and `F.layer_norm` to
+torch/_refs. Resolution needs facts only the whole index has (every definition, each file's
+imports, class bases), so it runs after parsing, over the stored facts, and writes one answer per
+reference into the `links` table; callers/callees/refs read the answers.
+
+The per-language rules live in their own modules, each with the same entry point:
+
+    link_python.resolve(refs: Iterator[RefRow], world: World) -> Iterator[Link]
+    link_cpp.resolve(refs: Iterator[RefRow], world: World) -> Iterator[Link]
+
+Contract of `resolve` (what this module relies on):
+
+* `refs` are the references of one language (`files.lang`), ordered by file then line, so a
+  resolver may keep per-file state (imports, usings) and drop it when `RefRow.file_id` changes.
+  They may be all of that language's references (a full build) or a subset (an update: the
+  references of changed files and those that may depend on them).
+* Yield exactly one `Link` per reference, with its `ref_id` (any order). A reference without an
+  answer is written as `unresolved` ("no answer from the resolver").
+* Read what you need from `world.con` (the index being written: tables defs, refs, includes,
+  code_regs, files, and after the dispatch stage nodes/edges; never write through it), and build
+  whole-index lookup tables once per run with `world.cached(key, build)`: the same World is used
+  for every batch of one link run.
+* Be pure: the answer may depend only on the index's facts, never on the order of the refs.
+* Statuses (`Link.status`) and what `targets` / `why` hold:
+
+    resolved    one target: the qualname of a definition in the index (as in `defs.qualname`), or
+                for Python, the name of a C binding (a `python_binding` node: `torch.add`,
+                `torch._C._nn.linear`); why: one short reason ("import F = torch.nn.functional").
+    candidate   several targets the static facts cannot choose between, best first (at most
+                MAX_CANDIDATES; say "+N more" in the last why); one why per target.
+    unresolved  no target in the index: targets is () or, when the resolver knows the full name
+                the reference denotes (`torch._C._get_tracing_state`), that one name; one why.
+    builtin     a language builtin: Python's `iter` -> target "builtins.iter"; one why.
+    external    a library that is not PyTorch: `std::move`, `numpy.asarray`; target the full
+                name as written/expanded; one why.
+
+  A name in one language never resolves to a definition of the other by spelling alone.
+
+Incremental updates (`relink_after_update`) re-resolve the references of changed files and those
+whose answer may have changed: references with a base name that a changed file added or removed,
+references whose current target is in a changed file, and (Python) the references of files that
+import a module whose imports changed. When that is most of the index, everything is re-linked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, NamedTuple
+
+RESOLVED = "resolved"
+CANDIDATE = "candidate"
+UNRESOLVED = "unresolved"
+BUILTIN = "builtin"
+EXTERNAL = "external"
+STATUSES = (RESOLVED, CANDIDATE, UNRESOLVED, BUILTIN, EXTERNAL)
+MAX_CANDIDATES = 8
+
+
+# NamedTuples, not dataclasses: a build makes one of each per reference (~600k on a tree), and a
+# tuple subclass is built by `_make` from a cursor row at C speed. Both are immutable.
+
+class RefRow(NamedTuple):
+    """One stored reference, as a resolver receives it."""
+
+    ref_id: int  # rowid in `refs`
+    file_id: int
+    path: str  # the file, relative to the source root
+    name: str  # as written: self.children, F.layer_norm, at::native::add_out, std::move
+    line: int
+    scope: str  # qualname of the enclosing definition ("" at file level)
+    kind: str  # "call" | "ref"
+
+
+class Link(NamedTuple):
+    """One reference's resolution (see the module docstring for the statuses)."""
+
+    ref_id: int
+    status: str
+    targets: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()
+
+
+@dataclass
+class World:
+    """What resolvers read: the index being written (read through `con` only), and a per-run
+    cache of lookup tables built from it."""
+
+    con: object  # sqlite3.Connection
+    _cache: dict = field(default_factory=dict)
+
+    def cached(self, key: str, build: Callable[["World"], object]) -> object:
+        """`build(world)` once per link run under `key` (namespace keys by language: "py.defs")."""
+        if key not in self._cache:
+            self._cache[key] = build(self)
+        return self._cache[key]
+
+
+def _resolvers() -> dict[str, Callable[[Iterator[RefRow], World], Iterable[Link]]]:
+    from . import link_cpp, link_python
+    return {"python": link_python.resolve, "cpp": link_cpp.resolve}
+
+
+_REFS_SQL = ("SELECT r.rowid, r.file_id, f.path, r.name, r.line, r.scope, r.kind FROM refs r "
+             "JOIN files f ON f.id = r.file_id WHERE f.lang = ?")
+
+
+def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> Iterator[tuple]:
+    """Link answers as `links` table rows; counts statuses; answers references left out."""
+    seen: set[int] = set()
+    for link in links:
+        rid = link.ref_id
+        if rid in seen or (wanted is not None and rid not in wanted):
+            continue
+        seen.add(rid)
+        status = link.status if link.status in STATUSES else UNRESOLVED
+        counts[status] = counts.get(status, 0) + 1
+        targets, why = link.targets, link.why
+        if not targets:
+            yield (rid, status, None, 0, why[0] if why else "")
+            continue
+        for rank, target in enumerate(targets[:MAX_CANDIDATES]):
+            yield (rid, status, target, rank, why[rank] if rank < len(why) else (why[-1] if why else ""))
+    if wanted is not None:
+        for rid in wanted - seen:
+            counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + 1
+            yield (rid, UNRESOLVED, None, 0, "no answer from the resolver")
+
+
+def link_all(w) -> dict:
+    """Resolve every reference of the index `w` (a store writer) and write the answers.
+
+    Returns counts per status and the seconds it took ("link_seconds")."""
+    t0 = time.perf_counter()
+    w.con.execute("DELETE FROM links")
+    world = World(w.con)
+    counts: dict = {}
+    for lang, resolve in _resolvers().items():
+        cur = w.con.execute(_REFS_SQL + " ORDER BY r.file_id, r.line", (lang,))
+        w.add_links(_rows_of(resolve(map(RefRow._make, cur), world), None, counts))
+    counts["link_seconds"] = round(time.perf_counter() - t0, 2)
+    return counts
+
+
+def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
+    """(Re-)resolve the given references (their old answers are removed first)."""
+    ids = sorted(set(ref_ids))
+    counts: dict = {}
+    if not ids:
+        return counts
+    w.remove_links(ids)
+    world = world or World(w.con)
+    con = w.con
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _relink (id INTEGER PRIMARY KEY)")
+    con.execute("DELETE FROM _relink")
+    con.executemany("INSERT INTO _relink VALUES (?)", ((i,) for i in ids))
+    for lang, resolve in _resolvers().items():
+        rows = con.execute(_REFS_SQL + " AND r.rowid IN (SELECT id FROM _relink) ORDER BY r.file_id, r.line",
+                           (lang,)).fetchall()
+        if rows:
+            wanted = {r[0] for r in rows}
+            w.add_links(_rows_of(resolve(map(RefRow._make, rows), world), wanted, counts))
+    con.execute("DELETE FROM _relink")
+    return counts
+
+
+# -- incremental updates -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What changed files defined and imported before an update (to find who depends on them)."""
+
+    paths: tuple[str, ...]
+    quals: frozenset  # (qualname, name, kind, bases) of their definitions
+    imports: frozenset  # (path, alias, target) of their module-level imports
+
+
+def _facts_of(con, paths: Iterable[str]) -> tuple[set, set]:
+    quals, imports = set(), set()
+    for p in paths:
+        quals.update(con.execute("SELECT d.qualname, d.name, d.kind, d.bases FROM defs d JOIN files f ON "
+                                 "f.id = d.file_id WHERE f.path = ?", (p,)).fetchall())
+        imports.update(con.execute("SELECT f.path, i.alias, i.target FROM includes i JOIN files f ON "
+                                   "f.id = i.file_id WHERE f.path = ? AND f.lang = 'python' AND "
+                                   "(i.scope IS NULL OR i.scope = '')", (p,)).fetchall())
+    return quals, imports
+
+
+def snapshot(w, paths: Iterable[str]) -> Snapshot:
+    """Call before an update rewrites `paths` (changed or removed files)."""
+    paths = tuple(paths)
+    quals, imports = _facts_of(w.con, paths)
+    return Snapshot(paths, frozenset(quals), frozenset(imports))
+
+
+RELINK_ALL_SHARE = 0.4  # re-linking more than this share of the references: link everything
+
+
+def relink_after_update(w, before: Snapshot) -> dict:
+    """Re-resolve what an update may have changed (see the module docstring)."""
+    con = w.con
+    quals, imports = _facts_of(con, before.paths)
+    changed = quals ^ before.quals
+    ids: set[int] = set()
+    # references of the changed files: theirs were deleted with the files' rows
+    for p in before.paths:
+        ids.update(i for (i,) in con.execute(
+            "SELECT r.rowid FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = ?", (p,)))
+    names = {c[1] for c in changed}
+    for n in names:
+        ids.update(i for (i,) in con.execute("SELECT rowid FROM refs WHERE base = ?", (n,)))
+    for q in {c[0] for c in changed}:
+        ids.update(i for (i,) in con.execute("SELECT ref_id FROM links WHERE target = ?", (q,)))
+    if imports != before.imports:
+        from .py_parser import module_name
+        for path in {p for p, _a, _t in imports ^ before.imports}:
+            module = module_name(path)[0]
+            ids.update(i for (i,) in con.execute(
+                "SELECT r.rowid FROM refs r WHERE r.file_id IN (SELECT file_id FROM includes WHERE target = ? "
+                "OR target >= ? AND target < ?)", (module, module + ".", module + "/")))
+    total = con.execute("SELECT COUNT(*) FROM refs").fetchone()[0]
+    if total and len(ids) > RELINK_ALL_SHARE * total:
+        counts = link_all(w)
+        counts["relinked"] = total
+        return counts
+    t0 = time.perf_counter()
+    counts = link_refs(w, ids)
+    counts["relinked"] = len(ids)
+    counts["link_seconds"] = round(time.perf_counter() - t0, 2)
+    return counts
