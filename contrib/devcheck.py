@@ -70,11 +70,18 @@ def missing_requirements(lab: Lab) -> list[str]:
     return [m for m in lab.requires if importlib.util.find_spec(m) is None]
 
 
+def install_hint(lab: Lab, missing: list[str]) -> str:
+    """Why a lab cannot be checked here and what to install: the lab's own extra when it names one
+    (lab.yaml `extra:`), else the `labs` extra that unions them all."""
+    extra = lab.extra or "labs"
+    return f"needs {', '.join(missing)}: pip install -e '.[{extra}]'"
+
+
 def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = None, on_stage=None) -> DevReport:
     start = time.monotonic()
     missing = missing_requirements(lab)
     if missing:
-        return DevReport(lab.id, (), 0.0, skipped=f"needs {', '.join(missing)} (pip install -e \".[labs]\")")
+        return DevReport(lab.id, (), 0.0, skipped=install_hint(lab, missing))
     try:
         solution = patchfile.parse(lab.solution_patch.read_text(encoding="utf-8"))
     except (OSError, patchfile.PatchError) as e:

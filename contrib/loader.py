@@ -24,7 +24,7 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 THEMES = range(1, 29)  # CURRICULUM.md: 1-19, and 20-28 the domain deep dives and contribution
 
 LAB_FIELDS = {"id", "title", "theme", "difficulty", "minutes", "mode", "summary", "task", "hints", "edits",
-              "checks", "build", "requires"}
+              "checks", "build", "requires", "extra"}
 CHECK_FIELDS = {"file", "hidden", "timeout"}
 BUILD_FIELDS = {"name", "sources", "per_capability", "extra_cflags"}
 NEEDS_BUILD = (BuildMode.EXTENSION, BuildMode.NATIVE)
@@ -137,7 +137,8 @@ def _lab(data, folder: Path, path: str) -> Lab:
                hints=tuple(h.strip() for h in hints), edits=edits,
                checks=_checks(data.get("checks"), ly.line_of(data, "checks"), folder),
                folder=folder, build=_build(data.get("build"), ly.line_of(data, "build"), mode),
-               requires=ly.str_list(data, "requires", ""), path=path)
+               requires=ly.str_list(data, "requires", ""),
+               extra=(ly.text(data, "extra", "", required=False) or "").strip(), path=path)
 
 
 def load_lab(folder: Path) -> Lab:

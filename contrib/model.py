@@ -67,6 +67,7 @@ class Lab:
     folder: Path  # the lab's folder (lab.yaml, starter.patch, solution.patch, checks/)
     build: BuildSpec = field(default_factory=BuildSpec)
     requires: tuple[str, ...] = ()  # Python modules a check needs beyond torch (e.g. "torchvision")
+    extra: str = ""  # the pyproject extra that installs `requires` (pip install -e ".[extra]")
     path: str = ""  # lab.yaml, for messages
 
     @property

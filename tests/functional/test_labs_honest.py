@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from torchatlas.contrib.devcheck import dev_check, missing_requirements
+from torchatlas.contrib.devcheck import dev_check, install_hint, missing_requirements
 from torchatlas.contrib.loader import load_labs
 from torchatlas.contrib.model import BuildMode
 
@@ -26,7 +26,7 @@ def _param(lab):
 def test_lab_is_honest(lab, installed_source, tmp_path):
     missing = missing_requirements(lab)
     if missing:
-        pytest.skip(f"{lab.id} needs {', '.join(missing)}")
+        pytest.skip(f"{lab.id} {install_hint(lab, missing)}")
     report = dev_check(lab, installed_source, workdir=tmp_path)
     problems = [f"{s.name}: {s.why()}" for s in report.stages if not s.ok]
     assert report.ok, f"{lab.id} is not honest:\n" + "\n".join(problems)

@@ -72,3 +72,18 @@ def test_a_later_folder_replaces_a_lab_and_says_so(tmp_path):
     cat = load_labs([str(a), str(b)], builtin=False)
     assert cat.labs["square"].title.startswith("Squared again")
     assert cat.notes and "replaces" in cat.notes[0]
+
+
+def test_a_missing_library_names_the_extra_to_install(tmp_path):
+    from torchatlas.contrib.devcheck import dev_check, missing_requirements
+
+    root = _lab_with(tmp_path, append="requires: [torchatlas_no_such_module]\nextra: onnx\n")
+    lab = load_labs([str(root)], builtin=False).labs["square"]
+    assert lab.requires == ("torchatlas_no_such_module",) and lab.extra == "onnx"
+    assert missing_requirements(lab) == ["torchatlas_no_such_module"]
+    report = dev_check(lab, None)
+    assert not report.ok and not report.stages
+    assert report.skipped == "needs torchatlas_no_such_module: pip install -e '.[onnx]'", report.skipped
+    plain = load_labs([str(_lab_with(tmp_path / "b", append="requires: [torchatlas_no_such_module]\n"))],
+                      builtin=False).labs["square"]
+    assert plain.extra == "" and "'.[labs]'" in dev_check(plain, None).skipped
