@@ -52,9 +52,9 @@ def _init(root: str, counts_only: bool, raw: bool = False) -> None:
     _ROOT = root
     _COUNTS_ONLY = counts_only
     _RAW = raw
-    from torchatlas.indexes import cpp_parser
+    from torchatlas.indexes.cpp.treesitter import _ts
 
-    cpp_parser._ts()  # build parser and query once per worker, outside the timed work
+    _ts()  # build parser and query once per worker, outside the timed work
 
 
 def _work(rel: str):
@@ -63,9 +63,9 @@ def _work(rel: str):
     with open(os.path.join(_ROOT, rel), "rb") as f:
         data = f.read()
     if _RAW:  # tree-sitter alone, for reference
-        from torchatlas.indexes import cpp_parser
+        from torchatlas.indexes.cpp.treesitter import _ts
 
-        parser = cpp_parser._ts()[0]
+        parser = _ts()[0]
         t0 = time.process_time()
         parser.parse(data)
         return rel, len(data), time.process_time() - t0, (0, 0, 0, 0, 0)

@@ -1034,7 +1034,7 @@ struct _compute_enum_name {
 
 
 def test_textual_namespace_spans_skip_comments_literals_directives_and_dead_branches():
-    from torchatlas.indexes.cpp_parser import _namespace_spans
+    from torchatlas.indexes.cpp.scopes import _namespace_spans
 
     src = rb"""
 // namespace commented { out
