@@ -31,7 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Markdown, OptionList, Static
 
 from torchatlas.tours.anchors import AnchorContext, excerpt, resolve_step
-from torchatlas.tours.cli import _find as find_tour
+from torchatlas.tours.cli import find_tour
 from torchatlas.tours.engine import snippet_jobs, version_note
 from torchatlas.tours.loader import Catalog, load_catalog
 from torchatlas.tours.model import Resolution, RunResult, Tour

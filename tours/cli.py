@@ -1,7 +1,9 @@
-"""`torchatlas tours list | show ID [--step N] | check [--source S] [--json]`: the presenters.
+"""`torchatlas tours list | show ID [--step N] [--quiz] | check [--run] | answer | exercise | grade`:
+the presenters.
 
-Exit codes: 0 ok; 1 unresolved steps (check), a failing snippet or assertion (check --run), or an
-unknown tour (with suggestions); 2 bad usage or a malformed tour file (the other tours still load).
+Exit codes: 0 ok; 1 unresolved steps (check), a failing snippet, assertion, quiz answer or
+exercise (check --run), a wrong answer (answer), a failing exercise (grade), or an unknown tour
+(with suggestions); 2 bad usage or a malformed tour file (the other tours still load).
 """
 
 from __future__ import annotations
@@ -34,9 +36,46 @@ def run_tours(args: argparse.Namespace, open_index=None) -> int:
     catalog = load_catalog(getattr(args, "tours_dir", None) or ())
     if action == "list":
         return _list(args, catalog)
+    if action in ("answer", "exercise", "grade"):
+        from . import learn
+        return {"answer": learn.answer, "exercise": learn.exercise, "grade": learn.grade}[action](
+            args, find_tour(catalog, args.id))
     if open_index is None:
         raise AtlasError("internal: `tours show/check` needs the CLI's open_index")
     return {"show": _show, "check": _check}[action](args, catalog, open_index)
+
+
+def add_learning_parsers(tsub, show_parser) -> None:
+    """The parsers of `tours answer | exercise | grade` and `show --quiz` (called by torchatlas.cli)."""
+    show_parser.add_argument("--quiz", action="store_true",
+                             help="ask each checked question and wait for your answer on stdin (EOF stops)")
+    tp = tsub.add_parser("answer", help="grade one answer to a step's checked question",
+                         description="Grades TEXT against the step's question K (default 1): a predicted output "
+                                     "is compared with what the snippet really prints on the installed torch, a "
+                                     "choice may be given by its text, number or letter. The result is saved with "
+                                     "your progress. Exit 0 when right, 1 when wrong.")
+    tp.add_argument("id", metavar="ID")
+    tp.add_argument("text", metavar="TEXT", help="your answer (quote it); \"\" shows the answer and why")
+    tp.add_argument("--step", "-n", type=int, required=True, metavar="N", help="the step (1-based)")
+    tp.add_argument("--question", "-k", type=int, default=1, metavar="K", help="the question of the step (default 1)")
+    tp.add_argument("--reveal", action="store_true", help="after grading, show the answer and why")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tp = tsub.add_parser("exercise", help="start a step's exercise: create its scratch file, print its task",
+                         description="Creates the scratch file from the exercise's starter (once: your work is "
+                                     "never overwritten) and prints its path and the task. Default: the first "
+                                     "exercise of the tour you have not passed.")
+    tp.add_argument("id", metavar="ID")
+    tp.add_argument("--step", "-n", type=int, metavar="N", help="the step (1-based)")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tp = tsub.add_parser("grade", help="run an exercise's test against your scratch file",
+                         description="Runs the exercise's pytest test in a fresh process against your scratch "
+                                     "file; prints the failing assertion. Exit 0 only when it passes.")
+    tp.add_argument("id", metavar="ID")
+    tp.add_argument("--step", "-n", type=int, metavar="N", help="the step (1-based)")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
 
 
 def _print_errors(catalog: Catalog) -> None:
@@ -46,7 +85,7 @@ def _print_errors(catalog: Catalog) -> None:
         print(f"torchatlas: note: {n}", file=sys.stderr)
 
 
-def _find(catalog: Catalog, tour_id: str) -> Tour:
+def find_tour(catalog: Catalog, tour_id: str) -> Tour:
     if tour_id in catalog.tours:
         return catalog.tours[tour_id]
     for e in catalog.errors:  # a tour that failed to load: say why, not "unknown"
@@ -66,7 +105,8 @@ def _list(args: argparse.Namespace, catalog: Catalog) -> int:
     tours = catalog.ordered()
     if args.json:
         print(json.dumps({"tours": [{"id": t.id, "title": t.title, "theme": t.theme, "minutes": t.minutes,
-                                     "steps": len(t.steps), "prerequisites": list(t.prerequisites),
+                                     "steps": len(t.steps), "questions": t.questions, "exercises": t.exercises,
+                                     "prerequisites": list(t.prerequisites),
                                      "checked_on": list(t.checked_on), "path": t.path, "origin": t.origin,
                                      "progress": _progress_json(progress, t)} for t in tours],
                           "errors": [e.__dict__ for e in catalog.errors]}, indent=2))
@@ -78,8 +118,10 @@ def _list(args: argparse.Namespace, catalog: Catalog) -> int:
             origin = "" if t.origin == "builtin" else f"  [{t.path}]"
             print(f"{t.id:<{w}}  {len(t.steps):>2} steps  ~{t.minutes:>3} min  {t.title}"
                   + (f"  ({mark})" if mark else "") + origin)
-            print(f"{'':<{w}}  theme: {t.theme}" + (f"; after: {', '.join(t.prerequisites)}"
-                                                    if t.prerequisites else ""))
+            work = f"; {t.questions} questions, {t.exercises} exercise{'s' if t.exercises != 1 else ''}" \
+                if t.questions or t.exercises else ""
+            print(f"{'':<{w}}  theme: {t.theme}{work}" + (f"; after: {', '.join(t.prerequisites)}"
+                                                          if t.prerequisites else ""))
         if not tours:
             print("no tours found")
         print("\nstart one: torchatlas tours show ID   (it resumes where you left off; --step N jumps)")
@@ -89,7 +131,9 @@ def _list(args: argparse.Namespace, catalog: Catalog) -> int:
 
 def _progress_json(progress, t: Tour) -> dict:
     p = progress.get(t.id)
-    return {"next_step": p.step, "seen": p.seen, "finished": p.finished}
+    return {"next_step": p.step, "seen": p.seen, "finished": p.finished, "done": p.done_steps(t),
+            "questions_right": sum(1 for v in p.quiz.values() if v.get("state") == "right"),
+            "exercises_passed": sum(1 for v in p.exercises.values() if v.get("passed"))}
 
 
 # -- show -----------------------------------------------------------------------------------------
@@ -97,7 +141,7 @@ def _progress_json(progress, t: Tour) -> dict:
 def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     from .anchors import AnchorContext
     from .progress import Progress
-    tour = _find(catalog, args.id)
+    tour = find_tour(catalog, args.id)
     progress = Progress()
     if args.restart:
         progress.reset(tour.id)
@@ -118,12 +162,15 @@ def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     for r in reports:
         progress.mark_seen(tour.id, r.number, n)
     progress.save()
+    quiz = bool(getattr(args, "quiz", False)) and not args.json
     if args.json:
         print(json.dumps({"tour": tour.id, "title": tour.title, "source": index.source.as_json(),
                           "version_note": version_note(tour, index.source.version) or None,
                           "steps": [{**r.as_json(), "narrative": r.step.narrative, "run_code": r.step.run,
                                      "question": r.step.check.question if r.step.check else None,
                                      "answer": r.step.check.answer if r.step.check else None,
+                                     "quiz": [_question_json(q) for q in r.step.quiz],
+                                     "exercise": _exercise_json(tour, r.number) if r.step.exercise else None,
                                      "excerpt": ([{"line": ln, "text": t} for ln, t in r.excerpt.lines]
                                                  if r.excerpt else None)} for r in reports]}, indent=2))
         return 0
@@ -131,8 +178,19 @@ def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     if note:
         print(f"torchatlas: warning: {note}", file=sys.stderr)
     _print_header(tour, index.source)
+    asker = None
+    if quiz:
+        from .learn import Asker
+        asker = Asker(tour, progress)
+        asker.prefetch([r.number for r in reports])
     for r in reports:
-        _print_step(tour, r, n)
+        _print_step(tour, r, n, quiz=quiz)
+        if asker is not None and not asker.ask_step(r.number):
+            progress.save()
+            print("(end of input: stopping here; your answers so far are saved)")
+            return 0
+    if asker is not None:
+        progress.save()
     last = reports[-1].number
     print(RULE)
     if last < n:
@@ -162,7 +220,18 @@ def _indent(text: str, pad: str = "  ") -> str:
     return "\n".join(pad + ln if ln.strip() else "" for ln in text.rstrip().splitlines())
 
 
-def _print_step(tour: Tour, r: StepReport, n: int) -> None:
+def _question_json(q) -> dict:
+    return {"ask": q.ask, "kind": q.kind, "predict": q.predict, "choices": list(q.choices) or None,
+            "expect": q.expect, "answer": q.answer, "wrong": list(q.wrong) or None, "why": q.why or None}
+
+
+def _exercise_json(tour: Tour, number: int) -> dict:
+    from .exercises import scratch_path
+    ex = tour.steps[number - 1].exercise
+    return {"file": ex.file, "task": ex.task, "scratch": str(scratch_path(tour.id, ex)), "timeout": ex.timeout}
+
+
+def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
     s, res = r.step, r.resolution
     print(RULE)
     print(f"step {r.number} of {n}: {s.title}")
@@ -182,6 +251,8 @@ def _print_step(tour: Tour, r: StepReport, n: int) -> None:
             print(f"  ({res.reason})")
     elif res.status == "skipped":
         print(f"  [{res.anchor.describe() if res.anchor else 'anchor'}: skipped here: {res.reason}]")
+        if res.link:
+            print(f"  read it on GitHub (the commit the installed torch was built from):\n    {res.link}")
     else:
         print(f"  [anchor not found on this source: {res.reason}]")
         if res.candidates:
@@ -216,6 +287,19 @@ def _print_step(tour: Tour, r: StepReport, n: int) -> None:
             else:
                 print("    DOES NOT HOLD on this torch:")
                 print(_indent(r.assertion.output, "    "))
+    if s.quiz and not quiz:
+        print()
+        print(f"  {len(s.quiz)} checked question{'s' if len(s.quiz) > 1 else ''}: "
+              f"torchatlas tours show {tour.id} --step {r.number} --quiz   (or: tours answer {tour.id} "
+              f"--step {r.number} [--question K] TEXT)")
+        for k, q in enumerate(s.quiz, 1):
+            print(f"    {k}. {q.ask}")
+    if s.exercise:
+        print()
+        print("  exercise:")
+        print(_indent(textwrap.dedent(s.exercise.task), "    "))
+        print(f"  start it: torchatlas tours exercise {tour.id} --step {r.number}   "
+              f"grade it: torchatlas tours grade {tour.id} --step {r.number}")
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -223,7 +307,7 @@ def _print_step(tour: Tour, r: StepReport, n: int) -> None:
 def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     from .anchors import AnchorContext
     if args.ids:
-        tours = [_find(catalog, i) for i in args.ids]
+        tours = [find_tour(catalog, i) for i in args.ids]
     else:
         tours = catalog.ordered()
     index = open_index(args)
@@ -265,13 +349,32 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
                     if rr is not None and not rr.ok:
                         last = (rr.output.strip().splitlines() or ["(no output)"])[-1]
                         print(f"      {'':<10} {label} FAILED on the installed torch: {last[:120]}")
+                for q in r.questions:
+                    verdict = "ok" if q.ok else f"FAILED: {q.detail}"
+                    print(f"      {'':<10} quiz {q.number} ({q.kind}): {verdict}")
+                if r.exercise is not None:
+                    ex = r.exercise
+                    verdict = (f"ok (starter fails in {ex.starter.seconds:.1f} s, solution passes in "
+                               f"{ex.solution.seconds:.1f} s)" if ex.ok else f"FAILED: {ex.detail}")
+                    print(f"      {'':<10} exercise {r.step.exercise.file}: {verdict}")
+                if r.missing:
+                    print(f"      {'':<10} warning: the narrative names {', '.join('`' + m + '`' for m in r.missing)}"
+                          " but the excerpt does not show it (focus the excerpt: show: {focus: REGEX})")
         extra = ""
         if "snippets_run" in summary:
             extra = f"; {summary['snippets_run']} snippets run, {summary['snippets_failed']} failed"
+        if "questions_failed" in summary:
+            extra += f"; {summary['questions']} questions proved, {summary['questions_failed']} failed"
+        if "exercises_failed" in summary:
+            extra += f"; {summary['exercises']} exercises proved, {summary['exercises_failed']} failed"
+        if summary["missing_identifier_warnings"]:
+            extra += (f"; {summary['missing_identifier_warnings']} warnings: backquoted names absent from their "
+                      "excerpt")
         print(f"\ntotal: {summary['steps']} steps in {len(tours)} tours: {summary['resolved']} resolved, "
               f"{summary['unresolved']} unresolved, {summary['skipped']} skipped (need a checkout); "
               f"{summary['resolved_pct']}% of the steps that apply resolve{extra}")
     _print_errors(catalog)
     if catalog.errors:
         return 2
-    return 1 if summary["unresolved"] or summary.get("snippets_failed") else 0
+    failed = summary.get("snippets_failed") or summary.get("questions_failed") or summary.get("exercises_failed")
+    return 1 if summary["unresolved"] or failed else 0

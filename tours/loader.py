@@ -18,16 +18,21 @@ from pathlib import Path
 
 import yaml
 
-from .model import ANCHOR_KINDS, REQUIRES, Anchor, Check, Show, Step, Tour, TourError
+from .model import (ANCHOR_KINDS, QUESTION_KINDS, REQUIRES, Anchor, Check, Exercise, Question, Show, Step, Tour,
+                    TourError, _release)
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 TOUR_FIELDS = {"id", "title", "theme", "minutes", "prerequisites", "checked_on", "steps", "summary"}
-STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout"}
+STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout", "quiz", "exercise", "since",
+               "until"}
 ANCHOR_FIELDS = set(ANCHOR_KINDS) | {"pattern", "in", "show"}
-SHOW_FIELDS = {"before", "after", "whole", "max_lines"}
+SHOW_FIELDS = {"before", "after", "whole", "max_lines", "focus"}
 CHECK_FIELDS = {"question", "answer", "assert"}
+QUESTION_FIELDS = {"ask", "answer", "why", "predict", "choices", "expect", "setup", "wrong"}
+EXERCISE_FIELDS = {"file", "task", "starter", "solution", "test", "timeout"}
+MODULE_FILE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 
 
 from torchatlas.indexes.line_yaml import Bad as _Bad  # the shared line-aware YAML
@@ -54,9 +59,116 @@ def _show(v, line: int, where: str) -> Show:
             raise _Bad(_line_of(v, "whole"), f"{where}whole", "'whole' must be true or false")
         d = Show()
         max_lines = _int(v, "max_lines", where, 0, minimum=1) if v.get("max_lines") is not None else None
+        focus = _regex(v, "focus", where)
         return Show(before=_int(v, "before", where, d.before), after=_int(v, "after", where, d.after),
-                    whole=whole, max_lines=max_lines)
+                    whole=whole, max_lines=max_lines, focus=focus)
     raise _Bad(line, where.rstrip("."), "'show' must be 'whole', a number of lines, or {before, after, whole}")
+
+
+def _regex(m, key: str, where: str) -> str | None:
+    value = _str(m, key, where, required=False)
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise _Bad(_line_of(m, key), f"{where}{key}", f"not a valid regular expression: {e}") from e
+    return value
+
+
+def _python(m, key: str, where: str, mode: str = "exec", required: bool = False) -> str | None:
+    """A field holding Python code, compiled here so that a typo is reported at its line."""
+    code = _str(m, key, where, required=required, empty_ok=not required)
+    if code is not None:
+        try:
+            compile(code, f"<{key}>", mode)
+        except SyntaxError as e:
+            what = "an expression" if mode == "eval" else "Python"
+            raise _Bad(_line_of(m, key) + (e.lineno or 1) - (1 if mode == "eval" else 0), f"{where}{key}",
+                       f"{key!r} is not valid {what}: {e.msg}") from e
+    return code
+
+
+def _question(m, line: int, where: str) -> Question:
+    m = _mapping(m, line, where.rstrip("."), "a quiz question")
+    _unknown(m, QUESTION_FIELDS, where)
+    ask = _str(m, "ask", where)
+    kinds = [k for k in QUESTION_KINDS if m.get(k) is not None]
+    if len(kinds) != 1:
+        raise _Bad(_line_of(m, kinds[1]) if kinds else m.line, where.rstrip("."),
+                   "a question has exactly one of 'predict' (the learner predicts what it prints), 'choices' or "
+                   f"'expect' (a check expression); this one has {' and '.join(kinds) if kinds else 'none'}")
+    kind = kinds[0]
+    answer = _str(m, "answer", where)
+    answer = answer.strip()
+    why = (_str(m, "why", where, required=False) or "").strip()
+    for key in ("setup", "wrong"):
+        if m.get(key) is not None and kind != "expect":
+            raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} goes with an 'expect' question only")
+    predict = _python(m, "predict", where, required=kind == "predict") if kind == "predict" else None
+    choices: tuple[str, ...] = ()
+    if kind == "choices":
+        raw = m["choices"]
+        if not isinstance(raw, list):
+            raise _Bad(_line_of(m, "choices"), f"{where}choices", "'choices' must be a list of at least 2 texts")
+        choices = _str_list(m, "choices", where)
+        choices = tuple(c.strip() for c in choices)
+        if len(choices) < 2:
+            raise _Bad(_line_of(m, "choices"), f"{where}choices", "'choices' must list at least 2 answers")
+        dup = next((c for i, c in enumerate(choices) if c in choices[:i]), None)
+        if dup is not None:
+            raise _Bad(_line_of(m, "choices"), f"{where}choices", f"choice {dup!r} is listed twice")
+        if answer not in choices:
+            raise _Bad(_line_of(m, "answer"), f"{where}answer",
+                       f"answer {answer!r} is not one of the choices ({'; '.join(choices)}); write one of them "
+                       "exactly")
+    expect = setup = None
+    wrong: tuple[str, ...] = ()
+    if kind == "expect":
+        expect = _python(m, "expect", where, mode="eval", required=True).strip()
+        setup = _python(m, "setup", where)
+        if m.get("wrong") is not None and not isinstance(m["wrong"], list):
+            raise _Bad(_line_of(m, "wrong"), f"{where}wrong", "'wrong' must be a list of answers the check rejects")
+        wrong = _str_list(m, "wrong", where)
+        if answer in wrong:
+            raise _Bad(_line_of(m, "wrong"), f"{where}wrong", f"{answer!r} is both the answer and a wrong answer")
+    return Question(ask=ask.strip(), kind=kind, answer=answer, predict=predict, choices=choices, expect=expect,
+                    setup=setup, wrong=wrong, why=why, line=m.line)
+
+
+def _quiz(v, line: int, where: str) -> tuple[Question, ...]:
+    if isinstance(v, dict):  # one question written without the list
+        v = [v]
+    if not isinstance(v, list) or not v:
+        raise _Bad(line, where.rstrip("."), "'quiz' must be a non-empty list of questions (ask, answer, and one of "
+                                            "predict, choices, expect)")
+    return tuple(_question(q, getattr(v, "line", line), f"{where}[{k}].") for k, q in enumerate(v, 1))
+
+
+def _exercise(m, line: int, where: str) -> Exercise:
+    m = _mapping(m, line, where.rstrip("."), "'exercise'")
+    _unknown(m, EXERCISE_FIELDS, where)
+    name = _str(m, "file", where).strip()
+    if not MODULE_FILE_RE.match(name):
+        raise _Bad(_line_of(m, "file"), f"{where}file",
+                   f"{name!r} must be a plain Python file name that imports as a module (softplus_fn.py)")
+    task = _str(m, "task", where)
+    test = _python(m, "test", where, required=True)
+    solution = _python(m, "solution", where, required=True)
+    starter = _python(m, "starter", where) or ""
+    timeout = _int(m, "timeout", where, 120, minimum=1)
+    return Exercise(file=name, task=task.rstrip() + "\n", test=test, starter=starter, solution=solution,
+                    timeout=float(timeout), line=m.line)
+
+
+def _version(m, key: str, where: str) -> str | None:
+    if isinstance(m.get(key), float):  # 2.10 would read as 2.1
+        raise _Bad(_line_of(m, key), f"{where}{key}", f"write the version in quotes: {key}: \"{m[key]}\"")
+    v = _str(m, key, where, required=False)
+    if v is not None:
+        v = v.strip()
+        if not _release(v) or not re.match(r"^\d+(\.\d+){0,2}$", v):
+            raise _Bad(_line_of(m, key), f"{where}{key}", f"{key!r} must be a torch version like \"2.1\", not {v!r}")
+    return v
 
 
 def _anchor(m, line: int, where: str) -> Anchor:
@@ -134,8 +246,15 @@ def _step(m, line: int, i: int) -> Step:
     run = _str(m, "run", where, required=False)
     check = _check(m["check"], _line_of(m, "check"), f"{where}check.") if m.get("check") is not None else None
     timeout = _int(m, "timeout", where, 60, minimum=1)
+    quiz = _quiz(m["quiz"], _line_of(m, "quiz"), f"{where}quiz") if m.get("quiz") is not None else ()
+    exercise = (_exercise(m["exercise"], _line_of(m, "exercise"), f"{where}exercise.")
+                if m.get("exercise") is not None else None)
+    since, until = _version(m, "since", where), _version(m, "until", where)
+    if since and until and _release(since) > _release(until):
+        raise _Bad(_line_of(m, "until"), f"{where}until", f"'until' ({until}) is before 'since' ({since})")
     return Step(title=title, narrative=narrative.rstrip() + "\n", anchors=anchors, requires=requires, run=run,
-                check=check, timeout=float(timeout), line=m.line)
+                check=check, timeout=float(timeout), line=m.line, quiz=quiz, exercise=exercise, since=since,
+                until=until)
 
 
 def parse_tour(text: str, path: str, origin: str = "builtin") -> Tour:
@@ -169,6 +288,14 @@ def _tour(data, path: str, origin: str) -> Tour:
     if not isinstance(steps_raw, list) or not steps_raw:
         raise _Bad(_line_of(data, "steps"), "steps", "'steps' must be a non-empty list of steps")
     steps = tuple(_step(s, getattr(steps_raw, "line", 0), i + 1) for i, s in enumerate(steps_raw))
+    files: dict[str, int] = {}
+    for i, s in enumerate(steps, 1):
+        if s.exercise is not None:
+            if s.exercise.file in files:
+                raise _Bad(s.exercise.line, f"steps[{i}].exercise.file",
+                           f"{s.exercise.file!r} is also the scratch file of step {files[s.exercise.file]}; "
+                           "give each exercise its own file")
+            files[s.exercise.file] = i
     return Tour(id=tid, title=title, theme=theme, minutes=minutes, steps=steps,
                 prerequisites=_str_list(data, "prerequisites", ""), checked_on=_str_list(data, "checked_on", ""),
                 summary=(_str(data, "summary", "", required=False) or "").strip(), path=path, origin=origin)

@@ -32,6 +32,7 @@ class Show:
     after: int = 14
     whole: bool = False  # the whole definition, via the index's end_line (capped by max_lines)
     max_lines: int | None = None  # default: 60 for a whole definition, before + 1 + after otherwise
+    focus: str | None = None  # a regex: centre the excerpt on the first matching line inside the definition
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,85 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Check:
-    """A question with its answer, and/or an assertion run against the live torch."""
+    """A reflection question with its answer (shown, never graded), and/or an assertion run against
+    the live torch."""
 
     question: str | None = None
     answer: str | None = None
     assertion: str | None = None  # Python code; passes when it runs without raising
 
 
+QUESTION_KINDS = ("predict", "choices", "expect")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A checked question (`quiz:`): graded, never by word overlap.
+
+    predict: the learner types what the `predict` snippet prints; right when it equals the live
+    output (whitespace-normalized). choices: the learner names one choice (text, number, letter).
+    expect: a Python expression over `answer` (the learner's text) that is true for a right answer.
+    """
+
+    ask: str
+    kind: str  # one of QUESTION_KINDS
+    answer: str  # predict: what the snippet prints; choices: one of them; expect: a right answer
+    predict: str | None = None
+    choices: tuple[str, ...] = ()
+    expect: str | None = None
+    setup: str | None = None  # expect: Python run before the expression (it may import torch)
+    wrong: tuple[str, ...] = ()  # expect: answers it must reject (`tours check --run` proves it)
+    why: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """Code the learner writes in a scratch file; `test` (pytest) grades it in a fresh process."""
+
+    file: str  # the scratch file's name: softplus_fn.py
+    task: str  # Markdown
+    test: str  # pytest code; the scratch file's folder is first on sys.path
+    starter: str = ""  # the scratch file's first content (written once, never overwritten)
+    solution: str = ""  # the reference solution: `tours check --run` proves it passes, the starter fails
+    timeout: float = 120.0
+    line: int = 0
+
+    @property
+    def module(self) -> str:
+        return self.file.rsplit(".", 1)[0]
+
+
 @dataclass(frozen=True)
 class Step:
     title: str
     narrative: str
-    anchors: tuple[Anchor, ...]  # alternatives, tried in order
+    anchors: tuple[Anchor, ...]  # alternatives, tried in order (`or:` semantics)
     requires: str | None = None  # "checkout": the code is in .cpp files the package does not ship
     run: str | None = None  # a Python snippet run with the installed torch
     check: Check | None = None
     timeout: float = 60.0
     line: int = 0  # where the step starts in the tour file
+    quiz: tuple[Question, ...] = ()
+    exercise: Exercise | None = None
+    since: str | None = None  # the first torch version (major.minor[.patch]) the step applies to
+    until: str | None = None  # the last one
+
+    def applies_to(self, version: str) -> str:
+        """Empty when the step applies to torch `version`, else why not ("applies to torch >= 2.1;
+        this source is 1.13.1"). An unknown version applies."""
+        mine = _release(version) if version else ()
+        if not mine:
+            return ""
+        low = _release(self.since) if self.since else ()
+        high = _release(self.until) if self.until else ()
+        if (low and mine[: len(low)] < low) or (high and mine[: len(high)] > high):
+            if low and high:
+                rng = f"torch {self.since} to {self.until}"
+            else:
+                rng = f"torch >= {self.since}" if low else f"torch <= {self.until}"
+            return f"applies to {rng}; this source is {version}"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +148,15 @@ class Tour:
     summary: str = ""
     path: str = ""  # the file it was read from
     origin: str = "builtin"  # builtin | user
+
+    @property
+    def questions(self) -> int:
+        """How many checked questions (quiz entries) the tour has."""
+        return sum(len(s.quiz) for s in self.steps)
+
+    @property
+    def exercises(self) -> int:
+        return sum(1 for s in self.steps if s.exercise is not None)
 
     def checked_on_version(self, version: str) -> bool:
         """Whether `version` (say 2.6.0a0 or 2.13.0+cpu) matches one of `checked_on`."""
@@ -142,6 +214,7 @@ class Resolution:
     end_line: int = 0
     label: str = ""  # what was found: "method c10::Dispatcher::call"
     candidates: tuple[str, ...] = ()  # closest names when unresolved
+    link: str = ""  # a checkout-only step on the installed package: the file on GitHub at its commit
 
     @property
     def location(self) -> str:
@@ -150,7 +223,8 @@ class Resolution:
     def as_json(self) -> dict:
         return {"status": self.status, "reason": self.reason, "location": self.location or None,
                 "end_line": self.end_line or None, "label": self.label,
-                "anchor": self.anchor.describe() if self.anchor else None, "candidates": list(self.candidates)}
+                "anchor": self.anchor.describe() if self.anchor else None, "candidates": list(self.candidates),
+                "link": self.link or None}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Progress per user: which step of each tour was seen last, kept as JSON in the user state dir.
+"""Progress per user: which step of each tour was seen last, the answers to its checked questions
+and the exercises passed, kept as JSON in the user state dir.
+
+A step is done when it was seen, each of its checked questions was answered right (or its answer
+was asked for after trying: `revealed`), and its exercise, if any, passed.
 
 `TORCHATLAS_STATE_DIR` overrides the folder (tests, shared machines). A missing or unreadable
 file is an empty progress, never an error: progress is a convenience.
@@ -18,12 +22,34 @@ FILE = "tours-progress.json"
 
 
 
+DONE_STATES = ("right", "revealed")
+
+
 @dataclass
 class TourProgress:
     step: int = 1  # the step to show next (1-based)
     seen: list[int] = field(default_factory=list)
     finished: bool = False
     updated: float = 0.0
+    quiz: dict = field(default_factory=dict)  # "step:question" (1-based) -> {"state", "given", "at"}
+    exercises: dict = field(default_factory=dict)  # "step" -> {"passed", "at"}
+
+    def question_state(self, step: int, question: int) -> str:
+        """right | wrong | revealed | "" (not answered)."""
+        return (self.quiz.get(f"{step}:{question}") or {}).get("state", "")
+
+    def exercise_passed(self, step: int) -> bool:
+        return bool((self.exercises.get(str(step)) or {}).get("passed"))
+
+    def step_done(self, step: int, questions: int, has_exercise: bool) -> bool:
+        if step not in self.seen:
+            return False
+        if any(self.question_state(step, k) not in DONE_STATES for k in range(1, questions + 1)):
+            return False
+        return self.exercise_passed(step) or not has_exercise
+
+    def done_steps(self, tour) -> list[int]:
+        return [i for i, s in enumerate(tour.steps, 1) if self.step_done(i, len(s.quiz), s.exercise is not None)]
 
 
 class Progress:
@@ -35,7 +61,9 @@ class Progress:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             for tid, d in (data.get("tours") or {}).items():
                 self.tours[tid] = TourProgress(step=int(d.get("step", 1)), seen=[int(x) for x in d.get("seen", [])],
-                                               finished=bool(d.get("finished")), updated=float(d.get("updated", 0)))
+                                               finished=bool(d.get("finished")), updated=float(d.get("updated", 0)),
+                                               quiz=dict(d.get("quiz") or {}),
+                                               exercises=dict(d.get("exercises") or {}))
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, AttributeError) as e:
@@ -52,6 +80,24 @@ class Progress:
         p.finished = p.finished or len(set(p.seen)) >= total
         p.updated = time.time()
         return p
+
+    def record_answer(self, tour_id: str, step: int, question: int, given: str, right: bool,
+                      revealed: bool = False) -> None:
+        """A right answer stays right; asking for the answer after a wrong one marks it revealed."""
+        p = self.tours.setdefault(tour_id, TourProgress())
+        key = f"{step}:{question}"
+        old = (p.quiz.get(key) or {}).get("state", "")
+        state = "right" if right else ("revealed" if revealed else "wrong")
+        if old == "right" and state != "right":
+            state = "right"
+        p.quiz[key] = {"state": state, "given": given, "at": time.time()}
+        p.updated = time.time()
+
+    def record_exercise(self, tour_id: str, step: int, passed: bool) -> None:
+        p = self.tours.setdefault(tour_id, TourProgress())
+        if passed or not p.exercise_passed(step):
+            p.exercises[str(step)] = {"passed": passed, "at": time.time()}
+        p.updated = time.time()
 
     def reset(self, tour_id: str) -> None:
         self.tours.pop(tour_id, None)

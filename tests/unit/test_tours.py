@@ -6,13 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from torchatlas.tours.anchors import AnchorContext, layout_paths, resolve_anchor, resolve_step
 from torchatlas.tours.engine import check_tours, summarize, version_note
 from torchatlas.tours.loader import BUILTIN_DIR, load_catalog, parse_tour, TourLoadError
-from torchatlas.tours.model import Anchor, Step, Tour
+from torchatlas.tours.model import Anchor, Show, Step, Tour, TourError
 from torchatlas.tours.progress import Progress
 
 MINIMUM_STEPS = {"dispatch": 12, "autograd": 12, "codegen": 12, "source-layout": 8, "tensors": 8,
@@ -302,8 +303,11 @@ def test_check_reports_every_step(tiny):
     reports = check_tours([tour], ctx)
     assert [r.resolution.status for r in reports] == ["resolved", "unresolved", "resolved"]
     pkg = AnchorContext(index=ctx.index, root=ctx.root, layout="package")
-    counts = summarize(check_tours([tour], pkg))
-    assert (counts["resolved"], counts["unresolved"], counts["skipped"]) == (1, 1, 1)
+    reports = check_tours([tour], pkg)
+    counts = summarize(reports)
+    # a checkout-only step on the package shows what the package ships where an anchor resolves there
+    assert (counts["resolved"], counts["unresolved"], counts["skipped"]) == (2, 1, 0)
+    assert "the installed package has no .cpp files" in reports[2].resolution.reason
 
 
 # -- the snippet runner ---------------------------------------------------------------------------
@@ -365,3 +369,200 @@ def test_a_tour_value_is_frozen():
     assert isinstance(tour, Tour)
     with pytest.raises(Exception):
         tour.id = "other"  # type: ignore[misc]
+
+
+# -- checked questions, exercises, versions, focus (the teaching part of a tour) ------------------
+
+ASSET_TOURS = Path(__file__).resolve().parents[1] / "assets" / "tours"
+
+
+def load_error(steps: str) -> TourError:
+    with pytest.raises(TourLoadError) as e:
+        parse_tour(tour_text(steps), "t.yaml")
+    return e.value.error
+
+
+def line_of(steps: str, needle: str) -> int:
+    """The line of `needle` in the tour file tour_text(steps) writes."""
+    return next(i for i, ln in enumerate(tour_text(steps).splitlines(), 1) if needle in ln)
+
+
+@pytest.mark.parametrize("quiz, field, message, needle", [
+    ('- {ask: "Which?", choices: [A, B], answer: C}', "steps[1].quiz[1].answer", "answer 'C' is not one of the "
+     "choices", "ask:"),
+    ('- {ask: "What?", answer: x}', "steps[1].quiz[1]", "exactly one of 'predict'", "ask:"),
+    ('- {ask: "What?", predict: "print(1)", choices: [a, b], answer: a}', "steps[1].quiz[1]",
+     "this one has predict and choices", "ask:"),
+    ('- {ask: "What?", choices: [a, b], answer: a, wrong: [b]}', "steps[1].quiz[1].wrong",
+     "'wrong' goes with an 'expect' question only", "ask:"),
+    ('- {ask: "What?", expect: "answer ==", answer: a}', "steps[1].quiz[1].expect", "not valid an expression",
+     "ask:"),
+    ('- {ask: "What?", choices: [a], answer: a}', "steps[1].quiz[1].choices", "at least 2", "ask:"),
+    ('- {ask: "What?", expect: "answer == \'a\'", answer: a, wrong: [a]}', "steps[1].quiz[1].wrong",
+     "both the answer and a wrong answer", "ask:"),
+])
+def test_quiz_errors_name_the_line_and_the_field(quiz, field, message, needle):
+    steps = f"""\
+      - title: one
+        narrative: text
+        anchor: {{op: aten::add.Tensor}}
+        quiz:
+          {quiz}
+    """
+    err = load_error(steps)
+    assert err.field == field and message in err.message, str(err)
+    assert err.line == line_of(steps, needle)
+    assert f"t.yaml:{err.line}: [{field}]" in str(err)
+
+
+def test_exercise_version_and_focus_errors():
+    base = "  - title: one\n    narrative: text\n    anchor: {op: aten::add.Tensor}\n"
+    err = load_error(base + "    exercise: {file: my-fn.py, task: t, test: 'x = 1', solution: 'y = 2'}\n")
+    assert err.field == "steps[1].exercise.file" and "imports as a module" in err.message
+    err = load_error(base + "    exercise: {file: f.py, task: t, test: 'x = 1'}\n")
+    assert err.field == "steps[1].exercise.solution" and "missing" in err.message
+    err = load_error(base + "    exercise: {file: f.py, task: t, test: 'def (', solution: 'y = 2'}\n")
+    assert err.field == "steps[1].exercise.test" and "not valid Python" in err.message
+    twice = "    exercise: {file: f.py, task: t, test: 'x = 1', solution: 'y = 2'}\n"
+    err = load_error(base + twice + base + twice)
+    assert err.field == "steps[2].exercise.file" and "also the scratch file of step 1" in err.message
+    err = load_error(base + "    since: 2.10\n")
+    assert err.field == "steps[1].since" and 'in quotes: since: "2.1"' in err.message
+    err = load_error(base + '    since: "2.5"\n    until: "2.1"\n')
+    assert err.field == "steps[1].until" and "before 'since'" in err.message
+    err = load_error("  - title: one\n    narrative: text\n    anchor: {op: aten::add.Tensor, show: {focus: '('}}\n")
+    assert err.field == "steps[1].anchor.show.focus" and "regular expression" in err.message
+
+
+def test_the_test_tour_loads_with_its_questions_and_exercises():
+    tour = load_catalog([str(ASSET_TOURS)], builtin=False, user=False).tours["quizzed"]
+    assert (tour.questions, tour.exercises) == (4, 2)
+    q1, q2, q3 = tour.steps[0].quiz
+    assert (q1.kind, q2.kind, q3.kind) == ("predict", "choices", "expect")
+    assert q2.choices == ("AutogradCPU", "CPU", "Python") and q3.wrong == ("4", "three")
+    assert tour.steps[2].exercise.file == "doubler.py" and tour.steps[2].exercise.timeout == 60
+
+
+def test_predicted_output_is_compared_exactly_up_to_whitespace():
+    from torchatlas.tours.quiz import predict_right
+    live = "(12, 4, 1)\n"
+    assert predict_right("(12, 4, 1)", live) and predict_right("(12,4,1)", live) and predict_right("  (12,  4, 1) ", live)
+    assert not predict_right("(12, 4, 2)", live)  # one digit off
+    assert not predict_right("(1, 4, 12)", live)  # reversed
+    assert not predict_right("stride (12, 4, 1)", live) and not predict_right("12 4 1", live)
+    assert not predict_right("", "") and not predict_right("(12, 4, 1))", live)
+    assert predict_right("torch.Size([2, 3]) 6", "torch.Size([2, 3])\n6\n")  # lines: whitespace too
+
+
+def test_choices_by_text_number_or_letter():
+    from torchatlas.tours.quiz import Grader, choice_index
+    q = parse_tour(tour_text("""\
+      - title: one
+        narrative: text
+        anchor: {op: aten::add.Tensor}
+        quiz:
+          - {ask: "Which?", choices: ["AutogradCPU", "CPU", "Python"], answer: "CPU", why: "because"}
+    """), "t.yaml").steps[0].quiz[0]
+    for right in ("CPU", " cpu ", "2", "b", "B", "(b)", "2."):
+        g = Grader().grade(q, right)
+        assert g.right and g.expected == "2. CPU" and g.why == "because", right
+    for wrong in ("AutogradCPU", "1", "a", "c", "4", "e", "", "CPU or Python"):
+        assert not Grader().grade(q, wrong).right, wrong
+    numbers = q.__class__(ask="?", kind="choices", answer="1", choices=("2", "1"))
+    assert choice_index(numbers, "1") == 1  # a choice's own text wins over its number
+
+
+def test_expect_checks_and_their_proof():
+    from torchatlas.tours.quiz import Grader, verify_questions
+    tour = parse_tour(tour_text("""\
+      - title: one
+        narrative: text
+        anchor: {op: aten::add.Tensor}
+        quiz:
+          - {ask: "How many?", expect: "int(answer) == 3", answer: "3", wrong: ["4", "three"]}
+          - {ask: "Loose", expect: "len(answer) > 0", answer: "3", wrong: ["4"]}
+          - {ask: "Liar", expect: "answer == 'x'", answer: "y"}
+    """), "t.yaml")
+    honest, loose, liar = tour.steps[0].quiz
+    g = Grader()
+    assert g.grade(honest, "3").right and g.grade(honest, " 3\n").right
+    assert not g.grade(honest, "4").right and not g.grade(honest, "three").right and not g.grade(honest, "").right
+    checks = verify_questions([honest, loose, liar])
+    assert [c.ok for c in checks] == [True, False, False]
+    assert "accepts the wrong answer '4'" in checks[1].detail
+    assert "rejects the tour's answer 'y'" in checks[2].detail
+
+
+def test_versions_skip_a_step_with_the_reason(tiny):
+    from torchatlas.tours.showing import resolve
+    ctx, _root, _db = tiny  # torch 2.99.0
+    old = Step("s", "n", (A("cpp", "c10::Thing"),), until="2.5")
+    r = resolve(old, ctx)
+    assert r.status == "skipped" and r.reason == "applies to torch <= 2.5; this source is 2.99.0"
+    new = Step("s", "n", (A("cpp", "c10::Thing"),), since="3.1")
+    assert resolve(new, ctx).reason == "applies to torch >= 3.1; this source is 2.99.0"
+    assert resolve(Step("s", "n", (A("cpp", "c10::Thing"),), since="2.1", until="2.99"), ctx).status == "resolved"
+    assert Step("s", "n", (), since="2.1").applies_to("1.13.1") == "applies to torch >= 2.1; this source is 1.13.1"
+    assert Step("s", "n", (), since="2.1").applies_to("2.1.0a0+git12") == ""
+    reports = check_tours([Tour("t", "T", "x", 1, (old,))], ctx)
+    assert summarize(reports)["skipped"] == 1 and summarize(reports)["unresolved"] == 0
+
+
+def test_focus_centres_the_excerpt_inside_the_definition(tiny):
+    from torchatlas.tours.anchors import excerpt
+    from torchatlas.tours.showing import resolve
+    ctx, _root, _db = tiny
+    step = Step("s", "n", (A("cpp", "c10::Thing", show=Show(before=0, after=1, focus=r"int y")),))
+    r = resolve(step, ctx)
+    ex = excerpt(r, ctx)
+    assert r.line == 5 and ex.anchor_line == 5 and [ln for ln, _t in ex.lines] == [5, 6]
+    nowhere = Step("s", "n", (A("cpp", "c10::Thing", show=Show(focus=r"namespace")),))  # outside the struct
+    r = resolve(nowhere, ctx)
+    assert r.line == 3 and "matches no line of c10/core/Thing.h:3-6" in r.reason
+
+
+def test_checkout_only_steps_on_the_package_link_to_github(tiny):
+    from torchatlas.tours.showing import resolve
+    ctx, root, _db = tiny
+    (root / "torch").mkdir(exist_ok=True)
+    (root / "torch" / "version.py").write_text("__version__ = '2.99.0'\ngit_version = 'cf30153c4c131c8164ee7798e5022d810682e2cb'\n")
+    pkg = AnchorContext(index=ctx.index, root=ctx.root, layout="package")
+    gone = Step("s", "n", (A("file", "aten/src/ATen/native/Missing.cpp", pattern="x"),), requires="checkout")
+    r = resolve(gone, pkg)
+    assert r.status == "skipped" and r.link == ("https://github.com/pytorch/pytorch/blob/"
+                                                "cf30153c4c131c8164ee7798e5022d810682e2cb/aten/src/ATen/native/Missing.cpp")
+    header = Step("s", "n", (A("file", "aten/src/ATen/native/Missing.cpp"), A("cpp", "c10::Thing")), requires="checkout")
+    r = resolve(header, pkg)
+    assert r.status == "resolved" and r.path == "c10/core/Thing.h" and "installed package" in r.reason
+
+
+def test_check_warns_about_backquoted_names_missing_from_the_excerpt(tiny):
+    from torchatlas.tours.engine import named_identifiers
+    ctx, _root, _db = tiny
+    tour = load_catalog([str(ASSET_TOURS)], builtin=False, user=False).tours["quizzed"]
+    first = check_tours([tour], ctx)[0]
+    assert first.missing == ("NoSuchNameAnywhere",)  # `add.Tensor` is in the excerpt
+    assert named_identifiers("`kernel.template call` and `computeDispatchTable()` but not `(12, 4, 1)`, `x = 1`, "
+                             "`torchatlas tours check`, `None`") == ["kernel.template call", "computeDispatchTable"]
+    assert summarize([first])["missing_identifier_warnings"] == 1
+
+
+def test_a_step_is_done_when_its_questions_and_exercise_are(tmp_path):
+    tour = load_catalog([str(ASSET_TOURS)], builtin=False, user=False).tours["quizzed"]
+    p = Progress(tmp_path / "p.json")
+    for i in range(1, 5):
+        p.mark_seen("quizzed", i, 4)
+    assert p.get("quizzed").done_steps(tour) == []
+    p.record_answer("quizzed", 1, 1, "(12,4,1)", True)
+    p.record_answer("quizzed", 1, 2, "b", False)
+    p.record_answer("quizzed", 1, 3, "", False, revealed=True)
+    p.record_answer("quizzed", 2, 1, "[3, 2, 1]", True)
+    p.record_exercise("quizzed", 3, False)
+    p.save()
+    q = Progress(tmp_path / "p.json").get("quizzed")
+    assert q.done_steps(tour) == [2] and q.question_state(1, 2) == "wrong"
+    p.record_answer("quizzed", 1, 2, "a", True)
+    p.record_answer("quizzed", 1, 2, "b", False)  # a right answer stays right
+    p.record_exercise("quizzed", 3, True)
+    p.record_exercise("quizzed", 3, False)  # and a passed exercise stays passed
+    assert p.get("quizzed").done_steps(tour) == [1, 2, 3]
