@@ -37,6 +37,9 @@ _OTHER_BLANK = (
     (b"CUTLASS_", re.compile(rb"CUTLASS_(?:HOST_DEVICE|DEVICE|GLOBAL|PRAGMA_UNROLL|PRAGMA_NO_UNROLL)(?!\w)"), False),
     (b"CUTE_", re.compile(rb"CUTE_(?:HOST_DEVICE|DEVICE|HOST)(?!\w)"), False),
     (b"NLOHMANN_JSON_NAMESPACE_", re.compile(rb"NLOHMANN_JSON_NAMESPACE_(?:BEGIN|END)(?!\w)"), False),
+    # c10/macros/Macros.h: `__ubsan_ignore_undefined__` & co. between a declaration's specifiers or
+    # after its parameters (`double operator/(Half a, double b) __ubsan_ignore_float_divide_by_zero__ {`)
+    (b"__ubsan_ignore_", re.compile(rb"__ubsan_ignore_\w+__(?!\w)"), False),
 )
 _C10_BLANK = frozenset(
     b"C10_" + s
@@ -57,8 +60,13 @@ _C10_BLANK = frozenset(
         b"HOST_CONSTEXPR_EXCEPT_WIN_CUDA",
     )
 )
+# With their argument list. The diagnostic pragmas stand between declarations without a `;`
+# (`C10_DIAGNOSTIC_PUSH_AND_IGNORED_IF_DEFINED("-Wnewline-eof")` before an #include in
+# serialization/export.cpp turned the rest of that file into an ERROR region).
 _C10_BLANK_CALL = frozenset(
-    (b"C10_LAUNCH_BOUNDS_0", b"C10_LAUNCH_BOUNDS_1", b"C10_LAUNCH_BOUNDS_2", b"C10_DEPRECATED_MESSAGE")
+    (b"C10_LAUNCH_BOUNDS_0", b"C10_LAUNCH_BOUNDS_1", b"C10_LAUNCH_BOUNDS_2", b"C10_DEPRECATED_MESSAGE",
+     b"C10_DIAGNOSTIC_PUSH_AND_IGNORED_IF_DEFINED", b"C10_DIAGNOSTIC_POP", b"C10_CLANG_DIAGNOSTIC_PUSH",
+     b"C10_CLANG_DIAGNOSTIC_POP", b"C10_CLANG_DIAGNOSTIC_IGNORE")
 )
 
 

@@ -1,34 +1,30 @@
 """Preprocessor conditional groups that would derail tree-sitter (phase 1, with `blanking`).
 
-A conditional group whose branches all open the same construct differently (Functions.h of the
-autograd codegen: `#ifdef _WIN32 / struct AddBackward0 : public TraceableFunction { / TORCH_API
+A conditional group whose branches each open (or each close) the same block differently leaves
+tree-sitter with two openings for one closing brace, and the rest of the file in an ERROR region
+or in the body of the function that holds the group. At namespace level: the autograd
+Functions.h (`#ifdef _WIN32 / struct AddBackward0 : public TraceableFunction { / TORCH_API
 AddBackward0() = default; / #else / struct TORCH_API AddBackward0 : public TraceableFunction { /
-#endif`; TopKImpl.h: `inline namespace CPU_CAPABILITY {` / `inline namespace DEFAULT {`) leaves
-tree-sitter with two openings for one closing brace and the rest of the file in an ERROR region.
+#endif`), TopKImpl.h (`inline namespace CPU_CAPABILITY {` / `inline namespace DEFAULT {`). In a
+function body, far more often: `#ifdef NCCL_HAS_COMM_NONBLOCKING / if (a && b) { / #else / if (a)
+{ / #endif` (ProcessGroupNCCL.cpp: the function never closes, every later definition of the file
+- `ProcessGroupNCCL::reduce`, `getNCCLComm`, ... - becomes part of its body and is lost;
+OperatorEntry.cpp: `computeDispatchTableEntryWithDebug` lost the same way). The preprocessor
+keeps one branch, so the braces balance in every configuration; tree-sitter keeps all of them.
+
 For a leaf group (no nested conditional, first branch not `#if 0`) whose branches all have the
-same positive brace balance, whose first branch opens a namespace/class/struct/union/enum and
-whose other branches are short, the parsed copy keeps the first branch only: the group's
-directive lines and the other branches' code lines are blanked (their own #include/#define lines
-are kept). `scopes._namespace_spans` counts braces the same way (first live branch).
+same non-zero brace balance and whose other branches are short (12 lines), the parsed copy keeps
+the first branch only, as a build with its condition true would: the group's directive lines and
+the other branches' code lines are blanked (their own #include/#define lines are kept).
+`scopes._namespace_spans` counts braces the same way (first live branch), as universal-ctags does.
 """
 
 from __future__ import annotations
 
 import re
 
-# A conditional group whose branches all open the same construct differently (Functions.h of the
-# autograd codegen: `#ifdef _WIN32 / struct AddBackward0 : public TraceableFunction { / TORCH_API
-# AddBackward0() = default; / #else / struct TORCH_API AddBackward0 : public TraceableFunction { /
-# #endif`; TopKImpl.h: `inline namespace CPU_CAPABILITY {` / `inline namespace DEFAULT {`) leaves
-# tree-sitter with two openings for one closing brace and the rest of the file in an ERROR region.
-# For a leaf group (no nested conditional, first branch not `#if 0`) whose branches all have the
-# same positive brace balance, whose first branch opens a namespace/class/struct/union/enum and
-# whose other branches are short, the parsed copy keeps the first branch only: the group's
-# directive lines and the other branches' code lines are blanked (their own #include/#define lines
-# are kept). _namespace_spans counts braces the same way (first live branch).
 _COND_RE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
 _ELSE_RE = re.compile(rb"#el(?:se|if)")
-_OPENER_RE = re.compile(rb"\b(?:namespace|struct|class|union|enum)\b")
 _DIRECTIVE_WORD_RE = re.compile(rb"#[ \t]*(\w*)")
 _IF_WORDS = frozenset((b"if", b"ifdef", b"ifndef"))
 _COND_WORDS = frozenset((b"if", b"ifdef", b"ifndef", b"elif", b"else", b"endif"))
@@ -82,7 +78,7 @@ def _branch_spans(data: bytes) -> list:
                 continue  # `#if 0`: a dead first branch
         first = data[d[1] : e]
         bal = first.count(b"{") - first.count(b"}")
-        if bal <= 0 or not _OPENER_RE.search(first):
+        if bal == 0:
             continue
         # the whole group: its directive lines, no nested group, every branch with the same balance
         g = [d[:2]]

@@ -14,6 +14,7 @@ definitions and are skipped. Each definition is kept as a list (see `_Walker.__i
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from .idioms import _LIBRARY_MACROS, _STRUCTURED_MACROS, _structured_target
 from .text import _join, _norm_name, _one_line, _split_args
@@ -30,15 +31,19 @@ _DECL_WRAPPERS = frozenset(
 _SIMPLE_NAMES = frozenset(("identifier", "field_identifier", "destructor_name", "operator_name",
                            "type_identifier", "operator_cast"))
 _BASE_SKIP = frozenset(("access_specifier", "virtual", "comment"))
-_MACRO_ARG_RE = re.compile(r"[\w:<>&*. -]{1,80}")
+_MACRO_ARG_RE = re.compile(r"[\w:<>&*. -]{1,160}")  # gtest names run to 100+ characters
 
 
 def _macro_block_args_ok(args: list[str]) -> bool:
     return len(args) <= 8 and all(_MACRO_ARG_RE.fullmatch(a) for a in args)
 
 
+def _start_byte(node) -> int:
+    return node.start_byte
+
+
 class _Walker:
-    __slots__ = ("src", "defs", "funcs", "fdef", "class_names", "pending", "ns_error")
+    __slots__ = ("src", "defs", "funcs", "fdef", "class_names", "pending", "ns_error", "nsp")
 
     def __init__(self, src: bytes):
         self.src = src
@@ -51,6 +56,7 @@ class _Walker:
         self.ns_error = False  # an ERROR node was walked outside class bodies
         self.class_names: set = set()
         self.pending: list = []  # (index into defs, qualifier last component) for method-vs-function
+        self.nsp = ""  # the innermost namespace being walked: where a friend function defined in a class lives
 
     def t(self, node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -74,6 +80,12 @@ class _Walker:
                 self.declaration(child, prefix, in_class)
             elif ty in _CONTAINERS:
                 self.walk(child, prefix, in_class)
+            elif ty == "friend_declaration":
+                # `friend bool operator==(const A&, const A&) { ... }` in a class body: a function of the
+                # enclosing namespace (found by argument-dependent lookup), not a member
+                for c in child.named_children:
+                    if c.type == "function_definition":
+                        self.function(c, self.nsp, False)
             elif ty == "enum_specifier":
                 self.enum(child, prefix)
             elif ty == "linkage_specification":
@@ -85,6 +97,35 @@ class _Walker:
                         self.function(body, prefix, in_class)
                     elif body.type == "declaration":
                         self.declaration(body, prefix, in_class)
+
+    def local_classes(self, nodes) -> None:
+        """Classes defined in function bodies (`struct LintScope { ... }` in `Graph::lint`, test
+        fixtures in TEST bodies), from the query's class captures: the walk never enters function
+        bodies. Their members are definitions qualified by the enclosing function
+        (`torch::jit::Graph::lint::LintScope::LintScope`); calls in them keep the scope of that
+        function (their methods get no `funcs` entry), as before."""
+        funcs = sorted(self.funcs)
+        starts = [f[0] for f in funcs]
+        walked = {d[10] for d in self.defs if len(d) > 10}
+        n_funcs = len(self.funcs)
+        for node in sorted(nodes, key=_start_byte):
+            body = node.child_by_field_name("body")
+            if body is None or body.start_byte in walked:
+                continue
+            pos = node.start_byte
+            scope = None
+            i = bisect_right(starts, pos) - 1
+            for j in range(i, max(i - 3, -1), -1):  # the innermost function holding pos (misparses nest)
+                if pos < funcs[j][1]:
+                    scope = funcs[j][2]
+                    break
+            if scope is None:
+                continue  # a class at namespace or class level: walked already
+            k = len(self.defs)
+            self.klass(node, scope, node.type)
+            walked.update(d[10] for d in self.defs[k:] if len(d) > 10)
+        del self.funcs[n_funcs:]
+        del self.fdef[n_funcs:]
 
     def rescue(self, node, prefix: str) -> None:
         """Definitions swallowed by a function misparsed inside an ERROR region.
@@ -118,7 +159,10 @@ class _Walker:
                               name_node.start_byte, prefix, name])
         body = node.child_by_field_name("body")
         if body is not None:
+            outer = self.nsp
+            self.nsp = qual
             self.walk(body, qual, False)
+            self.nsp = outer
 
     def klass(self, node, prefix: str, ty: str) -> None:
         body = node.child_by_field_name("body")

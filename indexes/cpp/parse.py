@@ -40,9 +40,15 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
     tree = parser.parse(src)
     root = tree.root_node
 
+    # 2. one query pass (before the structure walk, which needs its local classes)
+    caps = QueryCursor(query).captures(root)
+
     # 1. structure
     walker = _Walker(data)
     walker.walk(root, "", False)
+    classes = caps.get("class")
+    if classes and walker.funcs:
+        walker.local_classes(classes)
     if walker.pending:
         for idx, q_last in walker.pending:
             if q_last in walker.class_names:
@@ -66,8 +72,6 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
             return funcs[i][2]
         return ""
 
-    # 2. one query pass
-    caps = QueryCursor(query).captures(root)
 
     includes = []
     system_id = ids["system_lib_string"]

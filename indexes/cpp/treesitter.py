@@ -2,7 +2,8 @@
 
 Built lazily so that importing the package costs nothing in processes that never parse C++ (the
 CLI answering a query), and once per worker process of the indexer. The query is the parser's only
-full traversal (in C): call callees, `#include` paths, `#define` names and ERROR nodes.
+full traversal (in C): call callees, `#include` paths, `#define` names, ERROR nodes, and
+class/struct bodies (those in function bodies are local classes the structure walk never reaches).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ _QUERY_SRC = """
 (preproc_def name: (identifier) @macro)
 (preproc_function_def name: (identifier) @fmacro)
 (ERROR) @error
+(class_specifier body: (field_declaration_list)) @class
+(struct_specifier body: (field_declaration_list)) @class
 """
 
 

@@ -1138,6 +1138,153 @@ void topk_impl_loop(int64_t k) { run(k); }
 
 
 # ---------------------------------------------------------------------------------------------
+# Lost definitions (issue 13): each cause that made tree-sitter drop definitions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_if_block_opened_in_each_branch_of_a_conditional_keeps_the_later_functions():
+    # ProcessGroupNCCL.cpp / OperatorEntry.cpp: the branches of an #ifdef each open the same `if`
+    # block; tree-sitter saw two `{` for one `}`, never closed the function, and every later
+    # definition of the file (ProcessGroupNCCL::reduce, computeDispatchTableEntryWithDebug) was lost
+    src = """namespace c10d {
+void ProcessGroupNCCL::checkForNCCLErrors(NCCLComm* ncclComm) {
+  auto err = ncclComm->checkForNcclError();
+#ifdef NCCL_HAS_COMM_NONBLOCKING
+  if (err != ncclSuccess && err != ncclInProgress) {
+#else
+  if (err != ncclSuccess) {
+#endif
+    report(err);
+  }
+}
+
+std::pair<const AnnotatedKernel&, const char*> ProcessGroupNCCL::computeWithDebug(int key) const {
+  return lookup(key);
+}
+
+c10::intrusive_ptr<Work> ProcessGroupNCCL::reduce(std::vector<at::Tensor>& tensors) {
+  return collective(tensors);
+}
+}  // namespace c10d
+"""
+    facts = parse(src, "torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp")
+    d = defs_by_qualname(facts)
+    check = d["c10d::ProcessGroupNCCL::checkForNCCLErrors"]
+    assert check.end_line == line_of(src, "report(err);") + 2
+    assert d["c10d::ProcessGroupNCCL::computeWithDebug"].line == line_of(src, "computeWithDebug(int key)")
+    assert d["c10d::ProcessGroupNCCL::reduce"].line == line_of(src, "ProcessGroupNCCL::reduce(")
+    # the kept branch's calls still belong to the function; the later functions own theirs
+    scopes = {r.name: r.scope for r in facts.references}
+    assert scopes["report"] == "c10d::ProcessGroupNCCL::checkForNCCLErrors"
+    assert scopes["lookup"] == "c10d::ProcessGroupNCCL::computeWithDebug"
+    assert scopes["collective"] == "c10d::ProcessGroupNCCL::reduce"
+
+
+def test_a_conditional_whose_branches_differ_in_balance_is_left_alone():
+    src = """namespace at {
+void f(int x) {
+#ifdef A
+  if (x) {
+    g(x);
+  }
+#else
+  h(x);
+#endif
+}
+void k() {}
+}
+"""
+    facts = parse(src)
+    d = defs_by_qualname(facts)
+    assert {"at::f", "at::k"} <= set(d)
+    assert {r.name for r in facts.references} == {"g", "h"}  # both branches are read
+
+
+def test_friend_functions_defined_in_a_class_are_functions_of_the_namespace():
+    src = """namespace c10 { namespace detail {
+template <class Key, class Value>
+class DictIterator final {
+ public:
+  friend bool operator!=(const DictIterator& lhs, const DictIterator& rhs) {
+    return lhs.entryRef_ != rhs.entryRef_;
+  }
+  template <typename T>
+  friend void from_json(const nlohmann::json& j, T& t) { read(j, t); }
+  friend class Dict;
+  friend void declared_only(int);
+};
+}}
+"""
+    facts = parse(src, "aten/src/ATen/core/Dict.h")
+    d = defs_by_qualname(facts)
+    ne = d["c10::detail::operator!="]
+    assert (ne.kind, ne.line) == ("function", line_of(src, "operator!="))
+    assert d["c10::detail::from_json"].kind == "function"
+    assert not [q for q in d if "declared_only" in q or q.endswith("::Dict")]
+    assert [r.scope for r in facts.references if r.name == "read"] == ["c10::detail::from_json"]
+
+
+def test_classes_local_to_a_function_are_walked_and_calls_keep_the_function_scope():
+    src = """namespace torch::jit {
+void Graph::lint() const {
+  struct LintScope {
+    LintScope() = default;
+    bool contains(const Value* v) { return values.count(v) > 0; }
+  };
+  LintImpl(*this).check();
+}
+}
+"""
+    facts = parse(src, "torch/csrc/jit/ir/ir.cpp")
+    d = defs_by_qualname(facts)
+    assert d["torch::jit::Graph::lint::LintScope"].kind == "struct"
+    contains = d["torch::jit::Graph::lint::LintScope::contains"]
+    assert (contains.kind, contains.line) == ("method", line_of(src, "bool contains"))
+    assert d["torch::jit::Graph::lint::LintScope::LintScope"].kind == "method"
+    assert {r.scope for r in facts.references} == {"torch::jit::Graph::lint"}
+
+
+def test_ubsan_attributes_and_diagnostic_pragma_macros_are_blanked():
+    src = """#include <c10/util/Half.h>
+C10_DIAGNOSTIC_PUSH_AND_IGNORED_IF_DEFINED("-Wnewline-eof")
+#include <onnx/checker.h>
+C10_DIAGNOSTIC_POP()
+namespace c10 {
+inline C10_HOST_DEVICE float operator/(const Half& a, const Half& b)
+    __ubsan_ignore_float_divide_by_zero__ {
+  return static_cast<float>(a) / static_cast<float>(b);
+}
+template <>
+struct cast<uint8_t> {
+  C10_HOST_DEVICE __ubsan_ignore_undefined__ static inline uint8_t apply(int src) {
+    return narrow(src);
+  }
+};
+}
+"""
+    facts = parse(src, "c10/util/Half-inl.h")
+    assert facts.parse_errors == 0
+    d = defs_by_qualname(facts)
+    assert d["c10::operator/"].line == line_of(src, "operator/(")
+    assert d["c10::cast::apply"].line == line_of(src, "static inline uint8_t apply")
+    assert [i.target for i in facts.includes] == ["c10/util/Half.h", "onnx/checker.h"]
+
+
+def test_gtest_blocks_with_long_names_are_definitions():
+    name = "givenPtr_whenCopyConstructedAndDestructed_thenDestructsObjectAfterLastDestruction"
+    src = f"""TEST(
+    IntrusivePtrTest,
+    {name}) {{
+  EXPECT_TRUE(check());
+}}
+"""
+    facts = parse(src, "c10/test/util/intrusive_ptr_test.cpp")
+    [t] = [x for x in facts.definitions if x.kind == "function"]
+    assert t.name == f"TEST(IntrusivePtrTest, {name})" and t.line == 1
+    assert {r.scope for r in facts.references} == {t.qualname}
+
+
+# ---------------------------------------------------------------------------------------------
 # Real files of a PyTorch tree (TORCHATLAS_TEST_SOURCE)
 # ---------------------------------------------------------------------------------------------
 
@@ -1337,3 +1484,18 @@ def test_installed_autograd_functions_header_keeps_its_namespace():
     assert d["torch::autograd::generated::AddBackward0::apply"].kind == "method"
     assert not [x for x in facts.definitions if x.kind != "macro" and x.kind != "namespace"
                 and not x.qualname.startswith("torch::autograd::generated::")]
+
+
+@pytest.mark.source
+@needs_source
+def test_real_definitions_lost_before_issue_13_are_found():
+    facts, lines = _real("aten/src/ATen/core/dispatch/OperatorEntry.cpp")
+    d = defs_by_qualname(facts)
+    c = d["c10::impl::OperatorEntry::computeDispatchTableEntryWithDebug"]
+    assert "std::pair<const AnnotatedKernel&, const char*>" in lines[c.line - 1]
+    assert c.end_line > c.line + 50
+    facts, lines = _real("torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp")
+    d = defs_by_qualname(facts)
+    for name in ("reduce", "getNCCLComm", "getCommSplitCounter"):
+        x = d[f"c10d::ProcessGroupNCCL::{name}"]
+        assert f"ProcessGroupNCCL::{name}(" in lines[x.line - 1], x
