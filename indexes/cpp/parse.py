@@ -3,8 +3,9 @@
 1. `blanking`: the copy tree-sitter parses; 2. one tree-sitter parse (`treesitter`);
 3. `definitions`: the structure walk, then `scopes` restores namespaces lost in ERROR regions;
 4. one query pass: includes, `#define`s, ERROR count, and `calls`; 5. `registrations`;
-6. `macros`: same-file macro expansion. This module only sequences them and builds the frozen
-facts; each phase's module says how it works.
+6. `macros`: same-file macro expansion; 7. `context`: what the link step needs beyond the calls
+(`using` declarations, the kernels registrations name, the conditions around `#define`s). This
+module only sequences them and builds the frozen facts; each phase's module says how it works.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..code_facts import Definition, FileFacts, Include, Reference
 from ..gc_pause import paused_gc
 from .blanking import _blank
 from .calls import _sweep_calls
+from .context import macro_condition, namespace_locator, registration_target_references, using_references
 from .definitions import _Walker
 from .idioms import _REG_PREFILTER
 from .macros import _expand_macros
@@ -100,7 +102,11 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
                 if value is not None:
                     macro_values.setdefault(name, value)
                     sig += " " + data[value.start_byte:value.end_byte].decode("utf-8", "replace")
-            defs.append([name, name, "macro", node.start_point[0] + 1, _end_line(d), _one_line(sig, 200), ()])
+            sig = _one_line(sig, 200)
+            cond = macro_condition(d, data)
+            if cond:
+                sig += "  " + cond
+            defs.append([name, name, "macro", node.start_point[0] + 1, _end_line(d), sig, ()])
 
     # ERROR nodes; a file whose only recoveries are MISSING tokens (a macro call without its `;`)
     # counts 1. (Capturing MISSING nodes too would cost ~8% more query time.)
@@ -128,6 +134,17 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
             refs.sort(key=_ref_line)
     if len(regs) > 1:
         regs.sort(key=_reg_line)
+
+    # 6. context for the link step: `using` declarations and the kernels registrations name
+    usings = caps.get("using")
+    if usings or regs:
+        namespace_at = namespace_locator(defs)
+        extra = using_references(usings, data, scope_of, namespace_at) if usings else []
+        if regs:
+            extra += registration_target_references(regs, namespace_at)
+        if extra:
+            refs.extend(extra)
+            refs.sort(key=_ref_line)
 
     defs.sort(key=_def_line)
     definitions = tuple(Definition(d[0], d[1], d[2], d[3], d[4], d[5], d[6]) for d in defs)

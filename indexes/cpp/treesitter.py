@@ -3,7 +3,8 @@
 Built lazily so that importing the package costs nothing in processes that never parse C++ (the
 CLI answering a query), and once per worker process of the indexer. The query is the parser's only
 full traversal (in C): call callees, `#include` paths, `#define` names, ERROR nodes, and
-class/struct bodies (those in function bodies are local classes the structure walk never reaches).
+class/struct bodies (those in function bodies are local classes the structure walk never reaches)
+and `using` declarations (context for the link step).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _QUERY_SRC = """
 (ERROR) @error
 (class_specifier body: (field_declaration_list)) @class
 (struct_specifier body: (field_declaration_list)) @class
+(using_declaration) @using
 """
 
 

@@ -1,0 +1,94 @@
+"""Facts the link step needs to resolve a C++ name the way the compiler would (indexes/link_cpp.py).
+
+A call is stored as written (`add_kernel`, `at::add`, `self.size`) with the qualname of its
+enclosing function; the enclosing namespaces and class come from that qualname, the receiver kind
+from the spelling (`x.f`, `p->f`, `.f` on an expression), parameter types from the enclosing
+definition's signature. What the calls alone do not say is recorded here:
+
+* `using namespace at::native;` and `using at::Tensor;` become references (kind "ref") named as
+  written (`using namespace at::native`, `using at::Tensor`), scoped by the function they are in,
+  or else by the namespace around them (where they apply). They are also true references: of
+  the namespace or the name they bring in.
+* The kernel a registration names (`REGISTER_DISPATCH(add_stub, &add_kernel)`, `m.impl("add",
+  TORCH_FN(wrapper_add))`) becomes a reference (kind "ref") at the registration's line, scoped
+  by the namespace around it, so that `refs add_kernel` is answered by resolution, not by a
+  similar spelling (`qmul_kernel` is not `mul_kernel`).
+* A `#define` inside a conditional group says which in its signature (`#define TORCH_CHECK(cond,
+  ...)  // under #ifdef STRIP_ERROR_MESSAGES`), so that the link step can prefer the define a
+  default build sees over one in a disabled branch.
+"""
+
+from __future__ import annotations
+
+from ..code_facts import Reference
+from .text import _norm_name, _one_line
+
+_USING_PREFIXES = ("using namespace ", "using ")
+_TARGET_KINDS = frozenset(("m.impl", "m.def", "m.fallback"))
+_NOT_KERNELS = frozenset(("", "<lambda>", "fallthrough"))
+_CONDITIONAL = frozenset(("preproc_if", "preproc_ifdef", "preproc_elif", "preproc_elifdef", "preproc_else"))
+
+
+def using_references(nodes, data: bytes, scope_of, namespace_at) -> list:
+    """References for the `using_declaration` captures (see the module docstring)."""
+    out = []
+    for node in nodes:
+        text = " ".join(data[node.start_byte : node.end_byte].decode("utf-8", "replace").split()).rstrip(";")
+        text = text.replace(" ::", "::").replace(":: ", "::")
+        for prefix in _USING_PREFIXES:
+            if text.startswith(prefix):
+                target = _norm_name(text[len(prefix) :].strip())
+                if target and " " not in target:
+                    pos = node.start_byte
+                    scope = scope_of(pos) or namespace_at(node.start_point[0] + 1)
+                    out.append(Reference(prefix + target, node.start_point[0] + 1, scope, "ref"))
+                break
+    return out
+
+
+def registration_target_references(regs, namespace_at) -> list:
+    """References to the kernels registrations name (REGISTER_*DISPATCH, m.impl/m.def/m.fallback)."""
+    out = []
+    for r in regs:
+        if not r.target or r.target in _NOT_KERNELS or " " in r.target or "(" in r.target:
+            continue
+        if r.kind in _TARGET_KINDS or r.kind.endswith("_DISPATCH") and r.kind.startswith(("REGISTER", "ALSO_REGISTER")):
+            scope = r.scope if r.scope and "," not in r.scope and r.kind not in _TARGET_KINDS else ""
+            out.append(Reference(r.target, r.line, scope or namespace_at(r.line), "ref"))
+    return out
+
+
+def namespace_locator(defs: list):
+    """A function line -> qualname of the innermost namespace definition around it ("" if none),
+    from the walker's definitions ([name, qualname, kind, line, end_line, ...])."""
+    spans = sorted((d[3], -d[4], d[1]) for d in defs if d[2] == "namespace")
+    if not spans:
+        return lambda line: ""
+
+    def namespace_at(line: int) -> str:
+        best = ""
+        for start, neg_end, qual in spans:
+            if start > line:
+                break
+            if line <= -neg_end:
+                best = qual
+        return best
+
+    return namespace_at
+
+
+def macro_condition(define_node, data: bytes) -> str:
+    """`// under #ifdef X` (or `#else of #ifdef X`, `#if defined(A) && B`, ...) for a #define inside
+    a conditional group, "" at top level."""
+    p = define_node.parent
+    if p is None or p.type not in _CONDITIONAL:
+        return ""
+    if p.type == "preproc_else":
+        head = _first_line(p.parent, data) if p.parent is not None else "#if ?"
+        return "// under #else of " + _one_line(head, 80)
+    return "// under " + _one_line(_first_line(p, data), 80)
+
+
+def _first_line(node, data: bytes) -> str:
+    end = data.find(b"\n", node.start_byte, node.end_byte)
+    return data[node.start_byte : end if end >= 0 else node.end_byte].decode("utf-8", "replace").strip()
