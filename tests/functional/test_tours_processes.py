@@ -112,3 +112,84 @@ def test_cli_show_check_and_progress_on_the_tiny_index(tiny, tmp_path):
     mine = next(t for t in listed["tours"] if t["id"] == "mine")
     assert mine["progress"]["seen"] == [1, 2, 3] and mine["origin"] == "user"
 
+
+
+# -- checked questions and exercises, through the CLI ---------------------------------------------
+
+ASSETS = str(Path(__file__).resolve().parents[1] / "assets" / "tours")
+
+
+def test_check_run_proves_quiz_answers_and_exercises(tiny, tmp_path):
+    """The test tour holds a dishonest predict answer and an exercise whose starter passes: both reported."""
+    _ctx, root, db = tiny
+    out = cli("check", "quizzed", "--run", "--json", "--source", str(root), "--db", str(db), "--tours-dir", ASSETS,
+              tmp_path=tmp_path)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    steps = data["tours"][0]["steps"]
+    assert [q["ok"] for q in steps[0]["quiz"]] == [True, True, True]
+    [liar] = steps[1]["quiz"]
+    assert not liar["ok"] and "'[1, 2, 3]' is not what the snippet prints: '[3, 2, 1]'" in liar["detail"]
+    assert steps[2]["exercise"]["ok"] and not steps[2]["exercise"]["starter"]["passed"]
+    assert steps[2]["exercise"]["solution"]["passed"]
+    assert not steps[3]["exercise"]["ok"] and "the starter passes its test" in steps[3]["exercise"]["detail"]
+    assert data["summary"]["questions_failed"] == 1 and data["summary"]["exercises_failed"] == 1
+    assert steps[0]["missing_identifiers"] == ["NoSuchNameAnywhere"]
+    text = cli("check", "quizzed", "--source", str(root), "--db", str(db), "--tours-dir", ASSETS,
+               tmp_path=tmp_path)  # without --run: resolution and the warning only (fast)
+    assert text.returncode == 0 and "warning: the narrative names `NoSuchNameAnywhere`" in text.stdout
+
+
+def test_show_quiz_reads_answers_from_piped_stdin_and_stops_at_eof(tiny, tmp_path):
+    _ctx, root, db = tiny
+    src = ["--source", str(root), "--db", str(db), "--tours-dir", ASSETS]
+    out = cli("show", "quizzed", "--step", "1", "--quiz", *src, tmp_path=tmp_path, input="(12,4,1)\nb\n")
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.split("your answer", 2)[1:]
+    assert "right." in first and "why: a tuple prints as itself" in first
+    assert "wrong: 'b' is not it." in second and "the answer: 1. AutogradCPU" in second
+    assert "end of input: stopping here" in out.stdout  # the third question met EOF
+    progress = json.loads((tmp_path / "state" / "tours-progress.json").read_text())["tours"]["quizzed"]
+    assert progress["quiz"]["1:1"]["state"] == "right" and progress["quiz"]["1:2"]["state"] == "wrong"
+    assert "1:3" not in progress["quiz"]
+
+
+def test_answer_exercise_and_grade(tmp_path):
+    src = ["--tours-dir", ASSETS]
+    wrong = cli("answer", "quizzed", "--step", "1", "--question", "3", "three", *src, tmp_path=tmp_path)
+    assert wrong.returncode == 1 and "wrong: 'three' is not it" in wrong.stdout and "the answer:" not in wrong.stdout
+    right = cli("answer", "quizzed", "--step", "1", "-k", "2", "A", "--json", *src, tmp_path=tmp_path)
+    assert right.returncode == 0 and json.loads(right.stdout)["right"] is True
+    none = cli("answer", "quizzed", "--step", "3", "x", *src, tmp_path=tmp_path)
+    assert none.returncode == 2 and "has no checked question" in none.stderr
+    started = cli("exercise", "quizzed", "--json", *src, tmp_path=tmp_path)
+    info = json.loads(started.stdout)
+    scratch = Path(info["scratch"])
+    assert info["step"] == 3 and info["created"] and scratch.read_text().startswith("def double(x):")
+    assert scratch == tmp_path / "state" / "tour-exercises" / "quizzed" / "doubler.py"
+    failing = cli("grade", "quizzed", *src, tmp_path=tmp_path)
+    assert failing.returncode == 1 and "NotImplementedError" in failing.stdout and "not yet" in failing.stdout
+    scratch.write_text("def double(x):\n    return x + x\n")
+    assert json.loads(cli("exercise", "quizzed", "--step", "3", "--json", *src, tmp_path=tmp_path).stdout)[
+        "created"] is False and scratch.read_text() == "def double(x):\n    return x + x\n"  # never overwritten
+    passing = cli("grade", "quizzed", "--step", "3", "--json", *src, tmp_path=tmp_path)
+    assert passing.returncode == 0 and json.loads(passing.stdout)["passed"]
+    assert sorted(p.name for p in scratch.parent.iterdir()) == ["doubler.py"]  # no cache beside it
+    listed = json.loads(cli("list", "--json", *src, tmp_path=tmp_path).stdout)
+    mine = next(t for t in listed["tours"] if t["id"] == "quizzed")
+    assert (mine["questions"], mine["exercises"]) == (4, 2)
+    assert mine["progress"]["exercises_passed"] == 1 and mine["progress"]["questions_right"] == 1
+
+
+def test_predict_grading_runs_the_snippet_once_per_session():
+    from torchatlas.tours.model import Question
+    from torchatlas.tours.quiz import Grader
+    q = Question(ask="?", kind="predict", answer="(12, 4, 1)",
+                 predict="import torch; print(torch.empty(2, 3, 4).stride())")
+    g = Grader()
+    assert g.grade(q, "(12, 4, 1)").right and g.grade(q, "(12,4,1)").right
+    assert not g.grade(q, "(12, 4, 2)").right and not g.grade(q, "(1, 4, 12)").right
+    assert len(g._live) == 1  # one run for the four answers
+    broken = Question(ask="?", kind="predict", answer="1", predict="raise ValueError('no')")
+    graded = g.grade(broken, "1")
+    assert not graded.right and "cannot be graded" in graded.error and "ValueError: no" in graded.error

@@ -337,14 +337,14 @@ def test_a_corrupt_progress_file_starts_afresh(tmp_path):
 
 # -- the CLI --------------------------------------------------------------------------------------
 
-def cli(*args, env_extra=None, tmp_path=None):
+def cli(*args, env_extra=None, tmp_path=None, input=None):
     import os
     env = dict(os.environ)
     env["TORCHATLAS_STATE_DIR"] = str(tmp_path / "state") if tmp_path else env.get("TORCHATLAS_STATE_DIR", "")
     env.pop("TORCHATLAS_TOURS_PATH", None)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "torchatlas.cli", "tours", *args], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)
+                          env=env, cwd=tmp_path, timeout=120, input=input if input is not None else "")
 
 
 def test_cli_show_unknown_tour_suggests(tmp_path):
