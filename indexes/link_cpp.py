@@ -107,7 +107,12 @@ class _Defs:
         self.namespaces: set[str] = set()
         self.inline: set[str] = set()  # qualnames of inline namespaces
         self.scope_names: set[str] = set()  # last components of namespaces and classes
-        self.macros: dict[str, list] = {}  # name -> [(rank, path, line, signature)]
+        self.macros: dict[str, list] = {}  # name -> [(path, line, signature)]
+        self.alias_of: dict[str, str] = {}  # type alias qualname -> the type it names, as written
+        # what headers' namespace-level `using`s bring into a namespace (every includer sees them):
+        # `namespace at { using c10::IntArrayRef; }` -> imported["at::IntArrayRef"] = "c10::IntArrayRef"
+        self.imported: dict[str, str] = {}
+        self.ns_dirs: dict[str, list] = {}
         best: dict[str, dict[str, tuple]] = {}
         methods: dict[str, dict[str, tuple]] = {}
         rows = world.con.execute(
@@ -119,6 +124,11 @@ class _Defs:
                 self.scope_names.add(name)
                 if (sig or "").startswith("inline "):
                     self.inline.add(qual)
+                continue
+            if kind == "alias":
+                self.kind.setdefault(qual, "alias")
+                self.alias_of[qual] = (sig or "").split(" = ", 1)[-1]
+                self.scope_names.add(name)
                 continue
             if kind not in _CALLABLE:
                 continue
@@ -146,13 +156,38 @@ class _Defs:
                     short = _drop_inline(qual, self.inline)
                     if short != qual:
                         self.alias.setdefault(short, qual)
-        self.defined_macros = {n for n, _ in self.macros.items()}
+        self.defined_macros = set(self.macros)
+        for text, scope, path in world.con.execute(
+                "SELECT r.name, r.scope, f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE f.lang = 'cpp' "
+                "AND r.kind = 'ref' AND r.name LIKE 'using %'"):
+            if not scope or scope not in self.namespaces or not path.endswith((".h", ".hpp", ".cuh")):
+                continue
+            if text.startswith("using namespace "):
+                self.ns_dirs.setdefault(scope, []).append(text[16:])
+            else:
+                target = text[6:]
+                self.imported.setdefault(f"{scope}::{target.rsplit('::', 1)[-1]}", target)
 
-    def find(self, qual: str) -> str | None:
-        """The index's qualname for `qual` (itself, or its spelling with inline namespaces)."""
+    def find(self, qual: str, depth: int = 0) -> str | None:
+        """The index's qualname for `qual`: itself, its spelling without inline namespaces, or what a
+        header's namespace-level `using` makes of it (`at::IntArrayRef` is `c10::IntArrayRef`)."""
         if qual in self.kind:
             return qual
-        return self.alias.get(qual)
+        hit = self.alias.get(qual)
+        if hit is not None or depth >= 3:
+            return hit
+        target = self.imported.get(qual)
+        if target is not None:
+            hit = self.find(target, depth + 1)
+            if hit is not None:
+                return hit
+        if self.ns_dirs and "::" in qual:
+            ns, last = qual.rsplit("::", 1)
+            for d in self.ns_dirs.get(ns, ()):
+                hit = self.find(f"{d}::{last}", depth + 1)
+                if hit is not None:
+                    return hit
+        return None
 
     def is_scope(self, qual: str) -> bool:
         return qual in self.namespaces or self.kind.get(qual) in _TYPES or self.alias.get(qual) in self.kind
@@ -173,15 +208,36 @@ class _Defs:
                     return hit
         return None
 
-    def type_named(self, name: str, where: str) -> str | None:
-        """The class a type name written inside scope `where` denotes (enclosing scopes outwards)."""
+    def type_named(self, name: str, where: str, depth: int = 0) -> str | None:
+        """The class a type name written inside scope `where` denotes (enclosing scopes outwards,
+        type aliases followed)."""
         if not name:
             return None
         for prefix in _prefixes(where):
             q = f"{prefix}::{name}" if prefix else name
             hit = self.find(q)
-            if hit is not None and self.kind.get(hit) in _TYPES:
+            if hit is None:
+                continue
+            k = self.kind.get(hit)
+            if k in _TYPES:
                 return hit
+            if k == "alias" and depth < 4:
+                owner = hit.rsplit("::", 1)[0] if "::" in hit else ""
+                return self.type_named(_type_name(self.alias_of.get(hit, "")), owner, depth + 1)
+        return None
+
+    def library_type(self, name: str, where: str, depth: int = 0) -> str | None:
+        """The library type (`std::vector`) a type name denotes, through aliases; None if not one."""
+        if name.split("::", 1)[0] in _LIB_NAMESPACES:
+            return name
+        if depth >= 4:
+            return None
+        for prefix in _prefixes(where):
+            q = f"{prefix}::{name}" if prefix else name
+            hit = self.find(q)
+            if hit is not None and self.kind.get(hit) == "alias":
+                owner = hit.rsplit("::", 1)[0] if "::" in hit else ""
+                return self.library_type(_type_name(self.alias_of.get(hit, "")), owner, depth + 1)
         return None
 
 
@@ -496,9 +552,9 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
         written = f.param_types(r.scope, r.line).get(receiver)
         if written:
             tname = _type_name(written)
-            head = tname.split("::", 1)[0]
-            if head in _LIB_NAMESPACES or tname in ("string", "vector", "optional", "shared_ptr", "unique_ptr"):
-                return EXTERNAL, (f"{tname}::{method}",), (f"{receiver} is a {written.strip()} (a library type)",)
+            lib = defs.library_type(tname, owner or r.scope)
+            if lib is not None:
+                return EXTERNAL, (f"{lib}::{method}",), (f"{receiver} is a {written.strip()} (a library type)",)
             rtype = defs.type_named(tname, owner or r.scope)
             origin = f"{receiver} is a parameter of type {written.strip()}"
     if rtype is not None:

@@ -80,6 +80,8 @@ class _Walker:
                 self.declaration(child, prefix, in_class)
             elif ty in _CONTAINERS:
                 self.walk(child, prefix, in_class)
+            elif (ty == "alias_declaration" or ty == "type_definition") and not in_class:
+                self.alias(child, prefix, ty)
             elif ty == "friend_declaration":
                 # `friend bool operator==(const A&, const A&) { ... }` in a class body: a function of the
                 # enclosing namespace (found by argument-dependent lookup), not a member
@@ -183,6 +185,25 @@ class _Walker:
         self.defs.append([short, qual, _CLASS_TYPES[ty], name_node.start_point[0] + 1, node.end_point[0] + 1,
                           sig, tuple(bases), name_node.start_byte, prefix, name, body.start_byte])
         self.walk(body, qual, True)
+
+    def alias(self, node, prefix: str, ty: str) -> None:
+        """A namespace-scope type alias (`using IntArrayRef = ArrayRef<int64_t>;`, `typedef X Y;`): kind
+        "alias", signature `using Y = X` whatever the spelling, so that the link step can follow a
+        parameter's type (`IntArrayRef sizes` -> `sizes.size()` is `c10::ArrayRef::size`)."""
+        typ = node.child_by_field_name("type")
+        name_node = node.child_by_field_name("name" if ty == "alias_declaration" else "declarator")
+        if typ is None or name_node is None or name_node.type != "type_identifier":
+            if typ is not None and typ.type in _CLASS_TYPES:
+                self.klass(typ, prefix, typ.type)  # typedef struct Foo { ... } Foo_t;
+            return
+        target = " ".join(self.t(typ).split())
+        if typ.type in _CLASS_TYPES:
+            self.klass(typ, prefix, typ.type)
+            tag = typ.child_by_field_name("name")
+            target = self.t(tag) if tag is not None else "anonymous " + _CLASS_TYPES[typ.type]
+        name = self.t(name_node)
+        self.defs.append([name, _join(prefix, name), "alias", name_node.start_point[0] + 1, node.end_point[0] + 1,
+                          _one_line(f"using {name} = {target}"), (), name_node.start_byte, prefix, name])
 
     def enum(self, node, prefix: str) -> None:
         body = node.child_by_field_name("body")

@@ -1285,6 +1285,73 @@ def test_gtest_blocks_with_long_names_are_definitions():
 
 
 # ---------------------------------------------------------------------------------------------
+# Context for the link step (issue 13): usings, registration kernels, #define conditions, aliases
+# ---------------------------------------------------------------------------------------------
+
+
+def test_usings_and_registration_kernels_are_references_with_their_namespace():
+    src = """namespace at::native {
+using namespace at::vec;
+namespace {
+void add_kernel(TensorIteratorBase& iter) {
+  using std::max;
+  max(1, 2);
+}
+}
+REGISTER_DISPATCH(add_stub, &add_kernel);
+REGISTER_AVX2_DISPATCH(mul_stub, &qmul_kernel<true>);
+TORCH_LIBRARY_IMPL(aten, CPU, m) {
+  m.impl("add.Tensor", TORCH_FN(wrapper_add));
+  m.impl("relu", [](const Tensor& t) { return t; });
+}
+}
+"""
+    facts = parse(src, "aten/src/ATen/native/cpu/BinaryOpsKernel.cpp")
+    refs = {(r.name, r.kind): r for r in facts.references}
+    u = refs[("using namespace at::vec", "ref")]
+    assert (u.line, u.scope) == (2, "at::native")
+    assert refs[("using std::max", "ref")].scope == "at::native::add_kernel"
+    k = refs[("add_kernel", "ref")]
+    assert (k.line, k.scope) == (line_of(src, "REGISTER_DISPATCH"), "at::native")
+    assert refs[("qmul_kernel", "ref")].line == line_of(src, "REGISTER_AVX2_DISPATCH")
+    assert refs[("wrapper_add", "ref")].scope == "at::native"
+    assert not [r for r in facts.references if r.kind == "ref" and "lambda" in r.name]
+
+
+def test_defines_say_which_conditional_branch_they_are_in():
+    src = """#ifdef STRIP_ERROR_MESSAGES
+#define TORCH_CHECK(cond, ...) check(cond)
+#else
+#define TORCH_CHECK(cond, ...) check_msg(cond, __VA_ARGS__)
+#endif
+#if defined(USE_CUDA) && !defined(USE_ROCM)
+#define HAS_CUDA 1
+#endif
+#define PLAIN 1
+"""
+    sigs = [d.signature for d in parse(src, "c10/util/Exception.h").definitions]
+    assert sigs == ["#define TORCH_CHECK(cond, ...)  // under #ifdef STRIP_ERROR_MESSAGES",
+                    "#define TORCH_CHECK(cond, ...)  // under #else of #ifdef STRIP_ERROR_MESSAGES",
+                    "#define HAS_CUDA 1  // under #if defined(USE_CUDA) && !defined(USE_ROCM)",
+                    "#define PLAIN 1"]
+
+
+def test_namespace_scope_type_aliases_are_definitions():
+    src = """namespace c10 {
+using IntArrayRef = ArrayRef<int64_t>;
+typedef ArrayRef<int64_t> IntList;
+typedef struct Pair { int a; } Pair_t;
+struct K { using value_type = int; };
+}
+"""
+    d = defs_by_qualname(parse(src, "c10/util/ArrayRef.h"))
+    assert (d["c10::IntArrayRef"].kind, d["c10::IntArrayRef"].signature) == ("alias", "using IntArrayRef = ArrayRef<int64_t>")
+    assert d["c10::IntList"].signature == "using IntList = ArrayRef<int64_t>"
+    assert d["c10::Pair"].kind == "struct" and d["c10::Pair_t"].signature == "using Pair_t = Pair"
+    assert "c10::K::value_type" not in d  # member aliases are left out
+
+
+# ---------------------------------------------------------------------------------------------
 # Real files of a PyTorch tree (TORCHATLAS_TEST_SOURCE)
 # ---------------------------------------------------------------------------------------------
 

@@ -31,6 +31,17 @@ TREE = {
         template <typename I> int irange(I begin, I end) { return 0; }
         }
         """,
+    "c10/util/ArrayRef.h": """
+        namespace c10 {
+        template <typename T> class ArrayRef {
+         public:
+          size_t size() const { return 0; }
+        };
+        using IntArrayRef = ArrayRef<int64_t>;
+        typedef std::vector<int64_t> DimVector;
+        }
+        namespace at { using c10::IntArrayRef; using c10::DimVector; }
+        """,
     "aten/src/ATen/core/TensorBase.h": """
         namespace at {
         class TensorBase {
@@ -75,6 +86,10 @@ TREE = {
           at::add_out(out, input, input);
           memcpy(nullptr, nullptr, 0);
           return at::native::conv2d_symint(input, sizes, groups);
+        }
+        void pad(IntArrayRef pads, DimVector dims) {
+          pads.size();
+          dims.size();
         }
         void add_kernel(TensorIteratorBase& iter) {}
         REGISTER_DISPATCH(add_stub, &add_kernel);
@@ -180,6 +195,14 @@ def test_member_call_on_a_parameter_goes_through_its_class_and_bases(db):
     assert {s for s, _, _ in rows} == {"candidate"}
     assert rows[0][1] == "at::TensorBase::size"
     assert "at::vec::CPU_CAPABILITY::Vectorized::size" in {t for _, t, _ in rows}
+
+
+def test_parameter_types_through_aliases_and_header_usings(db):
+    # `using IntArrayRef = ArrayRef<int64_t>` in c10, brought into at by a header's `using c10::IntArrayRef`
+    status, target, why = _one(db, "at::native::pad", "pads.size")
+    assert (status, target) == ("resolved", "c10::ArrayRef::size"), why
+    status, target, why = _one(db, "at::native::pad", "dims.size")
+    assert (status, target) == ("external", "std::vector::size"), why
 
 
 def test_namespaces_anonymous_namespace_and_recursion(db):
