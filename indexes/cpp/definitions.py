@@ -7,7 +7,10 @@ holds function/namespace/template definitions is a misparse swallowing them, and
 too). It yields namespaces, classes/structs/unions (kind "struct" for struct and union), enums,
 function definitions, in-class method definitions and in-class method *declarations* (kind
 "method", `end_line` = the declaration's last line). Namespace-scope prototypes are not
-definitions and are skipped. Each definition is kept as a list (see `_Walker.__init__`) so that
+definitions and are skipped. Also: friend functions defined in a class body (functions of the
+enclosing namespace), namespace-scope type aliases (kind "alias"), and the classes local to
+function bodies, which the query captures and `local_classes` walks (their methods are qualified by
+the function). Each definition is kept as a list (see `_Walker.__init__`) so that
 `scopes._fix_namespaces` can requalify it before the frozen `Definition`s are made.
 """
 
