@@ -503,6 +503,8 @@ def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tupl
     if name in defs.macros and (name.isupper() or name not in defs.by_name):
         return RESOLVED, (name,), (_macro_why(name, defs),)
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
+    if r.scope and name in f.param_types(r.scope, r.line):
+        return UNRESOLVED, (), (f"{name} is a parameter of {r.scope}: a callable passed in",)
     if cls:
         hit = defs.member(cls, name)
         if hit is not None:

@@ -92,6 +92,7 @@ TREE = {
           dims.size();
         }
         void add_kernel(TensorIteratorBase& iter) {}
+        template <typename F> void apply_op(const Tensor& t, F helper) { helper(t); }
         REGISTER_DISPATCH(add_stub, &add_kernel);
         }
         """,
@@ -209,6 +210,11 @@ def test_namespaces_anonymous_namespace_and_recursion(db):
     assert _one(db, CONV, "helper")[:2] == ("resolved", "at::native::helper")
     assert _one(db, CONV, "at::native::conv2d_symint")[:2] == ("resolved", CONV)
     assert _one(db, "at::native::helper", "t.dim")[:2] == ("resolved", "at::TensorBase::dim")
+
+
+def test_a_callable_parameter_is_not_a_function_of_the_same_name(db):
+    status, target, why = _one(db, "at::native::apply_op", "helper")
+    assert (status, target) == ("unresolved", None) and "parameter" in why
 
 
 def test_overloads_share_a_qualname(db):
