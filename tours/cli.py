@@ -294,6 +294,10 @@ def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
               f"--step {r.number} [--question K] TEXT)")
         for k, q in enumerate(s.quiz, 1):
             print(f"    {k}. {q.ask}")
+            if q.predict:
+                print(_indent(q.predict, "       | "))
+            for i, c in enumerate(q.choices, 1):
+                print(f"       {i}. {c}")
     if s.exercise:
         print()
         print("  exercise:")
