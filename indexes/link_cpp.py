@@ -329,6 +329,7 @@ class _File:
             "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'using %'",
             (file_id,))]
         self.funcs: dict[str, list] = {}
+        self._params: dict = {}  # (function qualname, its line) -> its parameters
         for qual, line, end, sig in con.execute(
                 "SELECT qualname, line, end_line, signature FROM defs WHERE file_id = ? AND kind IN "
                 "('function', 'method')", (file_id,)):
@@ -349,7 +350,11 @@ class _File:
     def param_types(self, scope: str, line: int) -> dict[str, str]:
         for start, end, sig in self.funcs.get(scope, ()):
             if start <= line <= end:
-                return _params(sig, scope.rsplit("::", 1)[-1])
+                key = (scope, start)
+                got = self._params.get(key)
+                if got is None:
+                    got = self._params[key] = _params(sig, scope.rsplit("::", 1)[-1])
+                return got
         return {}
 
 
