@@ -87,3 +87,22 @@ def test_a_missing_library_names_the_extra_to_install(tmp_path):
     plain = load_labs([str(_lab_with(tmp_path / "b", append="requires: [torchatlas_no_such_module]\n"))],
                       builtin=False).labs["square"]
     assert plain.extra == "" and "'.[labs]'" in dev_check(plain, None).skipped
+
+
+def test_each_lab_extra_exists_and_is_in_labs():
+    """A lab's `extra:` names an extra of pyproject.toml, and the `labs` extra holds all of them."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip(f"no pyproject.toml at {pyproject} (an installed package, not a checkout)")
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    for lab in load_labs().labs.values():
+        if not lab.requires:
+            continue
+        assert lab.extra, f"{lab.id} requires {lab.requires} but names no extra to install them"
+        assert lab.extra in extras, f"{lab.id}: extra {lab.extra!r} is not in pyproject.toml ({sorted(extras)})"
+        missing = set(extras[lab.extra]) - set(extras["labs"])
+        assert not missing, f"the `labs` extra lacks {sorted(missing)} of {lab.extra!r}"
