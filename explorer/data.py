@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from torchatlas.indexes.code_queries import (KIND_RANK, Hit, Ref, _noise, callees, callers, find, refs,
-                                             resolve_symbol)
+from torchatlas.indexes.code_queries import KIND_RANK, Hit, Ref, callees, callers, find, refs, resolve_symbol
 from torchatlas.indexes.dispatch_keys import ALIAS_KEYS, KEY_HELP, KIND_HELP, RUNTIME_KEYS
 from torchatlas.indexes.errors import AtlasError, NotFound
+from torchatlas.indexes.lookups import (bindings_of, definitions_at, definitions_in, file_lang, file_named, file_paths,
+                                        includes_of, location_noise, python_callables)
 from torchatlas.indexes.model import DispatchEntry, SourceInfo
 from torchatlas.indexes.queries import normalize, ops_bound_to, resolve_ops, suggest
 from torchatlas.indexes.store import Index
@@ -177,28 +178,23 @@ class Atlas:
     def search_index(self) -> Index:
         """A connection only the search uses, so a stale search can be interrupted from the UI."""
         if self._search_index is None:
-            import sqlite3
-            idx = Index(self.db)
-            idx.con.close()
-            idx.con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, check_same_thread=False)
-            self._search_index = idx
+            self._search_index = Index(self.db, shared=True)
         return self._search_index
 
     def interrupt_search(self) -> None:
         if self._search_index is not None:
-            self._search_index.con.interrupt()
+            self._search_index.interrupt()
 
     def callables(self) -> list[str]:
         if self._callables is None:
-            self._callables = [r[0] for r in self.index().con.execute(
-                "SELECT name FROM nodes WHERE kind = 'python_binding' ORDER BY name")]
+            self._callables = list(python_callables(self.index()))
         return self._callables
 
     def files_by_base(self) -> dict[str, list[str]]:
         """Every file of the index by its base name (resolves #include and import targets)."""
         if self._by_base is None:
             by_base: dict[str, list[str]] = {}
-            for (path,) in self.index().con.execute("SELECT path FROM files"):
+            for path in file_paths(self.index()):
                 by_base.setdefault(path.rsplit("/", 1)[-1], []).append(path)
             self._by_base = by_base
         return self._by_base
@@ -336,7 +332,7 @@ def _score(q: str, h: Hit) -> tuple:
     if h.kind == "lab":  # equal labs keep the catalog's order (by theme): the sort is stable
         return (_rank(q, h), 0.35, 0, 0, "")
     kind_rank = {"tour": 0.3, "lab": 0.35, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
-    return (_rank(q, h), kind_rank, _noise(h.location), len(h.qualname), h.qualname)
+    return (_rank(q, h), kind_rank, location_noise(h.location), len(h.qualname), h.qualname)
 
 
 def search(atlas: Atlas, query: str, limit: int = 40) -> list[Hit]:
@@ -413,10 +409,9 @@ def resolve_name(atlas: Atlas, name: str) -> Resolved:
         h = hits[0]
         path, line = split_location(h.location)
         return Resolved(Target("symbol", h.qualname, path, line))
-    row = idx.con.execute("SELECT path FROM files WHERE path = ? OR path LIKE ? ESCAPE '\\' ORDER BY length(path) "
-                          "LIMIT 1", (text, "%/" + text.replace("%", "\\%").replace("_", "\\_"))).fetchone()
-    if row:
-        return Resolved(Target("file", row[0], row[0], 1))
+    path = file_named(idx, text)
+    if path:
+        return Resolved(Target("file", path, path, 1))
     # at::native::add_out, at::add_out, at::_ops::add_out: the C++ names of an operator
     base = text.replace("::", ".").rsplit(".", 1)[-1]
     for cand in (base[:-4] + ".out" if base.endswith("_out") else None, base):
@@ -435,11 +430,10 @@ LiveReader = Callable[[list[str]], object]  # ops -> runtime.LiveTable
 
 def live_availability(source: SourceInfo) -> tuple[bool, str]:
     """Whether a live column makes sense: only when the installed torch is this source's version."""
-    from torchatlas.indexes.sources import _read_version, installed_root
-    root = installed_root()
-    if root is None:
+    from torchatlas.indexes.sources import installed_version
+    installed = installed_version()
+    if installed is None:
         return False, "live column off: no torch is installed in this Python, so there is no dispatcher to ask"
-    installed = _read_version(root, "package")
     if installed.split("+")[0] != source.version.split("+")[0]:
         return False, (f"live column off: the installed torch is {installed}, this source is {source.version} "
                        "(a comparison needs the same version)")
@@ -584,6 +578,9 @@ def kernel_target(atlas: Atlas, entry: DispatchEntry) -> tuple[Target | None, st
     if hits:
         path, line = split_location(hits[0].location)
         return Target("symbol", hits[0].qualname, path, line), ""
+    if entry.declared_at:  # no body in the package: its at::native declaration in ATen/ops/<op>_native.h
+        path, line = split_location(entry.declared_at)
+        return Target("file", path, path, line or 1), ""
     where = "the installed package ships headers, not .cpp files: index a checkout to see it" \
         if atlas.source.layout == "package" else "it is generated at build time"
     return None, f"{entry.kernel} has no definition in this index ({where})"
@@ -599,20 +596,15 @@ class CallableModel:
 
 
 def callable_model(atlas: Atlas, name: str) -> CallableModel:
-    import json
     idx = atlas.index()
-    rows = idx.con.execute(
-        "SELECT o.name, e.attrs FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
-        "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ? ORDER BY o.name",
-        (name,)).fetchall()
-    if not rows:
+    bound = bindings_of(idx, name)
+    if not bound:
         raise NotFound(f"{name!r} binds no operator in this index",
                        [h.qualname for h in search(atlas, name.rsplit(".", 1)[-1], limit=5)])
     ops = []
-    for op, attrs in rows:
-        rec = idx.op(op) or {}
-        via = json.loads(attrs).get("via", "") if attrs else ""
-        ops.append((op, rec.get("schema") or "", via))
+    for b in bound:
+        rec = idx.op(b.op) or {}
+        ops.append((b.op, rec.get("schema") or "", b.via))
     defs = resolve_symbol(idx, name) if atlas.has_code else []
     return CallableModel(name=name, ops=ops, definitions=defs[:10])
 
@@ -679,23 +671,17 @@ def symbol_model(atlas: Atlas, target: Target) -> SymbolModel:
         chosen = hits[0]
     if chosen is None and target.path and target.line:
         # a kernel named by its registration (ufunc_add_CPU) whose body is a definition of another name
-        row = idx.con.execute(
-            "SELECT d.kind, d.name, d.qualname, d.signature, f.lang FROM defs d JOIN files f ON f.id = d.file_id "
-            "WHERE f.path = ? AND d.line = ? ORDER BY d.kind IN ('function', 'method', 'class', 'struct') DESC "
-            "LIMIT 1", (target.path, target.line)).fetchone()
-        if row:
-            chosen = Hit(row[0], row[1], row[2], f"{target.path}:{target.line}", row[4], row[3] or "")
+        there = definitions_at(idx, target.path, target.line)
+        if there:
+            d = there[0]
+            chosen = Hit(d.kind, d.name, d.qualname, f"{target.path}:{target.line}", d.lang, d.signature)
     path, line = (split_location(chosen.location) if chosen else (target.path, target.line))
     if not path:
         raise NotFound(f"no definition named {target.name!r} in this index",
                        [h.qualname for h in find(idx, target.name.replace("::", ".").rsplit(".", 1)[-1], limit=5)])
     if target.line and chosen is None:
         line = target.line
-    end_line = None
-    row = idx.con.execute("SELECT d.end_line FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
-                          "d.line = ? ORDER BY d.end_line DESC LIMIT 1", (path, line)).fetchone()
-    if row:
-        end_line = row[0]
+    end_line = max((d.end_line for d in definitions_at(idx, path, line)), default=None)
     others = [h for h in hits if h is not chosen][:50]
     code = code_window(atlas, path, line, before=8, after=120, end_line=min(end_line or 0, line + 400))
     return SymbolModel(target=Target("symbol", target.name, path, line), hit=chosen, others=others, code=code,
@@ -733,16 +719,13 @@ class FileModel:
 def file_model(atlas: Atlas, target: Target) -> FileModel:
     idx = atlas.index()
     path = target.path or target.name
-    row = idx.con.execute("SELECT id, lang FROM files WHERE path = ?", (path,)).fetchone()
-    lang = row[1] if row else lexer_for(path)
+    indexed_as = file_lang(idx, path)
+    lang = indexed_as or lexer_for(path)
     symbols: list[tuple[str, str, int]] = []
     includes: list[tuple[str, int, str | None]] = []
-    if row:
-        symbols = [(k, q or n, line) for k, n, q, line in idx.con.execute(
-            "SELECT kind, name, qualname, line FROM defs WHERE file_id = ? ORDER BY line LIMIT 2000", (row[0],))]
-        for tgt, line in idx.con.execute("SELECT target, line FROM includes WHERE file_id = ? ORDER BY line "
-                                         "LIMIT 1000", (row[0],)).fetchall():
-            includes.append((tgt, line, _include_path(atlas, tgt, lang)))
+    if indexed_as:
+        symbols = [(d.kind, d.qualname, d.location.line) for d in definitions_in(idx, path)]
+        includes = [(i.target, i.location.line, _include_path(atlas, i.target, lang)) for i in includes_of(idx, path)]
     code = code_window(atlas, path, target.line or 1, before=20 if (target.line or 1) > 1 else 0, after=280)
     return FileModel(target=Target("file", path, path, target.line or 1), lang=lang, code=code, symbols=symbols,
                      includes=includes)

@@ -469,6 +469,8 @@ class OpView(View):
         if e.kernel:
             lines.append(M("kernel      [b]$k[/]", k=e.kernel) + (M("  [dim]at $d[/]", d=e.defined_at)
                                                                  if e.defined_at else Content("")))
+            if e.declared_at:  # the installed package: no body, its at::native declaration (ATen/ops/<op>_native.h)
+                lines.append(M("declared    [dim]$d[/]", d=e.declared_at))
         if e.registered_in:
             gen = data.generated_by(e.registered_in)
             lines.append(M("registered  $r", r=e.registered_in) + (M("  [dim]($g)[/]", g=gen) if gen else Content("")))

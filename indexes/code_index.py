@@ -79,6 +79,12 @@ class ParsedFile:
     # (defs, refs, regs); the lists above are then empty, so nothing big crosses the pipe.
     stored: tuple[int, int, int] | None = None
 
+    def problems(self) -> list[Problem]:
+        """What went wrong reading this file (one warning), for the index's problems table."""
+        if self.status in ("ok", "unchanged") and not self.non_utf8:
+            return []
+        return [Problem(Location(self.path), "", self.message, "warning")]
+
     def fact_counts(self) -> tuple[int, int, int]:
         return self.stored if self.stored is not None else (len(self.defs), len(self.refs), len(self.regs))
 
@@ -326,6 +332,4 @@ def parse_all(source: Source, files: list[tuple[FileStat, str | None]], jobs: in
 
 
 def problems_of(parsed: ParsedFile) -> list[Problem]:
-    if parsed.status in ("ok", "unchanged") and not parsed.non_utf8:
-        return []
-    return [Problem(Location(parsed.path), "", parsed.message, "warning")]
+    return parsed.problems()

@@ -68,7 +68,7 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
 
-    con = index.con
+    con = index._con
     like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # operators
     op_q = q[len("aten::"):] if q.startswith("aten::") else q
@@ -122,7 +122,7 @@ def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
     range scan), so a miss stays fast."""
     import difflib
     out: list[tuple[float, Hit]] = []
-    con = index.con
+    con = index._con
     rows = con.execute("SELECT op, name, json_extract(record, '$.defined_at') FROM ops").fetchall()
     if "." in op_q:  # an overload named: match `add.Tensor`-style names
         pool = {op.split("::", 1)[1]: [(op, rec)] for op, _name, rec in rows}
@@ -167,7 +167,7 @@ def _alias_matches(index: Index, dotted: str) -> list[Hit]:
     if len(parts) < 2:
         return []
     tail = ".".join(parts[-2:])
-    rows = index.con.execute(
+    rows = index._con.execute(
         "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
         "ON f.id = d.file_id WHERE d.name = ? AND f.lang = 'python' AND (d.qualname LIKE ? OR d.qualname = ?) "
         "LIMIT 200", (parts[-1], f"{parts[0]}.%.{tail}", tail)).fetchall()
@@ -212,19 +212,19 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
     t = text.strip()
     if t.startswith(("TORCH_IMPL_FUNC(", "TORCH_META_FUNC(")) and t.endswith(")"):
         kind, inner = t[:-1].split("(", 1)
-        rows = index.con.execute(
+        rows = index._con.execute(
             "SELECT f.path, r.line, r.target FROM code_regs r JOIN files f ON f.id = r.file_id "
             "WHERE r.kind = ? AND r.name = ?", (kind, inner.strip())).fetchall()
         return [Hit("function", t, target, f"{p}:{line}", "cpp") for p, line, target in rows]
     sql = ("SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
            "ON f.id = d.file_id WHERE d.{} = ? ORDER BY f.path, d.line LIMIT 200")
-    rows = index.con.execute(sql.format("qualname"), (t,)).fetchall()
+    rows = index._con.execute(sql.format("qualname"), (t,)).fetchall()
     if not rows and ("::" in t or "." in t):
         base = t.replace("::", ".").rsplit(".", 1)[-1]
-        rows = [r for r in index.con.execute(sql.format("name"), (base,)).fetchall()
+        rows = [r for r in index._con.execute(sql.format("name"), (base,)).fetchall()
                 if r[2].replace("::", ".").endswith(t.replace("::", "."))]
     if not rows:
-        rows = index.con.execute(sql.format("name"), (t,)).fetchall()
+        rows = index._con.execute(sql.format("name"), (t,)).fetchall()
     hits = [Hit(k, n, q, f"{p}:{line}", lang, sig or "") for k, n, q, p, line, lang, sig in rows]
     dotted = "." in t and "::" not in t  # a Python name: never answer it with C++ of the same base name
     if dotted:
@@ -256,14 +256,14 @@ def refs(index: Index, symbol: str, limit: int = 500) -> list[Ref]:
     qualified = "::" in symbol or "." in symbol
     tail = symbol.replace("::", ".")
     out = []
-    for name, path, line, scope, kind in index.con.execute(
+    for name, path, line, scope, kind in index._con.execute(
             "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
             "WHERE r.base = ? ORDER BY f.path, r.line LIMIT ?", (base, limit * 4)):
         written = name.replace("::", ".")
         if qualified and "." in written and not (tail.endswith(written) or written.endswith(tail)):
             continue
         out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call"))
-    for kind, name, path, line in index.con.execute(
+    for kind, name, path, line in index._con.execute(
             "SELECT r.kind, r.name, f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
             "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
         out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
@@ -280,7 +280,7 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     out = []
     seen = set()
     for d in defs[:5]:
-        for name, path, line, kind in index.con.execute(
+        for name, path, line, kind in index._con.execute(
                 "SELECT r.name, f.path, r.line, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
                 f"WHERE {IN_SCOPE} ORDER BY r.line", (d.qualname,)):
             key = (name, path, line)
@@ -297,7 +297,7 @@ def definition_of(index: Index, name: str) -> str | None:
     cache = index.__dict__.setdefault("_defcache", {})
     if name in cache:
         return cache[name]
-    rows = index.con.execute(
+    rows = index._con.execute(
         "SELECT f.path, d.line, d.qualname = ? FROM defs d JOIN files f ON f.id = d.file_id WHERE "
         "(d.qualname = ? OR d.name = ?) AND d.kind IN ('function', 'method', 'class', 'struct', 'macro') LIMIT 50",
         (name, name, _base(name))).fetchall()
@@ -311,7 +311,7 @@ def definition_of(index: Index, name: str) -> str | None:
 def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     """Typed out-edges of a node: ('calls', qualname), ('binds', op), ('dispatches_to', kernel), ..."""
     out: list[tuple[str, str]] = []
-    con = index.con
+    con = index._con
     if node.startswith("aten::"):
         from .store import _key_order
         rows = con.execute("SELECT key, kernel FROM dispatch WHERE op = ? AND kernel IS NOT NULL", (node,)).fetchall()
@@ -337,10 +337,10 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
 
 
 def _qualify(index: Index, name: str) -> str:
-    row = index.con.execute("SELECT qualname FROM defs WHERE qualname = ? LIMIT 1", (name,)).fetchone()
+    row = index._con.execute("SELECT qualname FROM defs WHERE qualname = ? LIMIT 1", (name,)).fetchone()
     if row:
         return row[0]
-    rows = index.con.execute("SELECT DISTINCT qualname FROM defs WHERE name = ? AND kind IN ('function', 'method') "
+    rows = index._con.execute("SELECT DISTINCT qualname FROM defs WHERE name = ? AND kind IN ('function', 'method') "
                              "LIMIT 2", (_base(name),)).fetchall()
     return rows[0][0] if len(rows) == 1 else name
 

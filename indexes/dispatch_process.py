@@ -20,18 +20,23 @@ import os
 import signal
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from .errors import cannot_write, is_write_failure
 from .model import Problem
 from .sources import Source
-from .store import DISPATCH_TABLES, ScratchWriter, remove_scratch
+from .store import DISPATCH_TABLES, remove_scratch
+
+# (source, keys, scratch file) -> (counts, problems): the whole dispatch stage, its rows written into
+# the scratch file. pipeline.py passes its own (this module never imports the pipeline: no loop).
+StageWork = Callable[[Source, tuple, Path], tuple]
 
 
 class DispatchStageFailed(RuntimeError):
     """The dispatch stage raised in its process; the message carries its traceback."""
 
 
-def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> None:
+def _stage_main(work: StageWork, source: Source, keys: tuple[str, ...], scratch: str, conn) -> None:
     """In the child: the whole dispatch stage, its rows into `scratch`, (counts, problems) to `conn`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()  # short-lived, and what it builds lives until written (see gc_pause.py)
@@ -40,14 +45,9 @@ def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> No
             os.setpgrp()  # the parent can kill this process and the torchgen subprocess in one go
         except OSError:
             pass
-    from . import pipeline  # looked up at run time, so a test's monkeypatch on the module applies
     try:
-        yaml_facts = pipeline.read_yaml(source, in_this_process=True)  # this process ends with the stage
-        stage = pipeline.run_dispatch_stage(source, yaml_facts, keys, lambda *a: None)
-        w = ScratchWriter(Path(scratch))
-        n_edges = pipeline.write_dispatch_stage(w, stage, source, keys)
-        w.close()
-        conn.send(("ok", pipeline.dispatch_counts(stage, n_edges), stage.problems))
+        counts, problems = work(source, keys, Path(scratch))
+        conn.send(("ok", counts, problems))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
         if is_write_failure(e):  # the disk, not a bug: the parent says so in one line
             conn.send(("write_error", type(e).__name__, str(e)))
@@ -60,7 +60,7 @@ def _stage_main(source: Source, keys: tuple[str, ...], scratch: str, conn) -> No
 class BackgroundDispatchStage:
     """Start the dispatch stage now; `merge_into(writer)` waits for it and copies its tables."""
 
-    def __init__(self, source: Source, keys: tuple[str, ...], target: Path):
+    def __init__(self, work: StageWork, source: Source, keys: tuple[str, ...], target: Path):
         import multiprocessing as mp
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
         self.scratch = target.with_name(f".{target.name}.{os.getpid()}.dispatch.tmp")
@@ -68,7 +68,8 @@ class BackgroundDispatchStage:
         parent_end, child_end = ctx.Pipe(duplex=False)
         self._conn = parent_end
         self._result: tuple[dict, list[Problem]] | None = None
-        self._proc = ctx.Process(target=_stage_main, args=(source, keys, str(self.scratch), child_end), daemon=True)
+        self._proc = ctx.Process(target=_stage_main, args=(work, source, keys, str(self.scratch), child_end),
+                                 daemon=True)
         self._proc.start()
         child_end.close()
 

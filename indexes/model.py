@@ -191,6 +191,8 @@ class DispatchEntry:
     """What the dispatcher runs for one (overload, runtime key), and why.
 
     kind is one of KINDS. `via` is the provenance chain, human-readable, first hop first.
+    `defined_at` is the kernel's body when the source has it; `declared_at` its at::native
+    declaration in the installed package's ATen/ops/<op>_native.h (see indexes/native_decls.py).
     """
 
     op: str
@@ -200,6 +202,7 @@ class DispatchEntry:
     kernel: str | None
     defined_at: str | None = None
     via: tuple[str, ...] = ()
+    declared_at: str | None = None
 
     def as_json(self) -> dict:
         return {
@@ -207,6 +210,7 @@ class DispatchEntry:
             "registered_in": self.registered_in,
             "kernel": self.kernel,
             "defined_at": self.defined_at,
+            "declared_at": self.declared_at,
             "via": list(self.via),
         }
 

@@ -252,7 +252,7 @@ def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: t
     while the workers still parse: the end of the build, when one core works alone, is shorter."""
     from .dispatch_process import BackgroundDispatchStage
     shards = [db.with_name(f".{db.name}.{os.getpid()}.shard{k}.tmp") for k in range(jobs)]
-    with BackgroundDispatchStage(source, keys, db) as stage, writing(db) as w, _removed_after(shards):
+    with BackgroundDispatchStage(dispatch_stage_into, source, keys, db) as stage, writing(db) as w, _removed_after(shards):
         say("finding files", 0, 0)
         files = discover(source, problems)
 
@@ -277,6 +277,18 @@ def _summary(source: Source, counts: dict, problems: list[Problem], t0: float) -
     counts["problems"] = len(problems)
     return IndexSummary(source=source.info, counts=counts, problems=tuple(problems),
                         seconds=time.perf_counter() - t0)
+
+
+def dispatch_stage_into(source: Source, keys: tuple[str, ...], scratch: Path) -> tuple[dict, list[Problem]]:
+    """The whole dispatch stage with its rows written into `scratch`: what the background process
+    (dispatch_process.py) runs. The names are looked up at run time, so a test's monkeypatch applies."""
+    from .store import ScratchWriter
+    yaml_facts = read_yaml(source, in_this_process=True)  # this process ends with the stage
+    stage = run_dispatch_stage(source, yaml_facts, keys, lambda *a: None)
+    w = ScratchWriter(scratch)
+    n_edges = write_dispatch_stage(w, stage, source, keys)
+    w.close()
+    return dispatch_counts(stage, n_edges), stage.problems
 
 
 def dispatch_counts(stage: DispatchStage, n_edges: int) -> dict:

@@ -56,7 +56,7 @@ def main_overload_first(ops: list[str]) -> list[str]:
 
 
 def ops_bound_to(index: Index, callable_name: str) -> list[str]:
-    rows = index.con.execute(
+    rows = index._con.execute(
         "SELECT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
         "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ? ORDER BY o.name",
         (callable_name,)).fetchall()

@@ -66,6 +66,12 @@ def installed_root() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]).parent
 
 
+def installed_version() -> str | None:
+    """The installed torch's version as its torch/version.py says (no import), or None without torch."""
+    root = installed_root()
+    return None if root is None else _read_version(root, "package")
+
+
 def _read_version(root: Path, layout: str) -> str:
     if layout == "package":
         vf = root / "torch" / "version.py"

@@ -97,9 +97,24 @@ def check_index_file(path: Path, allow_old_schema: bool = False) -> dict:
         raise BadIndex(f"{path}: an SQLite file that is not a torchatlas index",
                        hint="torchatlas will not overwrite it; point --db at another file")
     if int(meta.get("schema", 0)) != SCHEMA_VERSION and not allow_old_schema:
-        raise BadIndex(f"{path}: index format {meta.get('schema')} (this torchatlas reads {SCHEMA_VERSION})",
-                       hint="rebuild it with `torchatlas index`")
+        raise _format_mismatch(path, meta)
     return meta
+
+
+def _format_mismatch(path: Path, meta: dict) -> BadIndex:
+    """An index another torchatlas wrote: say which way it differs and the command that re-indexes it."""
+    found = int(meta.get("schema", 0) or 0)
+    try:
+        root = json.loads(meta.get("source", "{}")).get("root") or ""
+    except ValueError:
+        root = ""
+    again = f"torchatlas index --source {root} --db {path}" if root else f"torchatlas index --db {path}"
+    if found < SCHEMA_VERSION:
+        return BadIndex(f"{path}: built by an older torchatlas (index format {found}; this one reads format "
+                        f"{SCHEMA_VERSION}, which answers questions the old one cannot)",
+                        hint=f"re-index: {again}")
+    return BadIndex(f"{path}: built by a newer torchatlas (index format {found}; this one reads {SCHEMA_VERSION})",
+                    hint=f"upgrade torchatlas, or re-index with this one: {again}")
 
 
 _quote = json.encoder.encode_basestring_ascii  # json.dumps's own string encoder (C)
@@ -226,8 +241,7 @@ class _Rows:
         if parsed.regs:
             self.con.executemany("INSERT INTO code_regs VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(fid,) + g for g in parsed.regs])
-        from .code_index import problems_of
-        self.add_problems(problems_of(parsed), stage="code")
+        self.add_problems(parsed.problems(), stage="code")  # a code_index.ParsedFile: no import back
 
     def remove_file(self, path: str) -> None:
         row = self.con.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
@@ -358,36 +372,48 @@ def _key_order(key: str) -> tuple[int, str]:
 
 
 class Index:
-    """A read-only view of one index file."""
+    """A read-only view of one index file. Its connection is private: the layers above ask the
+    query modules of `indexes/` (queries, code_queries, lookups, trace), never SQL.
 
-    def __init__(self, path: Path):
+    `shared=True` lets another thread use the connection (the explorer's search runs in a worker
+    and is interrupted from the UI thread with `interrupt()`)."""
+
+    def __init__(self, path: Path, shared: bool = False):
         self.path = path
         self.meta = check_index_file(path)
-        self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        self._con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=not shared)
+
+    def interrupt(self) -> None:
+        """Stop the query running on this index's connection (from another thread): it raises
+        sqlite3.OperationalError("interrupted") where it runs."""
+        self._con.interrupt()
 
     @property
     def source(self) -> SourceInfo:
-        return SourceInfo(**json.loads(self.meta["source"]))
+        cached = self.__dict__.get("_source")
+        if cached is None:
+            cached = self.__dict__["_source"] = SourceInfo(**json.loads(self.meta["source"]))
+        return cached
 
     def close(self) -> None:
-        self.con.close()
+        self._con.close()
 
     def op(self, op: str) -> dict | None:
-        row = self.con.execute("SELECT record FROM ops WHERE op = ?", (op,)).fetchone()
+        row = self._con.execute("SELECT record FROM ops WHERE op = ?", (op,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def ops_named(self, name: str) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT op FROM ops WHERE name = ? ORDER BY overload", (name,))]
+        return [r[0] for r in self._con.execute("SELECT op FROM ops WHERE name = ? ORDER BY overload", (name,))]
 
     def all_op_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT op FROM ops ORDER BY op")]
+        return [r[0] for r in self._con.execute("SELECT op FROM ops ORDER BY op")]
 
     def all_ops(self) -> Iterator[dict]:
-        for (rec,) in self.con.execute("SELECT record FROM ops ORDER BY op"):
+        for (rec,) in self._con.execute("SELECT record FROM ops ORDER BY op"):
             yield json.loads(rec)
 
     def dispatch(self, op: str, keys: Iterable[str] | None = None) -> dict[str, DispatchEntry]:
-        rows = self.con.execute("SELECT key, kind, registered_in, kernel, defined_at, via FROM dispatch "
+        rows = self._con.execute("SELECT key, kind, registered_in, kernel, defined_at, via FROM dispatch "
                                 "WHERE op = ?", (op,)).fetchall()
         out = {r[0]: self._with_location(DispatchEntry(op, r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5]))))
                for r in rows}
@@ -408,7 +434,7 @@ class Index:
         return loc
 
     def _find_kernel(self, kernel: str) -> str | None:
-        q = self.con.execute
+        q = self._con.execute
         if kernel.startswith("VariableType::"):
             return None  # generated into VariableType.cpp: not in a source tree
         if kernel.startswith("at::meta::structured_") or kernel.startswith("at::native::structured_"):
@@ -429,26 +455,36 @@ class Index:
                 "'TORCH_IMPL_FUNC' AND r.name = ? ORDER BY f.path LIMIT 1", (name,)).fetchone()
         if row:
             return f"{row[0]}:{row[1]}"
-        rows = q("SELECT f.path, d.line, d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE d.name = ? "
-                 "AND d.kind IN ('function', 'method') AND f.lang = 'cpp'", (name,)).fetchall()
+        return self._kernel_body(kernel, name)
+
+    def _kernel_body(self, kernel: str, name: str) -> str | None:
+        """The body of a C++ kernel under its own qualified name, or None (see native_decls.py:
+        a same-named member of another class, or a declaration, is not the kernel)."""
+        from .native_decls import is_kernel_body
+        rows = self._con.execute(
+            "SELECT f.path, d.line, d.qualname, d.signature, d.end_line FROM defs d JOIN files f ON f.id = d.file_id "
+            "WHERE d.name = ? AND d.kind IN ('function', 'method') AND f.lang = 'cpp'", (name,)).fetchall()
+        rows = [r for r in rows if is_kernel_body(kernel, r[2], r[0], r[3] or "", r[1], r[4] or r[1])]
         if not rows:
             return None
-
-        def rank(r):
-            path, _line, qual = r
-            return (not path.endswith((".cpp", ".cu", ".mm", ".cc")), "/native/" not in path,
-                    not qual.startswith("at::native::"), path, _line)
-        best = min(rows, key=rank)
+        best = min(rows, key=lambda r: (not r[0].endswith((".cpp", ".cu", ".mm", ".cc")), "/native/" not in r[0],
+                                        r[0], r[1]))
         return f"{best[0]}:{best[1]}"
 
     def _with_location(self, e: DispatchEntry) -> DispatchEntry:
-        if e.defined_at or not e.kernel:
+        """The entry with `defined_at` (the body, when this source has it) and `declared_at` (its
+        at::native declaration in the installed package's ATen/ops/<op>_native.h)."""
+        if not e.kernel:
             return e
-        loc = self.kernel_location(e.kernel)
-        return DispatchEntry(e.op, e.key, e.kind, e.registered_in, e.kernel, loc, e.via) if loc else e
+        from .native_decls import declared_at
+        loc = e.defined_at or self.kernel_location(e.kernel)
+        decl = declared_at(self.source.root, e.op, e.kernel) if self.source.layout == "package" else None
+        if loc == e.defined_at and decl is None:
+            return e
+        return DispatchEntry(e.op, e.key, e.kind, e.registered_in, e.kernel, loc, e.via, decl)
 
     def dispatch_all(self) -> Iterator[tuple[str, list[DispatchEntry]]]:
-        cur = self.con.execute("SELECT op, key, kind, registered_in, kernel, defined_at, via FROM dispatch ORDER BY op")
+        cur = self._con.execute("SELECT op, key, kind, registered_in, kernel, defined_at, via FROM dispatch ORDER BY op")
         current, entries = None, []
         for r in cur:
             if r[0] != current:
@@ -461,14 +497,14 @@ class Index:
             yield current, sorted(entries, key=lambda e: _key_order(e.key))
 
     def derivatives(self, op: str) -> list[dict]:
-        return [json.loads(r[0]) for r in self.con.execute("SELECT record FROM derivatives WHERE op = ?", (op,))]
+        return [json.loads(r[0]) for r in self._con.execute("SELECT record FROM derivatives WHERE op = ?", (op,))]
 
     def problems(self) -> list[Problem]:
         from .model import Location
         return [Problem(Location(p or "", l or 0), e or "", m, s) for p, l, e, m, s in
-                self.con.execute("SELECT path, line, entry, message, severity FROM problems")]
+                self._con.execute("SELECT path, line, entry, message, severity FROM problems")]
 
     def count(self, table: str) -> int:
         assert table in ("ops", "dispatch", "derivatives", "nodes", "edges", "problems", "files", "defs", "refs",
                          "includes", "code_regs")
-        return self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return self._con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

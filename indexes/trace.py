@@ -37,7 +37,7 @@ class TraceStep:
 
 
 def _binding_via(index: Index, callable_name: str, op: str) -> str:
-    row = index.con.execute(
+    row = index._con.execute(
         "SELECT e.attrs FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' JOIN nodes o ON o.id = e.dst "
         "WHERE b.kind = 'python_binding' AND b.name = ? AND o.name = ?", (callable_name, op)).fetchone()
     if not row or not row[0]:
@@ -50,7 +50,7 @@ def close_callables(index: Index, name: str, limit: int = 5) -> list[str]:
     """Python callables that bind an operator and look like `name`: completions first (torch.ad ->
     torch.add), then names a typo away (torch.mull -> torch.mul)."""
     import difflib
-    names = [n for (n,) in index.con.execute("SELECT DISTINCT name FROM nodes WHERE kind = 'python_binding'")]
+    names = [n for (n,) in index._con.execute("SELECT DISTINCT name FROM nodes WHERE kind = 'python_binding'")]
     prefix = sorted((n for n in names if n.startswith(name)), key=lambda n: (len(n), n))[:limit]
     fuzzy = [n for n in difflib.get_close_matches(name, names, n=limit, cutoff=0.8) if n not in prefix]
     return (prefix + fuzzy)[:limit]
@@ -76,26 +76,112 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None) -> 
             py_loc = where if ":" in where else None
         steps.append(TraceStep("python", f"{start}  (binds {', '.join(ops[:6])}{' ...' if len(ops) > 6 else ''})",
                                py_loc, note=via or f"a builtin of {module}"))
-        steps.append(_binding_step(index, start, chosen, layout))
+        rec = index.op(chosen)
+        if rec is None:
+            raise NotFound(f"no operator {chosen!r} in this index")
+        steps.append(_binding_step(index, start, rec, layout))
     else:
         chosen = op or resolve_ops(index, start)[0]
     rec = index.op(chosen)
     if rec is None:
         raise NotFound(f"no operator {chosen!r} in this index")
-    steps.append(_cpp_api_step(index, rec, layout))
+    steps.append(_cpp_api_step(index, rec, layout, via_method=start.startswith("torch.Tensor.")))
     steps.append(TraceStep("operator", f"{chosen}: {rec.get('schema') or ''}", rec.get("defined_at"),
                            note="declared in native_functions.yaml; the dispatcher looks up its kernel per key"))
     entries = index.dispatch(chosen, [key])
     if key not in entries:
         raise NotFound(f"{chosen} has no dispatch entry for {key}")
     e = entries[key]
-    steps.append(TraceStep("dispatch", f"{key}: {e.kind} -> {e.kernel or '-'} (registered in {e.registered_in or '-'})",
-                           None, generated_by=("torchgen/gen.py" if e.registered_in and "/" not in e.registered_in
-                                               else None),
-                           note=" <- ".join(reversed(e.via))))
+    steps.append(_dispatch_step(key, e))
+    seen = {chosen}
+    while e.kind == "composite_implicit" and e.kernel and len(seen) <= MAX_HOPS:
+        hop = _decomposition_hop(index, chosen, e, key, seen)
+        steps.extend(hop.steps)
+        if hop.op is None:
+            return chosen, steps
+        chosen, e = hop.op, hop.entry
+        seen.add(chosen)
     if e.kernel:
         steps.extend(_kernel_steps(index, e.kernel, e.defined_at, key))
     return chosen, steps
+
+
+MAX_HOPS = 8  # CompositeImplicitAutograd chains are short (conv2d -> convolution: one hop)
+
+
+def _dispatch_step(key: str, e) -> TraceStep:
+    return TraceStep("dispatch", f"{key}: {e.kind} -> {e.kernel or '-'} (registered in {e.registered_in or '-'})",
+                     None, generated_by=("torchgen/gen.py" if e.registered_in and "/" not in e.registered_in else None),
+                     note=" <- ".join(reversed(e.via)))
+
+
+@dataclass(frozen=True)
+class _Hop:
+    steps: tuple[TraceStep, ...]
+    op: str | None = None  # the operator the walk continues into; None: it stops here
+    entry: object = None
+
+
+def ops_called_by(index: Index, kernel: str) -> list[tuple[str, str, str]]:
+    """The at:: operators a kernel's body calls, in line order: (op, the name as written, path:line).
+    `at::convolution_symint` -> aten::convolution (torchgen's C++ API adds _symint and _out/_outf to
+    the operator's name); an at:: name that is no operator (at::isComplexType) is skipped."""
+    rows = index._con.execute(
+        "SELECT r.name, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
+        f"WHERE {IN_SCOPE} ORDER BY r.line", (kernel,)).fetchall()
+    out = []
+    for written, path, line in rows:
+        if not written.startswith("at::") or written.startswith(("at::native::", "at::meta::", "at::_ops::")):
+            continue
+        name = written[len("at::"):]
+        if "::" in name:
+            continue
+        for cand, overload in ((name, None), (name.removesuffix("_symint"), None),
+                               (name.removesuffix("_symint").removesuffix("_outf").removesuffix("_out"), "out")):
+            ops = index.ops_named(cand)
+            if ops:
+                if overload == "out" and cand != name.removesuffix("_symint"):
+                    outs = [o for o in ops if o.endswith(".out")] or [o for o in ops if "out" in o.split(".", 1)[-1]]
+                    ops = outs or ops
+                from .queries import main_overload_first
+                out.append((main_overload_first(ops)[0], written, f"{path}:{line}"))
+                break
+    return out
+
+
+def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str]) -> _Hop:
+    """One CompositeImplicitAutograd hop: the kernel's body, and the first operator it calls that
+    the walk has not seen, with its dispatch entry for `key`."""
+    body = e.defined_at
+    kernel_step = TraceStep("kernel", f"{e.kernel}", body,
+                            note=f"{op} is CompositeImplicitAutograd: no backend registers a kernel for it, so {key} "
+                                 "runs this decomposition, whose body calls other operators (each dispatched again)")
+    if not body:
+        return _Hop((kernel_step, TraceStep(
+            "decomposes", f"{e.kernel}: the walk stops here", None,
+            note="this source has no body for it (the installed package ships headers, not the .cpp files): "
+                 "index a checkout (torchatlas index --source TREE) to follow the operators it calls")),)
+    called = ops_called_by(index, e.kernel)
+    fresh = [c for c in called if c[0] not in seen]
+    if not fresh:
+        why = ("it calls no at:: operator" if not called else
+               f"the operators it calls were traced already ({', '.join(dict.fromkeys(c[0] for c in called))})")
+        return _Hop((kernel_step, TraceStep("decomposes", f"{e.kernel}: the walk stops here", None, note=why)),)
+    nxt, written, where = fresh[0]
+    others = list(dict.fromkeys(c[0] for c in fresh[1:]))
+    rec = index.op(nxt) or {}
+    entry = index.dispatch(nxt, [key]).get(key)
+    hop = TraceStep("decomposes", f"{e.kernel} calls {written}(...) -> {nxt}", where,
+                    note=f"{op} has no {key} kernel of its own; the walk continues into the first operator its "
+                         "decomposition calls" + (f" (it also calls {', '.join(others[:6])})" if others else ""))
+    steps = [kernel_step, hop, TraceStep("operator", f"{nxt}: {rec.get('schema') or ''}", rec.get("defined_at"),
+                                         note="dispatched again: at::" + written[len('at::'):] +
+                                              " goes through the dispatcher like any C++ API call")]
+    if entry is None:
+        steps.append(TraceStep("dispatch", f"{key}: no entry for {nxt}", None))
+        return _Hop(tuple(steps))
+    steps.append(_dispatch_step(key, entry))
+    return _Hop(tuple(steps), nxt, entry)
 
 
 def _preferred(ops: list[str], callable_name: str) -> str:
@@ -110,41 +196,94 @@ def _preferred(ops: list[str], callable_name: str) -> str:
     return ops[0]
 
 
-def _binding_step(index: Index, callable_name: str, op: str, layout: str) -> TraceStep:
-    name = callable_name.rsplit(".", 1)[-1]
-    if ".Tensor." in callable_name:
-        target, template = f"THPVariable_{name} (python_variable_methods.cpp)", "python_variable_methods.cpp"
-    elif ".nn.functional." in callable_name or "._C._nn." in callable_name:
-        target, template = f"THPVariable_{name} (python_nn_functions.cpp)", "python_nn_functions.cpp"
-    else:
-        target, template = f"THPVariable_{name} (python_torch_functions.cpp)", "python_torch_functions.cpp"
+# python_module -> the generated binding file (tools/autograd/gen_python_functions.py writes one per
+# module; an op without python_module is a torch.* function bound in python_torch_functions.cpp)
+BINDING_FILES = {None: "python_torch_functions.cpp", "nn": "python_nn_functions.cpp",
+                 "linalg": "python_linalg_functions.cpp", "fft": "python_fft_functions.cpp",
+                 "special": "python_special_functions.cpp", "sparse": "python_sparse_functions.cpp",
+                 "nested": "python_nested_functions.cpp"}
+
+
+@dataclass(frozen=True)
+class CppNames:
+    """What torchgen calls one overload in C++ (torchgen/model.py OperatorName.unambiguous_name,
+    torchgen/api/cpp.py name): the `at::_ops::` struct, the `at::` function (None for a method-only
+    op), the `Tensor::` method (None for a function-only op), and the per-op header's root."""
+
+    ops_struct: str  # at::_ops::conv2d (default overload), at::_ops::add_Tensor, at::_ops::add__Tensor
+    function: str | None  # at::add, at::add_out
+    method: str | None  # at::Tensor::add_
+    root: str  # add (ATen/ops/add.h, add_ops.h, add_native.h)
+
+
+def root_name(name: str) -> str:
+    """The operator's base name without the in-place `_` (torchgen's root_name): add_ -> add."""
+    if name.startswith("__") and name.endswith("__"):
+        return name
+    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
+
+
+def cpp_names(rec: dict) -> CppNames:
+    """torchgen's names of one overload, from its native_functions.yaml record."""
+    name, overload = rec["name"], rec.get("overload") or ""
+    struct = f"at::_ops::{name}_{overload}" if overload else f"at::_ops::{name}"
+    is_out = any(a.get("out") for a in rec.get("arguments") or ())
+    cpp = name + ("_out" if is_out else "")
+    variants = rec.get("variants") or ["function"]
+    return CppNames(struct, f"at::{cpp}" if "function" in variants else None,
+                    f"at::Tensor::{cpp}" if "method" in variants else None, root_name(name))
+
+
+def binding_file(callable_name: str, rec: dict) -> str:
+    """The generated file that binds `callable_name` to `rec`: methods in python_variable_methods.cpp,
+    functions in the file of the op's python_module (none: python_torch_functions.cpp)."""
+    if callable_name.startswith("torch.Tensor."):
+        return "python_variable_methods.cpp"
+    return BINDING_FILES.get(rec.get("python_module"), f"python_{rec.get('python_module')}_functions.cpp")
+
+
+def _binding_step(index: Index, callable_name: str, rec: dict, layout: str) -> TraceStep:
+    template = binding_file(callable_name, rec)
+    name = rec["name"]
+    wrapper = callable_name.rsplit(".", 1)[-1] != name
+    target = f"THPVariable_{name} ({template})"
     tpl = f"tools/autograd/templates/{template}" if layout == "checkout" else \
         f"torchgen/packaged/autograd/templates/{template}"
     gen = ("tools/autograd/gen_python_functions.py" if layout == "checkout"
            else "torchgen/packaged/autograd/gen_python_functions.py")
+    module = rec.get("python_module")
+    why = (f"python_module: {module} in native_functions.yaml" if module and template != "python_variable_methods.cpp"
+           else "a Tensor method (variants: method)" if template == "python_variable_methods.cpp"
+           else "no python_module: a torch.* function")
     return TraceStep("binding", f"generated Python binding {target}: parses the arguments, picks the overload, "
-                                f"releases the GIL and calls the C++ API",
+                                f"releases the GIL and calls the C++ API"
+                                + (f" ({callable_name} is a Python wrapper that calls it)" if wrapper else ""),
                      f"{tpl}:1" if os.path.exists(os.path.join(index.source.root, tpl)) else None,
-                     generated_by=gen, note="torch/csrc/autograd/generated/ is written at build time; "
-                                            "the template is what it is generated from")
+                     generated_by=gen, note=f"{template}: {why}; torch/csrc/autograd/generated/ is written at "
+                                            "build time, the template is what it is generated from")
 
 
-def _cpp_api_step(index: Index, rec: dict, layout: str) -> TraceStep:
-    name = rec["name"]
-    header = f"torch/include/ATen/ops/{name}.h" if layout == "package" else None
+def _cpp_api_step(index: Index, rec: dict, layout: str, via_method: bool = False) -> TraceStep:
+    names = cpp_names(rec)
+    api = names.method if (via_method and names.method) or not names.function else names.function
+    header = (f"torch/include/ATen/ops/{names.root}.h" if api == names.function else "torch/include/ATen/core/TensorBody.h"
+              ) if layout == "package" else None
     loc = None
     if header:
+        short = api.rsplit("::", 1)[-1]
         full = os.path.join(index.source.root, header)
         try:
             with open(full, "rb") as f:
                 for i, line in enumerate(f, 1):
-                    if f" {name}(".encode() in line and b"inline" in line:
+                    if f" {short}(".encode() in line and (b"inline" in line or b"TORCH_API" in line):
                         loc = f"{header}:{i}"
                         break
         except OSError:
             loc = None
-    return TraceStep("cpp_api", f"at::{name}(...) -> at::_ops::{name}_{rec['overload'] or ''}::call(...): "
-                                "finds the operator handle once, then Dispatcher::call",
+    only = (" (a method-only op: no at:: function)" if not names.function else
+            " (a function-only op: no Tensor method)" if not names.method else "")
+    return TraceStep("cpp_api", f"{api}(...) -> {names.ops_struct}::call(...): finds the operator handle once, then "
+                                f"Dispatcher::call{only}",
                      loc, generated_by="torchgen/gen.py (ATen/ops/<op>.h, Operators.cpp)",
                      note="the C++ API the binding calls; its body asks the dispatcher for the kernel of the "
                           "highest-priority key in the arguments' DispatchKeySet")
@@ -152,7 +291,7 @@ def _cpp_api_step(index: Index, rec: dict, layout: str) -> TraceStep:
 
 def _kernel_steps(index: Index, kernel: str, defined_at: str | None, key: str) -> list[TraceStep]:
     steps = []
-    con = index.con
+    con = index._con
     if kernel.startswith("VariableType::"):
         steps.append(TraceStep("kernel", f"{kernel}: records the autograd graph, then redispatches below "
                                          "autograd (ADInplaceOrView, then the backend key)", None,
@@ -188,7 +327,7 @@ def _kernel_steps(index: Index, kernel: str, defined_at: str | None, key: str) -
 
 
 def _stub_steps(index: Index, stub: str, generated_kernel: bool = False) -> list[TraceStep]:
-    con = index.con
+    con = index._con
     steps = []
     decl = con.execute("SELECT f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
                        "WHERE r.kind = 'DECLARE_DISPATCH' AND r.name = ? LIMIT 1", (stub,)).fetchone()
@@ -214,13 +353,13 @@ def _stub_steps(index: Index, stub: str, generated_kernel: bool = False) -> list
 
 
 def _def_in_file(index: Index, name: str, path: str) -> str | None:
-    row = index.con.execute("SELECT d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
+    row = index._con.execute("SELECT d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
                             "d.name = ? ORDER BY d.line LIMIT 1", (path, _base(name))).fetchone()
     return f"{path}:{row[0]}" if row else None
 
 
 def _loop_steps(index: Index, kernel: str, path: str) -> list[TraceStep]:
-    rows = index.con.execute(
+    rows = index._con.execute(
         "SELECT r.base, r.line FROM refs r JOIN files f ON f.id = r.file_id WHERE f.path = ? AND "
         "r.scope LIKE ? ORDER BY r.line", (path, f"%{_base(kernel)}")).fetchall()
     found: dict[str, int] = {}

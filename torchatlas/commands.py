@@ -197,6 +197,7 @@ def open_index(args: argparse.Namespace):
 # -- op ------------------------------------------------------------------------------------------
 
 def cmd_op(args: argparse.Namespace) -> int:
+    from torchatlas.indexes.lookups import kernel_places
     from torchatlas.indexes.queries import resolve_ops
     _require_name_or_all(args, "op")
     index = open_index(args)
@@ -204,6 +205,8 @@ def cmd_op(args: argparse.Namespace) -> int:
         records = list(index.all_ops())
     else:
         records = [index.op(op) for op in resolve_ops(index, args.name)]
+        # where each kernel of the dispatch: section is defined (body) and declared (<op>_native.h)
+        records = [{**rec, "kernels": [p.as_json() for p in kernel_places(index, rec)]} for rec in records]
     if args.json:
         payload = records if args.all or len(records) > 1 else records[0]
         print(json.dumps(payload, indent=2))
@@ -246,8 +249,14 @@ def _print_op(rec: dict, delegate: dict | None = None) -> None:
         print("  dispatch")
         for key, kernel in inherited.items():
             print(f"    {key:<40} {kernel}   <- structured_delegate {rec['structured_delegate']}")
+        places = {p["keys"]: p for p in rec.get("kernels") or ()}
         for key, kernel in (rec["dispatch"] or {}).items():
             print(f"    {key:<40} {kernel}")
+            place = places.get(key) or {}
+            if place.get("defined_at"):
+                print(f"    {'':<40}   defined at  {place['defined_at']}")
+            if place.get("declared_at"):
+                print(f"    {'':<40}   declared at {place['declared_at']}")
     if rec["autogen"]:
         print(f"  autogen    {', '.join(rec['autogen'])}")
     if rec["generated"]:
@@ -352,11 +361,10 @@ def _check_keys(keys: list[str], runtime_only: bool = False) -> list[str]:
 
 def _read_live_for(src, ops: list[str]):
     from torchatlas.indexes.runtime import read_live
-    from torchatlas.indexes.sources import installed_root, _read_version
-    root = installed_root()
-    if root is None:
+    from torchatlas.indexes.sources import installed_version
+    installed = installed_version()
+    if installed is None:
         return None, "runtime: no installed torch in this Python; nothing to compare with", True
-    installed = _read_version(root, "package")
     if installed.split("+")[0] != src.version.split("+")[0]:
         return None, (f"runtime: the installed torch is {installed} but this source is {src.version}; "
                       "a live comparison would compare different versions, so it is skipped"), True
@@ -394,6 +402,8 @@ def _print_dispatch(op: str, table: dict, src, live, why: bool, cuda_built: bool
             pad = " " * (widths[0] + 4)
             if e.defined_at:
                 print(f"{pad}defined at {e.defined_at}")
+            if e.declared_at:
+                print(f"{pad}declared at {e.declared_at}")
             for hop in e.via:
                 print(f"{pad}<- {hop}")
     if live is not None:
@@ -437,6 +447,8 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     index = open_index(args)
     _require_code(index)
     found = (callers if only_calls else refs)(index, args.symbol, limit=args.limit)
+    if found and not args.json:
+        _say_candidates(index, args.symbol)
     if not found:
         from torchatlas.indexes.code_queries import find
         what = f"no {'callers' if only_calls else 'references'} of {args.symbol!r}"
@@ -455,6 +467,21 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     return 0
 
 
+def _say_candidates(index, symbol: str, limit: int = 8) -> None:
+    """On stderr, when `symbol` names several definitions: every one, ranked, with why; the answer
+    covers them all, and the qualified name chooses one."""
+    from torchatlas.indexes.candidates import candidates_for
+    cands = candidates_for(index, symbol)
+    if len(cands) < 2:
+        return
+    print(f"torchatlas: {symbol!r} names {len(cands)} definitions; the answer covers them all "
+          "(give a qualified name from this list to choose one):", file=sys.stderr)
+    for i, c in enumerate(cands[:limit], 1):
+        print(f"  {i}. {c.qualname:<50} {c.location}  ({c.why})", file=sys.stderr)
+    if len(cands) > limit:
+        print(f"  ... and {len(cands) - limit} more", file=sys.stderr)
+
+
 def cmd_callers(args: argparse.Namespace) -> int:
     return cmd_refs(args, only_calls=True)
 
@@ -464,6 +491,8 @@ def cmd_callees(args: argparse.Namespace) -> int:
     index = open_index(args)
     _require_code(index)
     found = callees(index, args.symbol)[: args.limit]
+    if not args.json:
+        _say_candidates(index, args.symbol)
     if args.json:
         print(json.dumps([{**r.__dict__, "defined_at": d} for r, d in found], indent=2))
         return 0

@@ -176,7 +176,8 @@ def _derivatives(a: Anchor, ctx: AnchorContext) -> Resolution:
             node = rec.get("node") or "no node"
             return _found_yaml(a, ctx, rec["defined_at"], f"derivatives.yaml entry {op[len('aten::'):]} ({node})")
     base = op.split(".", 1)[0]
-    rows = [r[0] for r in ctx.index.con.execute("SELECT DISTINCT op FROM derivatives")]
+    from torchatlas.indexes.lookups import ops_with_derivatives
+    rows = list(ops_with_derivatives(ctx.index))
     close = difflib.get_close_matches(op, rows, n=5, cutoff=0.6)
     close += [r for r in rows if r.split(".", 1)[0] == base and r not in close]
     return Resolution("unresolved", f"{a.describe()}: no derivatives.yaml entry for {op} in this index", anchor=a,
@@ -188,7 +189,8 @@ _KIND_RANK = {"function": 0, "method": 0, "class": 1, "struct": 1, "macro": 2, "
 
 
 def _symbol(a: Anchor, ctx: AnchorContext) -> Resolution:
-    from torchatlas.indexes.code_queries import _noise, find, resolve_symbol
+    from torchatlas.indexes.code_queries import find, resolve_symbol
+    from torchatlas.indexes.lookups import location_noise
     lang = "cpp" if a.kind == "cpp" else "python"
     hits = [h for h in resolve_symbol(ctx.index, a.target) if h.lang == lang]
     if not hits and lang == "python" and "." in a.target and "::" not in a.target:
@@ -208,7 +210,7 @@ def _symbol(a: Anchor, ctx: AnchorContext) -> Resolution:
         hinted = bool(a.hint) and _hint_matches(a.hint, path, ctx.layout)
         exact_type = h.kind in ("class", "struct") and h.qualname.replace("::", ".") == a.target.replace("::", ".")
         shared = _shared_prefix(h.qualname, a.target)
-        rows.append(((not hinted, not exact_type, -shared, declaration, _KIND_RANK.get(h.kind, 5), _noise(h.location),
+        rows.append(((not hinted, not exact_type, -shared, declaration, _KIND_RANK.get(h.kind, 5), location_noise(h.location),
                       path, line), h, path, line, end))
     rows.sort(key=lambda r: r[0])
     _rank, h, path, line, end = rows[0]
@@ -239,21 +241,19 @@ def _py_alias(ctx: AnchorContext, target: str) -> list:
     """Python definitions a public dotted name stands for: `torch.nn.Module.__init__` is defined as
     `torch.nn.modules.module.Module.__init__`, `torch.nn.Parameter` as `torch.nn.parameter.Parameter`."""
     from torchatlas.indexes.code_queries import Hit
+    from torchatlas.indexes.lookups import python_definitions_named
     parts = target.split(".")
     if len(parts) < 2:
         return []
     tail = ".".join(parts[-2:])
     package = ".".join(parts[:-1])
-    rows = ctx.index.con.execute(
-        "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
-        "ON f.id = d.file_id WHERE d.name = ? AND f.lang = 'python' AND substr(d.qualname, 1, ?) = ?",
-        (parts[-1], len(parts[0]) + 1, parts[0] + ".")).fetchall()
     out = []
-    for kind, name, qual, path, line, lang, sig in rows:
-        module = qual.rsplit(".", 1)[0]
-        if qual.endswith("." + tail) or (module.startswith(package + ".") and module.count(".") == package.count(".") + 1
-                                          and kind in ("class", "function")):
-            out.append(Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
+    for d in python_definitions_named(ctx.index, parts[-1], parts[0]):
+        module = d.qualname.rsplit(".", 1)[0]
+        if d.qualname.endswith("." + tail) or (module.startswith(package + ".") and
+                                               module.count(".") == package.count(".") + 1
+                                               and d.kind in ("class", "function")):
+            out.append(Hit(d.kind, d.name, d.qualname, str(d.location), d.lang, d.signature))
     return out
 
 
@@ -262,13 +262,12 @@ def _hint_matches(hint: str, path: str, layout: str) -> bool:
 
 
 def _def_end(ctx: AnchorContext, path: str, line: int, name: str, qualname: str) -> int:
-    rows = ctx.index.con.execute(
-        "SELECT d.end_line, d.qualname = ?, d.name = ? FROM defs d JOIN files f ON f.id = d.file_id "
-        "WHERE f.path = ? AND d.line = ?", (qualname, name, path, line)).fetchall()
-    if not rows:
+    from torchatlas.indexes.lookups import definitions_at
+    defs = definitions_at(ctx.index, path, line)
+    if not defs:
         return line
-    best = max(rows, key=lambda r: (r[1], r[2], r[0]))
-    return max(best[0] or line, line)
+    best = max(defs, key=lambda d: (d.qualname == qualname, d.name == name, d.end_line))
+    return max(best.end_line or line, line)
 
 
 def _file(a: Anchor, ctx: AnchorContext) -> Resolution:
@@ -276,9 +275,8 @@ def _file(a: Anchor, ctx: AnchorContext) -> Resolution:
     if not exact and not moved:
         base = a.target.rstrip("/").rsplit("/", 1)[-1]
         stem = base.rsplit(".", 1)[0]
-        rows = [r[0] for r in ctx.index.con.execute(
-            "SELECT path FROM files WHERE path LIKE ? ESCAPE '\\' LIMIT 50",
-            ("%" + stem.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))]
+        from torchatlas.indexes.lookups import files_containing
+        rows = list(files_containing(ctx.index, stem, limit=50))
         return Resolution("unresolved", f"{a.describe()}: no such file in this source", anchor=a,
                           candidates=tuple(sorted(rows, key=len)[:5]))
     if not a.pattern:
@@ -324,8 +322,8 @@ def _file_candidates(target: str, ctx: AnchorContext) -> tuple[str | None, list[
         if (ctx.root / p).is_file():
             return p, []
     base = target.rstrip("/").rsplit("/", 1)[-1]
-    rows = [r[0] for r in ctx.index.con.execute("SELECT path FROM files WHERE path = ? OR path LIKE ?",
-                                                (base, "%/" + base))]
+    from torchatlas.indexes.lookups import files_with_base
+    rows = list(files_with_base(ctx.index, base))
     wants = [p.split("/") for p in layout_paths(target, ctx.layout)]
 
     def common_suffix(p: str) -> int:
@@ -344,10 +342,10 @@ def _file_candidates(target: str, ctx: AnchorContext) -> tuple[str | None, list[
 
 def _enclosing_def_end(ctx: AnchorContext, path: str, line: int) -> int:
     """The end of the definition that starts at (or within two lines of) `line`, else `line`."""
-    row = ctx.index.con.execute(
-        "SELECT d.end_line FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND d.line BETWEEN ? AND ? "
-        "AND d.end_line > d.line ORDER BY d.line, d.end_line DESC LIMIT 1", (path, line, line + 2)).fetchone()
-    return row[0] if row else line
+    from torchatlas.indexes.lookups import definitions_at
+    spanning = [d for d in definitions_at(ctx.index, path, line, through=line + 2) if d.end_line > d.location.line]
+    best = min(spanning, key=lambda d: (d.location.line, -d.end_line), default=None)
+    return best.end_line if best else line
 
 
 # -- showing --------------------------------------------------------------------------------------

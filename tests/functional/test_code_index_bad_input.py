@@ -141,7 +141,7 @@ def build(root: Path, db: Path, jobs: int = 2):
 def def_paths(db: Path, name: str) -> list[str]:
     idx = Index(db)
     try:
-        return [r[0] for r in idx.con.execute(
+        return [r[0] for r in idx._con.execute(
             "SELECT f.path FROM defs d JOIN files f ON f.id = d.file_id WHERE d.name = ? ORDER BY f.path", (name,))]
     finally:
         idx.close()
@@ -159,9 +159,9 @@ def assert_queryable(db: Path, missing: tuple[str, ...] = ()) -> None:
     """The index opens, holds definitions, and every good file's definition is found where it is."""
     idx = Index(db)
     try:
-        assert idx.con.execute("SELECT COUNT(*) FROM defs").fetchone()[0] > 0
+        assert idx._con.execute("SELECT COUNT(*) FROM defs").fetchone()[0] > 0
         assert idx.count("ops") > 0 and idx.op("aten::add.Tensor") is not None
-        assert idx.con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert idx._con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         idx.close()
     for rel, (name, _text) in GOOD.items():
@@ -191,7 +191,7 @@ def snapshot(db: Path) -> dict:
     """What queries answer: every file row, every definition, the op and dispatch counts."""
     idx = Index(db)
     try:
-        q = idx.con.execute
+        q = idx._con.execute
         return {"files": q("SELECT path, size, mtime_ns, hash, status FROM files ORDER BY path").fetchall(),
                 "defs": q("SELECT f.path, d.qualname, d.line FROM defs d JOIN files f ON f.id = d.file_id "
                           "ORDER BY 1, 2, 3").fetchall(),

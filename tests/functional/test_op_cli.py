@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from torchatlas.cli import main
 
 
@@ -20,3 +23,84 @@ def test_the_main_overload_comes_first(installed_db, capsys):
     assert main(["dispatch", "add", "--key", "CPU", "--db", str(installed_db), "--json"]) == 0
     ops = [o["op"] for o in json.loads(capsys.readouterr().out)["ops"]]
     assert ops[0] == "aten::add.Tensor" and ops.index("aten::add.Scalar") < ops.index("aten::add.out")
+
+
+# -- where kernels are: defined_at (a body) and declared_at (ATen/ops/<op>_native.h) --------------
+
+def _declares(root, loc: str, name: str) -> bool:
+    path, _, line = loc.rpartition(":")
+    text = (Path(root) / path).read_text(errors="replace").splitlines()[int(line) - 1]
+    return path.endswith("_native.h") and re.search(rf"\b{re.escape(name)}\b", text) is not None
+
+
+def test_installed_kernels_are_declared_in_their_native_header_and_defined_nowhere(installed_db):
+    """The package ships no kernel bodies: no defined_at may point at a same-named method of
+    another class (TensorBody.h's Tensor::add); declared_at names the kernel's line of <op>_native.h."""
+    from torchatlas.indexes.native_decls import declared_name
+    from torchatlas.indexes.store import Index
+    idx = Index(installed_db)
+    try:
+        declared = true = defined = 0
+        for _op, entries in idx.dispatch_all():
+            for e in entries:
+                if e.key not in ("CPU", "CUDA") or not e.kernel or "::" not in e.kernel:
+                    continue
+                if e.defined_at:  # only a real body of that name (an inline kernel in a shipped header)
+                    defined += 1
+                    path, _, line = e.defined_at.rpartition(":")
+                    lines = (Path(idx.source.root) / path).read_text(errors="replace").splitlines()
+                    body = "\n".join(lines[int(line) - 1:int(line) + 30])
+                    assert re.search(rf"\b{re.escape(e.kernel.rsplit('::', 1)[-1])}\b", lines[int(line) - 1]), e
+                    assert 0 <= body.find("{") < (body.find(";") if ";" in body else len(body)), e
+                if e.declared_at:
+                    declared += 1
+                    true += _declares(idx.source.root, e.declared_at, declared_name(e.kernel))
+        assert declared > 1000 and true / declared >= 0.99, (true, declared)
+        assert defined < declared / 10, defined  # bodies are the exception on the package
+        mm = idx.dispatch("aten::mm.out", ["CPU"])["CPU"]
+        assert mm.declared_at and mm.declared_at.startswith("torch/include/ATen/ops/mm_native.h:")
+    finally:
+        idx.close()
+
+
+def test_op_shows_where_each_kernel_is_declared(installed_db, capsys):
+    import json
+    assert main(["op", "aten::mm.out", "--db", str(installed_db)]) == 0
+    out = capsys.readouterr().out
+    assert "declared at torch/include/ATen/ops/mm_native.h:" in out
+    assert main(["op", "aten::mm.out", "--db", str(installed_db), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    cpu = next(k for k in rec["kernels"] if "CPU" in k["keys"].split(", "))
+    assert cpu["declared_at"].startswith("torch/include/ATen/ops/mm_native.h:") and cpu["defined_at"] is None
+    assert main(["dispatch", "aten::mm.out", "--key", "CPU", "--db", str(installed_db), "--json"]) == 0
+    assert "declared_at" in capsys.readouterr().out
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+def test_an_index_of_an_older_format_says_to_reindex(installed_db, tmp_path, capsys):
+    import shutil
+    import sqlite3
+    old = tmp_path / "old.sqlite"
+    shutil.copy(installed_db, old)
+    con = sqlite3.connect(old)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    con.commit()
+    con.close()
+    assert main(["callers", "torch.add", "--db", str(old)]) != 0
+    err = capsys.readouterr().err
+    assert "older torchatlas" in err and "re-index" in err and f"--db {old}" in err
+
+
+def test_an_ambiguous_symbol_gets_its_candidates_ranked_with_why(installed_db, capsys):
+    assert main(["callers", "layer_norm", "--db", str(installed_db)]) == 0
+    err = capsys.readouterr().err
+    assert "names" in err and "definitions" in err, err
+    ranked = [line for line in err.splitlines() if re.match(r"\s+\d+\. ", line)]
+    assert len(ranked) >= 2 and all("(" in line and ";" in line for line in ranked)
+
+
+def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
+    assert main(["callees", "torch.nn.functional.layer_nrom", "--db", str(installed_db)]) != 0
+    err = capsys.readouterr().err
+    assert "torch.nn.functional.layer_norm" in err, err
