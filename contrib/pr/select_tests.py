@@ -197,25 +197,20 @@ def _callers(index, name: str, limit: int = 12) -> list[str]:
 
 
 def _cpp_defs(index, path: str, lines: set[int]):
-    rows = index.con.execute(
-        "SELECT d.name, d.qualname, d.line, d.end_line FROM defs d JOIN files f ON f.id = d.file_id "
-        "WHERE f.path = ? AND d.kind IN ('function', 'method')", (path,)).fetchall()
-    for name, qual, line, end in rows:
-        if set(range(line, (end or line) + 1)) & lines:
-            yield name, qual, line
+    from torchatlas.indexes.lookups import definitions_in
+    for d in definitions_in(index, path, kinds=("function", "method")):
+        if set(range(d.location.line, d.end_line + 1)) & lines:
+            yield d.name, d.qualname, d.location.line
 
 
 def _ops_of_kernel(index, qual: str, name: str) -> list[str]:
-    rows = index.con.execute("SELECT DISTINCT op FROM dispatch WHERE kernel = ? OR kernel = ? OR kernel LIKE ? "
-                             "LIMIT 20", (qual, name, f"%::{name}")).fetchall()
-    return [r[0] for r in rows]
+    from torchatlas.indexes.lookups import ops_running
+    return list(ops_running(index, qual, name))
 
 
 def _bindings(index, op: str) -> list[str]:
-    rows = index.con.execute(
-        "SELECT b.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' JOIN nodes o ON o.id = e.dst "
-        "WHERE b.kind = 'python_binding' AND o.name = ? LIMIT 20", (op,)).fetchall()
-    return [r[0] for r in rows]
+    from torchatlas.indexes.lookups import callables_binding
+    return list(callables_binding(index, op))
 
 
 # -- from names to tests ------------------------------------------------------------------------------
@@ -238,7 +233,8 @@ def test_files(root: Path, index=None) -> list[str]:
                     out.append(os.path.relpath(os.path.join(dirpath, f), root))
         return sorted(out)
     if index is not None:
-        return [p for (p,) in index.con.execute("SELECT path FROM files WHERE lang = 'python'") if _is_test_file(p)]
+        from torchatlas.indexes.lookups import file_paths
+        return [p for p in file_paths(index, lang="python") if _is_test_file(p)]
     return []
 
 
