@@ -55,7 +55,9 @@ def declared_name(kernel: str) -> str | None:
     if "::" not in kernel:
         if kernel.startswith("ufunc_"):  # ufunc_add_CPU: a structured kernel torchgen generates
             return "structured_" + kernel
-        return None
+        if "." in kernel:  # a Python function (torch._meta_registrations.meta_mm)
+            return None
+        return kernel  # native_functions.yaml writes at::native kernels bare: add_sparse
     if not (kernel.startswith("at::native::") or kernel.startswith("native::")):
         return None
     return kernel.rsplit("::", 1)[-1]
@@ -71,9 +73,12 @@ def declared_at(root: str, op: str, kernel: str | None) -> str | None:
         return None
     rel = native_header(op)
     decls = _declarations(os.path.join(root, rel))
-    if not decls or name not in decls:
+    if not decls:
         return None
-    return f"{rel}:{decls[name]}"
+    for n in (name, "structured_" + name):  # a structured kernel is declared as its struct
+        if n in decls:
+            return f"{rel}:{decls[n]}"
+    return None
 
 
 def is_kernel_body(kernel: str, qualname: str, path: str, signature: str, line: int, end_line: int) -> bool:

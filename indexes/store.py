@@ -464,7 +464,8 @@ class Index:
         rows = self._con.execute(
             "SELECT f.path, d.line, d.qualname, d.signature, d.end_line FROM defs d JOIN files f ON f.id = d.file_id "
             "WHERE d.name = ? AND d.kind IN ('function', 'method') AND f.lang = 'cpp'", (name,)).fetchall()
-        rows = [r for r in rows if is_kernel_body(kernel, r[2], r[0], r[3] or "", r[1], r[4] or r[1])]
+        want = kernel if "::" in kernel else "at::native::" + kernel  # the YAML's bare names are at::native's
+        rows = [r for r in rows if is_kernel_body(want, r[2], r[0], r[3] or "", r[1], r[4] or r[1])]
         if not rows:
             return None
         best = min(rows, key=lambda r: (not r[0].endswith((".cpp", ".cu", ".mm", ".cc")), "/native/" not in r[0],
