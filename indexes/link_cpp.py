@@ -20,7 +20,10 @@ facts allow, and never with one confident guess where they do not:
   directives. Not found there (argument-dependent lookup, a `using` in a header): the
   definitions with that name are `candidate`s, nearest namespace first.
 * **Member calls** (`x.f`, `p->f`, `.f` on an expression): the receiver's type is known when it
-  is `this` or a parameter of the enclosing function (read from its signature); then the method
+  is `this`, a parameter of the enclosing function (read from its signature), or a local the
+  parser recorded (declared type; or for `auto`, its initializer: a variable, or the return type,
+  read from the signature, of the call that initializes it: `auto device = input.device();`
+  makes `device.type()` `c10::Device::type`); then the method
   is looked up in that class and its bases (`self.size(-1)` with `const Tensor& self` is
   `at::TensorBase::size`), or the call is `external` for a library type (`std::vector`). With an
   unknown receiver the methods of that name are `candidate`s (Tensor's first), never one of them
@@ -109,6 +112,7 @@ class _Defs:
         self.scope_names: set[str] = set()  # last components of namespaces and classes
         self.macros: dict[str, list] = {}  # name -> [(path, line, signature)]
         self.alias_of: dict[str, str] = {}  # type alias qualname -> the type it names, as written
+        self.sig: dict[str, str] = {}  # function/method qualname -> a signature (for its return type)
         # what headers' namespace-level `using`s bring into a namespace (every includer sees them):
         # `namespace at { using c10::IntArrayRef; }` -> imported["at::IntArrayRef"] = "c10::IntArrayRef"
         self.imported: dict[str, str] = {}
@@ -141,6 +145,8 @@ class _Defs:
                 self.scope_names.add(name)
                 if bases:
                     self.bases[qual] = tuple(b for b in bases.split(",") if b)
+            if kind in ("function", "method") and sig:
+                self.sig.setdefault(qual, sig)
             rank = (_noise(path), "/ATen/" not in path, path, line)
             table = methods if kind == "method" else best
             d = table.setdefault(name, {})
@@ -328,6 +334,15 @@ class _File:
         self.usings = [(n, line, scope or "") for n, line, scope in con.execute(
             "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'using %'",
             (file_id,))]
+        self.locals: dict[str, list] = {}  # function qualname -> [(line, "x: T" | "x = init")]
+        for text, line, scope in con.execute(
+                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'local'", (file_id,)):
+            self.locals.setdefault(scope or "", []).append((line, text))
+        self.receivers: dict[tuple, str] = {}  # (scope, line, member) -> receiver expression
+        for text, line, scope in con.execute(
+                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'receiver'", (file_id,)):
+            member, _, expr = text.partition(" <- ")
+            self.receivers[(scope or "", line, member[1:])] = expr
         self.funcs: dict[str, list] = {}
         self._params: dict = {}  # (function qualname, its line) -> its parameters
         for qual, line, end, sig in con.execute(
@@ -455,6 +470,8 @@ def _enclosing(scope: str, defs: _Defs) -> tuple[str, str]:
 
 def _answer(r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     name = r.name
+    if r.kind == "local" or r.kind == "receiver":
+        return UNRESOLVED, (), (f"context for typing member calls ({r.kind})",)
     if name.startswith("using "):
         target = name.split(" ", 2)[-1] if name.startswith("using namespace ") else name[6:]
         return _qualified(target, r, defs, f, using=True)
@@ -555,15 +572,21 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
     origin = ""
     if receiver == "this" and cls:
         rtype, origin = cls, "this"
+    elif not receiver and r.scope:
+        expr = f.receivers.get((r.scope, r.line, method))
+        typed = _expr_type(expr, r, defs, f, 0) if expr else None
+        if typed is not None:
+            kind, val, origin = typed
+            if kind == "lib":
+                return EXTERNAL, (f"{val}::{method}",), (f"the receiver is {origin} (a library type)",)
+            rtype, origin = val, f"the receiver is {origin}"
     elif receiver and _ID_RE.fullmatch(receiver) and r.scope:
-        written = f.param_types(r.scope, r.line).get(receiver)
-        if written:
-            tname = _type_name(written)
-            lib = defs.library_type(tname, owner or r.scope)
-            if lib is not None:
-                return EXTERNAL, (f"{lib}::{method}",), (f"{receiver} is a {written.strip()} (a library type)",)
-            rtype = defs.type_named(tname, owner or r.scope)
-            origin = f"{receiver} is a parameter of type {written.strip()}"
+        typed = _var_type(receiver, r, defs, f, 0)
+        if typed is not None:
+            kind, val, origin = typed
+            if kind == "lib":
+                return EXTERNAL, (f"{val}::{method}",), (f"{origin} (a library type)",)
+            rtype = val
     if rtype is not None:
         hit = defs.member(rtype, method)
         if hit is not None:
@@ -579,6 +602,94 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
         return UNRESOLVED, (), (f"receiver type unknown; no method named {method} in the index",)
     tensor_first = sorted(found, key=lambda q: q.rsplit("::", 1)[0] not in _TENSOR_CLASSES)
     return _candidates(tensor_first, f"receiver type unknown: a method named {method}")
+
+
+_KEYWORDS_RE = re.compile(r"\b(?:inline|static|virtual|explicit|constexpr|friend|extern|C10_\w+|TORCH_\w*API)\b")
+_CALL_INIT_RE = re.compile(r"^([A-Za-z_][\w:]*(?:(?:\.|->)[A-Za-z_]\w*)?)\s*(?:<[^()]*>)?\s*\(")
+
+
+def _classify(written: str, where: str, defs: _Defs):
+    """("lib", name) | ("class", qualname) | None for a type as written inside scope `where`."""
+    tname = _type_name(written)
+    if not tname or tname in ("auto", "void", "decltype"):
+        return None
+    lib = defs.library_type(tname, where)
+    if lib is not None:
+        return "lib", lib
+    cls = defs.type_named(tname, where)
+    return ("class", cls) if cls is not None else None
+
+
+def _return_type(qual: str, defs: _Defs):
+    """The class (or library type) a function returns, from its signature."""
+    sig = defs.sig.get(qual)
+    if not sig:
+        return None
+    name = qual.rsplit("::", 1)[-1]
+    i = sig.find(name + "(")
+    if i <= 0:
+        return None
+    pre = re.sub(r"[\w:<>]*::$", "", sig[:i].rstrip())
+    owner = qual.rsplit("::", 1)[0] if "::" in qual else ""
+    return _classify(_KEYWORDS_RE.sub(" ", pre), owner, defs)
+
+
+def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
+    """(kind, class or library type, why) of a variable in the function r.scope at r.line: a
+    parameter (its declared type), or a local recorded by the parser (its declared type, or the type
+    of its initializer: another variable, or the return type of the call it is initialized with)."""
+    if depth > 3:
+        return None
+    cls, owner = _enclosing(r.scope, defs)
+    where = owner or r.scope
+    written = f.param_types(r.scope, r.line).get(var)
+    if written:
+        got = _classify(written, where, defs)
+        return (got[0], got[1], f"{var} is a parameter of type {written.strip()}") if got else None
+    best = None
+    for line, text in f.locals.get(r.scope, ()):
+        if line <= r.line and (text.startswith(var + ": ") or text.startswith(var + " = ")):
+            if best is None or line >= best[0]:
+                best = (line, text)
+    if best is None:
+        return None
+    line, text = best
+    if text.startswith(var + ": "):
+        written = text[len(var) + 2 :]
+        got = _classify(written, where, defs)
+        return (got[0], got[1], f"{var} is a local {written} (line {line})") if got else None
+    init = text[len(var) + 3 :]
+    here = r._replace(line=line)
+    if _ID_RE.fullmatch(init):
+        got = _var_type(init, here, defs, f, depth + 1)
+        return (got[0], got[1], f"{var} = {init} (line {line}); {got[2]}") if got else None
+    got = _expr_type(init, here, defs, f, depth)
+    return (got[0], got[1], f"{var} = {got[2]} (line {line})") if got else None
+
+
+def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
+    """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`: the return type,
+    read from the signature, of the callee it resolves to."""
+    m = _CALL_INIT_RE.match(expr)
+    if m is None:
+        return None
+    callee = m.group(1)
+    here = r
+    member = _split_member(callee)
+    target = None
+    if member is not None and _ID_RE.fullmatch(member[0]):
+        rt = _var_type(member[0], here, defs, f, depth + 1)
+        if rt is not None and rt[0] == "class":
+            target = defs.member(rt[1], member[1])
+    elif member is None:
+        status, targets, _ = (_qualified(callee, here, defs, f) if "::" in callee
+                              else _unqualified(callee, here, defs, f))
+        if status == RESOLVED and targets:
+            target = targets[0]
+    if target is None:
+        return None
+    got = _return_type(target, defs)
+    return (got[0], got[1], f"{callee}(), which returns {got[1]}") if got else None
 
 
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:

@@ -5,11 +5,16 @@ Call names: `foo`, `at::add` (qualified as written, templates stripped), `iter.f
 '.') when the receiver is an expression (`x.options().dtype()`). Calls through `(*fp)(x)`,
 `arr[i](x)`, lambdas, casts, and the registration macros themselves are not references. The sweep
 runs in source order: `line` by counting newlines incrementally, `scope` = qualname of the
-function definition containing the call ("" at namespace/class level).
+function definition containing the call ("" at namespace/class level). When an expression
+receiver is a call without arguments on a name (`input.device().is_cpu()`), a reference of kind
+"receiver" (`.is_cpu <- input.device()`) follows the call's, for the link step to type it.
 """
 
 from __future__ import annotations
 
+import re
+
+from ..code_facts import Reference
 from ..code_facts import new_reference as _new_reference
 from .idioms import _LIBRARY_MACROS, _STRUCTURED_MACROS
 from .text import _norm_name
@@ -45,6 +50,12 @@ def _callee(node, raw: bytes, data: bytes, id_ident, id_qual, id_tfunc, id_field
     return text
 
 
+# A member call whose receiver is a call without arguments on a name (`input.device().is_cpu`,
+# `at::globalContext().userEnabledCuDNN`): the receiver expression is recorded beside the call
+# (kind "receiver", `.is_cpu <- input.device()`), so that the link step can type it.
+_RECEIVER_RE = re.compile(rb"^((?:[A-Za-z_]\w*\s*(?:\.|->)\s*)?[A-Za-z_][\w:]*\s*\(\s*\))\s*(?:\.|->)\s*[A-Za-z_]\w*$")
+
+
 def _source_order(node) -> int:
     """Sort key: start, then end (nested callees like `f()()` can share a start byte)."""
     return (node.start_byte << 32) | node.end_byte
@@ -62,6 +73,7 @@ def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict) -> list:
     if call_nodes:
         call_nodes.sort(key=_source_order)
         names: dict[bytes, str] = {}  # callee text -> reference name ("" = not a reference)
+        receivers: dict[bytes, str] = {}  # callee text -> its receiver expression, when simple
         count = data.count
         line = 1
         prev = 0
@@ -81,5 +93,13 @@ def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict) -> list:
             while fi < nf and funcs[fi][0] <= pos:
                 _, cur_end, cur_scope = funcs[fi]
                 fi += 1
-            refs.append(_new_reference(name, line, cur_scope if pos < cur_end else ""))
+            scope = cur_scope if pos < cur_end else ""
+            refs.append(_new_reference(name, line, scope))
+            if name[0] == "." and scope:
+                recv = receivers.get(raw)
+                if recv is None:
+                    m = _RECEIVER_RE.match(raw)
+                    recv = receivers[raw] = m.group(1).decode("utf-8", "replace") if m else ""
+                if recv:
+                    refs.append(Reference(f"{name} <- {recv}", line, scope, "receiver"))
     return refs

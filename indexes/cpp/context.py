@@ -13,6 +13,12 @@ definition's signature. What the calls alone do not say is recorded here:
   TORCH_FN(wrapper_add))`) becomes a reference (kind "ref") at the registration's line, scoped
   by the namespace around it, so that `refs add_kernel` is answered by resolution, not by a
   similar spelling (`qmul_kernel` is not `mul_kernel`).
+* A local variable that is the receiver of a member call in the same function (`auto input =
+  input_r;` ... `input.dim()`) becomes a reference of kind "local" at its declaration: named
+  `input: Tensor` for a declared type, `input = input_r.contiguous()` for `auto` (the initializer,
+  one line, capped), so that the link step can type the receiver (a parameter, another local, or
+  the return type of the call that initializes it). Only receivers are recorded: a few per
+  function, not every local.
 * A `#define` inside a conditional group says which in its signature (`#define TORCH_CHECK(cond,
   ...)  // under #ifdef STRIP_ERROR_MESSAGES`), so that the link step can prefer the define a
   default build sees over one in a disabled branch.
@@ -55,6 +61,68 @@ def registration_target_references(regs, namespace_at) -> list:
         if r.kind in _TARGET_KINDS or r.kind.endswith("_DISPATCH") and r.kind.startswith(("REGISTER", "ALSO_REGISTER")):
             scope = r.scope if r.scope and "," not in r.scope and r.kind not in _TARGET_KINDS else ""
             out.append(Reference(r.target, r.line, scope or namespace_at(r.line), "ref"))
+    return out
+
+
+_WRAPPERS = frozenset(("reference_declarator", "pointer_declarator", "attributed_declarator"))
+
+
+def _receiver(name: str) -> str:
+    """`x` of `x.f` / `x->f` (one level, a plain identifier), else ""."""
+    i = name.find(".")
+    j = name.find("->")
+    k = i if j < 0 or (0 <= i < j) else j
+    if k <= 0:
+        return ""
+    head = name[:k]
+    rest = name[k + (2 if name[k] == "-" else 1) :]
+    if not head.isidentifier() or "." in rest or "->" in rest or head == "this":
+        return ""
+    return head
+
+
+def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
+    """Kind "local" references for the declarations of member-call receivers (see the module
+    docstring)."""
+    wanted = set()
+    for r in refs:
+        if r.scope and r.kind == "call":
+            v = _receiver(r.name)
+            if v:
+                wanted.add((r.scope, v))
+    if not wanted:
+        return []
+    names = {v for _, v in wanted}
+    out = []
+    for node in decl_nodes:
+        pos = node.start_byte
+        typ = node.child_by_field_name("type")
+        if typ is None:
+            continue
+        for decl in node.children_by_field_name("declarator"):
+            value = None
+            if decl.type == "init_declarator":
+                value = decl.child_by_field_name("value")
+                decl = decl.child_by_field_name("declarator")
+            while decl is not None and decl.type in _WRAPPERS:
+                decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
+            if decl is None or decl.type != "identifier":
+                continue
+            var = data[decl.start_byte : decl.end_byte].decode("utf-8", "replace")
+            if var not in names:
+                continue
+            scope = scope_of(pos)
+            if not scope or (scope, var) not in wanted:
+                continue
+            ttext = " ".join(data[typ.start_byte : typ.end_byte].decode("utf-8", "replace").split())
+            if typ.type == "placeholder_type_specifier" or ttext == "auto":
+                if value is None or value.type == "initializer_list":
+                    continue
+                init = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())
+                text = f"{var} = {init[:160]}"
+            else:
+                text = f"{var}: {ttext}"
+            out.append(Reference(text, node.start_point[0] + 1, scope, "local"))
     return out
 
 

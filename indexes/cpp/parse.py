@@ -16,7 +16,8 @@ from ..code_facts import Definition, FileFacts, Include, Reference
 from ..gc_pause import paused_gc
 from .blanking import _blank
 from .calls import _sweep_calls
-from .context import macro_condition, namespace_locator, registration_target_references, using_references
+from .context import (local_references, macro_condition, namespace_locator, registration_target_references,
+                      using_references)
 from .definitions import _Walker
 from .idioms import _REG_PREFILTER
 from .macros import _expand_macros
@@ -136,6 +137,12 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
         regs.sort(key=_reg_line)
 
     # 6. context for the link step: `using` declarations and the kernels registrations name
+    decls = caps.get("decl")
+    if decls and refs:
+        local = local_references(decls, refs, data, scope_of)
+        if local:
+            refs.extend(local)
+            refs.sort(key=_ref_line)
     usings = caps.get("using")
     if usings or regs:
         namespace_at = namespace_locator(defs)

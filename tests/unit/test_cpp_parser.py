@@ -263,7 +263,10 @@ auto registerer = make_registerer();
     assert (".options" in {r.name for r in refs}) or ("x.options" in {r.name for r in refs})
     assert ("make_registerer", 26, "") in got  # file/namespace level: no scope
     assert "static_cast" not in {r.name for r in refs}
-    assert all(r.kind == "call" for r in refs)
+    # the context of the expression receiver, for the link step
+    assert [(r.name, r.line, r.scope, r.kind) for r in refs if r.kind != "call"] == [
+        ("iter = TensorIterator::binary_op(result, self, other)", 8, "at::native::add_relu_out", "local"),
+        (".dtype <- x.options()", 22, "at::Foo::bar", "receiver")]
     assert [r.line for r in refs] == sorted(r.line for r in refs)
 
 
@@ -1316,6 +1319,25 @@ TORCH_LIBRARY_IMPL(aten, CPU, m) {
     assert refs[("qmul_kernel", "ref")].line == line_of(src, "REGISTER_AVX2_DISPATCH")
     assert refs[("wrapper_add", "ref")].scope == "at::native"
     assert not [r for r in facts.references if r.kind == "ref" and "lambda" in r.name]
+
+
+def test_receivers_of_member_calls_have_their_declarations_recorded():
+    src = """namespace at::native {
+Tensor f(const Tensor& input_r) {
+  auto input = input_r;
+  const auto& w = input.weight();
+  Tensor out = at::empty({1});
+  auto device = input.device();
+  if (device.type() == kCPU) { out.add_(w); }
+  int unused = 3;
+  return out;
+}
+}
+"""
+    facts = parse(src)
+    local = [(r.name, r.line, r.scope) for r in facts.references if r.kind == "local"]
+    assert local == [("input = input_r", 3, "at::native::f"), ("out: Tensor", 5, "at::native::f"),
+                     ("device = input.device()", 6, "at::native::f")]  # not w, not unused: no member calls on them
 
 
 def test_defines_say_which_conditional_branch_they_are_in():

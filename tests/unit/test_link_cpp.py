@@ -42,6 +42,12 @@ TREE = {
         }
         namespace at { using c10::IntArrayRef; using c10::DimVector; }
         """,
+    "c10/core/Device.h": """
+        namespace c10 {
+        struct Device { bool is_cpu() const { return true; } };
+        }
+        namespace at { using c10::Device; }
+        """,
     "aten/src/ATen/core/TensorBase.h": """
         namespace at {
         class TensorBase {
@@ -49,6 +55,7 @@ TREE = {
           int64_t size(int64_t dim) const { return sizes()[dim]; }
           int64_t dim() const;
           bool defined() const;
+          Device device() const;
         };
         }
         """,
@@ -56,7 +63,7 @@ TREE = {
         namespace at {
         class Tensor : public TensorBase {
          public:
-          Tensor contiguous() const;
+          Tensor contiguous() const { return *this; }
         };
         }
         """,
@@ -86,6 +93,18 @@ TREE = {
           at::add_out(out, input, input);
           memcpy(nullptr, nullptr, 0);
           return at::native::conv2d_symint(input, sizes, groups);
+        }
+        Tensor _convolution(const Tensor& input_r, const Tensor& weight_r) {
+          auto input = input_r;
+          auto k = input.dim();
+          auto w = input.contiguous();
+          Tensor out = w;
+          auto n = w.defined();
+          auto m = out.size(0);
+          auto y = mystery();
+          y.dim();
+          bool c = input_r.device().is_cpu();
+          return out;
         }
         void pad(IntArrayRef pads, DimVector dims) {
           pads.size();
@@ -196,6 +215,21 @@ def test_member_call_on_a_parameter_goes_through_its_class_and_bases(db):
     assert {s for s, _, _ in rows} == {"candidate"}
     assert rows[0][1] == "at::TensorBase::size"
     assert "at::vec::CPU_CAPABILITY::Vectorized::size" in {t for _, t, _ in rows}
+
+
+def test_locals_typed_by_declaration_or_initializer(db):
+    scope = "at::native::_convolution"
+    status, target, why = _one(db, scope, "input.dim")  # auto input = input_r (a parameter)
+    assert (status, target) == ("resolved", "at::TensorBase::dim"), why
+    status, target, why = _one(db, scope, "w.defined")  # auto w = input.contiguous() -> Tensor
+    assert (status, target) == ("resolved", "at::TensorBase::defined"), why
+    assert "returns at::Tensor" in why
+    status, target, why = _one(db, scope, "out.size")  # Tensor out = w
+    assert (status, target) == ("resolved", "at::TensorBase::size"), why
+    assert _one(db, scope, "y.dim")[0] == "candidate"  # auto y = mystery(): unknown, not a guess
+    # an expression receiver: `.is_cpu` of input_r.device(), which returns a Device
+    status, target, why = _one(db, scope, ".is_cpu")
+    assert (status, target) == ("resolved", "c10::Device::is_cpu"), why
 
 
 def test_parameter_types_through_aliases_and_header_usings(db):
