@@ -43,10 +43,23 @@ def _declarations(path: str) -> dict[str, int] | None:
     return out
 
 
+AUGMENTED_ASSIGNMENT_NAMES = ("add", "sub", "mul", "div", "mod", "pow", "lshift", "rshift", "and", "xor", "or")
+
+
+def root_name(name: str) -> str:
+    """torchgen's root name of an operator (BaseOperatorName.parse's `base`, what the per-op headers
+    are named after): add_ -> add, __iand__ -> and, __lshift__ -> lshift, foo_functional -> foo."""
+    m = re.match(r"^__([^_]+)__$", name)
+    if m:
+        base = m.group(1)
+        return base[1:] if base.startswith("i") and base[1:] in AUGMENTED_ASSIGNMENT_NAMES else base
+    base = name[:-1] if name.endswith("_") else name
+    return base[:-len("_functional")] if base.endswith("_functional") else base
+
+
 def native_header(op: str) -> str:
-    """`aten::add.Tensor` -> `torch/include/ATen/ops/add_native.h` (relative to a package root)."""
-    name = op.split("::", 1)[-1].split(".", 1)[0]
-    return f"torch/include/ATen/ops/{name}_native.h"
+    """`aten::add_.Tensor` -> `torch/include/ATen/ops/add_native.h` (relative to a package root)."""
+    return f"torch/include/ATen/ops/{root_name(op.split('::', 1)[-1].split('.', 1)[0])}_native.h"
 
 
 def declared_name(kernel: str) -> str | None:

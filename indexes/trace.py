@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from .code_queries import IN_SCOPE, _base, definition_of
 from .errors import NotFound
+from .native_decls import root_name
 from .queries import ops_bound_to, resolve_ops
 from .store import Index
 
@@ -56,8 +57,11 @@ def close_callables(index: Index, name: str, limit: int = 5) -> list[str]:
     return (prefix + fuzzy)[:limit]
 
 
-def trace(index: Index, start: str, key: str = "CPU", op: str | None = None) -> tuple[str, list[TraceStep]]:
-    """The walk from `start` (a Python callable, or an operator name) for dispatch key `key`."""
+def trace(index: Index, start: str, key: str = "CPU", op: str | None = None,
+          runtime: bool = False) -> tuple[str, list[TraceStep]]:
+    """The walk from `start` (a Python callable, or an operator name) for dispatch key `key`.
+    `runtime`: where the source has no body for a CompositeImplicitAutograd kernel (the installed
+    package), ask the installed torch which operators it calls (live_calls.py, a subprocess)."""
     steps: list[TraceStep] = []
     layout = index.source.layout
     if start.startswith("torch.") and not start.startswith("torch.ops."):
@@ -95,7 +99,7 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None) -> 
     steps.append(_dispatch_step(key, e))
     seen = {chosen}
     while e.kind == "composite_implicit" and e.kernel and len(seen) <= MAX_HOPS:
-        hop = _decomposition_hop(index, chosen, e, key, seen)
+        hop = _decomposition_hop(index, chosen, e, key, seen, runtime)
         steps.extend(hop.steps)
         if hop.op is None:
             return chosen, steps
@@ -149,18 +153,23 @@ def ops_called_by(index: Index, kernel: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str]) -> _Hop:
+def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str], runtime: bool = False) -> _Hop:
     """One CompositeImplicitAutograd hop: the kernel's body, and the first operator it calls that
     the walk has not seen, with its dispatch entry for `key`."""
     body = e.defined_at
-    kernel_step = TraceStep("kernel", f"{e.kernel}", body,
+    kernel_step = TraceStep("kernel", f"{e.kernel}", body or e.declared_at,
                             note=f"{op} is CompositeImplicitAutograd: no backend registers a kernel for it, so {key} "
-                                 "runs this decomposition, whose body calls other operators (each dispatched again)")
+                                 "runs this decomposition, whose body calls other operators (each dispatched again)"
+                                 + ("" if body or not e.declared_at else
+                                    "; declared here, its body is not in this source"))
+    if not body and runtime:
+        return _live_hop(index, op, e, key, seen, kernel_step)
     if not body:
         return _Hop((kernel_step, TraceStep(
             "decomposes", f"{e.kernel}: the walk stops here", None,
             note="this source has no body for it (the installed package ships headers, not the .cpp files): "
-                 "index a checkout (torchatlas index --source TREE) to follow the operators it calls")),)
+                 "index a checkout (torchatlas index --source TREE) to follow the operators it calls, or add "
+                 "--runtime to ask the installed torch")),)
     called = ops_called_by(index, e.kernel)
     fresh = [c for c in called if c[0] not in seen]
     if not fresh:
@@ -177,6 +186,34 @@ def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str]) -> _H
     steps = [kernel_step, hop, TraceStep("operator", f"{nxt}: {rec.get('schema') or ''}", rec.get("defined_at"),
                                          note="dispatched again: at::" + written[len('at::'):] +
                                               " goes through the dispatcher like any C++ API call")]
+    if entry is None:
+        steps.append(TraceStep("dispatch", f"{key}: no entry for {nxt}", None))
+        return _Hop(tuple(steps))
+    steps.append(_dispatch_step(key, entry))
+    return _Hop(tuple(steps), nxt, entry)
+
+
+def _live_hop(index: Index, op: str, e, key: str, seen: set[str], kernel_step: TraceStep) -> _Hop:
+    """The hop as the installed torch shows it: the operators the decomposition dispatched when
+    run on an OpInfo sample (live_calls.py)."""
+    from .live_calls import live_calls
+    lc = live_calls(op)
+    fresh = [c for c in lc.calls if c not in seen and index.op(c) is not None]
+    if not fresh:
+        why = (f"the installed torch ran it on the OpInfo sample {lc.sample} and it dispatched no other operator"
+               if lc.sample else "no OpInfo sample of the installed torch fits this overload"
+               + (f" ({lc.errors[0]})" if lc.errors else ""))
+        return _Hop((kernel_step, TraceStep("decomposes", f"{e.kernel}: the walk stops here", None, note=why)),)
+    nxt = fresh[0]
+    rec = index.op(nxt) or {}
+    entry = index.dispatch(nxt, [key]).get(key)
+    others = fresh[1:]
+    hop = TraceStep("decomposes", f"{e.kernel} dispatches {nxt} (seen live)", None,
+                    note=f"{op} has no {key} kernel of its own; the installed torch ran it on the OpInfo sample "
+                         f"{lc.sample} under a dispatch mode, and its decomposition dispatched {nxt}"
+                         + (f" (then {', '.join(others[:6])})" if others else "") + ": the walk continues there")
+    steps = [kernel_step, hop, TraceStep("operator", f"{nxt}: {rec.get('schema') or ''}", rec.get("defined_at"),
+                                         note="dispatched again, like any C++ API call")]
     if entry is None:
         steps.append(TraceStep("dispatch", f"{key}: no entry for {nxt}", None))
         return _Hop(tuple(steps))
@@ -216,13 +253,6 @@ class CppNames:
     root: str  # add (ATen/ops/add.h, add_ops.h, add_native.h)
 
 
-def root_name(name: str) -> str:
-    """The operator's base name without the in-place `_` (torchgen's root_name): add_ -> add."""
-    if name.startswith("__") and name.endswith("__"):
-        return name
-    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
-
-
 def cpp_names(rec: dict) -> CppNames:
     """torchgen's names of one overload, from its native_functions.yaml record."""
     name, overload = rec["name"], rec.get("overload") or ""
@@ -252,15 +282,14 @@ def _binding_step(index: Index, callable_name: str, rec: dict, layout: str) -> T
     gen = ("tools/autograd/gen_python_functions.py" if layout == "checkout"
            else "torchgen/packaged/autograd/gen_python_functions.py")
     module = rec.get("python_module")
-    why = (f"python_module: {module} in native_functions.yaml" if module and template != "python_variable_methods.cpp"
-           else "a Tensor method (variants: method)" if template == "python_variable_methods.cpp"
-           else "no python_module: a torch.* function")
+    why = (f"{template}: python_module: {module} in native_functions.yaml; "
+           if module and template != "python_variable_methods.cpp" else "")
     return TraceStep("binding", f"generated Python binding {target}: parses the arguments, picks the overload, "
                                 f"releases the GIL and calls the C++ API"
                                 + (f" ({callable_name} is a Python wrapper that calls it)" if wrapper else ""),
                      f"{tpl}:1" if os.path.exists(os.path.join(index.source.root, tpl)) else None,
-                     generated_by=gen, note=f"{template}: {why}; torch/csrc/autograd/generated/ is written at "
-                                            "build time, the template is what it is generated from")
+                     generated_by=gen, note=f"{why}torch/csrc/autograd/generated/ is written at build time; the "
+                                            "template is what it is generated from")
 
 
 def _cpp_api_step(index: Index, rec: dict, layout: str, via_method: bool = False) -> TraceStep:

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("start", metavar="CALLABLE", help="torch.add, torch.Tensor.mul_, aten::mm, ...")
     p.add_argument("--key", "-k", default="CPU", help="dispatch key to follow (default CPU)")
     p.add_argument("--op", help="which overload to follow when the callable binds several")
+    p.add_argument("--runtime", action="store_true",
+                   help="where the source has no body of a CompositeImplicitAutograd kernel (the installed package), "
+                        "ask the installed torch which operators it calls (runs an OpInfo sample in a subprocess)")
     _source_args(p)
     p.add_argument("--graph", metavar="FILE", help="also draw the path as a graphviz diagram: .svg or .png "
                                                    "(needs graphviz's dot), or .dot")  # explorer/pictures.py

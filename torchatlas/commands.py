@@ -521,7 +521,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from torchatlas.indexes.trace import trace
     args.key = _check_keys([args.key], runtime_only=True)[0]
     index = open_index(args)
-    op, steps = trace(index, args.start, key=args.key, op=args.op)
+    op, steps = trace(index, args.start, key=args.key, op=args.op, runtime=getattr(args, "runtime", False))
     picture_problem = ""
     if getattr(args, "graph", None):  # --graph: a picture of the path as well (explorer/pictures.py)
         from torchatlas.explorer.pictures import trace_dot, write_picture

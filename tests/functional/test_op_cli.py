@@ -30,7 +30,7 @@ def test_the_main_overload_comes_first(installed_db, capsys):
 def _declares(root, loc: str, name: str) -> bool:
     path, _, line = loc.rpartition(":")
     text = (Path(root) / path).read_text(errors="replace").splitlines()[int(line) - 1]
-    return path.endswith("_native.h") and re.search(rf"\b{re.escape(name)}\b", text) is not None
+    return path.endswith("_native.h") and re.search(rf"\b(structured_)?{re.escape(name)}\b", text) is not None
 
 
 def test_installed_kernels_are_declared_in_their_native_header_and_defined_nowhere(installed_db):
@@ -43,8 +43,8 @@ def test_installed_kernels_are_declared_in_their_native_header_and_defined_nowhe
         declared = true = defined = 0
         for _op, entries in idx.dispatch_all():
             for e in entries:
-                if e.key not in ("CPU", "CUDA") or not e.kernel or "::" not in e.kernel:
-                    continue
+                if e.key not in ("CPU", "CUDA") or not e.kernel or "." in e.kernel or "::" in e.kernel:
+                    continue  # the YAML's at::native kernels, written bare (add_sparse, ufunc_add_CPU)
                 if e.defined_at:  # only a real body of that name (an inline kernel in a shipped header)
                     defined += 1
                     path, _, line = e.defined_at.rpartition(":")
@@ -104,3 +104,28 @@ def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
     assert main(["callees", "torch.nn.functional.layer_nrom", "--db", str(installed_db)]) != 0
     err = capsys.readouterr().err
     assert "torch.nn.functional.layer_norm" in err, err
+
+
+def test_declarations_are_read_from_the_ops_native_header(tmp_path):
+    from torchatlas.indexes.native_decls import declared_at, is_kernel_body
+    ops = tmp_path / "torch/include/ATen/ops"
+    ops.mkdir(parents=True)
+    (ops / "foo_native.h").write_text(
+        "#pragma once\n"
+        "namespace at {\nnamespace native {\n"
+        "struct TORCH_API structured_ufunc_foo_CPU : public at::meta::structured_foo_Tensor {\n};\n"
+        "TORCH_API at::Tensor & foo_out(const at::Tensor & self, at::Tensor & out);\n"
+        "TORCH_API at::Tensor foo_sparse(const at::Tensor & self);\n"
+        "} // namespace native\n} // namespace at\n")
+    root = str(tmp_path)
+    assert declared_at(root, "aten::foo.out", "at::native::foo_out") == "torch/include/ATen/ops/foo_native.h:6"
+    assert declared_at(root, "aten::foo.Tensor", "ufunc_foo_CPU") == "torch/include/ATen/ops/foo_native.h:4"
+    assert declared_at(root, "aten::foo", "at::native::foo_sparse") == "torch/include/ATen/ops/foo_native.h:7"
+    assert declared_at(root, "aten::foo", "at::native::nothing_here") is None
+    assert declared_at(root, "aten::foo", "VariableType::foo") is None
+    assert declared_at(root, "aten::bar", "at::native::bar") is None  # no bar_native.h
+    # a body counts only under the kernel's own qualified name, in C++, with a body
+    assert is_kernel_body("at::native::add", "at::native::add", "aten/src/ATen/native/A.cpp", "Tensor add(", 5, 9)
+    assert not is_kernel_body("at::native::add", "at::Tensor::add", "torch/include/ATen/core/TensorBody.h",
+                              "Tensor add(", 5, 9)
+    assert not is_kernel_body("at::native::add", "at::native::add", "x.h", "Tensor add(const Tensor&);", 5, 5)

@@ -88,6 +88,20 @@ def test_conv2d_is_composite_implicit_and_the_walk_says_why_it_goes_on_or_stops(
     assert hop[-1].location is None and "index a checkout" in hop[-1].note
 
 
+def test_with_runtime_conv2d_reaches_convolution_and_a_cpu_kernel(installed):
+    """The package has no Convolution.cpp: the installed torch shows the hop (an OpInfo sample run
+    under a dispatch mode, in a subprocess: ~10 s of CPU, the one slow test of this file)."""
+    _op, steps = trace(installed, "torch.nn.functional.conv2d", key="CPU", runtime=True)
+    text = _titles(steps)
+    hops = [s for s in steps if s.layer == "decomposes"]
+    assert hops and "aten::convolution" in hops[0].title and "seen live" in hops[0].title, text
+    assert "no CPU kernel of its own" in hops[0].note and "OpInfo sample" in hops[0].note
+    last = [s for s in steps if s.layer == "dispatch"][-1]
+    assert "composite_implicit" not in last.title and "-> -" not in last.title, text
+    kernel = [s for s in steps if s.layer == "kernel"][-1]
+    assert "convolution" in kernel.title, text
+
+
 def test_a_method_only_op_is_not_called_through_an_at_function(installed):
     rec = installed.op("aten::mul_.Tensor")
     assert "function" not in rec["variants"]
