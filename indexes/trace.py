@@ -130,9 +130,10 @@ def ops_called_by(index: Index, kernel: str) -> list[tuple[str, str, str]]:
     """The at:: operators a kernel's body calls, in line order: (op, the name as written, path:line).
     `at::convolution_symint` -> aten::convolution (torchgen's C++ API adds _symint and _out/_outf to
     the operator's name); an at:: name that is no operator (at::isComplexType) is skipped."""
+    qual = kernel if "::" in kernel else "at::native::" + kernel  # the YAML writes at::native kernels bare
     rows = index._con.execute(
         "SELECT r.name, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
-        f"WHERE {IN_SCOPE} ORDER BY r.line", (kernel,)).fetchall()
+        f"WHERE {IN_SCOPE} ORDER BY r.line", (qual,)).fetchall()
     out = []
     for written, path, line in rows:
         if not written.startswith("at::") or written.startswith(("at::native::", "at::meta::", "at::_ops::")):
