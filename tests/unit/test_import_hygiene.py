@@ -8,6 +8,8 @@ import pytest
 MODULES = ["torchatlas.cli", "torchatlas.commands", "torchatlas.indexes.store", "torchatlas.indexes.queries",
            "torchatlas.indexes.code_queries", "torchatlas.indexes.trace", "torchatlas.indexes.code_index",
            "torchatlas.indexes.pipeline", "torchatlas.indexes.resolver", "torchatlas.indexes.runtime",
+           "torchatlas.indexes.lookups", "torchatlas.indexes.candidates", "torchatlas.indexes.native_decls",
+           "torchatlas.indexes.live_calls", "torchatlas.indexes.dispatch_process",
            "torchatlas.contrib.cli", "torchatlas.contrib.runner", "torchatlas.contrib.devcheck",
            "torchatlas.contrib.workspace", "torchatlas.contrib.builders.extension", "torchatlas.contrib.builders.native",
            "torchatlas.contrib.builders.codegen"]
