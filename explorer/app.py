@@ -254,7 +254,7 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
             return
         if target.kind == "tour":  # the tour player is a screen of its own; escape comes back here
             from .tour_player import TourScreen
-            self.push_screen(TourScreen(self.atlas.db, target.name))
+            self.push_screen(TourScreen(self.atlas.db, target.name, target.line or None))
             return
         if target.kind == "lab":  # so is the lab screen (explorer/lab_screen.py)
             self._open_lab(target.name)
@@ -265,6 +265,17 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
             return
         self.run_worker(partial(self._load, target, push, t0), thread=True, exclusive=True, group="nav",
                         exit_on_error=False)
+
+    def open_from_tour(self, target: Target, tab: int, tour_id: str, step: int) -> None:
+        """A tour step's anchor in the views, at tab `tab` (a symbol's 1 code, 2 refs, 3 callers); the
+        tour, at that step, goes into the history first, so back returns to it."""
+        tour = Target("tour", tour_id, line=step)
+        if self.pos < 0 or self.history[self.pos] != tour:
+            del self.history[self.pos + 1:]
+            self.history.append(tour)
+            self.pos = len(self.history) - 1
+        self._tab_after_show = (target, tab)
+        self.navigate(target)
 
     def _open_lab(self, lab_id: str) -> None:
         from .lab_screen import LabScreen
@@ -323,6 +334,10 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
             else:
                 view.show(model)
             self._switch(view, view.target if push else None)
+            pending = getattr(self, "_tab_after_show", None)  # open_from_tour: a tab of the node
+            if pending is not None and pending[0].kind == target.kind and pending[0].name == target.name:
+                self._tab_after_show = None
+                view.switch_tab(pending[1])
         if isinstance(view, OpView):
             self._start_live(view)
         elif isinstance(view, SymbolView):

@@ -4,14 +4,22 @@
     app.push_screen(TourScreen(index, "dispatch"))       # from the explorer
     play(index_or_path, "dispatch", step=None)            # standalone (resumes where you left off)
 
-Left: the steps (▶ current, ✓ seen; ● resolved, ✗ unresolved, – skipped here). Right: the
-narrative (Markdown), the `run:` snippet and its output, the `check:` question or assertion, and
-the anchored source with the anchor line marked ❱ (or, when the anchor does not resolve, the
-closest candidates; the tour goes on). Keys: n/right next, p/left previous, r runs the snippet
-(and the assertion), enter on a step jumps to it, escape/q back.
+Left: the steps (▶ current, ✓ done, • seen; ● resolved, ✗ unresolved, – skipped here). Right: the
+narrative (Markdown), the `run:` snippet and its output, the `check:` reflection question with its
+answer (never graded) or assertion, the checked questions (`quiz:`) with an answer box, the
+exercise with its scratch file, and the anchored source with the anchor line marked ❱ (or, when
+the anchor does not resolve, the closest candidates, a GitHub link for a checkout-only step; the
+tour goes on). A step is done when its questions are answered (right, or asked for) and its
+exercise passes.
 
-Anchors resolve through the index on the UI thread (a few ms of SQLite per tour); snippets run
-in a Textual worker thread through `tours.runner`, so the UI never waits on torch. Progress is
+Keys: n/right next, p/left previous, r runs the snippet (and the assertion), enter on a step jumps
+to it, tab to the answer box (enter grades; enter alone shows the answer and why; escape returns
+to the steps), x grades the exercise, e / u / c open the anchor in the explorer's code / refs /
+callers views and t its trace (when the player runs inside the explorer), escape/q back.
+
+Anchors resolve through the index on the UI thread (a few ms of SQLite per tour); snippets,
+predict questions (the live output they are graded against) and exercise tests run in Textual
+worker threads through `tours.runner` / `tours.exercises`, so the UI never waits on torch. Progress is
 the one `torchatlas tours show` keeps (`tours.progress`): the step shown next time is the one
 after the last step looked at.
 """
@@ -30,43 +38,46 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Markdown, OptionList, Static
 
-from torchatlas.tours.anchors import AnchorContext, excerpt, resolve_step
+from torchatlas.tours.anchors import AnchorContext, excerpt
 from torchatlas.tours.cli import find_tour
 from torchatlas.tours.engine import snippet_jobs, version_note
+from torchatlas.tours.exercises import TestRun, ensure_scratch, scratch_path
 from torchatlas.tours.loader import Catalog, load_catalog
-from torchatlas.tours.model import Resolution, RunResult, Tour
-from torchatlas.tours.progress import Progress
+from torchatlas.tours.model import Question, Resolution, RunResult, Tour
+from torchatlas.tours.progress import DONE_STATES, Progress
+from torchatlas.tours.quiz import Grade, Grader, in_process, label_choices
+from torchatlas.tours.showing import resolve as resolve_step
 
-from .data import CodeWindow
+from .data import CodeWindow, Target
 from .views import QUIT_BINDING, CodeView, highlight_window
 
 TITLE_WIDTH = 27  # the step list is one line a step
 STATUS_MARK = {"resolved": ("●", "$success"), "unresolved": ("✗", "$error"), "skipped": ("–", "$foreground-muted")}
-
-_STOP = set("""a an the and or but of to in on at by for with from as is are was were be been it its this that
-these those then than there their them they which what when where why how who whom not no only just also so
-very into onto over under out up down does do did done has have had can could would should will one two
-same each every any all some other""".split())
+EXPLORER_TABS = {1: "code", 2: "refs", 3: "callers"}  # a symbol's tabs in the explorer (explorer/views.py)
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9_]+", text.lower())
+class AnswerInput(Input):
+    """The answer box: escape gives the focus back to the steps instead of leaving the tour."""
+
+    BINDINGS = [Binding("escape", "leave", "steps", show=False)]
+
+    def action_leave(self) -> None:
+        self.screen.query_one("#tour-steps", OptionList).focus()
 
 
-def judge_answer(given: str, answer: str) -> bool:
-    """Whether a free-text answer is close enough to the tour's: the same text, or at least half
-    (at most 6) of the answer's distinctive words and numbers. The reference answer is shown anyway."""
-    g, a = _tokens(given), _tokens(answer)
-    if not g:
-        return False
-    if g == a:
-        return True
-    key = list(dict.fromkeys(t for t in a if t not in _STOP and (len(t) >= 3 or t.isdigit())))
-    if not key:
-        return set(a) <= set(g)
-    hits = sum(1 for t in key if t in set(g))
-    return hits >= max(1, min(len(key), 6) / 2)
-
+def anchor_target(res: Resolution) -> Target | None:
+    """The explorer node of a resolved anchor: its operator, symbol or file."""
+    if res.status != "resolved" or res.anchor is None or not res.path:
+        return None
+    kind, label = res.anchor.kind, res.label.split(" (at /", 1)[0]
+    if kind == "op":
+        return Target("op", label.split(" ", 1)[-1])
+    if kind in ("native_functions", "derivatives"):
+        name = label.split(" entry ", 1)[-1].split(" (", 1)[0]
+        return Target("op", name if name.startswith("aten::") else "aten::" + name)
+    if kind in ("cpp", "python") and " " in label:
+        return Target("symbol", label.split(" ", 1)[1], res.path, res.line)
+    return Target("file", res.path, res.path, res.line)
 
 def resume_step(tour: Tour, progress: Progress) -> int:
     """Where a tour resumes: the step after the last one seen; from the start once it is finished
@@ -91,6 +102,7 @@ class TourScreen(Screen[int]):
     TourScreen #tour-narrative { height: auto; margin: 0; }
     TourScreen .tour-section { height: auto; margin-top: 1; }
     TourScreen #tour-answer { margin: 0 0; }
+    TourScreen #tour-exercise { height: auto; margin-top: 1; }
     TourScreen #tour-source { height: 1fr; border-top: solid $primary 50%; }
     TourScreen #tour-location { height: auto; padding: 0 1; }
     TourScreen #tour-code { height: 1fr; }
@@ -100,6 +112,11 @@ class TourScreen(Screen[int]):
         Binding("n,right", "move(1)", "next"),
         Binding("p,left", "move(-1)", "previous"),
         Binding("r", "run", "run snippet"),
+        Binding("x", "grade", "grade exercise"),
+        Binding("e", "explore(1)", "code"),
+        Binding("u", "explore(2)", "refs"),
+        Binding("c", "explore(3)", "callers"),
+        Binding("t", "trace", "trace"),
         Binding("escape,q", "back", "back"),
         QUIT_BINDING,
         Binding("pagedown", "scroll_text(1)", "scroll text", show=False),
@@ -107,6 +124,8 @@ class TourScreen(Screen[int]):
         Binding("shift+down", "scroll_code(3)", "scroll code", show=False),
         Binding("shift+up", "scroll_code(-3)", "scroll code", show=False),
     ]
+    # the explorer's keys that would act on the view beneath the tour (explorer/app.py check_action)
+    HIDE_APP_ACTIONS = ("trace", "picture", "open_editor", "search", "pick_key", "home", "tab", "back", "forward")
 
     def __init__(self, index, tour_id: str, start_step: int | None = None, *, catalog: Catalog | None = None,
                  progress: Progress | None = None, python: str | None = None, **kwargs) -> None:
@@ -127,7 +146,11 @@ class TourScreen(Screen[int]):
         self.resolutions: list[Resolution] = [resolve_step(s, self.ctx) for s in self.tour.steps]
         self.results: dict[int, dict[str, RunResult]] = {}  # step -> {"run": ..., "assert": ...}
         self.running: set[int] = set()
-        self.answers: dict[int, tuple[str, bool]] = {}  # step -> (given, right)
+        self.grader = Grader(python)  # predict outputs: run once per session
+        self.grades: dict[tuple[int, int], Grade] = {}  # (step, question) -> the last grade of this session
+        self.grading: set[tuple[int, int]] = set()
+        self.tests: dict[int, TestRun] = {}  # step -> the last exercise test run
+        self.testing: set[int] = set()
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -150,9 +173,11 @@ class TourScreen(Screen[int]):
                     yield Markdown(id="tour-narrative")
                     yield Static(id="tour-run", classes="tour-section")
                     yield Static(id="tour-check", classes="tour-section")
-                    yield Input(placeholder="your answer, then enter (enter alone shows the answer)",
-                                id="tour-answer")
+                    yield Static(id="tour-quiz", classes="tour-section")
+                    yield AnswerInput(placeholder="your answer, then enter (enter alone shows the answer)",
+                                      id="tour-answer")
                     yield Static(id="tour-feedback")
+                    yield Static(id="tour-exercise")
                 with Vertical(id="tour-source"):
                     yield Static(id="tour-location")
                     yield CodeView(id="tour-code")
@@ -170,8 +195,10 @@ class TourScreen(Screen[int]):
     def _step_prompt(self, i: int) -> Content:
         status = self.resolutions[i - 1].status
         glyph, colour = STATUS_MARK.get(status, ("?", "$foreground"))
-        seen = i in self.progress.get(self.tour.id).seen
-        lead = "▶" if i == self.current else ("✓" if seen else " ")
+        p = self.progress.get(self.tour.id)
+        step = self.tour.steps[i - 1]
+        done = p.step_done(i, len(step.quiz), step.exercise is not None)
+        lead = "▶" if i == self.current else ("✓" if done else ("•" if i in p.seen else " "))
         title = self.tour.steps[i - 1].title
         if len(title) > TITLE_WIDTH:
             title = title[: TITLE_WIDTH - 1].rstrip() + "…"
@@ -208,6 +235,9 @@ class TourScreen(Screen[int]):
         self._show_source(self.resolutions[number - 1])
         self._show_run()
         self._show_check()
+        self._show_quiz()
+        self._show_exercise()
+        self.refresh_bindings()
 
     def _show_source(self, res: Resolution) -> None:
         loc = self.query_one("#tour-location", Static)
@@ -232,10 +262,16 @@ class TourScreen(Screen[int]):
         anchor = res.anchor.describe() if res.anchor else "anchor"
         if res.status == "skipped":
             loc.update(Content.from_markup("[b $foreground-muted]skipped here[/]  [dim]$a[/]", a=anchor))
-            missing.update(Content.from_markup(
+            if res.reason.startswith("applies to torch"):
+                missing.update(Content.from_markup("This step $r.\n\nRead the narrative; n goes on to the next "
+                                                   "step.", r=res.reason))
+                return
+            link = Content.from_markup("\n\nRead it on GitHub, at the commit the installed torch was built from:\n"
+                                       "[b]$l[/]", l=res.link) if res.link else Content("")
+            missing.update(Content.assemble(Content.from_markup(
                 "This step needs a full PyTorch checkout: the installed package ships the public headers "
-                "and the Python code, not the .cpp files it shows.\n\n[dim]$r[/]\n\nRead the narrative; "
-                "n goes on to the next step.", r=res.reason))
+                "and the Python code, not the .cpp files it shows.\n\n[dim]$r[/]", r=res.reason), link,
+                Content.from_markup("\n\nRead the narrative; n goes on to the next step.")))
             return
         if res.status == "resolved":  # resolved, but the file cannot be read any more
             loc.update(Content.from_markup("[b]$where[/]", where=res.location))
@@ -275,17 +311,14 @@ class TourScreen(Screen[int]):
     def _show_check(self) -> None:
         step, number = self.tour.steps[self.current - 1], self.current
         box = self.query_one("#tour-check", Static)
-        answer = self.query_one("#tour-answer", Input)
-        feedback = self.query_one("#tour-feedback", Static)
         check = step.check
         box.display = check is not None
-        asked = check is not None and bool(check.question)
-        answer.display = feedback.display = asked
         if check is None:
             return
         parts = []
-        if check.question:
-            parts.append(Content.from_markup("[b]question:[/] $q", q=check.question.strip()))
+        if check.question:  # a reflection question: its answer is shown, never graded
+            parts.append(Content.from_markup("[b]to think about:[/] $q", q=check.question.strip()))
+            parts.append(Content.from_markup("[dim]answer:[/] $a", a=(check.answer or "").strip()))
         if check.assertion:
             if parts:
                 parts.append(Content(""))
@@ -302,29 +335,213 @@ class TourScreen(Screen[int]):
                 parts.append(Content.from_markup("[b $error]✗ fail[/]: it does not hold on this torch"))
                 parts.append(Content("\n".join("    " + ln for ln in result.output.rstrip().splitlines())))
         box.update(Content("\n").join(parts))
-        if asked:
-            given, right = self.answers.get(number, ("", None))
-            answer.value = given
-            feedback.update(self._feedback(number) if number in self.answers else "")
 
-    def _feedback(self, number: int) -> Content:
-        check = self.tour.steps[number - 1].check
-        given, right = self.answers[number]
-        ref = check.answer.strip() if check and check.answer else ""
-        if right:
-            return Content.from_markup("[b $success]✓ right.[/] [dim]The tour's answer:[/] $a", a=ref)
-        if not given.strip():
-            return Content.from_markup("[dim]The tour's answer:[/] $a", a=ref)
-        return Content.from_markup("[b $error]✗ not quite[/]: try again (enter alone shows the answer)")
+    # -- checked questions --------------------------------------------------------------------------
+
+    def _state(self, number: int, k: int) -> str:
+        return self.progress.get(self.tour.id).question_state(number, k)
+
+    def current_question(self, number: int | None = None) -> int | None:
+        """The question (1-based) the answer box answers: the first not answered right nor shown."""
+        number = number or self.current
+        for k in range(1, len(self.tour.steps[number - 1].quiz) + 1):
+            if self._state(number, k) not in DONE_STATES:
+                return k
+        return None
+
+    def _show_quiz(self) -> None:
+        number = self.current
+        quiz = self.tour.steps[number - 1].quiz
+        box = self.query_one("#tour-quiz", Static)
+        answer = self.query_one("#tour-answer", AnswerInput)
+        feedback = self.query_one("#tour-feedback", Static)
+        box.display = bool(quiz)
+        current = self.current_question() if quiz else None
+        answer.display = feedback.display = current is not None
+        if not quiz:
+            return
+        parts = [Content.from_markup("[b]questions[/] [dim](checked: $n)[/]", n=str(len(quiz)))]
+        for k, q in enumerate(quiz, 1):
+            state = self._state(number, k)
+            mark = {"right": ("✓", "$success"), "revealed": ("○", "$warning"), "wrong": ("✗", "$error")}.get(
+                state, ("▸" if k == current else " ", "$accent"))
+            parts.append(Content.assemble((mark[0], f"bold {mark[1]}"), " ", (f"{k}. ", "bold"), q.ask))
+            if q.kind == "predict":
+                parts.append(Content.from_markup("   [dim]what does this print?[/]"))
+                parts.append(Content("\n".join("   │ " + ln for ln in q.predict.rstrip().splitlines())))
+            for line in label_choices(q):
+                parts.append(Content("     " + line))
+            if state in DONE_STATES:
+                parts.append(self._reveal(number, k, q))
+        box.update(Content("\n").join(parts))
+        if current is None:
+            return
+        key = (number, current)
+        if key in self.grading:
+            feedback.update(Content.from_markup("[dim]checking…[/]"))
+        elif self._state(number, current) == "wrong" and key in self.grades:
+            g = self.grades[key]
+            feedback.update(Content.from_markup("[b $error]✗ not quite[/] ($given): try again (enter alone shows "
+                                                "the answer)", given=g.given))
+        elif key in self.grades and self.grades[key].error:
+            feedback.update(Content.from_markup("[$warning]$e[/]", e=self.grades[key].error))
+        else:
+            feedback.update(Content.from_markup("[dim]answering question $k: type it, then enter[/]", k=str(current)))
+        answer.border_title = f"answer to question {current}"
+
+    def _reveal(self, number: int, k: int, q: Question) -> Content:
+        g = self.grades.get((number, k))
+        expected = g.expected if g is not None else (f"{q.choices.index(q.answer) + 1}. {q.answer}"
+                                                     if q.kind == "choices" else q.answer)
+        state = self._state(number, k)
+        head = "[b $success]right.[/]" if state == "right" else "[b $warning]shown.[/]"
+        parts = [Content.from_markup(f"   {head} [dim]answer:[/] $a", a=expected)]
+        if q.why:
+            parts.append(Content.from_markup("   [dim]why:[/] $w", w=q.why))
+        return Content("\n").join(parts)
 
     @on(Input.Submitted, "#tour-answer")
     def _answered(self, event: Input.Submitted) -> None:
-        check = self.tour.steps[self.current - 1].check
-        if check is None or not check.answer:
+        number = self.current
+        k = self.current_question(number)
+        if k is None or (number, k) in self.grading:
             return
+        q = self.tour.steps[number - 1].quiz[k - 1]
         given = event.value
-        self.answers[self.current] = (given, bool(given.strip()) and judge_answer(given, check.answer))
-        self.query_one("#tour-feedback", Static).update(self._feedback(self.current))
+        if q.kind == "choices" or in_process(q) or (q.kind == "predict" and q.predict in self.grader._live):
+            self._graded(number, k, given, self.grader.grade(q, given))
+            return
+        self.grading.add((number, k))  # a subprocess: the live output of a predict, or a check with a setup
+        self._show_quiz()
+        self._grade_in_thread(number, k, q, given)
+
+    @work(thread=True, group="tour-grade")
+    def _grade_in_thread(self, number: int, k: int, q: Question, given: str) -> None:
+        try:
+            g = self.grader.grade(q, given)
+        except Exception as e:  # noqa: BLE001 - shown, never raised into the UI
+            g = Grade(False, given.strip(), q.answer, q.why, f"could not grade: {type(e).__name__}: {e}")
+        self.app.call_from_thread(self._graded, number, k, given, g)
+
+    def _graded(self, number: int, k: int, given: str, g: Grade) -> None:
+        self.grading.discard((number, k))
+        self.grades[(number, k)] = g
+        if not g.error:
+            self.progress.record_answer(self.tour.id, number, k, g.given, g.right, revealed=not given.strip())
+            self._save_progress()
+        if not self.is_attached or number != self.current:
+            return
+        answer = self.query_one("#tour-answer", AnswerInput)
+        if g.right or not given.strip():
+            answer.value = ""
+        self._show_quiz()
+        self._refresh_list()
+        if self.current_question() is None and answer.has_focus:
+            self.query_one("#tour-steps", OptionList).focus()
+
+    # -- the exercise -------------------------------------------------------------------------------
+
+    def _show_exercise(self) -> None:
+        number = self.current
+        ex = self.tour.steps[number - 1].exercise
+        box = self.query_one("#tour-exercise", Static)
+        box.display = ex is not None
+        if ex is None:
+            return
+        try:
+            path, created = ensure_scratch(self.tour.id, ex)
+            where = Content.from_markup("[b]your file:[/] $p" + ("  [dim](created from the starter)[/]" if created
+                                                                 else ""), p=str(path))
+        except OSError as e:
+            where = Content.from_markup("[$error]cannot create $p: $e[/]", p=str(scratch_path(self.tour.id, ex)),
+                                        e=str(e))
+        parts = [Content.from_markup("[b]exercise[/]"), Content(textwrap.dedent(ex.task).rstrip()), where]
+        passed = self.progress.get(self.tour.id).exercise_passed(number)
+        run = self.tests.get(number)
+        if number in self.testing:
+            parts.append(Content.from_markup("[dim]grading… (its test runs in a fresh pytest process)[/]"))
+        elif run is not None:
+            if run.passed:
+                parts.append(Content.from_markup("[b $success]✓ passed[/] [dim]($s s)[/]", s=f"{run.seconds:.1f}"))
+            else:
+                parts.append(Content.from_markup("[b $error]✗ not yet[/]: the test fails; edit the file, then x"))
+                lines = [ln for ln in run.output.rstrip().splitlines()  # pytest's rules and progress dots aside
+                         if not re.fullmatch(r"[=_]{3,}.*|[.FEsx]+ +\[ *\d+%\]", ln.strip())]
+                parts.append(Content("\n".join("    " + ln for ln in lines[-20:])))
+        elif passed:
+            parts.append(Content.from_markup("[b $success]✓ passed[/] [dim](earlier)[/]; x grades it again"))
+        else:
+            parts.append(Content.from_markup("[dim]edit it in your editor, then press x to grade it[/]"))
+        box.update(Content("\n").join(parts))
+
+    def action_grade(self) -> None:
+        number = self.current
+        ex = self.tour.steps[number - 1].exercise
+        if ex is None:
+            self.notify("this step has no exercise", timeout=2)
+            return
+        if number in self.testing:
+            return
+        self.testing.add(number)
+        self._show_exercise()
+        self._grade_exercise(number, ex)
+
+    @work(thread=True, group="tour-exercise")
+    def _grade_exercise(self, number: int, ex) -> None:
+        from torchatlas.tours.exercises import run_test
+        try:
+            path, _created = ensure_scratch(self.tour.id, ex)
+            result = run_test(ex, path.parent, self.python)
+        except Exception as e:  # noqa: BLE001 - shown, never raised into the UI
+            result = TestRun(False, f"[could not run the test: {type(e).__name__}: {e}]", None)
+        self.app.call_from_thread(self._exercise_graded, number, result)
+
+    def _exercise_graded(self, number: int, result: TestRun) -> None:
+        self.testing.discard(number)
+        self.tests[number] = result
+        self.progress.record_exercise(self.tour.id, number, result.passed)
+        self._save_progress()
+        if self.is_attached and number == self.current:
+            self._show_exercise()
+            self._refresh_list()
+
+    # -- into the explorer --------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "grade":
+            return self.tour.steps[self.current - 1].exercise is not None
+        if action in ("explore", "trace"):
+            return hasattr(self.app, "open_from_tour")  # only inside the explorer
+        return True
+
+    def action_explore(self, tab: int) -> None:
+        res = self.resolutions[self.current - 1]
+        target = anchor_target(res)
+        if target is None:
+            self.notify("this step's anchor does not resolve on this source: nothing to open", timeout=4)
+            return
+        if tab > 1 and target.kind != "symbol":
+            self.notify(f"{EXPLORER_TABS[tab]} are shown for C++ and Python symbols; this anchor is "
+                        f"{target.kind} {target.label}: opening it", timeout=4)
+            tab = 1
+        self._leave_for(target, tab)
+
+    def action_trace(self) -> None:
+        target = anchor_target(self.resolutions[self.current - 1])
+        if target is None or target.kind not in ("op", "symbol") or (
+                target.kind == "symbol" and self.tour.steps[self.current - 1].anchors[0].kind != "python"):
+            self.notify("t traces an operator or a Python callable; this step's anchor is neither", timeout=4)
+            return
+        self._leave_for(Target("trace", target.name, key="CPU"), 1)
+
+    def _leave_for(self, target: Target, tab: int) -> None:
+        hook = getattr(self.app, "open_from_tour", None)
+        if hook is None:
+            return
+        self.progress.save()
+        tour_id, step = self.tour.id, self.current
+        self.dismiss(step)
+        hook(target, tab, tour_id, step)
 
     # -- actions ------------------------------------------------------------------------------------
 

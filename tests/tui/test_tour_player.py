@@ -42,6 +42,39 @@ USER_TOUR = textwrap.dedent("""\
           question: "What does the snippet raise?"
           answer: "A ValueError saying boom"
           assert: "assert 1 == 2, 'nope'"
+      - title: "Checked questions"
+        narrative: "Three questions, graded."
+        anchor: {cpp: "c10::Dispatcher::call"}
+        quiz:
+          - ask: "Which key is tried first?"
+            choices: ["AutogradCPU", "CPU"]
+            answer: "AutogradCPU"
+            why: "WHY-CHOICE: autograd keys sit above backend keys"
+          - ask: "What does this print?"
+            predict: "print((12, 4, 1))"
+            answer: "(12, 4, 1)"
+            why: "WHY-PREDICT"
+          - ask: "How many dimensions?"
+            expect: "int(answer) == 3"
+            answer: "3"
+            why: "WHY-EXPECT"
+      - title: "An exercise"
+        narrative: "Write double."
+        anchor: {op: "aten::add.Tensor"}
+        exercise:
+          file: doubler.py
+          task: "Write `double(x)`."
+          starter: |
+            def double(x):
+                raise NotImplementedError
+          solution: |
+            def double(x):
+                return 2 * x
+          test: |
+            from doubler import double
+
+            def test_double():
+                assert double(21) == 42
     """)
 
 
@@ -77,7 +110,8 @@ def app_for(index, tour_id, step=None):
 async def test_dispatch_steps_and_navigation(env, index):
     from textual.widgets import OptionList
 
-    from torchatlas.tours.anchors import AnchorContext, resolve_step
+    from torchatlas.tours.anchors import AnchorContext
+    from torchatlas.tours.showing import resolve as resolve_step
     app = app_for(index, "dispatch", 1)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -102,12 +136,14 @@ async def test_dispatch_steps_and_navigation(env, index):
         assert screen.current == 1
         await pilot.press("p")  # the start: stays
         assert screen.current == 1
-        # a step that needs a checkout says so on the installed package
-        skipped = next(i for i, r in enumerate(screen.resolutions, 1) if r.status == "skipped")
+        # a step that needs a checkout shows what the package ships, or says so with a GitHub link
+        skipped = next((i for i, r in enumerate(screen.resolutions, 1) if r.status == "skipped"), 2)
         screen.show_step(skipped)
         await settle(pilot)
-        assert "skipped here" in text(screen, "#tour-location")
-        assert "checkout" in text(screen, "#tour-missing")
+        if screen.resolutions[skipped - 1].status == "skipped":
+            assert "skipped here" in text(screen, "#tour-location")
+            assert "checkout" in text(screen, "#tour-missing") and "github.com/pytorch/pytorch" in text(
+                screen, "#tour-missing")
         await pilot.press("q")
         await settle(pilot)
     assert app.return_value == skipped
@@ -156,36 +192,97 @@ async def test_run_snippet_in_a_worker(env, index):
 
 
 @async_test
-async def test_check_question(env, index):
-    app = app_for(index, "dispatch", 2)
+async def test_quiz_answers_are_graded_and_hidden_until_answered_or_asked(env, index):
+    app = app_for(index, "tiny-test-tour", 4)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = app.screen
-        check = screen.tour.steps[1].check
-        assert check.question and check.question.strip() in text(screen, "#tour-check")
+        quiz = text(screen, "#tour-quiz")
+        assert "1. AutogradCPU" in quiz and "2. CPU" in quiz and "print((12, 4, 1))" in quiz  # choices numbered
+        assert "WHY" not in quiz and "answer:" not in quiz  # hidden until answered or asked
         answer = screen.query_one("#tour-answer")
-        assert answer.display
+        assert answer.display and screen.current_question() == 1
         answer.focus()
-        await pilot.press(*"bananas and apples")
-        await pilot.press("enter")
+        await pilot.press("2", "enter")  # CPU: wrong
         await settle(pilot)
-        assert "not quite" in text(screen, "#tour-feedback")
-        assert screen.current == 2  # typing n, p, q into the answer does not move the tour
+        assert "not quite" in text(screen, "#tour-feedback") and "WHY-CHOICE" not in text(screen, "#tour-quiz")
+        assert screen.current_question() == 1 and screen.current == 4  # typed keys never move the tour
         answer.value = ""
-        await pilot.press(*"overload resolution first, then has_torch_function")
-        await pilot.press("enter")
+        await pilot.press("a", "enter")  # by its letter: right
         await settle(pilot)
-        feedback = text(screen, "#tour-feedback")
-        assert "right" in feedback and "parser.parse" in feedback  # the tour's answer is shown
+        assert "WHY-CHOICE" in text(screen, "#tour-quiz") and screen.current_question() == 2
+        await pilot.press(*"(12,4,2)", "enter")  # a digit off: wrong, graded against the live output
+        await wait_for(pilot, lambda: "not quite" in text(screen, "#tour-feedback"), timeout=90)
+        assert screen.current_question() == 2
+        answer.value = ""
+        await pilot.press(*"(12,4,1)", "enter")
+        await wait_for(pilot, lambda: screen.current_question() == 3, timeout=90)
+        assert "WHY-PREDICT" in text(screen, "#tour-quiz")
+        await pilot.press("enter")  # enter alone shows the answer
+        await settle(pilot)
+        quiz = text(screen, "#tour-quiz")
+        assert "WHY-EXPECT" in quiz and "shown." in quiz and screen.current_question() is None
+        assert not answer.display
+        assert app.screen is screen and screen.current == 4
+    data = json.loads((env / "tours-progress.json").read_text())["tours"]["tiny-test-tour"]
+    assert {k: v["state"] for k, v in data["quiz"].items()} == {"4:1": "right", "4:2": "right", "4:3": "revealed"}
 
 
-def test_judge_answer():
-    from torchatlas.explorer.tour_player import judge_answer
-    ref = "Size (2, 2, 2), stride (12, 4, 2), storage offset 4"
-    assert judge_answer(ref, ref)
-    assert judge_answer("size 2 2 2 stride 12 4 2 offset 4", ref)
-    assert not judge_answer("no idea", ref)
-    assert not judge_answer("", ref)
+@async_test
+async def test_escape_in_the_answer_box_stays_in_the_tour(env, index):
+    app = app_for(index, "tiny-test-tour", 4)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#tour-answer").focus()
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen and app.focused is screen.query_one("#tour-steps")
+        shown = {b.binding.key: b.binding.description for b in screen.active_bindings.values() if b.binding.show}
+        assert "x" not in shown  # no exercise on this step: no grade key
+        assert "e" not in shown and "t" not in shown  # standalone: no explorer to jump into
+        await pilot.press("escape")  # from the steps, escape leaves
+        await settle(pilot)
+        assert app.return_value == 4
+
+
+@async_test
+async def test_an_exercise_is_graded_from_its_scratch_file(env, index):
+    app = app_for(index, "tiny-test-tour", 5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        scratch = env / "tour-exercises" / "tiny-test-tour" / "doubler.py"
+        assert str(scratch) in text(screen, "#tour-exercise") and scratch.read_text().startswith("def double")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "not yet" in text(screen, "#tour-exercise"), timeout=120)
+        assert "NotImplementedError" in text(screen, "#tour-exercise")
+        scratch.write_text("def double(x):\n    return x * 2\n")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "✓ passed" in text(screen, "#tour-exercise"), timeout=120)
+        assert screen.progress.get("tiny-test-tour").exercise_passed(5)
+
+
+@async_test
+async def test_from_a_step_into_the_explorer_and_back(env, make_app):
+    from torchatlas.explorer.data import Target
+    app = make_app(start="aten::add.Tensor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.navigate(Target("tour", "tiny-test-tour", line=4))  # its anchor: c10::Dispatcher::call
+        await settle(pilot)
+        screen = app.screen
+        assert type(screen).__name__ == "TourScreen" and screen.current == 4
+        await pilot.press("c")  # callers
+        await settle(pilot, 0.2)
+        assert type(app.screen).__name__ != "TourScreen"
+        view = app.view
+        assert type(view).__name__ == "SymbolView" and "Dispatcher::call" in view.target.name
+        from textual.widgets import TabbedContent
+        assert view.query_one(TabbedContent).active == "callers"
+        app.action_back()  # back: the tour, at the step it was on
+        await settle(pilot)
+        assert type(app.screen).__name__ == "TourScreen" and app.screen.current == 4
 
 
 @async_test
@@ -205,7 +302,8 @@ async def test_progress_saved_and_resumed(env, index):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.screen.current == 4  # resumed after the last step seen
-        assert "✓" in str(app.screen._step_prompt(2))
+        step2 = app.screen.tour.steps[1]
+        assert ("✓" if not step2.quiz and not step2.exercise else "•") in str(app.screen._step_prompt(2))
 
 
 def test_snapshot_dispatcher_call(snap_compare, env, installed_db):
@@ -230,3 +328,13 @@ async def test_the_standalone_player_shows_the_explorers_quit_key(env, index):
         await pilot.press("ctrl+q")
         await settle(pilot)
         assert app._exit
+
+
+def test_snapshot_a_quiz_step(snap_compare, env, installed_db):
+    # the test tour's step 4: three checked questions, nothing answered (no live output on screen)
+    from torchatlas.explorer.tour_player import TourApp
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, 0.2)
+
+    assert snap_compare(TourApp(installed_db, "tiny-test-tour", 4), terminal_size=SIZE, run_before=run_before)
