@@ -667,6 +667,42 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     return (got[0], got[1], f"{var} = {got[2]} (line {line})") if got else None
 
 
+_UNWRAP = frozenset(("value", "value_or", "get"))
+_WRAPPERS = ("optional<", "MaybeOwned<", "OptionalRef<", "intrusive_ptr<", "shared_ptr<", "unique_ptr<")
+
+
+def _written_type(var: str, r: RefRow, f: _File) -> str:
+    """The type a parameter or an explicitly typed local is declared with, as written ("" if none)."""
+    written = f.param_types(r.scope, r.line).get(var)
+    if written:
+        return written
+    best = ""
+    best_line = -1
+    for line, text in f.locals.get(r.scope, ()):
+        if best_line <= line <= r.line and text.startswith(var + ": "):
+            best, best_line = text[len(var) + 2 :], line
+    return best
+
+
+def _template_arg(written: str) -> str:
+    """`const std::optional<Tensor>&` -> `Tensor` (the argument of a wrapper type), else ""."""
+    for w in _WRAPPERS:
+        i = written.find(w)
+        if i >= 0:
+            inner = written[i + len(w) :]
+            depth = 0
+            for k, ch in enumerate(inner):
+                if ch == "<":
+                    depth += 1
+                elif ch == ">":
+                    if depth == 0:
+                        return inner[:k].strip()
+                    depth -= 1
+                elif ch == "," and depth == 0:
+                    return inner[:k].strip()
+    return ""
+
+
 def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`: the return type,
     read from the signature, of the callee it resolves to."""
@@ -678,6 +714,13 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     member = _split_member(callee)
     target = None
     if member is not None and _ID_RE.fullmatch(member[0]):
+        if member[1] in _UNWRAP:  # opt.value_or(Tensor()): the optional's argument type
+            inner = _template_arg(_written_type(member[0], here, f))
+            if inner:
+                cls, owner = _enclosing(here.scope, defs)
+                got = _classify(inner, owner or here.scope, defs)
+                if got is not None:
+                    return got[0], got[1], f"{callee}() of a {inner} wrapper"
         rt = _var_type(member[0], here, defs, f, depth + 1)
         if rt is not None and rt[0] == "class":
             target = defs.member(rt[1], member[1])

@@ -94,7 +94,9 @@ TREE = {
           memcpy(nullptr, nullptr, 0);
           return at::native::conv2d_symint(input, sizes, groups);
         }
-        Tensor _convolution(const Tensor& input_r, const Tensor& weight_r) {
+        Tensor _convolution(const Tensor& input_r, const Tensor& weight_r, const std::optional<Tensor>& bias_opt) {
+          auto bias = bias_opt.value_or(Tensor());
+          bias.defined();
           auto input = input_r;
           auto k = input.dim();
           auto w = input.contiguous();
@@ -227,6 +229,8 @@ def test_locals_typed_by_declaration_or_initializer(db):
     status, target, why = _one(db, scope, "out.size")  # Tensor out = w
     assert (status, target) == ("resolved", "at::TensorBase::size"), why
     assert _one(db, scope, "y.dim")[0] == "candidate"  # auto y = mystery(): unknown, not a guess
+    status, target, why = _one(db, scope, "bias.defined")  # auto bias = bias_opt.value_or(Tensor())
+    assert (status, target) == ("resolved", "at::TensorBase::defined"), why
     # an expression receiver: `.is_cpu` of input_r.device(), which returns a Device
     status, target, why = _one(db, scope, ".is_cpu")
     assert (status, target) == ("resolved", "c10::Device::is_cpu"), why
