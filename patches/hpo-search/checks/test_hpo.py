@@ -49,7 +49,9 @@ def test_resume_gives_the_same_trials_and_the_same_best():
     whole = run_search(os.path.join(d, "whole.log"), 6)
     part = os.path.join(d, "resumed.log")
     run_search(part, 3)
-    assert os.path.getsize(part) > 0, "the journal file is the checkpoint: the study must be stored in it"
+    assert os.path.isfile(part) and os.path.getsize(part) > 0, (
+        f"no journal file at {part} after run_search: the journal file is the checkpoint, store the study in it"
+    )
     resumed = run_search(part, 6)
     assert len(resumed.trials) == 6, f"the resumed study holds {len(resumed.trials)} trials, expected 6"
     assert _trials(resumed) == _trials(whole), (
