@@ -363,7 +363,7 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
                     print(f"      {'':<10} exercise {r.step.exercise.file}: {verdict}")
                 if r.missing:
                     print(f"      {'':<10} warning: the narrative names {', '.join('`' + m + '`' for m in r.missing)}"
-                          " but the excerpt does not show it (focus the excerpt: show: {focus: REGEX})")
+                          ": in the anchored definition, not in the excerpt (show: {focus: REGEX} centres it)")
         extra = ""
         if "snippets_run" in summary:
             extra = f"; {summary['snippets_run']} snippets run, {summary['snippets_failed']} failed"
@@ -372,8 +372,8 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
         if "exercises_failed" in summary:
             extra += f"; {summary['exercises']} exercises proved, {summary['exercises_failed']} failed"
         if summary["missing_identifier_warnings"]:
-            extra += (f"; {summary['missing_identifier_warnings']} warnings: backquoted names absent from their "
-                      "excerpt")
+            extra += (f"; {summary['missing_identifier_warnings']} warnings: names the narrative discusses "
+                      "outside the excerpt")
         print(f"\ntotal: {summary['steps']} steps in {len(tours)} tours: {summary['resolved']} resolved, "
               f"{summary['unresolved']} unresolved, {summary['skipped']} skipped (need a checkout); "
               f"{summary['resolved_pct']}% of the steps that apply resolve{extra}")

@@ -78,17 +78,28 @@ def named_identifiers(narrative: str) -> list[str]:
     return out
 
 
-def missing_identifiers(step: Step, ex: Excerpt | None) -> tuple[str, ...]:
-    """Those of `named_identifiers` that appear nowhere in the excerpt: the whole name, or its last
-    component (after . or ::), must be there. Names of the step's own snippet are not asked for."""
+_FILE_NAME = re.compile(r"\.(py|pyi|cpp|cc|cu|cuh|h|hpp|so|yaml|yml|txt|md|json|toml|in)$")
+
+
+def _shows(name: str, text: str) -> bool:
+    last = re.split(r"::|\.", name)[-1].strip()
+    return name in text or (len(last) >= 3 and last in text)
+
+
+def missing_identifiers(step: Step, ex: Excerpt | None, definition: list[str] | None = None) -> tuple[str, ...]:
+    """The names of `named_identifiers` that the excerpt does not show (neither whole nor by their
+    last . or :: component) although the anchored definition (`definition`: its lines) has them: the
+    excerpt is cut before (or after) what the narrative discusses. Names the definition does not
+    have either (other files, concepts), the step's own snippet's and file names are not asked for."""
     if ex is None:
         return ()
     text = "\n".join(t for _ln, t in ex.lines)
-    snippet = step.run or ""
+    whole = "\n".join(definition) if definition is not None else None
     missing = []
     for name in named_identifiers(step.narrative):
-        last = re.split(r"::|\.", name)[-1].strip()
-        if name in text or (len(last) >= 3 and last in text) or name in snippet:
+        if _FILE_NAME.search(name) or _shows(name, text) or name in (step.run or ""):
+            continue
+        if whole is not None and not _shows(name, whole):
             continue
         missing.append(name)
     return tuple(missing)
@@ -133,8 +144,20 @@ def check_tours(tours: list[Tour], ctx: AnchorContext | None, run: bool = False,
             ex = excerpt(res, ctx) if (with_excerpts and ctx is not None) else None
             out.append(StepReport(t.id, i, s, res, ex, results.get(f"{t.id}:{i}:run"),
                                   results.get(f"{t.id}:{i}:assert"), tuple(quiz.get((t.id, i), ())),
-                                  exercises.get((t.id, i)), missing_identifiers(s, ex)))
+                                  exercises.get((t.id, i)), missing_identifiers(s, ex, _around(res, ctx))))
     return out
+
+
+AROUND = 150  # lines after the anchor line taken as "its definition" when the index knows no end
+
+
+def _around(res: Resolution, ctx: AnchorContext | None) -> list[str] | None:
+    """The anchored definition's lines (its extent in the index, else the next AROUND lines)."""
+    if ctx is None or res.status != "resolved" or not res.path:
+        return None
+    lines = ctx.lines(res.path) or []
+    end = res.end_line if res.end_line > res.line else res.line + AROUND
+    return lines[max(res.line - 1 - 20, 0): end]
 
 
 def prove_quizzes(tours: list[Tour], python: str | None = None,

@@ -134,10 +134,10 @@ def test_check_run_proves_quiz_answers_and_exercises(tiny, tmp_path):
     assert steps[2]["exercise"]["solution"]["passed"]
     assert not steps[3]["exercise"]["ok"] and "the starter passes its test" in steps[3]["exercise"]["detail"]
     assert data["summary"]["questions_failed"] == 1 and data["summary"]["exercises_failed"] == 1
-    assert steps[0]["missing_identifiers"] == ["NoSuchNameAnywhere"]
+    assert steps[0]["missing_identifiers"] == [] and steps[1]["missing_identifiers"] == ["Thing"]
     text = cli("check", "quizzed", "--source", str(root), "--db", str(db), "--tours-dir", ASSETS,
                tmp_path=tmp_path)  # without --run: resolution and the warning only (fast)
-    assert text.returncode == 0 and "warning: the narrative names `NoSuchNameAnywhere`" in text.stdout
+    assert text.returncode == 0 and "warning: the narrative names `Thing`" in text.stdout
 
 
 def test_show_quiz_reads_answers_from_piped_stdin_and_stops_at_eof(tiny, tmp_path):

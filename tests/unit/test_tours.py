@@ -540,11 +540,13 @@ def test_check_warns_about_backquoted_names_missing_from_the_excerpt(tiny):
     from torchatlas.tours.engine import named_identifiers
     ctx, _root, _db = tiny
     tour = load_catalog([str(ASSET_TOURS)], builtin=False, user=False).tours["quizzed"]
-    first = check_tours([tour], ctx)[0]
-    assert first.missing == ("NoSuchNameAnywhere",)  # `add.Tensor` is in the excerpt
+    first, second = check_tours([tour], ctx)[:2]
+    assert first.missing == ()  # `add.Tensor` is in the excerpt, `NoSuchNameAnywhere` not in the definition
+    assert second.missing == ("Thing",)  # in the struct, but the focused excerpt is its line 4 only
+    assert [ln for ln, _t in second.excerpt.lines] == [4]
     assert named_identifiers("`kernel.template call` and `computeDispatchTable()` but not `(12, 4, 1)`, `x = 1`, "
                              "`torchatlas tours check`, `None`") == ["kernel.template call", "computeDispatchTable"]
-    assert summarize([first])["missing_identifier_warnings"] == 1
+    assert summarize([first, second])["missing_identifier_warnings"] == 1
 
 
 def test_a_step_is_done_when_its_questions_and_exercise_are(tmp_path):
