@@ -33,6 +33,11 @@ class Include:
     target: str
     line: int
     system: bool = False  # C++ <...> vs "..."; Python: False
+    # Python: the local name the import binds ("F" for `import torch.nn.functional as F`, "torch"
+    # for `import torch.nn`, "*" for a star import) and the qualname of the enclosing def ("" at
+    # module level): what the link step (link_python) resolves names through.
+    alias: str = ""
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,7 @@ def discover(source: Source, problems: list[Problem]) -> list[FileStat]:
 def _rows(lang: str, facts) -> tuple[list, list, list, list]:
     defs = [(d.name, d.qualname, d.kind, d.line, d.end_line, d.signature, ",".join(d.bases))
             for d in facts.definitions]
-    includes = [(i.target, i.line, int(i.system)) for i in facts.includes]
+    includes = [(i.target, i.line, int(i.system), i.alias, i.scope) for i in facts.includes]
     sep = "::" if lang == "cpp" else "."
     refs = [(r.name, r.name.rsplit(sep, 1)[-1], r.line, r.scope, r.kind) for r in facts.references]
     regs = [(g.kind, g.name, g.line, g.target, g.key, g.scope) for g in facts.registrations]

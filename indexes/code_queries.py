@@ -38,6 +38,11 @@ class Ref:
     location: str
     scope: str  # the enclosing definition
     kind: str  # call | ref | registration
+    # the link step's answer (indexes/link.py): resolved | candidate | unresolved | builtin |
+    # external; "" for a registration or a name with no definition in the index (matched by name)
+    status: str = ""
+    targets: tuple[str, ...] = ()  # resolved: one; candidate: ranked, best first
+    why: tuple[str, ...] = ()  # one reason per target, or one overall
 
 
 # -- find -----------------------------------------------------------------------------------------
@@ -250,50 +255,124 @@ def _base(name: str) -> str:
     return name.replace("::", ".").rsplit(".", 1)[-1]
 
 
-def refs(index: Index, symbol: str, limit: int = 500) -> list[Ref]:
-    """Every use of the name: calls and mentions (by name, qualified where the use site is)."""
+def _link_targets(index: Index, symbol: str) -> set[str]:
+    """The qualnames (and, for Python, the C binding name) that references to `symbol` resolve to."""
+    hits = resolve_symbol(index, symbol)
+    targets = {h.qualname for h in hits if h.qualname}
+    if not hits and "." in symbol and "::" not in symbol:
+        row = index._con.execute("SELECT 1 FROM nodes WHERE kind = 'python_binding' AND name = ? LIMIT 1",
+                                 (symbol,)).fetchone()
+        if row:
+            targets.add(symbol)
+    return targets
+
+
+_LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, l.why, l.ref_id FROM links l "
+           "JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id "
+           "WHERE l.target = ? AND l.status IN ('resolved', 'candidate') LIMIT ?")
+
+
+def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    rows = index._con.execute("SELECT target, why FROM links WHERE ref_id = ? ORDER BY rank", (ref_id,)).fetchall()
+    return tuple(t for t, _w in rows if t), tuple(w or "" for _t, w in rows)
+
+
+def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:
+    """Every use that the link step resolved to `symbol` (calls and mentions), the candidates marked
+    `status="candidate"`, then its registrations. A symbol with no definition in the index (a macro
+    argument, a stub) is matched by name as written, with status "" (not linked)."""
+    targets = _link_targets(index, symbol)
+    out: list[Ref] = []
+    seen: set[int] = set()
+    for target in sorted(targets):
+        for name, path, line, scope, kind, status, _t, why, rid in index._con.execute(_LINKED, (target, limit * 2)):
+            if rid in seen or (calls_only and (kind or "call") != "call"):
+                continue
+            seen.add(rid)
+            targets_, whys = _answers(index, rid) if status == "candidate" else ((target,), (why or "",))
+            out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call", status, targets_, whys))
+    out.sort(key=lambda r: (r.status != "resolved", _loc_key(r.location)))
+    if not targets:
+        out = _refs_by_name(index, symbol, limit * 4)
+        if calls_only:
+            out = [r for r in out if r.kind == "call"]
+    if not calls_only:
+        base = _base(symbol)
+        for kind, name, path, line in index._con.execute(
+                "SELECT r.kind, r.name, f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
+                "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
+            out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
+    return out[:limit]
+
+
+def _loc_key(location: str) -> tuple[str, int]:
+    path, _, line = location.rpartition(":")
+    return path, int(line) if line.isdigit() else 0
+
+
+def _refs_by_name(index: Index, symbol: str, cap: int) -> list[Ref]:
+    """Uses of a name with no definition in the index, matched as written (qualified where the use is)."""
     base = _base(symbol)
     qualified = "::" in symbol or "." in symbol
     tail = symbol.replace("::", ".")
     out = []
     for name, path, line, scope, kind in index._con.execute(
             "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
-            "WHERE r.base = ? ORDER BY f.path, r.line LIMIT ?", (base, limit * 4)):
+            "WHERE r.base = ? ORDER BY f.path, r.line LIMIT ?", (base, cap)):
         written = name.replace("::", ".")
         if qualified and "." in written and not (tail.endswith(written) or written.endswith(tail)):
             continue
         out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call"))
-    for kind, name, path, line in index._con.execute(
-            "SELECT r.kind, r.name, f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
-            "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
-        out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
-    return out[:limit]
+    return out
 
 
 def callers(index: Index, symbol: str, limit: int = 300) -> list[Ref]:
-    return [r for r in refs(index, symbol, limit * 2) if r.kind == "call"][:limit]
+    """The calls resolved to `symbol`, then those where it is one of the candidates (marked)."""
+    return refs(index, symbol, limit, calls_only=True)
 
 
 def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
-    """What the definition(s) of `symbol` call, each with where the callee is defined (if unique)."""
+    """What the definition(s) of `symbol` call, each with the link step's answer in the Ref (status,
+    targets, why) and where the target is defined when it is resolved to a definition."""
     defs = require_symbol(index, symbol)
     out = []
     seen = set()
     for d in defs[:5]:
-        for name, path, line, kind in index._con.execute(
-                "SELECT r.name, f.path, r.line, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
-                f"WHERE {IN_SCOPE} ORDER BY r.line", (d.qualname,)):
+        rows = index._con.execute(
+            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, l.why FROM refs r "
+            "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
+            f"WHERE {IN_SCOPE} ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
+        grouped: dict[tuple, list] = {}
+        for name, path, line, kind, status, target, why in rows:
+            grouped.setdefault((name, path, line, kind), []).append((status, target, why))
+        for (name, path, line, kind), answers in grouped.items():
             key = (name, path, line)
             if key in seen:
                 continue
             seen.add(key)
-            out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call"), definition_of(index, name)))
+            status = answers[0][0] or ""
+            targets = tuple(t for _s, t, _w in answers if t)
+            whys = tuple(w or "" for _s, _t, w in answers)
+            where = _location_of(index, targets[0], d.lang) if status == "resolved" and targets else None
+            out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call", status, targets, whys), where))
     return out
+
+
+def _location_of(index: Index, qualname: str, lang: str) -> str | None:
+    """`path:line` of the definition of a resolved target (None for a C binding)."""
+    cache = index.__dict__.setdefault("_loccache", {})
+    if qualname not in cache:
+        row = index._con.execute(
+            "SELECT f.path, d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE d.qualname = ? AND f.lang = ? "
+            "ORDER BY f.path, d.line LIMIT 1", (qualname, lang or "python")).fetchone()
+        cache[qualname] = f"{row[0]}:{row[1]}" if row else None
+    return cache[qualname]
 
 
 def definition_of(index: Index, name: str) -> str | None:
     """Where a called name is defined, when the index can tell: the exact qualname, else the best of
-    the definitions with that base name (library code before tests, .cpp/.h of ATen first)."""
+    the definitions with that base name (library code before tests, .cpp/.h of ATen first).
+    By name only: callees uses the link step's answers instead."""
     cache = index.__dict__.setdefault("_defcache", {})
     if name in cache:
         return cache[name]
@@ -330,9 +409,12 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     for (target,) in con.execute("SELECT target FROM code_regs WHERE kind LIKE '%REGISTER%DISPATCH' AND name = ?",
                                  (_base(node),)):
         out.append(("registered_kernel", _qualify(index, target)))
-    for (name,) in con.execute(f"SELECT DISTINCT r.name FROM refs r WHERE {IN_SCOPE} AND r.kind = 'call'", (node,)):
-        resolved = _qualify(index, name)
-        out.append(("calls", resolved))
+    # the link step's answers: resolved calls, then each candidate (marked in the edge kind)
+    for status, target in con.execute(
+            "SELECT DISTINCT l.status, l.target FROM refs r JOIN links l ON l.ref_id = r.rowid "
+            f"WHERE {IN_SCOPE} AND r.kind = 'call' AND l.status IN ('resolved', 'candidate') "
+            "AND l.target IS NOT NULL ORDER BY l.status DESC, l.rank", (node,)):
+        out.append(("calls" if status == "resolved" else "may_call", target))
     return out
 
 

@@ -48,6 +48,7 @@ import a module whose imports changed. When that is most of the index, everythin
 from __future__ import annotations
 
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -61,7 +62,8 @@ MAX_CANDIDATES = 8
 
 
 # NamedTuples, not dataclasses: a build makes one of each per reference (~600k on a tree), and a
-# tuple subclass is built by `_make` from a cursor row at C speed. Both are immutable.
+# tuple subclass is built from a cursor row at C speed by `partial(tuple.__new__, RefRow)`
+# (`_make` checks the length in Python: a second per million). Both are immutable.
 
 class RefRow(NamedTuple):
     """One stored reference, as a resolver receives it."""
@@ -135,14 +137,33 @@ def link_all(w) -> dict:
 
     Returns counts per status and the seconds it took ("link_seconds")."""
     t0 = time.perf_counter()
+    # a new index gets its indexes at commit: the code tables' are needed now (resolvers look facts
+    # up per file and per name), and cost the same made here; the links' are made after the rows
+    w.index_tables(("files", "defs", "refs", "includes", "code_regs"))
     w.con.execute("DELETE FROM links")
     world = World(w.con)
     counts: dict = {}
     for lang, resolve in _resolvers().items():
         cur = w.con.execute(_REFS_SQL + " ORDER BY r.file_id, r.line", (lang,))
-        w.add_links(_rows_of(resolve(map(RefRow._make, cur), world), None, counts))
+        try:
+            w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts))
+        except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
+            _unanswered(w, lang, None, e, counts)
     counts["link_seconds"] = round(time.perf_counter() - t0, 2)
     return counts
+
+
+def _unanswered(w, lang: str, only: str | None, error: Exception, counts: dict) -> None:
+    """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why."""
+    import traceback
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    why = (f"the {lang} resolver failed ({type(error).__name__}: {error} at "
+           f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}); re-index after fixing it")
+    cur = w.con.execute(
+        "INSERT INTO links SELECT r.rowid, 'unresolved', NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
+        f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (why, lang))
+    counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + max(cur.rowcount, 0)
+    counts.setdefault("errors", []).append(why)
 
 
 def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
@@ -162,7 +183,10 @@ def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
                            (lang,)).fetchall()
         if rows:
             wanted = {r[0] for r in rows}
-            w.add_links(_rows_of(resolve(map(RefRow._make, rows), world), wanted, counts))
+            try:
+                w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), rows), world), wanted, counts))
+            except Exception as e:  # noqa: BLE001 - as in link_all
+                _unanswered(w, lang, "AND r.rowid IN (SELECT id FROM _relink)", e, counts)
     con.execute("DELETE FROM _relink")
     return counts
 

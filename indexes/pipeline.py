@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import graph
+from . import graph, link
 from .code_index import FileStat, ParsedFile, discover, parse_all, problems_of
 from .cpp_registrations import CORE_FALLBACKS, core_registrations, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
@@ -241,6 +241,8 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
             w.add_parsed(_yaml_entry(fs))
         n_edges = write_dispatch_stage(w, stage, source, keys)
         counts.update(dispatch_counts(stage, n_edges))
+        if code:
+            _link(w, say, counts)
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage.problems, t0)
 
@@ -268,6 +270,7 @@ def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: t
         say("resolving dispatch (the tree's torchgen, registrations, every operator under every key)", 0, 0)
         stage_counts, stage_problems = stage.merge_into(w)
         counts.update(stage_counts)
+        _link(w, say, counts)
         say("writing the index", 0, 0)
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage_problems, t0)
@@ -374,6 +377,7 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
         return IndexSummary(source=source.info, counts=counts, problems=(), seconds=time.perf_counter() - t0)
     with ThreadPoolExecutor(max_workers=1) as pool, writing(db, in_place=True) as w:
         had_library = {p for p in removed + [f.path for f, _ in code_todo] if _has_library_impl(w, p)}
+        before = link.snapshot(w, removed + [f.path for f, _ in code_todo])
         counts = _write_code(w, source, code_todo, removed, jobs, say)
         really_changed = _changed_paths(w, code_todo)
         needs_dispatch = code_changed or bool(yaml_changed) or bool(had_library & (set(removed) | set(really_changed))) or any(
@@ -390,12 +394,34 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             w.clear_dispatch_stage()
             n_edges = write_dispatch_stage(w, stage, source, keys)
             counts.update(dispatch_counts(stage, n_edges))
+        if stage is not None:  # the C bindings Python names resolve to may have changed
+            _link(w, say, counts)
+        elif code_todo or removed:
+            say("re-linking the references that depend on the changed files", 0, 0)
+            _count_links(counts, link.relink_after_update(w, before), w)
         w.con.execute("DELETE FROM problems WHERE stage = 'discover'")  # found afresh by each walk
         w.add_problems(problems, stage="discover")
         w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     all_problems = problems + counts.pop("_problems") + (stage.problems if stage else [])
     counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage)})
     return _summary(source, counts, all_problems, t0)
+
+
+def _link(w, say: Progress, counts: dict) -> None:
+    """The link step: every reference's resolution (indexes/link.py), once definitions, imports and
+    the C bindings are all in."""
+    say("resolving every reference (imports, classes, bindings)", 0, 0)
+    _count_links(counts, link.link_all(w), w)
+
+
+def _count_links(counts: dict, link_counts: dict, w=None) -> None:
+    for k, v in link_counts.items():
+        if k == "errors":
+            if w is not None:  # said with the index's other problems
+                from .model import Location
+                w.add_problems([Problem(Location("indexes/link.py"), "", m, "error") for m in v], stage="code")
+            continue
+        counts[k if k in ("link_seconds", "relinked") else f"links_{k}"] = v
 
 
 def _changed_paths(w, todo: list[tuple[FileStat, str | None]]) -> list[str]:

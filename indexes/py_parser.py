@@ -39,6 +39,9 @@ Definition   function / method / class (bases as written, keywords such as metac
              line of the body.
 Include      `import a.b` -> "a.b"; `from a import b` -> "a.b"; `from a import *` -> "a.*";
              relative imports resolved against the module path (`__init__.py` is the package).
+             `alias` is the local name bound ("a" for `import a.b`, "c" for `import a.b as c`
+             or `from a import b as c`, "*" for a star import); `scope` the enclosing def's
+             qualname ("" at module level): the link step resolves names through them.
 Reference    kind "call" for every call, name in dotted form as written: `torch.add`,
              `self._call_impl`, `super().__init__`, `x[].view` (subscript), `str.join` (a string
              literal receiver), `(...)` for other expression receivers; line is the line of the
@@ -85,8 +88,8 @@ by a line scan, nested by indentation, and become scopes for the calls inside th
 
 Known blind spots
 -----------------
-* Names are as written, not resolved through imports (`F.gelu` stays `F.gelu`); `super().f` is
-  not resolved to the base class.
+* Names are as written (`F.gelu` stays `F.gelu`): the link step (indexes/link_python.py) resolves
+  them after parsing, through the imports recorded here and the whole index's definitions.
 * Calls in default arguments, annotations and class bases are scoped to the def/class they
   syntactically sit in, not the scope that evaluates them.
 * Variables: only plain-name / tuple targets at module or class level (and in if/try blocks
@@ -603,6 +606,7 @@ class _File:
         inc = self.includes
         for node in nodes:
             line = node.start_point[0] + 1
+            scope = self.scope_at(node.start_byte)
             t = node.type
             if t == "import_statement":
                 for n in node.children_by_field_name("name"):
@@ -612,13 +616,15 @@ class _File:
                         if dn is None:
                             continue
                         target = _clean_dotted(dn.text)
+                        local = target.split(".", 1)[0]
                         if al is not None:
-                            self.bindings[_txt(al.text)] = target
+                            local = _txt(al.text)
+                            self.bindings[local] = target
                     else:
                         target = _clean_dotted(n.text)
-                        head = target.split(".", 1)[0]
-                        self.bindings.setdefault(head, head)
-                    inc.append(Include(target, line))
+                        local = target.split(".", 1)[0]
+                        self.bindings.setdefault(local, local)
+                    inc.append(Include(target, line, False, local, scope))
                 continue
             if t == "future_import_statement":
                 base = "__future__"
@@ -639,9 +645,10 @@ class _File:
             names = node.children_by_field_name("name")
             if not names:
                 if any(c.type == "wildcard_import" for c in node.children):
-                    inc.append(Include(base + ".*" if not base.endswith(".") else base + "*", line))
+                    inc.append(Include(base + ".*" if not base.endswith(".") else base + "*", line, False, "*",
+                                       scope))
                 else:
-                    inc.append(Include(base, line))
+                    inc.append(Include(base, line, False, "", scope))
                 continue
             sep = "" if base.endswith(".") else "."
             for n in names:
@@ -657,7 +664,7 @@ class _File:
                     local = nm
                 target = base + sep + nm
                 self.bindings[local] = target
-                inc.append(Include(target, line))
+                inc.append(Include(target, line, False, local, scope))
 
     def resolve(self, name: str) -> str:
         """`name` with its first component replaced by what an import bound it to."""
@@ -1091,9 +1098,6 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     f = _File(path, data)
     caps = cursor_cls(query).captures(root)
 
-    imports = caps.get("import", [])
-    imports.sort(key=_START)
-    f.imports(imports)
     classes = caps.get("class", [])
     f.definitions(caps.get("func", ()), classes, _assignments(root, classes))
     errors = 0
@@ -1108,6 +1112,9 @@ def parse_python(path: str, data: bytes) -> FileFacts:
                 errors = 0  # valid Python that tree-sitter-python's grammar does not accept
             except (SyntaxError, ValueError, MemoryError, RecursionError):
                 pass
+    imports = caps.get("import", [])
+    imports.sort(key=_START)
+    f.imports(imports)  # after the definitions: each import knows its enclosing scope
 
     # calls, in document order: the enclosing scope is tracked with a stack sweep
     refs = f.refs

@@ -21,7 +21,7 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: includes.alias/scope, the links table (issue 13: resolution at index time)
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,11 +39,13 @@ CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, lang TEXT
                     mtime_ns INTEGER, hash TEXT, status TEXT NOT NULL, parse_errors INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE defs (file_id INTEGER NOT NULL, name TEXT NOT NULL, qualname TEXT NOT NULL, kind TEXT NOT NULL,
                    line INTEGER NOT NULL, end_line INTEGER NOT NULL, signature TEXT, bases TEXT);
-CREATE TABLE includes (file_id INTEGER NOT NULL, target TEXT NOT NULL, line INTEGER NOT NULL, system INTEGER);
+CREATE TABLE includes (file_id INTEGER NOT NULL, target TEXT NOT NULL, line INTEGER NOT NULL, system INTEGER,
+                       alias TEXT, scope TEXT);
 CREATE TABLE refs (file_id INTEGER NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, line INTEGER NOT NULL,
                    scope TEXT, kind TEXT);
 CREATE TABLE code_regs (file_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, line INTEGER NOT NULL,
                         target TEXT, key TEXT, scope TEXT);
+CREATE TABLE links (ref_id INTEGER NOT NULL, status TEXT NOT NULL, target TEXT, rank INTEGER NOT NULL, why TEXT);
 """
 
 # Created after a bulk load (faster than maintaining them row by row).
@@ -63,6 +65,8 @@ CREATE INDEX IF NOT EXISTS refs_base ON refs(base);
 CREATE INDEX IF NOT EXISTS refs_file ON refs(file_id);
 CREATE INDEX IF NOT EXISTS code_regs_name ON code_regs(name);
 CREATE INDEX IF NOT EXISTS code_regs_file ON code_regs(file_id);
+CREATE INDEX IF NOT EXISTS links_ref ON links(ref_id);
+CREATE INDEX IF NOT EXISTS links_target ON links(target);
 """
 
 # The tables the dispatch stage (YAML, registrations, resolver) owns; the code stage owns the rest.
@@ -235,7 +239,7 @@ class _Rows:
             self.con.executemany("INSERT INTO defs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                  [(fid,) + d for d in parsed.defs])
         if parsed.includes:
-            self.con.executemany("INSERT INTO includes VALUES (?, ?, ?, ?)", [(fid,) + i for i in parsed.includes])
+            self.con.executemany("INSERT INTO includes VALUES (?, ?, ?, ?, ?, ?)", [(fid,) + i for i in parsed.includes])
         if parsed.refs:
             self.con.executemany("INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?)", [(fid,) + r for r in parsed.refs])
         if parsed.regs:
@@ -247,10 +251,25 @@ class _Rows:
         row = self.con.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:
             return
+        self.remove_links_of_file(row[0])
         for table in ("defs", "includes", "refs", "code_regs"):
             self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", (row[0],))
         self.con.execute("DELETE FROM files WHERE id = ?", (row[0],))
         self.con.execute("DELETE FROM problems WHERE stage = 'code' AND path = ?", (path,))
+
+    # -- links: each reference's resolution (indexes/link.py writes them) ---------------------------
+    # One row per answer: `ref_id` is the reference's rowid in `refs` (stable: refs are only ever
+    # inserted and deleted, never VACUUMed), `rank` 0 for the best. See link.Link for the statuses.
+
+    def add_links(self, rows: Iterable[tuple[int, str, str | None, int, str]]) -> None:
+        """(ref_id, status, target, rank, why) rows."""
+        self.con.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", rows)
+
+    def remove_links(self, ref_ids: Iterable[int]) -> None:
+        self.con.executemany("DELETE FROM links WHERE ref_id = ?", ((i,) for i in ref_ids))
+
+    def remove_links_of_file(self, file_id: int) -> None:
+        self.con.execute("DELETE FROM links WHERE ref_id IN (SELECT rowid FROM refs WHERE file_id = ?)", (file_id,))
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         self.con.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
@@ -507,5 +526,5 @@ class Index:
 
     def count(self, table: str) -> int:
         assert table in ("ops", "dispatch", "derivatives", "nodes", "edges", "problems", "files", "defs", "refs",
-                         "includes", "code_regs")
+                         "includes", "code_regs", "links")
         return self._con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

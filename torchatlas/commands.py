@@ -463,8 +463,34 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
         return 0
     for r in found:
         scope = f"  in {r.scope}" if r.scope else ""
-        print(f"{r.location:<70} {r.name}{scope}")
+        mark = ""
+        if r.status == "candidate":  # one of several possible targets: say so, and why
+            want = _wanted(r, args.symbol)
+            i = r.targets.index(want) if want in r.targets else 0
+            mark = f"  [candidate {i + 1} of {len(r.targets)}: {r.why[i] if i < len(r.why) else ''}]"
+        print(f"{r.location:<70} {r.name}{scope}{mark}")
     return 0
+
+
+def _wanted(r, symbol: str) -> str:
+    """Of a candidate reference's targets, the one the user asked about (else the first)."""
+    for t in r.targets:
+        if t == symbol or t.endswith(("." + symbol, "::" + symbol)):
+            return t
+    return r.targets[0] if r.targets else ""
+
+
+def _answer(r, where: str | None) -> str:
+    """A callee's resolution, for a person: the target, the candidates with why, or the status."""
+    if r.status == "resolved" and r.targets:
+        return f"-> {r.targets[0]}" + (f" ({where})" if where else f" ({r.why[0]})" if r.why and r.why[0] else "")
+    if r.status == "candidate":
+        return f"candidates: {', '.join(r.targets)} ({r.why[0] if r.why else 'same name'})"
+    if r.status in ("builtin", "external"):
+        return f"{r.status}: {r.targets[0] if r.targets else r.name}"
+    if r.status == "unresolved":
+        return "unresolved" + (f" ({r.why[0]})" if r.why and r.why[0] else "")
+    return ""
 
 
 def _say_candidates(index, symbol: str, limit: int = 8) -> None:
@@ -497,7 +523,7 @@ def cmd_callees(args: argparse.Namespace) -> int:
         print(json.dumps([{**r.__dict__, "defined_at": d} for r, d in found], indent=2))
         return 0
     for r, d in found:
-        print(f"{r.location:<70} {r.name:<40} {('-> ' + d) if d else ''}")
+        print(f"{r.location:<70} {r.name:<40} {_answer(r, d)}")
     if not found:
         print(f"{args.symbol}: its definition calls nothing the index recorded", file=sys.stderr)
     return 0

@@ -159,3 +159,36 @@ def test_cli_code_commands(tree):
     r = subprocess.run(base + ["path", "aten::mul.Tensor", "no_such_thing", "--max-depth", "2"] + tail,
                        capture_output=True, text=True)
     assert r.returncode == 1 and "no path" in r.stderr
+
+
+# -- the link step on the installed torch (issue 13): answers resolved the way Python looks names up
+
+def test_callees_resolve_self_and_module_aliases(installed_index):
+    by_name = {r.name: r for r, _where in cq.callees(installed_index, "torch.nn.modules.module.Module.train")}
+    children = by_name["self.children"]
+    assert (children.status, children.targets) == ("resolved", ("torch.nn.modules.module.Module.children",))
+    assert by_name["module.train"].status == "unresolved"  # a loop variable: never a QAT class's train
+    by_name = {r.name: (r, where) for r, where in
+               cq.callees(installed_index, "torch.nn.modules.normalization.LayerNorm.forward")}
+    ref, where = by_name["F.layer_norm"]
+    assert (ref.status, ref.targets) == ("resolved", ("torch.nn.functional.layer_norm",))
+    assert where is not None and where.startswith("torch/nn/functional.py:")
+
+
+def test_callers_follow_resolution_not_spelling(installed_index):
+    found = cq.callers(installed_index, "torch.nn.functional.layer_norm")
+    scopes = {r.scope for r in found}
+    assert "torch.nn.modules.normalization.LayerNorm.forward" in scopes
+    # the ONNX symbolic calls its own module-level layer_norm, not torch.nn.functional's
+    assert not any(s.endswith("symbolic_opset17.quantized_layer_norm") for s in scopes)
+    assert all(r.status in ("resolved", "candidate") for r in found)
+
+
+def test_cli_callees_json_carries_the_status(installed_db):
+    r = subprocess.run([sys.executable, "-m", "torchatlas.cli", "callees", "torch.nn.modules.module.Module.train",
+                        "--json", "--source", "installed", "--db", str(installed_db)],
+                       capture_output=True, text=True, check=True)
+    rows = {c["name"]: c for c in json.loads(r.stdout)}
+    assert rows["self.children"]["status"] == "resolved"
+    assert rows["self.children"]["targets"] == ["torch.nn.modules.module.Module.children"]
+    assert rows["self.children"]["defined_at"].startswith("torch/nn/modules/module.py:")

@@ -1,0 +1,420 @@
+"""Python resolution rules for the link step (the contract of `resolve` is in indexes/link.py).
+
+A reference is resolved the way Python looks a name up, using only the stored facts (every
+definition's qualname, kind and bases; every import with its local name and scope):
+
+1. `super().m`: m in the method resolution order of the enclosing class, after that class.
+2. `self.m` / `cls.m` inside a class: m in the class's MRO (C3 over the bases the index can
+   resolve). `self.a.b` (an attribute's attribute) is unresolved: its type is unknown.
+3. The head of a dotted name (`F` in `F.layer_norm`) is looked up in the enclosing functions,
+   innermost first (imports made there, nested definitions: closures), skipping class bodies as
+   Python does (a method does not see its class's names unqualified), then at module level
+   (definitions, then imports: `import torch.nn.functional as F`, `from .x import y as z`,
+   relative imports already made absolute by the parser, star imports), then builtins.
+4. The absolute name it expands to (`torch.nn.functional.layer_norm`) is looked up among the
+   definitions; failing that, through the modules on its way (a package's `__init__` re-exports:
+   `torch.nn.Module` -> torch.nn.modules.module.Module), and a class prefix's MRO
+   (`Module.children` inherited). A name torchgen binds to C (`torch.add`, `torch._C._nn.linear`:
+   `python_binding` nodes of the dispatch stage) resolves to that binding.
+5. What is left: a builtin (`iter` -> builtins.iter); a module the index does not hold (external:
+   `numpy.asarray`); a name under an indexed package that has no definition (unresolved, with the
+   full name: `torch._C._get_tracing_state`); a receiver that is an expression (`f().g`,
+   `x[0].view`) or a local variable or parameter (unresolved).
+
+Where two imports bind the same name to different definitions (`try: from a import f` /
+`except ImportError: from b import f`), or two star imports both provide it, the answer is every
+one of them as a candidate, in import order. A Python name never resolves to C++.
+
+Known limits: local variables and parameters are not typed (`x = Foo(); x.m()` is unresolved);
+an assignment that rebinds a module-level name (`F = something_else`) is taken as the variable
+definition, not followed; `import a.b` and `from a import a` are told apart by the names only.
+"""
+
+from __future__ import annotations
+
+import builtins
+from functools import partial
+from typing import Iterable, Iterator
+
+from .link import BUILTIN, CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .py_parser import module_name
+
+_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__")) | {"__import__", "__build_class__"}
+_KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
+_SCOPED_HEADS = frozenset(("self", "cls", "super()"))  # heads whose meaning depends on the enclosing class
+_BUILTIN_RECEIVERS = frozenset(("str", "list", "dict", "set", "tuple"))  # literal receivers: "a".join
+
+
+def _split_bases(text: str) -> list[str]:
+    """`Protocol,Generic[P, RV]` -> ["Protocol", "Generic"]: commas at bracket depth 0, subscripts dropped."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return [b.split("[", 1)[0].strip() for b in out if b.strip()]
+
+
+class _Facts:
+    """The whole index's Python facts, as lookup tables (built once per link run)."""
+
+    def __init__(self, world: World):
+        con = world.con
+        self.kind: dict[str, str] = {}
+        self.bases: dict[str, list[str]] = {}
+        self.def_module: dict[str, str] = {}  # class qualname -> its module (to resolve its bases)
+        self.modules: set[str] = set()
+        for path in (p for (p,) in con.execute("SELECT path FROM files WHERE lang = 'python'")):
+            self.modules.add(module_name(path)[0])
+        mod_of_path: dict[str, str] = {}
+        self.own: dict[str, set[str]] = {}  # module -> the names it defines or imports at module level
+        # module -> names bound below module level (nested defs, methods, local imports): only a
+        # reference whose head is one of these depends on its scope
+        self.scoped: dict[str, set[str]] = {}
+        for qual, name, kind, bases, path in con.execute(
+                "SELECT d.qualname, d.name, d.kind, d.bases, f.path FROM defs d JOIN files f ON f.id = d.file_id "
+                "WHERE f.lang = 'python'"):
+            old = self.kind.get(qual)
+            if old is None or _KIND_PRIORITY.get(kind, 3) < _KIND_PRIORITY.get(old, 3):
+                self.kind[qual] = kind
+            mod = mod_of_path.get(path)
+            if mod is None:
+                mod = mod_of_path[path] = module_name(path)[0]
+            if qual == (mod + "." + name if mod else name):
+                self.own.setdefault(mod, set()).add(name)
+            else:
+                self.scoped.setdefault(mod, set()).add(name)
+            if kind == "class" and qual not in self.bases:
+                self.bases[qual] = _split_bases(bases or "")
+                self.def_module[qual] = mod
+        self.top_packages = {m.split(".", 1)[0] for m in self.modules}
+        # imports: module -> scope -> alias -> [targets in line order]; star imports per module
+        self.imports: dict[str, dict[str, dict[str, list[str]]]] = {}
+        self.stars: dict[str, list[str]] = {}
+        for path, alias, target, scope in con.execute(
+                "SELECT f.path, i.alias, i.target, i.scope FROM includes i JOIN files f ON f.id = i.file_id "
+                "WHERE f.lang = 'python' ORDER BY i.file_id, i.line"):
+            mod = mod_of_path.get(path)
+            if mod is None:
+                mod = mod_of_path[path] = module_name(path)[0]
+            if not alias:
+                continue
+            if alias == "*":
+                if not scope:
+                    self.stars.setdefault(mod, []).append(target[:-2] if target.endswith(".*") else target)
+                continue
+            if target == alias or target.startswith(alias + "."):
+                target = alias  # `import a.b` binds `a`
+            if not scope:
+                self.own.setdefault(mod, set()).add(alias)
+            else:
+                self.scoped.setdefault(mod, set()).add(alias)
+            lst = self.imports.setdefault(mod, {}).setdefault(scope or "", {}).setdefault(alias, [])
+            if target not in lst:
+                lst.append(target)
+        self.bindings: set[str] = {n for (n,) in con.execute("SELECT name FROM nodes WHERE kind = 'python_binding'")}
+        self._stars: dict[str, dict[str, str]] = {}
+        self._mro: dict[str, tuple[list[str], bool]] = {}
+        self._abs: dict[str, tuple | None] = {}
+
+    def star_source(self, module: str, stack: tuple = ()) -> dict[str, str]:
+        """Public names `module` gets from its star imports -> the module that binds each (the last
+        star import wins, as in Python; the module's own names are looked up before this)."""
+        got = self._stars.get(module)
+        if got is not None:
+            return got
+        if module in stack or len(stack) > 30:
+            return {}
+        out: dict[str, str] = {}
+        for star in self.stars.get(module, ()):
+            for name, where in self.star_source(star, stack + (module,)).items():
+                out[name] = where
+            for name in self.own.get(star, ()):
+                if not name.startswith("_"):
+                    out[name] = star
+        self._stars[module] = out
+        return out
+
+    # -- classes ---------------------------------------------------------------------------------
+    def mro(self, cls: str, depth: int = 0) -> tuple[list[str], bool]:
+        """(the class's MRO among indexed classes, whether every base could be resolved)."""
+        got = self._mro.get(cls)
+        if got is not None:
+            return got
+        self._mro[cls] = ([cls], False)  # a cycle (or a deep chain) ends here
+        complete = True
+        linearizations = []
+        direct = []
+        if depth < 40:
+            for b in self.bases.get(cls, ()):
+                if b in ("object", "Generic", "Protocol", "typing.Generic", "typing.Protocol", "ABC", "abc.ABC"):
+                    continue
+                target = self.resolve_in_module(b, self.def_module.get(cls, ""), cls.rpartition(".")[0])
+                if target is None or self.kind.get(target) != "class":
+                    complete = False
+                    continue
+                sub, sub_complete = self.mro(target, depth + 1)
+                complete = complete and sub_complete
+                linearizations.append(list(sub))
+                direct.append(target)
+        result = [cls] + _c3(linearizations + [direct])
+        self._mro[cls] = (result, complete)
+        return result, complete
+
+    def member(self, cls: str, name: str, skip_first: bool = False) -> tuple[str | None, str, bool]:
+        """(qualname of `name` found along the MRO of `cls`, the class it came from, MRO complete)."""
+        order, complete = self.mro(cls)
+        for c in order[1:] if skip_first else order:
+            q = c + "." + name
+            if q in self.kind:
+                return q, c, complete
+        return None, "", complete
+
+    # -- names -----------------------------------------------------------------------------------
+    def resolve_in_module(self, dotted: str, module: str, scope: str = "") -> str | None:
+        """A name as written at module level of `module` (a base class, say) -> a qualname or None."""
+        ans = self.lookup(dotted, module, scope, in_class_body=True)
+        return ans[1][0] if ans is not None and ans[0] == RESOLVED else None
+
+    def absolute(self, dotted: str, depth: int = 0) -> tuple | None:
+        """An absolute dotted name -> (status, targets, why) or None when the index cannot tell.
+
+        Follows definitions, then the modules on the way (their imports and star imports), then a
+        class's MRO; ends at a C binding when torchgen binds the name."""
+        got = self._abs.get(dotted, False)
+        if got is not False:
+            return got
+        self._abs[dotted] = None  # cycles (a package re-exporting itself) end here
+        ans = self._absolute(dotted, depth)
+        if ans is None and dotted in self.bindings:
+            ans = (RESOLVED, (dotted,), ("a C binding generated by torchgen",))
+        self._abs[dotted] = ans
+        return ans
+
+    def _absolute(self, dotted: str, depth: int) -> tuple | None:
+        if dotted in self.kind:
+            return RESOLVED, (dotted,), ("definition",)
+        if depth > 12:
+            return None
+        parts = dotted.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:i])
+            rest = parts[i:]
+            kind = self.kind.get(prefix)
+            if kind is not None:
+                if kind == "class" and len(rest) == 1:
+                    q, owner, _complete = self.member(prefix, rest[0])
+                    if q is not None:
+                        return RESOLVED, (q,), (f"inherited from {owner}" if owner != prefix else "definition",)
+                    if prefix in ("torch._tensor.Tensor",):  # TensorBase is C: its methods are bindings
+                        for b in ("torch.Tensor." + rest[0], "torch._C.TensorBase." + rest[0]):
+                            if b in self.bindings:
+                                return RESOLVED, (b,), ("a Tensor method bound to C by torchgen",)
+                return None
+            if prefix in self.modules:
+                head, tail = rest[0], rest[1:]
+                suffix = ("." + ".".join(tail)) if tail else ""
+                answers = []
+                for target in self.imports.get(prefix, {}).get("", {}).get(head, ()):
+                    if target != dotted and target + suffix != dotted:
+                        ans = self.absolute(target + suffix, depth + 1)
+                        if ans is not None:
+                            answers.append(ans)
+                if not answers:
+                    star = self.star_source(prefix).get(head)
+                    if star is not None:
+                        ans = self.absolute(star + "." + ".".join(rest), depth + 1)
+                        if ans is not None:
+                            answers.append(ans)
+                return _merge(answers, "re-exported by " + prefix)
+        return None
+
+    def lookup(self, name: str, module: str, scope: str, in_class_body: bool) -> tuple | None:
+        """A dotted name as written at `scope` of `module` -> (status, targets, why), or None."""
+        head, _, rest = name.partition(".")
+        suffix = "." + rest if rest else ""
+        # enclosing definitions, innermost first; class bodies only when the name is written there
+        imports = self.imports.get(module, {})
+        s = scope if head in self.scoped.get(module, ()) else ""
+        first = True
+        while s and s != module and s.startswith(module + "."):
+            if first and in_class_body or self.kind.get(s) != "class":
+                bound = imports.get(s, {}).get(head)
+                if bound:
+                    return self._through_imports(bound, suffix, f"imported in {s.rpartition('.')[2]}")
+                local = s + "." + head
+                if local in self.kind:
+                    ans = self.absolute(local + suffix)
+                    if ans is not None:
+                        return ans[0], ans[1], (f"defined in {s.rpartition('.')[2]}",) * len(ans[1])
+                    return UNRESOLVED, (), (f"an attribute of {local}, a {self.kind[local]}",)
+            first = False
+            s = s.rpartition(".")[0]
+        # module level: definitions, imports, star imports
+        top = (module + "." + head) if module else head
+        if top in self.kind:
+            ans = self.absolute(top + suffix)
+            if ans is not None:
+                return ans
+            return UNRESOLVED, (), (f"an attribute of {top}, a {self.kind[top]}",)
+        bound = imports.get("", {}).get(head)
+        if bound:
+            return self._through_imports(bound, suffix, "import")
+        star = self.star_source(module).get(head)
+        if star is not None:
+            ans = self.absolute(star + "." + name)
+            if ans is not None:
+                return ans[0], ans[1], (f"star import from {star}",) * len(ans[1])
+        if head in _BUILTINS:
+            return BUILTIN, ("builtins." + name,), ("a Python builtin",)
+        return None
+
+    def _through_imports(self, bound: list[str], suffix: str, why: str) -> tuple:
+        answers = []
+        for target in bound:
+            full = target + suffix
+            ans = self.absolute(full)
+            if ans is None:
+                ans = self._outside(full)
+            answers.append(ans)
+        if len(answers) == 1:
+            st, targets, whys = answers[0]
+            if st == RESOLVED:
+                return st, targets, (f"{why} {bound[0]}",)
+            return answers[0]
+        return _merge(answers, why)
+
+    def _outside(self, full: str) -> tuple:
+        """A name with no definition in the index: under an indexed package, or a library."""
+        top = full.split(".", 1)[0]
+        if top in self.top_packages:
+            return UNRESOLVED, (full,), (f"{full} has no Python definition in the index (implemented in C?)",)
+        if top in _BUILTINS and top not in self.modules:
+            return BUILTIN, ("builtins." + full,), ("a Python builtin",)
+        return EXTERNAL, (full,), (f"module {top} is not part of this index",)
+
+
+def _merge(answers: list[tuple], why: str) -> tuple | None:
+    """Several possible answers for one name: the same single target -> resolved, else candidates."""
+    if not answers:
+        return None
+    if len(answers) == 1:
+        return answers[0]
+    seen: list[str] = []
+    for st, targets, _w in answers:
+        if st in (RESOLVED, CANDIDATE):
+            for t in targets:
+                if t not in seen:
+                    seen.append(t)
+    if not seen:
+        return answers[0]
+    if len(seen) == 1:
+        return RESOLVED, (seen[0],), (why,)
+    shown = tuple(seen[:MAX_CANDIDATES])
+    return CANDIDATE, shown, tuple(f"{why}: {len(seen)} bindings of the name, #{i + 1}" for i in range(len(shown)))
+
+
+def _c3(seqs: list[list[str]]) -> list[str]:
+    """C3 linearization of `seqs`; on a conflict, the remaining classes in depth-first order."""
+    seqs = [list(s) for s in seqs if s]
+    out: list[str] = []
+    while seqs:
+        for s in seqs:
+            head = s[0]
+            if not any(head in t[1:] for t in seqs):
+                break
+        else:  # inconsistent: fall back to depth-first, first occurrence
+            for s in seqs:
+                for c in s:
+                    if c not in out:
+                        out.append(c)
+            return out
+        out.append(head)
+        seqs = [[c for c in s if c != head] for s in seqs]
+        seqs = [s for s in seqs if s]
+    return out
+
+
+def _enclosing_class(facts: _Facts, scope: str, module: str) -> str | None:
+    """The class whose method (or a function nested in one) `scope` is."""
+    s = scope
+    while s and s != module:
+        parent = s.rpartition(".")[0]
+        if facts.kind.get(parent) == "class":
+            return parent
+        s = parent
+    return None
+
+
+def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
+    if name.startswith("super()."):
+        member = name[len("super()."):]
+        cls = _enclosing_class(facts, scope, module)
+        if cls is None or "." in member or "(" in member:
+            return UNRESOLVED, (), ("super() outside a method, or a chained attribute",)
+        q, owner, complete = facts.member(cls, member, skip_first=True)
+        if q is not None:
+            return RESOLVED, (q,), (f"super(): found in {owner}",)
+        return UNRESOLVED, (), (f"super().{member}: not in the indexed bases of {cls}"
+                                + ("" if complete else " (some bases are outside the index)"),)
+    head, _, rest = name.partition(".")
+    if "(" in name or "[" in name:
+        if head in _BUILTIN_RECEIVERS and rest and "(" not in rest and "[" not in rest:
+            return BUILTIN, ("builtins." + name,), ("a method of a builtin type",)
+        return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
+    if head in ("self", "cls") and rest:
+        cls = _enclosing_class(facts, scope, module) if facts.kind.get(scope) != "class" else None
+        if cls is not None:
+            if "." in rest:
+                return UNRESOLVED, (), (f"{head}.{rest.partition('.')[0]} is an attribute whose type is unknown",)
+            q, owner, complete = facts.member(cls, rest)
+            if q is not None:
+                return RESOLVED, (q,), (f"{head}: method of {owner}" if owner == cls else
+                                        f"{head}: inherited from {owner}",)
+            if cls == "torch._tensor.Tensor":
+                for b in ("torch.Tensor." + rest, "torch._C.TensorBase." + rest):
+                    if b in facts.bindings:
+                        return RESOLVED, (b,), ("self: a Tensor method bound to C by torchgen",)
+            return UNRESOLVED, (), (f"{head}.{rest}: not defined on {cls} or its indexed bases"
+                                    + ("" if complete else " (some bases are outside the index)")
+                                    + "; an instance attribute?",)
+    ans = facts.lookup(name, module, scope, in_class_body=facts.kind.get(scope) == "class")
+    if ans is not None:
+        return ans
+    return UNRESOLVED, (), (f"{head}: a local variable, a parameter, or a name the index does not define",)
+
+
+def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
+    """One Link per Python reference (the contract is in indexes/link.py)."""
+    facts: _Facts = world.cached("py.facts", _Facts)
+    current_file = None
+    module = ""
+    scoped: set[str] = set()
+    by_scope: dict[tuple[str, str], tuple] = {}  # answers that depend on the enclosing scope
+    by_name: dict[str, tuple] = {}  # answers that do not (most): one lookup per name and file
+    make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
+    for r in refs:
+        if r.file_id != current_file:
+            current_file = r.file_id
+            module = module_name(r.path)[0]
+            scoped = facts.scoped.get(module, set()) | _SCOPED_HEADS
+            by_scope, by_name = {}, {}
+        name = r.name
+        head = name.partition(".")[0]
+        if head in scoped:
+            key = (r.scope, name)
+            ans = by_scope.get(key)
+            if ans is None:
+                ans = by_scope[key] = _resolve_one(facts, name, r.scope or "", module)
+        else:
+            ans = by_name.get(name)
+            if ans is None:
+                ans = by_name[name] = _resolve_one(facts, name, r.scope or "", module)
+        yield make((r.ref_id,) + ans)
