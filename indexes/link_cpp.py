@@ -499,6 +499,10 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
             hit = defs.find(f"{ns}::{name}")
             if hit is not None:
                 return RESOLVED, (hit,), (f"through `using namespace {ns}`",)
+    if "::" not in name:  # `using namespace detail;` naming nothing the index has
+        if name in _LIB_NAMESPACES:
+            return EXTERNAL, (name,), (f"{name} is not a PyTorch namespace",)
+        return UNRESOLVED, (), (f"no {name} around {where or 'the file'}",)
     # the qualifier: a class (search its bases), a namespace of the index (the name is not in it),
     # or a library
     qual_part, last = name.rsplit("::", 1)

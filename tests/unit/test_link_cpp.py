@@ -155,6 +155,7 @@ TREE = {
     "torch/csrc/jit/ir/ir.cpp": """
         namespace torch::jit {
         using c10::irange;
+        using namespace nowhere;
         void lint() {
           irange(3);
         }
@@ -287,6 +288,7 @@ def test_using_directives_and_declarations(db):
     # the using itself is a reference to what it names
     assert _one(db, "torch::jit", "using c10::irange")[:2] == ("resolved", "c10::irange")
     assert _one(db, "", "using namespace at")[:2] == ("resolved", "at")
+    assert _one(db, "torch::jit", "using namespace nowhere")[:2] == ("unresolved", None)
 
 
 def test_register_dispatch_kernel_is_a_reference_to_that_kernel(db):
