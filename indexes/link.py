@@ -47,6 +47,7 @@ import a module whose imports changed. When that is most of the index, everythin
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 from dataclasses import dataclass, field
@@ -132,38 +133,133 @@ def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> It
             yield (rid, UNRESOLVED, None, 0, "no answer from the resolver")
 
 
-def link_all(w) -> dict:
+PARALLEL_MIN_REFS = 50_000  # fewer references: one process (forking and merging cost more)
+
+
+def link_all(w, jobs: int = 1) -> dict:
     """Resolve every reference of the index `w` (a store writer) and write the answers.
 
-    Returns counts per status and the seconds it took ("link_seconds")."""
+    With jobs > 1 (and a big index), the files are split between `jobs` processes by file id: each
+    reads the index (committed first; nobody writes it meanwhile), resolves its files' references
+    of every language into a scratch file, and the scratch files are copied in. Returns counts per
+    status and the seconds it took ("link_seconds")."""
     t0 = time.perf_counter()
     # a new index gets its indexes at commit: the code tables' are needed now (resolvers look facts
     # up per file and per name), and cost the same made here; the links' are made after the rows
     w.index_tables(("files", "defs", "refs", "includes", "code_regs"))
     w.con.execute("DELETE FROM links")
-    world = World(w.con)
     counts: dict = {}
-    for lang, resolve in _resolvers().items():
-        cur = w.con.execute(_REFS_SQL + " ORDER BY r.file_id, r.line", (lang,))
-        try:
-            w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts))
-        except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
-            _unanswered(w, lang, None, e, counts)
+    failures: list[tuple[str, str]] = []
+    n_refs = w.con.execute("SELECT COUNT(*) FROM refs").fetchone()[0]
+    if jobs > 1 and n_refs >= PARALLEL_MIN_REFS and hasattr(os, "fork"):
+        _link_parallel(w, jobs, counts, failures)
+    else:
+        _link_shard(w, World(w.con), None, counts, failures)
+    for lang, why in failures:
+        _unanswered(w, lang, None, why, counts)
     counts["link_seconds"] = round(time.perf_counter() - t0, 2)
     return counts
 
 
-def _unanswered(w, lang: str, only: str | None, error: Exception, counts: dict) -> None:
-    """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why."""
+def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dict,
+                failures: list[tuple[str, str]]) -> None:
+    """Resolve the references of the files with `file_id % n == k` (all with shard None) into `writer`.
+    A resolver that raises is noted in `failures` (its answers so far are kept)."""
+    where, args = (" AND r.file_id % ? = ?", shard) if shard else ("", ())
+    for lang, resolve in _resolvers().items():
+        cur = world.con.execute(_REFS_SQL + where + " ORDER BY r.file_id, r.line", (lang,) + tuple(args))
+        try:
+            writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts))
+        except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
+            failures.append((lang, _failure(lang, e)))
+
+
+def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) -> None:
+    import multiprocessing as mp
+    from pathlib import Path
+
+    from .store import ScratchWriter, remove_scratch
+    w.con.commit()  # the children read the file itself
+    db = next(Path(f) for _seq, name, f in w.con.execute("PRAGMA database_list") if name == "main")
+    shards = [db.with_name(f"{db.name}.link{k}.tmp") for k in range(jobs)]
+    ctx = mp.get_context("fork")
+    procs = []
+    try:
+        for k in range(1, jobs):
+            parent_end, child_end = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_shard_worker, args=(str(db), str(shards[k]), (jobs, k), child_end), daemon=True)
+            p.start()
+            child_end.close()
+            procs.append((p, parent_end))
+        writer = ScratchWriter(shards[0])  # this process's share goes to a file too: the index is only read
+        try:
+            _link_shard(writer, World(w.con), (jobs, 0), counts, failures)
+        finally:
+            writer.close()
+        for k, (p, conn) in enumerate(procs, 1):
+            try:
+                child_counts, child_failures = conn.recv()
+            except EOFError:
+                child_counts, child_failures = {}, [(lang, f"the link process for files {k} mod {jobs} died; "
+                                                          "their references are unresolved") for lang in _resolvers()]
+            p.join()
+            for key, v in child_counts.items():
+                counts[key] = counts.get(key, 0) + v
+            failures.extend(child_failures)
+        for shard in shards:
+            if shard.exists():
+                w.copy_from(shard, ("links",))
+    finally:
+        for p, conn in procs:
+            if p.is_alive():
+                p.kill()
+            p.join()
+            conn.close()
+        for shard in shards:
+            remove_scratch(shard)
+
+
+def _shard_worker(db: str, shard: str, part: tuple[int, int], conn) -> None:
+    """A forked link process: reads the index read-only, writes its answers into `shard`."""
+    import signal
+    import sqlite3
+    from pathlib import Path
+
+    from .store import ScratchWriter
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    counts: dict = {}
+    failures: list[tuple[str, str]] = []
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        writer = ScratchWriter(Path(shard))
+        try:
+            _link_shard(writer, World(con), part, counts, failures)
+        finally:
+            writer.close()
+            con.close()
+    except Exception as e:  # noqa: BLE001 - said to the parent
+        failures.append(("all", _failure("link", e)))
+    conn.send((counts, failures))
+    conn.close()
+
+
+def _failure(lang: str, error: Exception) -> str:
     import traceback
-    frame = traceback.extract_tb(error.__traceback__)[-1]
-    why = (f"the {lang} resolver failed ({type(error).__name__}: {error} at "
-           f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}); re-index after fixing it")
-    cur = w.con.execute(
-        "INSERT INTO links SELECT r.rowid, 'unresolved', NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
-        f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (why, lang))
-    counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + max(cur.rowcount, 0)
-    counts.setdefault("errors", []).append(why)
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return f"the {lang} resolver failed ({type(error).__name__}: {error}{where}); re-index after fixing it"
+
+
+def _unanswered(w, lang: str, only: str | None, why: str, counts: dict) -> None:
+    """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why."""
+    langs = tuple(_resolvers()) if lang == "all" else (lang,)
+    for one in langs:
+        cur = w.con.execute(
+            "INSERT INTO links SELECT r.rowid, 'unresolved', NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
+            f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (why, one))
+        counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + max(cur.rowcount, 0)
+    if why not in counts.setdefault("errors", []):
+        counts["errors"].append(why)
 
 
 def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
@@ -186,7 +282,7 @@ def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
             try:
                 w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), rows), world), wanted, counts))
             except Exception as e:  # noqa: BLE001 - as in link_all
-                _unanswered(w, lang, "AND r.rowid IN (SELECT id FROM _relink)", e, counts)
+                _unanswered(w, lang, "AND r.rowid IN (SELECT id FROM _relink)", _failure(lang, e), counts)
     con.execute("DELETE FROM _relink")
     return counts
 

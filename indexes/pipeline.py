@@ -242,7 +242,7 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
         n_edges = write_dispatch_stage(w, stage, source, keys)
         counts.update(dispatch_counts(stage, n_edges))
         if code:
-            _link(w, say, counts)
+            _link(w, say, counts, jobs)
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage.problems, t0)
 
@@ -270,7 +270,7 @@ def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: t
         say("resolving dispatch (the tree's torchgen, registrations, every operator under every key)", 0, 0)
         stage_counts, stage_problems = stage.merge_into(w)
         counts.update(stage_counts)
-        _link(w, say, counts)
+        _link(w, say, counts, jobs)
         say("writing the index", 0, 0)
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage_problems, t0)
@@ -407,11 +407,12 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
     return _summary(source, counts, all_problems, t0)
 
 
-def _link(w, say: Progress, counts: dict) -> None:
+def _link(w, say: Progress, counts: dict, jobs: int = 1) -> None:
     """The link step: every reference's resolution (indexes/link.py), once definitions, imports and
-    the C bindings are all in."""
+    the C bindings are all in. In parallel only in a new file (it commits before forking; an update
+    is one transaction)."""
     say("resolving every reference (imports, classes, bindings)", 0, 0)
-    _count_links(counts, link.link_all(w), w)
+    _count_links(counts, link.link_all(w, jobs), w)
 
 
 def _count_links(counts: dict, link_counts: dict, w=None) -> None:
