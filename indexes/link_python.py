@@ -41,6 +41,7 @@ from .py_parser import module_name
 
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__")) | {"__import__", "__build_class__"}
 _KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
+_BUILTIN_TYPES = frozenset(n for n in _BUILTINS if isinstance(getattr(builtins, n, None), type))
 _SCOPED_HEADS = frozenset(("self", "cls", "super()"))  # heads whose meaning depends on the enclosing class
 _BUILTIN_RECEIVERS = frozenset(("str", "list", "dict", "set", "tuple"))  # literal receivers: "a".join
 
@@ -272,9 +273,9 @@ class _Facts:
             ans = self.absolute(star + "." + name)
             if ans is not None:
                 return ans[0], ans[1], (f"star import from {star}",) * len(ans[1])
-        if head in _BUILTINS:
+        if head in _BUILTINS and (not rest or head in _BUILTIN_TYPES):
             return BUILTIN, ("builtins." + name,), ("a Python builtin",)
-        return None
+        return None  # `input.size()`: a parameter named like a builtin function, not the builtin
 
     def _through_imports(self, bound: list[str], suffix: str, why: str) -> tuple:
         answers = []

@@ -101,7 +101,8 @@ PKG = {
 
         import numpy as np
 
-        def use(x):
+        def use(x, input):
+            input.size()
             a = act(x)
             b = np.asarray(x)
             c = mystery(x)
@@ -179,6 +180,9 @@ def test_builtin_iter_is_a_builtin(db):
     assert (status, target) == ("builtin", "builtins.len")
     [(status, target, _)] = _links(db, "torch.ambiguous.use", "str.join")
     assert status == "builtin"
+    # a parameter named like a builtin function is not the builtin
+    [(status, target, _)] = _links(db, "torch.ambiguous.use", "input.size")
+    assert (status, target) == ("unresolved", None)
 
 
 def test_two_imports_of_one_name_give_ranked_candidates(db):
