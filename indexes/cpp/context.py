@@ -103,9 +103,11 @@ def local_references(root, refs: list, data: bytes, funcs: list) -> list:
         names = wanted.get(scope)
         if not names:
             continue
-        pat = re.compile(rb"(?<![\w.>])(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")(?!\w)")
+        # a declared name: after a type (`Tensor x`, `auto& x`, `const auto* x`), before `=`, `;`, `{`, `[`
+        pat = re.compile(rb"(?:[\w>]\s+|[&*]\s*)(" + b"|".join(re.escape(n.encode()) for n in sorted(names))
+                         + rb")\s*(?:=(?!=)|;|\{|\[)")
         for m in pat.finditer(data, start, end):
-            node = root.descendant_for_byte_range(m.start(), m.end())
+            node = root.descendant_for_byte_range(m.start(1), m.end(1))
             if node is None or node.type != "identifier":
                 continue
             decl = node
@@ -119,7 +121,7 @@ def local_references(root, refs: list, data: bytes, funcs: list) -> list:
                 hops += 1
             if p is None or p.type != "declaration" or p.parent is None or p.parent.type != "compound_statement":
                 continue
-            rec = _local(p, decl, data, m.group().decode("utf-8", "replace"))
+            rec = _local(p, decl, data, m.group(1).decode("utf-8", "replace"))
             if rec is not None:
                 out.append(Reference(rec, p.start_point[0] + 1, scope, "local"))
     return out
