@@ -604,6 +604,15 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
             if kind == "lib":
                 return EXTERNAL, (f"{val}::{method}",), (f"the receiver is {origin} (a library type)",)
             rtype, origin = val, f"the receiver is {origin}"
+    elif receiver and _ID_RE.fullmatch(receiver) and r.scope and r.name.endswith("->" + method) \
+            and _template_arg(_written_type(receiver, r, f)):
+        # p->m() on a smart pointer / optional: a member of the pointee
+        inner = _template_arg(_written_type(receiver, r, f))
+        typed = _classify(inner, owner or r.scope, defs)
+        if typed is not None:
+            if typed[0] == "lib":
+                return EXTERNAL, (f"{typed[1]}::{method}",), (f"{receiver} points to a {inner} (a library type)",)
+            rtype, origin = typed[1], f"{receiver} points to a {inner}"
     elif receiver and _ID_RE.fullmatch(receiver) and r.scope:
         typed = _var_type(receiver, r, defs, f, 0)
         if typed is not None:

@@ -144,6 +144,10 @@ TREE = {
           void reduce(int x);
           void collective(int x);
         };
+        void run(std::shared_ptr<ProcessGroupNCCL> pg, const std::shared_ptr<ProcessGroupNCCL>& other) {
+          pg->collective(1);
+          other.reset();
+        }
         void ProcessGroupNCCL::reduce(int x) {
           collective(x);
           setSequenceNumber(x);
@@ -279,6 +283,11 @@ def test_enclosing_class_and_its_bases_for_unqualified_member_calls(db):
     assert _one(db, scope, "collective")[:2] == ("resolved", "c10d::ProcessGroupNCCL::collective")
     assert _one(db, scope, "setSequenceNumber")[:2] == ("resolved", "c10d::Backend::setSequenceNumber")
     assert _one(db, scope, "this->collective")[:2] == ("resolved", "c10d::ProcessGroupNCCL::collective")
+
+
+def test_arrow_on_a_smart_pointer_is_a_member_of_the_pointee(db):
+    assert _one(db, "c10d::run", "pg->collective")[:2] == ("resolved", "c10d::ProcessGroupNCCL::collective")
+    assert _one(db, "c10d::run", "other.reset")[:2] == ("external", "std::shared_ptr::reset")
 
 
 def test_using_directives_and_declarations(db):
