@@ -272,14 +272,15 @@ def _drop_inline(qual: str, inline: set) -> str:
     return "::".join(keep)
 
 
-def _prefixes(scope: str) -> list[str]:
-    """`a::b::c` -> [a::b::c, a::b, a, ""] (innermost first)."""
+@functools.lru_cache(maxsize=65536)
+def _prefixes(scope: str) -> tuple[str, ...]:
+    """`a::b::c` -> (a::b::c, a::b, a, "") (innermost first; cached, hence a tuple)."""
     out = []
     while scope:
         out.append(scope)
         scope = scope.rsplit("::", 1)[0] if "::" in scope else ""
     out.append("")
-    return out
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -464,6 +465,13 @@ def _split_member(name: str) -> tuple[str, str] | None:
 
 
 def _enclosing(scope: str, defs: _Defs) -> tuple[str, str]:
+    got = defs.memo.get(("enclosing", scope))
+    if got is None:
+        got = defs.memo[("enclosing", scope)] = _enclosing_uncached(scope, defs)
+    return got
+
+
+def _enclosing_uncached(scope: str, defs: _Defs) -> tuple[str, str]:
     """(innermost enclosing class, innermost enclosing namespace-or-class prefix) of a function
     qualname: `c10d::ProcessGroupNCCL::reduce` -> (`c10d::ProcessGroupNCCL`, `c10d::ProcessGroupNCCL`)."""
     if scope in defs.namespaces:  # a `using` or a registration at namespace level
