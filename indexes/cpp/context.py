@@ -26,8 +26,6 @@ definition's signature. What the calls alone do not say is recorded here:
 
 from __future__ import annotations
 
-import re
-
 from ..code_facts import Reference
 from .text import _norm_name, _one_line
 
@@ -66,6 +64,7 @@ def registration_target_references(regs, namespace_at) -> list:
     return out
 
 
+_WRAPPERS = frozenset(("reference_declarator", "pointer_declarator", "attributed_declarator"))
 
 
 def _receiver(name: str) -> str:
@@ -82,66 +81,49 @@ def _receiver(name: str) -> str:
     return head
 
 
-_DECL_PARENTS = frozenset(("init_declarator", "reference_declarator", "pointer_declarator", "attributed_declarator"))
-
-
-def local_references(root, refs: list, data: bytes, funcs: list) -> list:
+def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
     """Kind "local" references for the declarations of member-call receivers (see the module
-    docstring). Found by one regex search per function over its own bytes for the names it calls
-    methods on (a query capture of every local declaration costs ~5% of the whole parse), each hit
-    checked against the tree: the identifier a declaration declares."""
-    wanted: dict = {}
+    docstring)."""
+    wanted = set()
     for r in refs:
         if r.scope and r.kind == "call":
             v = _receiver(r.name)
             if v:
-                wanted.setdefault(r.scope, set()).add(v)
+                wanted.add((r.scope, v))
     if not wanted:
         return []
+    names = {v for _, v in wanted}
     out = []
-    for start, end, scope in funcs:
-        names = wanted.get(scope)
-        if not names:
+    for node in decl_nodes:
+        pos = node.start_byte
+        typ = node.child_by_field_name("type")
+        if typ is None:
             continue
-        # a declared name: after a type (`Tensor x`, `auto& x`, `const auto* x`), before `=`, `;`, `{`, `[`
-        pat = re.compile(rb"(?:[\w>]\s+|[&*]\s*)(" + b"|".join(re.escape(n.encode()) for n in sorted(names))
-                         + rb")\s*(?:=(?!=)|;|\{|\[)")
-        for m in pat.finditer(data, start, end):
-            node = root.descendant_for_byte_range(m.start(1), m.end(1))
-            if node is None or node.type != "identifier":
+        for decl in node.children_by_field_name("declarator"):
+            value = None
+            if decl.type == "init_declarator":
+                value = decl.child_by_field_name("value")
+                decl = decl.child_by_field_name("declarator")
+            while decl is not None and decl.type in _WRAPPERS:
+                decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
+            if decl is None or decl.type != "identifier":
                 continue
-            decl = node
-            p = node.parent
-            hops = 0
-            while p is not None and p.type in _DECL_PARENTS and hops < 4:
-                if p.type == "init_declarator" and p.child_by_field_name("declarator") != decl:
-                    p = None  # the name is in the initializer, not declared
-                    break
-                decl, p = p, p.parent
-                hops += 1
-            if p is None or p.type != "declaration" or p.parent is None or p.parent.type != "compound_statement":
+            var = data[decl.start_byte : decl.end_byte].decode("utf-8", "replace")
+            if var not in names:
                 continue
-            rec = _local(p, decl, data, m.group(1).decode("utf-8", "replace"))
-            if rec is not None:
-                out.append(Reference(rec, p.start_point[0] + 1, scope, "local"))
+            scope = scope_of(pos)
+            if not scope or (scope, var) not in wanted:
+                continue
+            ttext = " ".join(data[typ.start_byte : typ.end_byte].decode("utf-8", "replace").split())
+            if typ.type == "placeholder_type_specifier" or ttext == "auto":
+                if value is None or value.type == "initializer_list":
+                    continue
+                init = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())
+                text = f"{var} = {init[:160]}"
+            else:
+                text = f"{var}: {ttext}"
+            out.append(Reference(text, node.start_point[0] + 1, scope, "local"))
     return out
-
-
-def _local(decl_node, declarator, data: bytes, var: str):
-    """`var: T` or `var = init` for one declarator of a declaration (None when not typed)."""
-    typ = decl_node.child_by_field_name("type")
-    if typ is None:
-        return None
-    ttext = " ".join(data[typ.start_byte : typ.end_byte].decode("utf-8", "replace").split())
-    if typ.type == "placeholder_type_specifier" or ttext == "auto":
-        if declarator.type != "init_declarator":
-            return None
-        value = declarator.child_by_field_name("value")
-        if value is None or value.type == "initializer_list":
-            return None
-        init = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())
-        return f"{var} = {init[:160]}"
-    return f"{var}: {ttext}"
 
 
 def namespace_locator(defs: list):

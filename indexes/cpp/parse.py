@@ -137,8 +137,9 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
         regs.sort(key=_reg_line)
 
     # 6. context for the link step: `using` declarations and the kernels registrations name
-    if refs and funcs:
-        local = local_references(root, refs, data, funcs)
+    decls = caps.get("decl")
+    if decls and refs:
+        local = local_references(decls, refs, data, scope_of)
         if local:
             refs.extend(local)
             refs.sort(key=_ref_line)

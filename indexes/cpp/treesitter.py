@@ -19,6 +19,7 @@ _QUERY_SRC = """
 (class_specifier body: (field_declaration_list)) @class
 (struct_specifier body: (field_declaration_list)) @class
 (using_declaration) @using
+(compound_statement (declaration) @decl)
 """
 
 
