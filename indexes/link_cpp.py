@@ -23,17 +23,24 @@ facts allow, and never with one confident guess where they do not:
   is `this`, a parameter of the enclosing function (read from its signature), or a local the
   parser recorded (declared type; or for `auto`, its initializer: a variable, or the return type,
   read from the signature, of the call that initializes it: `auto device = input.device();`
-  makes `device.type()` `c10::Device::type`); then the method
-  is looked up in that class and its bases (`self.size(-1)` with `const Tensor& self` is
-  `at::TensorBase::size`), or the call is `external` for a library type (`std::vector`). With an
-  unknown receiver the methods of that name are `candidate`s (Tensor's first), never one of them
-  as resolved: `self.size(-1)` is not a SIMD vector's `size()`.
+  makes `device.type()` `c10::Device::type`), or a simple expression receiver the parser recorded
+  (`input.device().is_cpu()`: the return type of `input.device()`). Type aliases (`IntArrayRef`)
+  and headers' namespace-level `using`s are followed; `p->m()` on a smart pointer or optional is
+  the pointee's `m`; `opt.value_or(..)` has the wrapped type. The method is then looked up in that
+  class and its bases (`self.size(-1)` with `const Tensor& self` is `at::TensorBase::size`), or
+  the call is `external` for a library type (`std::vector`). With an unknown receiver the methods
+  of that name are `candidate`s (Tensor's first), never one of them as resolved: `self.size(-1)`
+  is not a SIMD vector's `size()`. A call of a parameter (a callable passed in) is `unresolved`.
 * Overloads share a qualname, so one resolved target stands for the overload set; the argument
   count is not in the index, so overloads are not told apart here (precise/libclang does that).
 * `using namespace X` / `using X::y` references resolve to what they name; a registration's
   kernel (`REGISTER_DISPATCH(add_stub, &add_kernel)`) resolves like a name in its namespace.
 
-A C++ name never resolves to Python.
+A C++ name never resolves to Python. Measured against libclang on 16 translation units of v2.6.0
+(bench/bench_calls_cpp.py): precision 98.4% of the confident answers, recall 81.4% of the callees
+defined in the tree (94.0% counting candidates); the name-only rules before: 90.3% / 41.7%.
+What is left: data members as receivers (fields are not indexed), accessors written by macros
+(`TORCH_ARG(double, lr)`), and which of two same-named functions a TU's includes make visible.
 """
 
 from __future__ import annotations
