@@ -5,7 +5,8 @@ Never by word overlap: "(12,4,1)" is not "(12, 4, 2)", and a reversed answer is 
 - predict: right when the learner's text equals what the snippet prints on the installed torch,
   after whitespace normalization (runs of spaces and line breaks are one space, lines stripped,
   spaces after a comma dropped; nothing more lenient). The live output is computed by the tour
-  runner, in a subprocess (torchatlas never imports torch), once per `Grader`.
+  runner, in a subprocess (torchatlas never imports torch), once per `Grader`, with Python
+  warnings silenced: a deprecation warning of one torch release is not part of what it prints.
 - choices: right when the learner names the answer: its text, its number (1-based) or its letter.
 - expect: right when the Python expression is true with `answer` bound to the learner's text
   (stripped); raising is wrong. With a `setup:` (which may import torch) it runs in a subprocess.
@@ -26,6 +27,13 @@ from .model import Question, RunResult
 from .runner import Job, run_snippets
 
 LETTERS = string.ascii_lowercase
+# run before a predict snippet (on its first line, so that its line numbers stay the snippet's own)
+PREDICT_PRELUDE = "import warnings as _quiz_warnings; _quiz_warnings.simplefilter('ignore'); "
+
+
+def predict_job(key: str, q: Question, timeout: float = 60.0) -> Job:
+    future = q.predict.lstrip().startswith("from __future__")  # must stay the first statement
+    return Job(key, q.predict if future else PREDICT_PRELUDE + q.predict, timeout)
 
 
 def normalize_output(text: str) -> str:
@@ -141,7 +149,7 @@ class Grader:
         todo = {q.predict: q for q in questions if q.kind == "predict" and q.predict not in self._live}
         if not todo:
             return
-        jobs = [Job(f"p{i}", code, timeout) for i, code in enumerate(todo)]
+        jobs = [predict_job(f"p{i}", q, timeout) for i, q in enumerate(todo.values())]
         results = run_snippets(jobs, python=self.python)
         for job, code in zip(jobs, todo):
             self._live[code] = results[job.key]
@@ -195,7 +203,7 @@ def verify_questions(questions: list[Question], python: str | None = None, timeo
     jobs = []
     for k, q in enumerate(questions):
         if q.kind == "predict":
-            jobs.append(Job(f"{k}", q.predict, timeout))
+            jobs.append(predict_job(f"{k}", q, timeout))
         elif q.kind == "expect" and not in_process(q):
             jobs.append(expect_job(f"{k}", q, [q.answer, *q.wrong, ""], timeout))
     results = run_snippets(jobs, python=python, workers=workers) if jobs else {}

@@ -186,10 +186,14 @@ def test_predict_grading_runs_the_snippet_once_per_session():
     from torchatlas.tours.quiz import Grader
     q = Question(ask="?", kind="predict", answer="(12, 4, 1)",
                  predict="import torch; print(torch.empty(2, 3, 4).stride())")
+    warned = Question(ask="?", kind="predict", answer="1", predict="import warnings\nwarnings.warn('old API')\nprint(1)")
+    broken = Question(ask="?", kind="predict", answer="1", predict="x = 1\nraise ValueError('no')")
     g = Grader()
+    g.prefetch([q, warned, broken])  # one worker process for the three snippets
     assert g.grade(q, "(12, 4, 1)").right and g.grade(q, "(12,4,1)").right
     assert not g.grade(q, "(12, 4, 2)").right and not g.grade(q, "(1, 4, 12)").right
-    assert len(g._live) == 1  # one run for the four answers
-    broken = Question(ask="?", kind="predict", answer="1", predict="raise ValueError('no')")
+    assert len(g._live) == 3  # each snippet ran once, for all the answers
+    assert g.grade(warned, "1").right  # a warning is not part of what it prints
     graded = g.grade(broken, "1")
+    assert '<snippet>", line 2' in graded.error  # the snippet's own line numbers
     assert not graded.right and "cannot be graded" in graded.error and "ValueError: no" in graded.error
