@@ -58,6 +58,15 @@ def _reference(params, x):
     return params["scale"] * F.silu(F.linear(x, params["fc.weight"], params["fc.bias"]))
 
 
+def test_class_is_registered():
+    """The binding alone: the custom class, its constructor and its two methods, as TorchScript sees them."""
+    block = _make(2, 2)
+    for method in ("forward", "named_parameters"):
+        assert hasattr(block, method), (
+            f"torch.classes.labnn.GatedBlock has no method {method!r}: add .def(\"{method}\", "
+            f"&labnn::GatedBlockHolder::{method}) to the class in TORCH_LIBRARY(labnn, m)")
+
+
 def test_parameters_are_registered_by_name():
     block = _make(5, 3)
     params = _params(block)

@@ -7,8 +7,19 @@ import os
 import torch
 import torch.nn.functional as F
 
-torch.ops.load_library(os.environ["TORCHATLAS_LAB_LIB"])
-GatedBlock = torch.classes.labnn.GatedBlock
+_loaded = {}
+
+
+def GatedBlock(in_features, out_features):
+    """A new torch.classes.labnn.GatedBlock (the library loaded once)."""
+    if "cls" not in _loaded:
+        torch.ops.load_library(os.environ["TORCHATLAS_LAB_LIB"])
+        try:
+            _loaded["cls"] = torch.classes.labnn.GatedBlock
+        except RuntimeError:
+            _loaded["cls"] = None
+    assert _loaded["cls"] is not None, "torch.classes.labnn.GatedBlock is not registered (TORCH_LIBRARY in lab/block.cpp)"
+    return _loaded["cls"](in_features, out_features)
 
 
 def _reference(p, x):
