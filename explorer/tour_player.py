@@ -270,7 +270,8 @@ class TourScreen(Screen[int]):
                                        "[b]$l[/]", l=res.link) if res.link else Content("")
             missing.update(Content.assemble(Content.from_markup(
                 "This step needs a full PyTorch checkout: the installed package ships the public headers "
-                "and the Python code, not the .cpp files it shows.\n\n[dim]$r[/]", r=res.reason), link,
+                "and the Python code, not the .cpp files it shows.\n\n[dim]$r[/]",
+                r=res.reason.replace(f"; read it on GitHub: {res.link}", "")), link,
                 Content.from_markup("\n\nRead the narrative; n goes on to the next step.")))
             return
         if res.status == "resolved":  # resolved, but the file cannot be read any more

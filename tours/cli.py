@@ -250,7 +250,8 @@ def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
         if res.reason:
             print(f"  ({res.reason})")
     elif res.status == "skipped":
-        print(f"  [{res.anchor.describe() if res.anchor else 'anchor'}: skipped here: {res.reason}]")
+        reason = res.reason.replace(f"; read it on GitHub: {res.link}", "") if res.link else res.reason
+        print(f"  [{res.anchor.describe() if res.anchor else 'anchor'}: skipped here: {reason}]")
         if res.link:
             print(f"  read it on GitHub (the commit the installed torch was built from):\n    {res.link}")
     else:
