@@ -397,25 +397,34 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     facts: _Facts = world.cached("py.facts", _Facts)
     current_file = None
     module = ""
+    local: set[str] = set()
     scoped: set[str] = set()
-    by_scope: dict[tuple[str, str], tuple] = {}  # answers that depend on the enclosing scope
+    by_scope: dict[tuple, tuple] = {}  # answers that depend on the enclosing scope (or class)
     by_name: dict[str, tuple] = {}  # answers that do not (most): one lookup per name and file
+    classes: dict[str, tuple] = {}  # scope -> (is a class body, enclosing class)
     make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
-    for r in refs:
-        if r.file_id != current_file:
-            current_file = r.file_id
-            module = module_name(r.path)[0]
-            scoped = facts.scoped.get(module, set()) | _SCOPED_HEADS
-            by_scope, by_name = {}, {}
-        name = r.name
+    for rid, file_id, path, name, _line, scope, _kind in refs:  # unpacked: cheaper than attributes
+        if file_id != current_file:
+            current_file = file_id
+            module = module_name(path)[0]
+            local = facts.scoped.get(module, set())
+            scoped = local | _SCOPED_HEADS
+            by_scope, by_name, classes = {}, {}, {}
+        scope = scope or ""
         head = name.partition(".")[0]
         if head in scoped:
-            key = (r.scope, name)
+            if head in _SCOPED_HEADS and head not in local:  # self/cls/super(): only the class matters
+                cls = classes.get(scope)
+                if cls is None:
+                    cls = classes[scope] = (facts.kind.get(scope) == "class", _enclosing_class(facts, scope, module))
+                key = (cls, name)
+            else:
+                key = (scope, name)
             ans = by_scope.get(key)
             if ans is None:
-                ans = by_scope[key] = _resolve_one(facts, name, r.scope or "", module)
+                ans = by_scope[key] = _resolve_one(facts, name, scope, module)
         else:
             ans = by_name.get(name)
             if ans is None:
-                ans = by_name[name] = _resolve_one(facts, name, r.scope or "", module)
-        yield make((r.ref_id,) + ans)
+                ans = by_name[name] = _resolve_one(facts, name, scope, module)
+        yield make((rid,) + ans)

@@ -422,7 +422,7 @@ def _count_links(counts: dict, link_counts: dict, w=None) -> None:
                 from .model import Location
                 w.add_problems([Problem(Location("indexes/link.py"), "", m, "error") for m in v], stage="code")
             continue
-        counts[k if k in ("link_seconds", "relinked") else f"links_{k}"] = v
+        counts[k if k in ("link_seconds", "relinked", "code_indexes_seconds") else f"links_{k}"] = v
 
 
 def _changed_paths(w, todo: list[tuple[FileStat, str | None]]) -> list[str]:
