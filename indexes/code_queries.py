@@ -341,7 +341,8 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
         rows = index._con.execute(
             "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, l.why FROM refs r "
             "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
-            f"WHERE {IN_SCOPE} ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
+            f"WHERE {IN_SCOPE} AND r.kind NOT IN ('local', 'receiver') "  # C++ link context, not calls
+            "ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
         grouped: dict[tuple, list] = {}
         for name, path, line, kind, status, target, why in rows:
             grouped.setdefault((name, path, line, kind), []).append((status, target, why))

@@ -311,3 +311,19 @@ def test_register_dispatch_kernel_is_a_reference_to_that_kernel(db):
         con.close()
     assert refs_to_mul == 0
     assert qmul == [(4, "aten/src/ATen/native/quantized/cpu/BinaryOps.cpp")]
+
+
+def test_callees_leave_out_the_link_context(db):
+    # the parser's `local` / `receiver` facts type receivers for the link step; they are not calls
+    from torchatlas.indexes.code_queries import callees
+    from torchatlas.indexes.store import Index
+
+    index = Index(db)
+    try:
+        got = callees(index, "at::native::_convolution")
+    finally:
+        index.close()
+    names = [ref.name for ref, _where in got]
+    assert "input.dim" in names and ".is_cpu" in names
+    assert not [n for n in names if " = " in n or " <- " in n or ": " in n]
+    assert {ref.kind for ref, _where in got} == {"call"}
