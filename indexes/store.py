@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,10 +110,14 @@ def _format_mismatch(path: Path, meta: dict) -> BadIndex:
     """An index another torchatlas wrote: say which way it differs and the command that re-indexes it."""
     found = int(meta.get("schema", 0) or 0)
     try:
-        root = json.loads(meta.get("source", "{}")).get("root") or ""
+        source = json.loads(meta.get("source", "{}"))
     except ValueError:
-        root = ""
-    again = f"torchatlas index --source {root} --db {path}" if root else f"torchatlas index --db {path}"
+        source = {}
+    root = source.get("root") or ""
+    if source.get("kind") == "installed" and root:
+        root = str(Path(root) / "torch")  # `index SITE-PACKAGES/torch` reads it as the installed package again
+    again = f"torchatlas index {shlex.quote(root)} --db {shlex.quote(str(path))}" if root else \
+        f"torchatlas index --db {shlex.quote(str(path))}"
     if found < SCHEMA_VERSION:
         return BadIndex(f"{path}: built by an older torchatlas (index format {found}; this one reads format "
                         f"{SCHEMA_VERSION}, which answers questions the old one cannot)",

@@ -169,7 +169,7 @@ def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str], runti
         return _Hop((kernel_step, TraceStep(
             "decomposes", f"{e.kernel}: the walk stops here", None,
             note="this source has no body for it (the installed package ships headers, not the .cpp files): "
-                 "index a checkout (torchatlas index --source TREE) to follow the operators it calls, or add "
+                 "index a checkout (torchatlas index TREE) to follow the operators it calls, or add "
                  "--runtime to ask the installed torch")),)
     called = ops_called_by(index, e.kernel)
     fresh = [c for c in called if c[0] not in seen]

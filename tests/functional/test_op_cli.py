@@ -90,6 +90,14 @@ def test_an_index_of_an_older_format_says_to_reindex(installed_db, tmp_path, cap
     assert main(["callers", "torch.add", "--db", str(old)]) != 0
     err = capsys.readouterr().err
     assert "older torchatlas" in err and "re-index" in err and f"--db {old}" in err
+    # the hint is a command that works: `index` takes the source as its argument (no --source), and
+    # SITE-PACKAGES/torch reads as the installed package again, not as a release tree
+    import shlex
+    from torchatlas.indexes.sources import open_source
+    hint = err.split("re-index: ", 1)[1].splitlines()[0]
+    words = shlex.split(hint)
+    assert words[:2] == ["torchatlas", "index"] and "--source" not in words, hint
+    assert open_source(words[2]).info.kind == "installed", hint
 
 
 def test_an_ambiguous_symbol_gets_its_candidates_ranked_with_why(installed_db, capsys):
