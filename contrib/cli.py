@@ -231,7 +231,21 @@ def _start(args, catalog: LabCatalog) -> int:
     print("edit:\n" + "\n".join(f"  {ws.root / e}" for e in lab.edits))
     print(f"\nthen: torchatlas lab check {lab.id}   (or `lab watch {lab.id}` to re-check on save; "
           f"`lab hint {lab.id}` when stuck)")
+    missing = _missing_libraries(lab)
+    if missing:
+        print(f"\nbefore checking: this lab {missing}", file=sys.stderr)
     return 0
+
+
+def _missing_libraries(lab: Lab) -> str:
+    """'needs onnxruntime: pip install ...' when the lab's checks import libraries this Python lacks."""
+    from .devcheck import install_hint, missing_requirements
+    missing = missing_requirements(lab)
+    return install_hint(lab, missing) if missing else ""
+
+
+class MissingLibrary(AtlasError):
+    """A lab's checks need a library (lab.yaml `requires:`) that is not installed: exit 2, with the extra."""
 
 
 def _hint(args, catalog: LabCatalog) -> int:
@@ -339,6 +353,10 @@ def _verdict(lab: Lab, ws, args, quiet: bool = False) -> LabVerdict:
 
 def _check(args, catalog: LabCatalog) -> int:
     lab = _lab(catalog, args.id)
+    missing = _missing_libraries(lab)
+    if missing:
+        raise MissingLibrary(f"lab {lab.id} cannot be checked here: it {missing}",
+                             hint="the checks import it; nothing was run")
     ws = _workspace(args, lab, LabsProgress())
     return 0 if _verdict(lab, ws, args).passed else 1
 

@@ -118,3 +118,15 @@ def test_dev_check_flags_a_starter_that_already_passes(env, capsys):
                                                 "+    # TODO\n+    return x * x"))
     code, out, _ = run(capsys, "lab", "dev", "check", "square", "--no-partial")
     assert code == 1 and "starter: must fail" in out and "NOT HONEST" in out
+
+
+def test_a_lab_whose_library_is_missing_says_which_extra_installs_it(env, capsys):
+    """`requires:` a module this Python lacks: start says so, check refuses (exit 2) naming the extra
+    instead of running checks that die on an ImportError."""
+    lab_yaml = env / "square" / "lab.yaml"
+    text = lab_yaml.read_text()
+    lab_yaml.write_text(text.replace("edits: [lab/sq.py]", "edits: [lab/sq.py]\nrequires: [no_such_lib_xyz]\nextra: onnx"))
+    code, _, err = run(capsys, "lab", "start", "square")
+    assert code == 0 and "needs no_such_lib_xyz: pip install -e '.[onnx]'" in err
+    code, out, err = run(capsys, "lab", "check", "square")
+    assert code == 2 and "cannot be checked here" in err and ".[onnx]" in err and "nothing was run" in err

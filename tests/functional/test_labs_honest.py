@@ -1,8 +1,11 @@
 """Every shipped lab is honest (`torchatlas lab dev check`): its starter fails its checks, its
 solution passes them, and the solution with any one of its hunks left out fails.
 
-One test per lab so pytest-xdist spreads them over the cores. Labs that compile C++ (extension,
-native) are marked `slow_lab`: CI runs them; `-m "not slow_lab"` skips them on a laptop.
+One test per lab so pytest-xdist spreads them over the cores. Labs that take minutes are marked
+`slow_lab` (CI runs them after the suite; the default `-m "not slow_lab"` leaves them out on a
+laptop): those that compile C++ or run torchgen, those whose checks need a domain library (ONNX
+Runtime, ExecuTorch, ...), and those whose author gave a check more than the default 120 s (labs
+that start several processes: DDP, FSDP, torchrun, the profiler's timed runs).
 """
 
 from __future__ import annotations
@@ -17,8 +20,12 @@ LABS = load_labs(builtin=True).ordered()
 SLOW = (BuildMode.EXTENSION, BuildMode.NATIVE, BuildMode.CODEGEN)
 
 
+def _slow(lab) -> bool:
+    return lab.mode in SLOW or bool(lab.requires) or any(c.timeout > 120 for c in lab.checks)
+
+
 def _param(lab):
-    marks = [pytest.mark.slow_lab] if lab.mode in SLOW else []
+    marks = [pytest.mark.slow_lab] if _slow(lab) else []
     return pytest.param(lab, id=lab.id, marks=marks)
 
 
