@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The native build mode's promises, measured on lab fix-a-kernel's solution. Prints figures, asserts nothing.
 
-    python bench/bench_native.py [--runs N] [--native-op]   (MAX_JOBS=N sets ninja's -j, as for PyTorch)
+    python bench/bench_native.py [--runs N] [--native-op]   (MAX_JOBS=N sets ninja's -j, as for PyTorch;
+    TORCHATLAS_NATIVE_PCH=0 builds without precompiled headers, for the before/after comparison)
 
 Figures, each wall and CPU time of the build's child processes (this machine is shared: CPU time
 drifts less than wall time):
@@ -12,8 +13,10 @@ drifts less than wall time):
 - nothing changed: ninja finds no work, the stamp is reused (promise: under 2 s);
 - kernel edit: one line of lab/cpu/BinaryOpsKernel.cpp changed, its three objects rebuilt (promise:
   1-4 s on 2 idle cores at -j2);
-- floor, same run: one bare g++ -c of the kernel file with the same flags (a kernel edit costs about
-  three of these over the number of jobs, plus link and load probe).
+- floor, same run: one bare g++ -c of the kernel file with the same flags (DEFAULT), measured
+  before the cold build and right after each kernel edit; the machine is shared, so the ratio
+  to this floor is the figure to compare across runs (without PCH a kernel edit is about three
+  floors over the number of jobs, plus link and load probe).
 
 --native-op also measures lab native-op (a new aten::logcosh): cold (torchgen on the workspace's
 YAML, the pristine generation taken from the user cache, ~13 objects), nothing changed, a kernel
@@ -23,6 +26,7 @@ edit, and a derivatives.yaml edit (the autograd half of torchgen, then the autog
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shlex
 import shutil
@@ -68,18 +72,40 @@ def main() -> int:
     from torchatlas.contrib.builders import native, native_ninja
     from torchatlas.contrib.builders.native_toolchain import toolchain
 
+    from torchatlas.contrib.builders import native_pch
+
     lab = _Lab()
-    with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp:
-        ws = Path(tmp)
-        for patch in ("starter.patch", "solution.patch"):
-            subprocess.run(["git", "apply", str(LAB / patch)], cwd=ws, check=True)
+    with tempfile.TemporaryDirectory(prefix="bench-native-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="bench-pch-") as pch_cache:
+        native_pch.cache_root = lambda: Path(pch_cache)  # an empty PCH cache: the first lab ever
+        ws = Path(tmp) / "ws"
+        ws2 = Path(tmp) / "ws2"
+        for w in (ws, ws2):
+            w.mkdir()
+            for patch in ("starter.patch", "solution.patch"):
+                subprocess.run(["git", "apply", str(LAB / patch)], cwd=w, check=True)
         print(f"native build mode, lab fix-a-kernel; ninja -j{native_ninja.jobs()}")
         tc, wall, cpu = timed(lambda: toolchain(native.build_dir(ws)))
         print(f"  toolchain probe        {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torch {tc.version}, -std={tc.cxx_std})")
         res, wall, cpu = timed(lambda: native.build(lab, ws))
         assert res.ok, res.diagnostics
-        print(f"  cold build             {wall:6.2f} s wall  {cpu:6.2f} s cpu   (4 objects, link, load probe)")
-        noop, edit = [], []
+        cold = (wall, cpu)
+        pch = "PCH per capability" if os.environ.get("TORCHATLAS_NATIVE_PCH", "1") != "0" else "no PCH"
+        print(f"  cold build             {wall:6.2f} s wall  {cpu:6.2f} s cpu   (4 objects, {pch}, link, load probe;"
+              " PCH cache empty)")
+        res2, wall2, cpu2 = timed(lambda: native.build(lab, ws2))
+        assert res2.ok, res2.diagnostics
+        cold2 = (wall2, cpu2)
+        print(f"  cold build, 2nd ws     {wall2:6.2f} s wall  {cpu2:6.2f} s cpu   (another workspace: the PCHs are cached)")
+        cflags = [*tc.cflags(), "-I", ".", "-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"]
+        out = ws / "floor.o"
+        cmd = [shutil.which("g++") or "g++", *cflags, "-c", KERNEL, "-o", str(out)]
+        floor = lambda: timed(lambda: subprocess.run(cmd, cwd=ws, check=True))[1:]  # noqa: E731
+        ref_cold = floor()
+        print(f"  floor: one g++ -c      {ref_cold[0]:6.2f} s wall  {ref_cold[1]:6.2f} s cpu   "
+              f"({shlex.quote(KERNEL)}, DEFAULT, same run)   cold = {cold[0] / ref_cold[0]:.2f}x floor, "
+              f"2nd workspace {cold2[0] / ref_cold[0]:.2f}x")
+        noop, edit, refs = [], [], []
         kernel = ws / KERNEL
         for i in range(args.runs):
             r, wall, cpu = timed(lambda: native.build(lab, ws))
@@ -89,15 +115,15 @@ def main() -> int:
             r, wall, cpu = timed(lambda: native.build(lab, ws))
             assert r.ok and not r.cached
             edit.append((wall, cpu))
+            refs.append(floor())  # beside each edit: the load changes by the minute
         med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
         print(f"  nothing changed        {med(noop, 0):6.2f} s wall  {med(noop, 1):6.2f} s cpu   (median of {len(noop)})")
+        ratios = [e[0] / f[0] for e, f in zip(edit, refs)]
         print(f"  kernel edit            {med(edit, 0):6.2f} s wall  {med(edit, 1):6.2f} s cpu   "
               f"(median of {len(edit)}; 3 objects, link, load probe)")
-        cflags = [*tc.cflags(), "-I", ".", "-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"]
-        out = ws / "floor.o"
-        cmd = [shutil.which("g++") or "g++", *cflags, "-c", KERNEL, "-o", str(out)]
-        _, wall, cpu = timed(lambda: subprocess.run(cmd, cwd=ws, check=True))
-        print(f"  floor: one g++ -c      {wall:6.2f} s wall  {cpu:6.2f} s cpu   ({shlex.quote(KERNEL)}, DEFAULT)")
+        print(f"  floor beside each edit {med(refs, 0):6.2f} s wall  {med(refs, 1):6.2f} s cpu   "
+              f"kernel edit = {statistics.median(ratios):.2f}x floor (each: "
+              + ", ".join(f"{x:.2f}" for x in ratios) + ")")
     if args.native_op:
         bench_native_op()
     return 0
@@ -118,23 +144,62 @@ def bench_native_op() -> None:
         for patch in ("starter.patch", "solution.patch"):
             subprocess.run(["git", "apply", str(ROOT / "patches" / "native-op" / patch)], cwd=ws, check=True)
         print("lab native-op (aten::logcosh)")
-        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        prof = _Profile()
+        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
         assert r.ok, r.diagnostics
         print(f"  cold build             {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen, {r.summary})")
+        prof.show()
+        ref = _bare_torchgen(ws)
+        print(f"  reference: bare torchgen (ATen + autograd) on the same YAML, same run: {ref:6.2f} s wall"
+              f"   cold = {wall / ref:.2f}x")
         r, wall, cpu = timed(lambda: native.build(lab, ws))
         assert r.ok and r.cached
         print(f"  nothing changed        {wall:6.2f} s wall  {cpu:6.2f} s cpu")
         k = ws / "lab/cpu/UnaryOpsKernel.cpp"
         k.write_text(k.read_text() + "// edit\n")
-        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        prof = _Profile()
+        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
         assert r.ok
         print(f"  kernel edit            {wall:6.2f} s wall  {cpu:6.2f} s cpu")
+        prof.show()
         d = ws / "torchgen/packaged/autograd/derivatives.yaml"
         d.write_text(d.read_text().replace("self: grad * self.tanh()", "self: self.tanh() * grad"))
-        r, wall, cpu = timed(lambda: native.build(lab, ws))
+        prof = _Profile()
+        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
         assert r.ok, r.diagnostics
         print(f"  derivatives.yaml edit  {wall:6.2f} s wall  {cpu:6.2f} s cpu   (autograd torchgen + its objects)")
+        prof.show()
+        ref = _bare_torchgen(ws, aten=False)
+        print(f"  reference: bare torchgen autograd half, same run: {ref:6.2f} s wall   edit = {wall / ref:.2f}x")
 
+
+class _Profile:
+    """The builder's progress lines with the seconds until the next one: where a build's time goes
+    (a ninja line `[i/n] CXX x` is printed when x starts; ninja -j1 runs one at a time)."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.marks: list[tuple[float, str]] = []
+
+    def __call__(self, msg: str) -> None:
+        self.marks.append((time.perf_counter(), msg))
+
+    def show(self) -> None:
+        end = time.perf_counter()
+        for i, (t, msg) in enumerate(self.marks):
+            nxt = self.marks[i + 1][0] if i + 1 < len(self.marks) else end
+            if nxt - t >= 0.5:
+                print(f"      {nxt - t:6.2f} s  {msg[:110]}")
+
+
+def _bare_torchgen(ws: Path, aten: bool = True) -> float:
+    """torchgen alone on the workspace's YAML into a scratch folder (the same call the builder makes)."""
+    from torchatlas.contrib.builders import codegen
+
+    with tempfile.TemporaryDirectory(prefix="bench-tg-", dir=ws) as tmp:
+        t0 = time.perf_counter()
+        codegen.run_torchgen(ws / "torchgen", Path(tmp) / "out", aten=aten, autograd=True, workspace=ws)
+        return time.perf_counter() - t0
 
 if __name__ == "__main__":
     sys.exit(main())

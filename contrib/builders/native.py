@@ -10,7 +10,8 @@ libtorch still run the original).
 
 Layout (`workspace/.lab/build/native/`): `build.ninja`, `obj/<source>[.<CAP>].o`, `lib<name>.so`,
 `toolchain.json` (the installed torch's flags, probed once), `stamp.json` (written last: a build
-that failed or was interrupted is never reused). Only changed objects are recompiled.
+that failed or was interrupted is never reused). Only changed objects are recompiled. Kernel files
+compile with precompiled torch headers per capability, shared in the user cache (`native_pch`).
 
 When the workspace's native_functions.yaml / derivatives.yaml differ from the installed ones (a
 lab that adds an operator), torchgen runs first and the new operator's generated code joins the
@@ -31,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from . import native_ninja, native_probe, native_torchgen
+from . import native_ninja, native_pch, native_probe, native_torchgen
 from .base import BuildFailed, BuildResult, Diagnostic
 from .compiler_messages import diagnostics as compiler_diagnostics
 from .native_toolchain import Toolchain, toolchain
@@ -81,8 +82,9 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
             _remove_stamp(out_dir)
             return _failed(out_dir, t0, scan, "the library would abort the process that loads it")
         library_rel = f"{BUILD_REL}/lib{name}.so"
-        units = native_ninja.units_for(sources, spec.per_capability, tc.capabilities, BUILD_REL)
         cflags = _cflags(tc, spec.extra_cflags, include_dirs)
+        pch = _pch(workspace, spec.per_capability, tc, cflags, include_dirs, progress)
+        units = native_ninja.units_for(sources, spec.per_capability, tc.capabilities, BUILD_REL, pch)
         text = native_ninja.render(build_rel=BUILD_REL, cxx=_compiler(), cflags=cflags,
                                    ldflags=tc.ldflags(), units=units, library=library_rel)
         stamp_before = _read_stamp(out_dir)
@@ -112,6 +114,24 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
     return BuildResult(ok=True, mode=MODE, build_dir=out_dir, library=library, cached=cached, seconds=took,
                        summary="; ".join(summary) + (" (unchanged)" if cached else f" ({took:.1f} s)"),
                        log=run.output)
+
+
+def _pch(workspace: Path, per_capability: Sequence[str], tc: Toolchain, cflags: Sequence[str],
+         include_dirs: Sequence[str], progress) -> dict[str, dict[str, str]]:
+    """Precompiled torch headers per kernel file and capability (`native_pch`, shared in the user
+    cache), unless TORCHATLAS_NATIVE_PCH=0."""
+    if os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+        return {}
+    out = {}
+    local = [*include_dirs, "."]
+    for src in per_capability:
+        text = native_pch.header_for(workspace, src, tc.key, local)
+        if text:
+            headers = native_pch.ensure(text, cxx=_compiler(), cflags=cflags, capabilities=tc.capabilities,
+                                        progress=progress)
+            if headers:
+                out[src] = headers
+    return out
 
 
 def _cflags(tc: Toolchain, extra: Sequence[str], include_dirs: Sequence[str]) -> list[str]:

@@ -34,6 +34,7 @@ class Unit:
     obj: str  # workspace-relative
     capability: str = ""  # "" for ordinary sources; DEFAULT / AVX2 / AVX512 for kernel files
     flags: tuple[str, ...] = ()  # the capability's flags
+    pch: str = ""  # workspace-relative header whose `.gch` (built with exactly these flags) is -include'd
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,16 @@ def _cmd(args: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in args).replace("$", "$$")
 
 
-def units_for(sources: Sequence[str], per_capability: Sequence[str], capabilities, build_rel: str) -> list[Unit]:
+def units_for(sources: Sequence[str], per_capability: Sequence[str], capabilities, build_rel: str,
+              pch: dict[str, dict[str, str]] | None = None) -> list[Unit]:
+    """`pch`: per-capability source -> {capability: header to -include} (`native_pch.ensure`;
+    its .gch was built with exactly that capability's flags)."""
     out = [Unit(s, f"{build_rel}/obj/{s}.o") for s in sources]
     for s in per_capability:
         for cap, flags in capabilities:
             defines = (f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}")
-            out.append(Unit(s, f"{build_rel}/obj/{s}.{cap}.o", cap, defines + tuple(flags)))
+            header = ((pch or {}).get(s) or {}).get(cap, "")
+            out.append(Unit(s, f"{build_rel}/obj/{s}.{cap}.o", cap, defines + tuple(flags), header))
     return out
 
 
@@ -75,7 +80,7 @@ def render(*, build_rel: str, cxx: str, cflags: Sequence[str], ldflags: Sequence
         f"ldflags = {_cmd(ldflags)}",
         "",
         "rule cxx",
-        "  command = $cxx -MMD -MF $out.d $cflags $capflags -c $in -o $out",
+        "  command = $cxx -MMD -MF $out.d $cflags $capflags $pchflags -c $in -o $out",
         "  depfile = $out.d",
         "  deps = gcc",
         "  description = CXX $in$capdesc",
@@ -86,13 +91,37 @@ def render(*, build_rel: str, cxx: str, cflags: Sequence[str], ldflags: Sequence
         "",
     ]
     for u in units:
-        lines.append(f"build {escape_path(u.obj)}: cxx {escape_path(u.source)}")
+        if u.pch:  # the .gch is built beforehand (native_pch.ensure); a newer one recompiles the object
+            lines.append(f"build {escape_path(u.obj)}: cxx {escape_path(u.source)} | {escape_path(u.pch)}.gch")
+            lines.append(f"  pchflags = {_cmd(['-Winvalid-pch', '-include', u.pch])}")
+        else:
+            lines.append(f"build {escape_path(u.obj)}: cxx {escape_path(u.source)}")
         if u.capability:
             lines.append(f"  capflags = {_cmd(u.flags)}")
             lines.append(f"  capdesc = $ [{u.capability}]")
     objs = " ".join(escape_path(u.obj) for u in units)
     lines += ["", f"build {escape_path(library)}: link {objs}", f"default {escape_path(library)}", ""]
     return "\n".join(lines)
+
+
+def render_pch(*, cxx: str, cflags: Sequence[str], units: Sequence[Unit]) -> str:
+    """A ninja file precompiling each unit's header (`source`) into `obj` with `cflags` and the
+    unit's capability flags: exactly the flags of the objects that will -include it (GCC ignores,
+    and with -Winvalid-pch warns about, a .gch built with other flags)."""
+    lines = [
+        "# written by torchatlas's native builder: precompiled headers",
+        "ninja_required_version = 1.5",
+        f"cxx = {_cmd([cxx])}",
+        f"cflags = {_cmd(cflags)}",
+        "",
+        "rule pch",
+        "  command = $cxx $cflags $capflags -x c++-header $in -o $out",
+        "  description = PCH $in",
+        "",
+    ]
+    for u in units:
+        lines += [f"build {escape_path(u.obj)}: pch {escape_path(u.source)}", f"  capflags = {_cmd(u.flags)}"]
+    return "\n".join(lines) + "\n"
 
 
 def write_if_changed(path: Path, text: str) -> None:

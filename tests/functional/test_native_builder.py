@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from torchatlas.contrib.builders import native, native_ninja, native_probe
+from torchatlas.contrib.builders import native, native_ninja, native_pch, native_probe
 from torchatlas.contrib.model import BuildSpec
 
 LAB = Path(__file__).resolve().parents[2] / "patches" / "fix-a-kernel"
@@ -89,7 +90,13 @@ def test_build_rebuild_and_compile_error(solved):
     assert again.ok and again.cached and again.seconds < 2.0
     assert _objects(ws) == objs
 
-    # a kernel edit: only the kernel's three objects (one per capability) are compiled again
+    # one precompiled header per capability, used (GCC's -Winvalid-pch would say otherwise)
+    gch = _gch(ws)
+    assert set(gch) == {f"{cap}.h.gch" for cap in ("DEFAULT", "AVX2", "AVX512")}
+    assert "not used because" not in res.log and "invalid-pch" not in res.log, res.log[-2000:]
+
+    # a kernel edit: only the kernel's three objects (one per capability) are compiled again,
+    # against the PCHs built by the cold build
     kernel = ws / KERNEL
     text = kernel.read_text()
     kernel.write_text(text.replace("return m + std::log1p", "return m + 0 * a + std::log1p"))
@@ -98,6 +105,8 @@ def test_build_rebuild_and_compile_error(solved):
     after = _objects(ws)
     assert after["lab/BinaryOps.cpp.o"] == objs["lab/BinaryOps.cpp.o"]
     assert all(after[k] != objs[k] for k in objs if k.startswith(KERNEL))
+    assert _gch(ws) == gch
+    assert "not used because" not in edited.log, edited.log[-2000:]
 
     # a compile error: the compiler's message at the learner's file and line, and no stamp
     lines = text.splitlines()
@@ -136,6 +145,71 @@ def test_interrupted_build_leaves_no_stamp_and_no_compiler(tmp_path):
     assert proc.returncode != 0
     assert not (ws / native.BUILD_REL / native.STAMP).exists()
     assert not native_probe_compilers(ws)
+
+
+def _gch(ws: Path) -> dict[str, int]:
+    """The .gch files the workspace's objects use (in the shared cache), with their mtimes."""
+    text = (ws / native.BUILD_REL / native_ninja.NINJA_FILE).read_text()
+    paths = set(re.findall(r"\| (\S+\.gch)", text))
+    return {Path(p).name: Path(p).stat().st_mtime_ns for p in paths}
+
+
+def test_pch_header_takes_torch_includes_not_the_learners(tmp_path):
+    (tmp_path / "lab" / "cpu").mkdir(parents=True)
+    (tmp_path / "lab" / "Ops.h").write_text(
+        "#ifndef LAB_OPS_H\n#define LAB_OPS_H\n#include <ATen/TensorIterator.h>\n#include \"lab/Other.h\"\n#endif\n")
+    (tmp_path / "lab" / "Other.h").write_text("#pragma once\n#include <vector>\n")
+    (tmp_path / "lab" / "cpu" / "K.cpp").write_text(
+        '#include "../Ops.h"\n#include <ATen/native/cpu/Loops.h>\n#include <lab/Other.h>\n'
+        "#if defined(X)\n#include <ATen/Only_if_X.h>\n#endif\n#include <cmath>\nint f();\n#define LATER 1\n")
+    text = native_pch.header_for(tmp_path, "lab/cpu/K.cpp", "torch-A")
+    incs = [ln for ln in text.splitlines() if ln.startswith("#include")]
+    assert incs == ["#include <ATen/TensorIterator.h>", "#include <vector>", "#include <ATen/native/cpu/Loops.h>",
+                    "#include <cmath>"]
+    # another installed torch: another header text, so ninja rebuilds the .gch
+    assert native_pch.header_for(tmp_path, "lab/cpu/K.cpp", "torch-B") != text
+    # a macro set before an include would no longer reach torch's headers through a PCH: none
+    k = tmp_path / "lab" / "cpu" / "K.cpp"
+    k.write_text("#define TORCH_ASSERT_ONLY_METHOD_OPERATORS\n" + k.read_text())
+    assert native_pch.header_for(tmp_path, "lab/cpu/K.cpp", "torch-A") is None
+
+
+def test_pch_is_built_with_the_objects_flags():
+    caps = (("DEFAULT", ()), ("AVX2", ("-mavx2",)))
+    units = native_ninja.units_for([], ["lab/k.cpp"], caps, "b", {"lab/k.cpp": {"AVX2": "/c/AVX2.h"}})
+    text = native_ninja.render(build_rel="b", cxx="g++", cflags=["-O2"], ldflags=["-shared"], units=units,
+                               library="b/lib.so")
+    obj = next(b for b in text.split("\nbuild ") if b.startswith("b/obj/lab/k.cpp.AVX2.o: cxx lab/k.cpp | /c/AVX2.h.gch"))
+    assert "capflags = -DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2 -mavx2" in obj
+    assert "pchflags = -Winvalid-pch -include /c/AVX2.h" in obj
+    assert "pchflags" not in next(b for b in text.split("\nbuild ") if b.startswith("b/obj/lab/k.cpp.DEFAULT.o"))
+    pch = native_ninja.render_pch(cxx="g++", cflags=["-O2"], units=[
+        native_ninja.Unit("AVX2.h", "AVX2.h.gch", "AVX2", ("-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-mavx2"))])
+    assert "command = $cxx $cflags $capflags -x c++-header $in -o $out" in pch and "cflags = -O2" in pch
+    assert "build AVX2.h.gch: pch AVX2.h\n  capflags = -DCPU_CAPABILITY=AVX2 -DCPU_CAPABILITY_AVX2 -mavx2" in pch
+
+
+@needs_toolchain
+def test_pch_cache_is_stamped_last_and_a_broken_header_is_not_used(tmp_path):
+    """A header that does not compile gives no PCH (and no stamp); a good one is built once."""
+    bad = native_pch.ensure("#include <no/such/header.h>\n", cxx="g++", cflags=["-std=c++17"],
+                            capabilities=(("DEFAULT", ()),), root=tmp_path)
+    assert bad == {}
+    assert not list(tmp_path.rglob(native_pch.STAMP))
+    good = native_pch.ensure("#include <vector>\n", cxx="g++", cflags=["-std=c++17"],
+                             capabilities=(("DEFAULT", ()),), root=tmp_path)
+    gch = Path(good["DEFAULT"] + ".gch")
+    assert gch.is_file() and (gch.parent / native_pch.STAMP).is_file()
+    mtime = gch.stat().st_mtime_ns
+    assert native_pch.ensure("#include <vector>\n", cxx="g++", cflags=["-std=c++17"],
+                             capabilities=(("DEFAULT", ()),), root=tmp_path) == good
+    assert gch.stat().st_mtime_ns == mtime
+    src = tmp_path / "k.cpp"
+    src.write_text("std::vector<int> v;\n")  # compiles only through the -include'd PCH
+    out = subprocess.run(["g++", "-std=c++17", "-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT",
+                          "-Winvalid-pch", "-include", good["DEFAULT"], "-c", str(src), "-o", str(tmp_path / "k.o")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "pch" not in out.stderr, out.stderr
 
 
 def native_probe_compilers(ws: Path) -> list[int]:
