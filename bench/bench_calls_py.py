@@ -4,7 +4,8 @@
     python bench/bench_calls_py.py [SOURCE] [--db DB] [-n 300] [--seed 13] [--budget 900]
 
 SOURCE is "installed" (the default) or a PyTorch checkout. A sample of N functions and methods
-of torch's own Python (files under torch/, seeded) is drawn from the index; for every call site
+of torch's own Python (files under torch/, seeded; drawn file by file, up to --per-file
+functions each, because jedi's cost is per file) is drawn from the index; for every call site
 in them, jedi's `goto(follow_imports=True)` names the definition the call reaches, and that is
 compared with the link step's answer (`code_queries.callees`: status and target):
 
@@ -140,6 +141,7 @@ def main() -> int:
     ap.add_argument("--db", help="an index of SOURCE (default: the cache's, built or updated first)")
     ap.add_argument("-n", type=int, default=300, help="functions to sample")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--per-file", type=int, default=15, help="functions per sampled file")
     ap.add_argument("--budget", type=float, default=900, help="stop asking jedi after this many seconds")
     args = ap.parse_args()
     try:
@@ -161,7 +163,18 @@ def main() -> int:
     funcs = con.execute("SELECT d.qualname, f.path FROM defs d JOIN files f ON f.id = d.file_id WHERE f.lang = 'python' "
                         "AND f.path LIKE 'torch/%' AND d.kind IN ('function', 'method') ORDER BY d.qualname, f.path"
                         ).fetchall()
-    sample = random.Random(args.seed).sample(funcs, min(args.n, len(funcs)))
+    # jedi spends seconds per file inferring torch's imports, then milliseconds per call: the sample
+    # is drawn as files (seeded), then up to --per-file functions of each, until N functions
+    rng = random.Random(args.seed)
+    by_path: dict[str, list[str]] = {}
+    for qual, path in funcs:
+        by_path.setdefault(path, []).append(qual)
+    sample: list[tuple[str, str]] = []
+    for path in rng.sample(sorted(by_path), len(by_path)):
+        if len(sample) >= args.n:
+            break
+        quals = by_path[path]
+        sample += [(q, path) for q in rng.sample(quals, min(args.per_file, len(quals), args.n - len(sample)))]
     oracle = Oracle(Path(source.root), source.layout, con)
     new = {"resolved": 0, "agree": 0, "jedi_in_torch": 0, "found": 0}
     old = {"resolved": 0, "agree": 0, "found": 0}
@@ -212,7 +225,8 @@ def main() -> int:
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:.1f}% ({a}/{b})" if b else "n/a"
     print(f"source: {source.display()}  index: {db}")
-    print(f"sample: {done} of {len(funcs)} torch functions (seed {args.seed}), {calls} call sites; statuses {statuses}")
+    print(f"sample: {done} of {len(funcs)} torch functions in {len({p for _q, p in sample[:done]})} files "
+          f"(seed {args.seed}), {calls} call sites; statuses {statuses}")
     print(f"link step (whole index): {meta_counts[0] if meta_counts else '?'}"[:400])
     print(f"jedi: {oracle.seconds:.1f} s for the sample (the same-run reference); bench wall {wall:.1f} s")
     print(f"after  (link step):        precision {pct(new['agree'], new['resolved'])}   "
