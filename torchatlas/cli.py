@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--no-run", action="store_true", help="do not run the snippets")
     tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
     _source_args(tp)
-    from torchatlas.tours.cli import add_learning_parsers  # tours answer | exercise | grade, show --quiz
+    from torchatlas.tours.parsers import add_learning_parsers  # tours answer | exercise | grade, show --quiz
     add_learning_parsers(tsub, tp)
     tp = tsub.add_parser("check", help="resolve every step of every tour on a source",
                          description="Reports each step as resolved, unresolved (with the closest candidates) or "

@@ -17,6 +17,7 @@ from pathlib import Path
 from torchatlas.indexes.errors import AtlasError, NotFound
 
 from . import start as startmod
+from .actions import describe_pr, lab_of, lab_workspace, lint_pr, select_for
 from .start import PrBranch
 
 
@@ -35,47 +36,11 @@ def run_pr(args: argparse.Namespace) -> int:
 
 # -- helpers ----------------------------------------------------------------------------------------
 
-def _catalog():
-    from torchatlas.contrib.loader import load_labs
-    return load_labs()
-
-
-def _lab(lab_id: str):
-    cat = _catalog()
-    lab = cat.labs.get(lab_id)
-    if lab is None:
-        import difflib
-        close = difflib.get_close_matches(lab_id, list(cat.labs), n=3, cutoff=0.5)
-        raise NotFound(f"no lab {lab_id!r}", close, hint="" if close else "`torchatlas lab list` shows the labs")
-    return lab
-
-
-def _lab_workspace(lab_id: str, workspace: str | None = None):
-    from torchatlas.contrib.progress import LabsProgress
-    from torchatlas.contrib.workspace import open_workspace
-    lab = _lab(lab_id)
-    path = workspace or LabsProgress().get(lab.id).workspace
-    if not path:
-        raise NotFound(f"lab {lab.id!r} has no workspace yet",
-                       hint=f"start the lab first: torchatlas lab start {lab.id} (then solve it, and come back); or "
-                            f"rehearse its reference solution: torchatlas pr rehearse --lab {lab.id} --solution")
-    if not Path(path).is_dir():
-        raise NotFound(f"the workspace of lab {lab.id!r} ({path}) is gone",
-                       hint=f"start the lab again: torchatlas lab start {lab.id}")
-    return lab, open_workspace(Path(path))
-
-
 def _pr(args) -> PrBranch:
     pr = startmod.find_pr(lab_id=getattr(args, "lab", None), repo=getattr(args, "repo", None))
     if not getattr(args, "json", False):
         print(f"torchatlas: pull request branch {pr.branch} in {pr.root}", file=sys.stderr)
     return pr
-
-
-def _lab_of(pr: PrBranch):
-    if not pr.lab_id:
-        return None
-    return _catalog().labs.get(pr.lab_id)
 
 
 def _emit(args, data: dict) -> None:
@@ -97,7 +62,7 @@ def _start(args) -> int:
         pr = startmod.start_from_checkout(Path(args.repo), args.branch)
     else:
         lab_id = args.lab or _only_started_lab()
-        _lab_obj, ws = _lab_workspace(lab_id, getattr(args, "workspace", None))
+        _lab_obj, ws = lab_workspace(lab_id, getattr(args, "workspace", None))
         pr = startmod.start_from_workspace(ws, args.branch)
     if args.json:
         _emit(args, pr.to_json())
@@ -128,20 +93,6 @@ def _only_started_lab() -> str:
 
 # -- lint -------------------------------------------------------------------------------------------
 
-def lint_pr(pr: PrBranch, all_lines: bool = False):
-    from .lint import lint
-    files = startmod.changed_files(pr)
-    changed = None if all_lines else startmod.changed_lines(pr)
-    new = _new_files(pr, files)
-    return lint(Path(pr.root), files, changed, new)
-
-
-def _new_files(pr: PrBranch, files: list[str]) -> set[str]:
-    from torchatlas.contrib.gitport import Git
-    out = Git(Path(pr.root)).run("ls-tree", "-r", "--name-only", pr.base, "--", *files) if files else ""
-    return set(files) - set(out.splitlines())
-
-
 def _lint(args) -> int:
     pr = _pr(args)
     report = lint_pr(pr, args.all_lines)
@@ -165,45 +116,6 @@ def _lint(args) -> int:
 
 # -- tests ------------------------------------------------------------------------------------------
 
-def _index_for(pr: PrBranch, args, quiet: bool):
-    """The index of the source the PR changes: the installed torch's for a lab on it, the checkout's."""
-    from torchatlas.indexes.pipeline import default_db_path
-    from torchatlas.indexes.sources import open_source
-    from torchatlas.indexes.store import Index
-    if getattr(args, "db", None):
-        return Index(Path(args.db).expanduser()), ""
-    spec = pr.source if pr.kind == "checkout" else "installed"
-    if pr.kind == "lab":
-        from torchatlas.contrib.workspace import open_workspace
-        ws = open_workspace(Path(pr.root))
-        spec = ws.source_root if ws.kind == "checkout" else "installed"
-    source = open_source(spec)
-    db = default_db_path(source)
-    if db.exists():
-        return Index(db), ""
-    if spec == "installed":
-        from torchatlas.indexes.pipeline import build_index
-        if not quiet:
-            print("torchatlas: no index yet for the installed torch; building it (once) ...", file=sys.stderr)
-        build_index(source, db)
-        return Index(db), ""
-    return None, (f"no index of {spec} yet: C++ changes are not traced to operators "
-                  f"(build it once: torchatlas index {spec})")
-
-
-def select_for(pr: PrBranch, args=None, quiet: bool = True):
-    from .select_tests import analyse, select
-    index, note = _index_for(pr, args or argparse.Namespace(), quiet)
-    root = Path(pr.root)
-    try:
-        change = analyse(root, startmod.changed_files(pr), startmod.changed_lines(pr), index)
-        tests = select(root, change, lab=_lab_of(pr), index=index, limit=getattr(args, "top", None) or 25)
-    finally:
-        if index is not None:
-            index.close()
-    return change, tests, note
-
-
 def _python_path(pr: PrBranch) -> Path:
     if pr.kind == "lab":
         from torchatlas.contrib.workspace import check_root, open_workspace
@@ -219,7 +131,7 @@ def _tests(args) -> int:
         from .select_tests import run_selected
         chosen = tests[:args.run_top]
         _say(args, f"running {len(chosen)} selected test(s)")
-        runs = run_selected(chosen, Path(pr.root), python_path=_python_path(pr), lab=_lab_of(pr))
+        runs = run_selected(chosen, Path(pr.root), python_path=_python_path(pr), lab=lab_of(pr))
     failed = [r for r in runs if not r.passed]
     if args.json:
         _emit(args, {"branch": pr.branch, "changed": {"files": change.files, "symbols": change.symbols,
@@ -252,17 +164,6 @@ def _tests(args) -> int:
 
 
 # -- describe ---------------------------------------------------------------------------------------
-
-def describe_pr(pr: PrBranch, args=None, tests=None):
-    from .describe import describe
-    if tests is None:
-        try:
-            _change, tests, _note = select_for(pr, args)
-        except AtlasError:
-            tests = []
-    return describe(pr, fixes=getattr(args, "fixes", None), title=getattr(args, "title", None), lab=_lab_of(pr),
-                    tests=[t for t in tests if t.kind != "lab-check"] if pr.lab_id else tests)
-
 
 def _describe(args) -> int:
     pr = _pr(args)

@@ -288,7 +288,7 @@ def rehearse(*, lab_id: str | None = None, workspace: str | None = None, server:
             step("server", f"using the rehearsal server at {url}", since=t)
         learner = connect(server=url, user=LEARNER)
         # 3. lint, tests, description: what the learner does before pushing
-        from .cli import describe_pr, lint_pr, select_for
+        from .actions import describe_pr, lint_pr, select_for
         t = time.monotonic()
         report = lint_pr(pr)
         step("lint", f"{len(report.findings)} finding(s) in {len(report.files)} changed file(s)"
@@ -382,8 +382,8 @@ def _branch_for(lab_id, workspace, solution, say):
         ws = create_workspace(lab, open_source("installed"), Path(scratch) / "ws")
         apply_patch_file(ws.root, lab.solution_patch, kind=ws.kind)
         return startmod.start_from_workspace(ws, startmod.default_branch(lab.id)), lab, scratch
-    from .cli import _lab_workspace
-    _lab_obj, ws = _lab_workspace(lab.id, workspace)
+    from .actions import lab_workspace
+    _lab_obj, ws = lab_workspace(lab.id, workspace)
     try:
         pr = startmod.find_pr(lab_id=lab.id)
         if Path(pr.root).resolve() == Path(ws.root).resolve():

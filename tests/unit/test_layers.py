@@ -202,8 +202,6 @@ def test_cycle_finder_finds_a_loop():
 # Loops known and owned elsewhere, each to be cut by its owner (then removed from here). Any loop
 # not listed fails the test.
 KNOWN_LOOPS = {
-    # rehearse.py reaches back into the pr CLI for `_lab_workspace` (contrib; not cut in issue 13)
-    ("torchatlas.contrib.pr.cli", "torchatlas.contrib.pr.rehearse"),
     # index-time call resolution (issue 13, in progress): link.py dispatches to its per-language halves,
     # which import link.py's shared types
     ("torchatlas.indexes.link", "torchatlas.indexes.link_cpp", "torchatlas.indexes.link_python"),
