@@ -416,6 +416,12 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
             f"WHERE {IN_SCOPE} AND r.kind = 'call' AND l.status IN ('resolved', 'candidate') "
             "AND l.target IS NOT NULL ORDER BY l.status DESC, l.rank", (node,)):
         out.append(("calls" if status == "resolved" else "may_call", target))
+    # unresolved calls stay edges by the name as written (a dispatch stub declared by a macro,
+    # `mul_stub`, has no definition but its registrations lead on), marked as such
+    for (name,) in con.execute(
+            "SELECT DISTINCT r.name FROM refs r JOIN links l ON l.ref_id = r.rowid "
+            f"WHERE {IN_SCOPE} AND r.kind = 'call' AND l.status = 'unresolved' AND l.target IS NULL", (node,)):
+        out.append(("calls_unresolved", name))
     return out
 
 
