@@ -369,6 +369,13 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
     if "(" in name or "[" in name:
         if head in _BUILTIN_RECEIVERS and rest and "(" not in rest and "[" not in rest:
             return BUILTIN, ("builtins." + name,), ("a method of a builtin type",)
+        ctor, sep, member = name.partition("().")
+        if sep and "(" not in ctor and "[" not in ctor and member.isidentifier():  # `Foo().m`: an instance of Foo
+            ans = facts.lookup(ctor, module, scope, in_class_body=facts.kind.get(scope) == "class")
+            if ans is not None and ans[0] == RESOLVED and facts.kind.get(ans[1][0]) == "class":
+                q, owner, _complete = facts.member(ans[1][0], member)
+                if q is not None:
+                    return RESOLVED, (q,), (f"a method of {owner} on a new {ctor}",)
         return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
     if head in ("self", "cls") and rest:
         cls = _enclosing_class(facts, scope, module) if facts.kind.get(scope) != "class" else None

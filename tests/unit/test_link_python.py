@@ -74,6 +74,7 @@ PKG = {
                 return F.layer_norm(x)
 
             def helper(self, x):
+                Base().reset()
                 return self.weight.view(x)
         """,
     "torch/fx/graph.py": """
@@ -163,6 +164,9 @@ def test_attribute_of_an_unknown_type_is_unresolved(db):
     assert (status, target) == ("unresolved", None)
     [(status, target, _)] = _links(db, "torch.nn.modules.norm.LayerNorm.helper", "self.weight.view")
     assert (status, target) == ("unresolved", None)
+    # but a method on a new instance is the class's
+    [(status, target, _)] = _links(db, "torch.nn.modules.norm.LayerNorm.helper", "Base().reset")
+    assert (status, target) == ("resolved", "torch.nn.modules.norm.Base.reset")
 
 
 def test_nested_function_is_not_sent_elsewhere(db):
