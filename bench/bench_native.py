@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The native build mode's promises, measured on lab fix-a-kernel's solution. Prints figures, asserts nothing.
 
-    python bench/bench_native.py [--runs N] [--native-op]   (MAX_JOBS=N sets ninja's -j, as for PyTorch;
+    python bench/bench_native.py [--runs N] [--native-op | --only-native-op]   (MAX_JOBS=N sets ninja's -j, as for PyTorch;
     TORCHATLAS_NATIVE_PCH=0 builds without precompiled headers, for the before/after comparison)
 
 Figures, each wall and CPU time of the build's child processes (this machine is shared: CPU time
@@ -68,7 +68,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="kernel edits and no-op builds to time (default 2)")
     ap.add_argument("--native-op", action="store_true", help="also lab native-op (torchgen + a new operator)")
+    ap.add_argument("--only-native-op", action="store_true", help="lab native-op alone")
     args = ap.parse_args()
+    if args.only_native_op:
+        bench_native_op()
+        return 0
     from torchatlas.contrib.builders import native, native_ninja
     from torchatlas.contrib.builders.native_toolchain import toolchain
 
@@ -174,8 +178,9 @@ def bench_native_op() -> None:
 
 
 class _Profile:
-    """The builder's progress lines with the seconds until the next one: where a build's time goes
-    (a ninja line `[i/n] CXX x` is printed when x starts; ninja -j1 runs one at a time)."""
+    """Where a build's time goes. ninja writes `[i/n] X` (piped, not a terminal) when X ends, so the
+    time since the previous line is X's own; the builder's own lines (torchgen, precompiling...)
+    are written when their step starts, so their step's time is on the line after them."""
 
     def __init__(self):
         self.t0 = time.perf_counter()
@@ -185,11 +190,11 @@ class _Profile:
         self.marks.append((time.perf_counter(), msg))
 
     def show(self) -> None:
-        end = time.perf_counter()
-        for i, (t, msg) in enumerate(self.marks):
-            nxt = self.marks[i + 1][0] if i + 1 < len(self.marks) else end
-            if nxt - t >= 0.5:
-                print(f"      {nxt - t:6.2f} s  {msg[:110]}")
+        prev = self.t0
+        for t, msg in self.marks + [(time.perf_counter(), "(end: load probe)")]:
+            if t - prev >= 0.5:
+                print(f"      {t - prev:6.2f} s  until: {msg[:100]}")
+            prev = t
 
 
 def _bare_torchgen(ws: Path, aten: bool = True) -> float:
