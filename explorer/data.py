@@ -24,9 +24,10 @@ from torchatlas.indexes.code_queries import KIND_RANK, Hit, Ref, callees, caller
 from torchatlas.indexes.dispatch_keys import ALIAS_KEYS, KEY_HELP, KIND_HELP, RUNTIME_KEYS
 from torchatlas.indexes.errors import AtlasError, NotFound
 from torchatlas.indexes.lookups import (bindings_of, definitions_at, definitions_in, file_lang, file_named, file_paths,
-                                        includes_of, location_noise, python_callables)
+                                        includes_of, python_callables)
 from torchatlas.indexes.model import DispatchEntry, SourceInfo
 from torchatlas.indexes.queries import normalize, ops_bound_to, resolve_ops, suggest
+from torchatlas.indexes.ranking import location_noise
 from torchatlas.indexes.store import Index
 
 # -- targets ---------------------------------------------------------------------------------------

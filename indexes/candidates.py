@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .code_queries import KIND_RANK, Hit, resolve_symbol
-from .lookups import location_noise
+from .ranking import location_noise
 from .model import Location
 from .store import Index
 

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 from .errors import NotFound
+from .ranking import location_noise
 from .store import Index
 
 KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
@@ -69,7 +70,7 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
     def add(rank: float, h: Hit) -> None:
         # a namespace is reopened in hundreds of files: one hit for it, not one per block
         key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
-        score = (rank, KIND_RANK.get(h.kind, 8), _noise(h.location), _overload_rank(h), len(h.qualname), h.qualname)
+        score = (rank, KIND_RANK.get(h.kind, 8), location_noise(h.location), _overload_rank(h), len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
 
@@ -179,7 +180,7 @@ def _alias_matches(index: Index, dotted: str) -> list[Hit]:
     hits = [Hit(k, n, qn, f"{p}:{line}", lang, sig or "") for k, n, qn, p, line, lang, sig in rows]
     # most of the query's components in order (torch.nn.Module -> torch.nn.modules.module.Module
     # before torch.jit.annotations.Module), then library before tests, then the shortest path
-    return sorted(hits, key=lambda h: (-_in_order(parts, h.qualname.split(".")), _noise(h.location),
+    return sorted(hits, key=lambda h: (-_in_order(parts, h.qualname.split(".")), location_noise(h.location),
                                        len(h.qualname)))
 
 
@@ -197,17 +198,6 @@ def _overload_rank(h: Hit) -> int:
     if h.kind != "operator" or "." not in h.name:
         return 0
     return 1 if h.name.endswith(".Tensor") else 2
-
-
-def _noise(location: str) -> int:
-    """Prefer the library over tests, generated or vendored code when names tie."""
-    path = location.split(":", 1)[0]
-    base = path.rsplit("/", 1)[-1]
-    if "/test" in path or path.startswith("test") or base.startswith("test_") or "_test." in base:
-        return 2
-    if "/testing/" in path or "/_vendor/" in path:
-        return 1
-    return 0
 
 
 # -- symbols --------------------------------------------------------------------------------------
@@ -234,7 +224,7 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
     dotted = "." in t and "::" not in t  # a Python name: never answer it with C++ of the same base name
     if dotted:
         hits = [h for h in hits if h.lang == "python"] or _alias_matches(index, t)
-    hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), _noise(h.location), h.location))
+    hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), location_noise(h.location), h.location))
     return hits
 
 
@@ -381,7 +371,7 @@ def definition_of(index: Index, name: str) -> str | None:
         "SELECT f.path, d.line, d.qualname = ? FROM defs d JOIN files f ON f.id = d.file_id WHERE "
         "(d.qualname = ? OR d.name = ?) AND d.kind IN ('function', 'method', 'class', 'struct', 'macro') LIMIT 50",
         (name, name, _base(name))).fetchall()
-    best = min(rows, key=lambda r: (_noise(r[0]), not r[2], "/ATen/" not in r[0], r[0], r[1]), default=None)
+    best = min(rows, key=lambda r: (location_noise(r[0]), not r[2], "/ATen/" not in r[0], r[0], r[1]), default=None)
     cache[name] = f"{best[0]}:{best[1]}" if best else None
     return cache[name]
 

@@ -51,6 +51,7 @@ from bisect import bisect_right
 from typing import Iterable, Iterator
 
 from .link import CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .ranking import location_noise
 
 _CALLABLE = ("function", "method", "class", "struct", "macro", "enum")
 _TYPES = frozenset(("class", "struct", "enum"))
@@ -101,15 +102,6 @@ _ID_RE = re.compile(r"[A-Za-z_]\w*$")
 _PARAM_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*$")
 
 
-def _noise(path: str) -> int:
-    base = path.rsplit("/", 1)[-1]
-    if "/test" in path or path.startswith("test") or base.startswith("test_") or "_test." in base:
-        return 2
-    if "/testing/" in path or "/_vendor/" in path:
-        return 1
-    return 0
-
-
 class _Defs:
     """Whole-index lookup tables, built once per link run (`world.cached("cpp.defs")`)."""
 
@@ -158,7 +150,7 @@ class _Defs:
                     self.bases[qual] = tuple(b for b in bases.split(",") if b)
             if kind in ("function", "method") and sig:
                 self.sig.setdefault(qual, sig)
-            rank = (_noise(path), "/ATen/" not in path, path, line)
+            rank = (location_noise(path), "/ATen/" not in path, path, line)
             table = methods if kind == "method" else best
             d = table.setdefault(name, {})
             if qual not in d or rank < d[qual]:
@@ -403,7 +395,7 @@ def _macro_why(name: str, defs: _Defs) -> str:
     best = None
     for path, line, sig in rows:
         rank, note = _macro_rank(sig, defs)
-        key = (rank, _noise(path), path, line)
+        key = (rank, location_noise(path), path, line)
         if best is None or key < best[0]:
             best = (key, path, line, note)
     if best is None:

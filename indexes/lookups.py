@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .code_queries import _noise
 from .model import Location
 from .store import Index
 
@@ -44,11 +43,6 @@ class Binding:
     callable: str
     op: str
     via: str = ""
-
-
-def location_noise(location: Location | str) -> int:
-    """0 for library code, 1 for testing helpers or vendored code, 2 for tests: ranks ties."""
-    return _noise(str(location))
 
 
 def _like_escaped(text: str) -> str:

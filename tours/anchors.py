@@ -190,7 +190,7 @@ _KIND_RANK = {"function": 0, "method": 0, "class": 1, "struct": 1, "macro": 2, "
 
 def _symbol(a: Anchor, ctx: AnchorContext) -> Resolution:
     from torchatlas.indexes.code_queries import find, resolve_symbol
-    from torchatlas.indexes.lookups import location_noise
+    from torchatlas.indexes.ranking import location_noise
     lang = "cpp" if a.kind == "cpp" else "python"
     hits = [h for h in resolve_symbol(ctx.index, a.target) if h.lang == lang]
     if not hits and lang == "python" and "." in a.target and "::" not in a.target:
