@@ -86,6 +86,7 @@ def ensure(text: str, *, cxx: str, cflags: Sequence[str], capabilities, root: Pa
 
     caps = [(cap, (f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}") + tuple(flags))
             for cap, flags in capabilities]
+    cflags = _without_workspace_dirs(cflags)
     compiler = shutil.which(cxx) or cxx
     try:
         st = os.stat(compiler)
@@ -123,6 +124,26 @@ def ensure(text: str, *, cxx: str, cflags: Sequence[str], capabilities, root: Pa
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
     return headers
+
+
+def _without_workspace_dirs(cflags: Sequence[str]) -> list[str]:
+    """The flags minus `-I <relative dir>` (the workspace root, generated headers): nothing in the
+    PCH is found through them (`header_for` leaves such headers out) and GCC does not require
+    include dirs to match, so the starter and the solution of a lab share one PCH."""
+    out: list[str] = []
+    flags = list(cflags)
+    i = 0
+    while i < len(flags):
+        f = flags[i]
+        if f == "-I" and i + 1 < len(flags) and not os.path.isabs(flags[i + 1]):
+            i += 2
+            continue
+        if f.startswith("-I") and len(f) > 2 and not os.path.isabs(f[2:]):
+            i += 1
+            continue
+        out.append(f)
+        i += 1
+    return out
 
 
 def _collect(workspace: Path, path: Path, found: list[str], *, seen: set[Path], depth: int,

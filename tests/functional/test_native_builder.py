@@ -204,6 +204,9 @@ def test_pch_cache_is_stamped_last_and_a_broken_header_is_not_used(tmp_path):
     assert native_pch.ensure("#include <vector>\n", cxx="g++", cflags=["-std=c++17"],
                              capabilities=(("DEFAULT", ()),), root=tmp_path) == good
     assert gch.stat().st_mtime_ns == mtime
+    # workspace-relative include dirs (generated headers) do not make another PCH
+    assert native_pch.ensure("#include <vector>\n", cxx="g++", cflags=["-std=c++17", "-I", ".lab/gen", "-I."],
+                             capabilities=(("DEFAULT", ()),), root=tmp_path) == good
     src = tmp_path / "k.cpp"
     src.write_text("std::vector<int> v;\n")  # compiles only through the -include'd PCH
     out = subprocess.run(["g++", "-std=c++17", "-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT",
