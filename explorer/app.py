@@ -652,6 +652,8 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
                         f"{path}:{line}", severity="warning", timeout=8)
 
     def action_picture(self) -> None:
+        from torchatlas.indexes import dot_files
+
         from . import pictures
         view = self.view
         if isinstance(view, OpView):
@@ -666,11 +668,11 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
         else:
             self.notify("g draws an operator's dispatch table or a trace", timeout=4)
             return
-        suffix = ".svg" if pictures.dot_binary() else ".dot"
-        out = pictures.pictures_dir() / f"torchatlas-{pictures.safe_stem(stem)}{suffix}"
+        suffix = ".svg" if dot_files.dot_binary() else ".dot"
+        out = dot_files.pictures_dir() / f"torchatlas-{dot_files.safe_stem(stem)}{suffix}"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            pictures.write_graph(dot, out)
+            dot_files.write_graph(dot, out)
         except AtlasError as e:
             self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), severity="error", timeout=10)
             return

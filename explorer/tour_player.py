@@ -113,6 +113,7 @@ class TourScreen(Screen[int]):
         Binding("p,left", "move(-1)", "previous"),
         Binding("r", "run", "run snippet"),
         Binding("x", "grade", "grade exercise"),
+        Binding("g", "picture", "save picture"),
         Binding("e", "explore(1)", "code"),
         Binding("u", "explore(2)", "refs"),
         Binding("c", "explore(3)", "callers"),
@@ -511,6 +512,8 @@ class TourScreen(Screen[int]):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "grade":
             return self.tour.steps[self.current - 1].exercise is not None
+        if action == "picture":
+            return self.tour.steps[self.current - 1].picture is not None
         if action in ("explore", "trace"):
             return hasattr(self.app, "open_from_tour")  # only inside the explorer
         return True
@@ -583,6 +586,37 @@ class TourScreen(Screen[int]):
         if self.is_attached and number == self.current:
             self._show_run()
             self._show_check()
+
+    def action_picture(self) -> None:
+        step = self.tour.steps[self.current - 1]
+        if step.picture is None:
+            self.notify("this step has no picture", timeout=2)
+            return
+        self.notify("drawing the picture ...", timeout=2)
+        self._draw_picture(self.current)
+
+    @work(thread=True, group="tour-picture")
+    def _draw_picture(self, number: int) -> None:
+        """Run the step's picture snippet (in the snippet subprocess) and save its diagram where the
+        explorer's `g` saves pictures; the path (or what went wrong) comes back as a notification."""
+        from torchatlas.indexes import dot_files
+        from torchatlas.tours.pictures import dot_of, picture_job
+        from torchatlas.tours.runner import run_snippets
+        try:
+            job = picture_job(self.tour, number, self.tour.steps[number - 1])
+            result = run_snippets([job], python=self.python)[job.key]
+            dot = dot_of(result.output) if result.ok else None
+            if dot is None:
+                last = (result.output.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"the picture drew nothing: {last[:160]}")
+            suffix = ".svg" if dot_files.dot_binary() else ".dot"
+            out = dot_files.pictures_dir() / f"torchatlas-{self.tour.id}-step{number}{suffix}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written, _note = dot_files.write_picture(dot, out)
+            message, severity = f"saved {written}", "information"
+        except Exception as e:  # noqa: BLE001 - shown, never raised into the UI
+            message, severity = f"no picture: {e}", "error"
+        self.app.call_from_thread(self.notify, message, severity=severity, timeout=8)
 
     @work(thread=True, exclusive=True, group="tour-progress")
     def _save_progress(self) -> None:

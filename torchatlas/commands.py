@@ -293,7 +293,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         live, live_note, cuda_built = _read_live_for(src, [op for op, _ in ops_entries])
     picture_problem = ""
     if getattr(args, "graph", None):  # --graph: a picture of the table as well (explorer/pictures.py)
-        from torchatlas.explorer.pictures import dispatch_dot, write_picture
+        from torchatlas.explorer.pictures import dispatch_dot
+        from torchatlas.indexes.dot_files import write_picture
         written, picture_problem = write_picture(dispatch_dot(ops_entries, src, live, cuda_built), args.graph)
         if not picture_problem:
             print(f"wrote {written}", file=sys.stderr)
@@ -550,7 +551,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
     op, steps = trace(index, args.start, key=args.key, op=args.op, runtime=getattr(args, "runtime", False))
     picture_problem = ""
     if getattr(args, "graph", None):  # --graph: a picture of the path as well (explorer/pictures.py)
-        from torchatlas.explorer.pictures import trace_dot, write_picture
+        from torchatlas.explorer.pictures import trace_dot
+        from torchatlas.indexes.dot_files import write_picture
         written, picture_problem = write_picture(trace_dot(args.start, op, args.key, steps, index.source), args.graph)
         if not picture_problem:
             print(f"wrote {written}", file=sys.stderr)

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 from torchatlas.indexes.errors import AtlasError, NotFound
 
@@ -36,6 +37,8 @@ def run_tours(args: argparse.Namespace, open_index=None) -> int:
     catalog = load_catalog(getattr(args, "tours_dir", None) or ())
     if action == "list":
         return _list(args, catalog)
+    if action == "picture":
+        return _picture(args, find_tour(catalog, args.id))
     if action in ("answer", "exercise", "grade"):
         from . import learn
         return {"answer": learn.answer, "exercise": learn.exercise, "grade": learn.grade}[action](
@@ -272,6 +275,46 @@ def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
         print(_indent(textwrap.dedent(s.exercise.task), "    "))
         print(f"  start it: torchatlas tours exercise {tour.id} --step {r.number}   "
               f"grade it: torchatlas tours grade {tour.id} --step {r.number}")
+    if s.picture:
+        print()
+        print(f"  picture: torchatlas tours picture {tour.id} --step {r.number}   (draws what this step builds; "
+              "--out FILE.svg|.png|.dot)")
+
+
+# -- picture --------------------------------------------------------------------------------------
+
+def _picture(args: argparse.Namespace, tour: Tour) -> int:
+    """Run a step's picture snippet on the installed torch and write its diagram."""
+    from torchatlas.indexes import dot_files
+
+    from .pictures import dot_of, picture_job
+    with_pictures = [i for i, s in enumerate(tour.steps, 1) if s.picture]
+    if not with_pictures:
+        raise NotFound(f"tour {tour.id!r} has no pictures")
+    number = args.step if args.step is not None else with_pictures[0]
+    if number not in with_pictures:
+        raise NotFound(f"step {number} of tour {tour.id!r} has no picture",
+                       hint=f"steps with one: {', '.join(map(str, with_pictures))}")
+    from .runner import run_snippet
+    job = picture_job(tour, number, tour.steps[number - 1])
+    result = run_snippet(job.code, timeout=job.timeout)
+    dot = dot_of(result.output) if result.ok else None
+    if dot is None:
+        raise AtlasError(f"the picture of {tour.id} step {number} drew nothing: "
+                         + ((result.output.strip().splitlines() or ["no output"])[-1])[:200],
+                         hint=f"tours check {tour.id} --run shows the whole output")
+    suffix = ".svg" if dot_files.dot_binary() else ".dot"
+    out = args.out or str(dot_files.pictures_dir() / f"torchatlas-{tour.id}-step{number}{suffix}")
+    if not args.out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    written, problem = dot_files.write_picture(dot, out)
+    if args.json:
+        print(json.dumps({"tour": tour.id, "step": number, "path": str(written), "note": problem or None}))
+    else:
+        print(f"{tour.id} step {number}: wrote {written}")
+        if problem:
+            print(f"torchatlas: note: {problem}", file=sys.stderr)
+    return 0
 
 
 # -- check ----------------------------------------------------------------------------------------
@@ -329,6 +372,9 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
                     verdict = (f"ok (starter fails in {ex.starter.seconds:.1f} s, solution passes in "
                                f"{ex.solution.seconds:.1f} s)" if ex.ok else f"FAILED: {ex.detail}")
                     print(f"      {'':<10} exercise {r.step.exercise.file}: {verdict}")
+                if r.picture is not None and not r.picture.ok:
+                    last = (r.picture.output.strip().splitlines() or ["(no output)"])[-1]
+                    print(f"      {'':<10} picture FAILED: {last[:120]}")
                 if r.missing:
                     print(f"      {'':<10} warning: the narrative names {', '.join('`' + m + '`' for m in r.missing)}"
                           ": in the anchored definition, not in the excerpt (show: {focus: REGEX} centres it)")
@@ -339,6 +385,8 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
             extra += f"; {summary['questions']} questions proved, {summary['questions_failed']} failed"
         if "exercises_failed" in summary:
             extra += f"; {summary['exercises']} exercises proved, {summary['exercises_failed']} failed"
+        if "pictures_failed" in summary:
+            extra += f"; {summary['pictures']} pictures drawn, {summary['pictures_failed']} failed"
         if summary["missing_identifier_warnings"]:
             extra += (f"; {summary['missing_identifier_warnings']} warnings: names the narrative discusses "
                       "outside the excerpt")
@@ -348,5 +396,6 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     _print_errors(catalog)
     if catalog.errors:
         return 2
-    failed = summary.get("snippets_failed") or summary.get("questions_failed") or summary.get("exercises_failed")
+    failed = (summary.get("snippets_failed") or summary.get("questions_failed") or summary.get("exercises_failed")
+              or summary.get("pictures_failed"))
     return 1 if summary["unresolved"] or failed else 0

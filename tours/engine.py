@@ -14,12 +14,13 @@ import difflib
 import keyword
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .anchors import AnchorContext, Excerpt, excerpt
 from .exercises import ExerciseCheck, verify_exercise
 from .model import Resolution, RunResult, Step, Tour
 from .quiz import QuestionCheck, verify_questions
+from .pictures import dot_of, picture_jobs
 from .runner import Job, run_snippets
 from .showing import resolve as resolve_step
 
@@ -36,11 +37,13 @@ class StepReport:
     questions: tuple[QuestionCheck, ...] = ()  # check --run: each quiz answer proved (or not)
     exercise: ExerciseCheck | None = None  # check --run: starter fails, solution passes
     missing: tuple[str, ...] = ()  # identifiers the narrative names in backquotes, absent from the excerpt
+    picture: RunResult | None = None  # check --run: the step's picture snippet (ok = it printed DOT)
 
     @property
     def run_failed(self) -> bool:
         return ((self.run is not None and not self.run.ok) or (self.assertion is not None and not self.assertion.ok)
-                or any(not q.ok for q in self.questions) or (self.exercise is not None and not self.exercise.ok))
+                or any(not q.ok for q in self.questions) or (self.exercise is not None and not self.exercise.ok)
+                or (self.picture is not None and not self.picture.ok))
 
     def as_json(self) -> dict:
         d = {"tour": self.tour, "step": self.number, "title": self.step.title, **self.resolution.as_json(),
@@ -55,6 +58,8 @@ class StepReport:
             d["quiz"] = [q.as_json() for q in self.questions]
         if self.exercise is not None:
             d["exercise"] = self.exercise.as_json()
+        if self.picture is not None:
+            d["picture"] = self.picture.as_json()
         return d
 
 
@@ -133,8 +138,8 @@ def check_tours(tours: list[Tour], ctx: AnchorContext | None, run: bool = False,
     quiz: dict[tuple[str, int], list[QuestionCheck]] = {}
     exercises: dict[tuple[str, int], ExerciseCheck] = {}
     if run:
-        jobs = [j for t in tours for j in snippet_jobs(t)]
-        results = run_snippets(jobs, python=python, workers=workers)
+        jobs = [j for t in tours for j in snippet_jobs(t) + picture_jobs(t)]
+        results = prove_pictures(run_snippets(jobs, python=python, workers=workers))
         quiz = prove_quizzes(tours, python=python, workers=workers)
         exercises = prove_exercises(tours, python=python, workers=workers)
     out = []
@@ -144,7 +149,18 @@ def check_tours(tours: list[Tour], ctx: AnchorContext | None, run: bool = False,
             ex = excerpt(res, ctx) if (with_excerpts and ctx is not None) else None
             out.append(StepReport(t.id, i, s, res, ex, results.get(f"{t.id}:{i}:run"),
                                   results.get(f"{t.id}:{i}:assert"), tuple(quiz.get((t.id, i), ())),
-                                  exercises.get((t.id, i)), missing_identifiers(s, ex, _around(res, ctx))))
+                                  exercises.get((t.id, i)), missing_identifiers(s, ex, _around(res, ctx)),
+                                  results.get(f"{t.id}:{i}:picture")))
+    return out
+
+
+def prove_pictures(results: dict[str, RunResult]) -> dict[str, RunResult]:
+    """A picture snippet passes when it ran AND printed DOT (a snippet that prints nothing draws nothing)."""
+    out = dict(results)
+    for key, r in results.items():
+        if key.endswith(":picture") and r.ok and dot_of(r.output) is None:
+            out[key] = replace(r, ok=False, output=r.output + "\n(the picture snippet printed no DOT: call "
+                                                           "draw_autograd / draw_modules / draw_chain, or print a digraph)")
     return out
 
 
@@ -221,6 +237,10 @@ def summarize(reports: list[StepReport]) -> dict:
         counts["questions_failed"] = sum(not q.ok for r in reports for q in r.questions)
     if any(r.exercise is not None for r in reports):
         counts["exercises_failed"] = sum(r.exercise is not None and not r.exercise.ok for r in reports)
+    pictures = [r.picture for r in reports if r.picture is not None]
+    if pictures:
+        counts["pictures"] = len(pictures)
+        counts["pictures_failed"] = sum(not p.ok for p in pictures)
     counts["missing_identifier_warnings"] = sum(len(r.missing) for r in reports)
     applicable = counts["resolved"] + counts["unresolved"]
     counts["resolved_pct"] = round(100.0 * counts["resolved"] / applicable, 1) if applicable else 100.0

@@ -25,7 +25,7 @@ BUILTIN_DIR = Path(__file__).parent / "builtin"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 TOUR_FIELDS = {"id", "title", "theme", "minutes", "prerequisites", "checked_on", "steps", "summary"}
-STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout", "quiz", "exercise", "since",
+STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout", "quiz", "exercise", "picture", "since",
                "until"}
 ANCHOR_FIELDS = set(ANCHOR_KINDS) | {"pattern", "in", "show"}
 SHOW_FIELDS = {"before", "after", "whole", "max_lines", "focus"}
@@ -244,6 +244,7 @@ def _step(m, line: int, i: int) -> Step:
         raise _Bad(_line_of(m, "requires"), f"{where}requires",
                    f"unknown requirement {requires!r} (known: {', '.join(REQUIRES)})")
     run = _str(m, "run", where, required=False)
+    picture = _python(m, "picture", where)
     check = _check(m["check"], _line_of(m, "check"), f"{where}check.") if m.get("check") is not None else None
     timeout = _int(m, "timeout", where, 60, minimum=1)
     quiz = _quiz(m["quiz"], _line_of(m, "quiz"), f"{where}quiz") if m.get("quiz") is not None else ()
@@ -254,7 +255,7 @@ def _step(m, line: int, i: int) -> Step:
         raise _Bad(_line_of(m, "until"), f"{where}until", f"'until' ({until}) is before 'since' ({since})")
     return Step(title=title, narrative=narrative.rstrip() + "\n", anchors=anchors, requires=requires, run=run,
                 check=check, timeout=float(timeout), line=m.line, quiz=quiz, exercise=exercise, since=since,
-                until=until)
+                until=until, picture=picture)
 
 
 def parse_tour(text: str, path: str, origin: str = "builtin") -> Tour:

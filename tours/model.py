@@ -118,6 +118,7 @@ class Step:
     exercise: Exercise | None = None
     since: str | None = None  # the first torch version (major.minor[.patch]) the step applies to
     until: str | None = None  # the last one
+    picture: str | None = None  # a snippet printing a DOT diagram of what it builds (tours/pictures.py)
 
     def applies_to(self, version: str) -> str:
         """Empty when the step applies to torch `version`, else why not ("applies to torch >= 2.1;

@@ -39,3 +39,12 @@ def add_learning_parsers(tsub, show_parser) -> None:
     tp.add_argument("--step", "-n", type=int, metavar="N", help="the step (1-based)")
     tp.add_argument("--json", action="store_true", help="machine-readable output")
     tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tp = tsub.add_parser("picture", help="draw what a step builds (an autograd graph, a module tree, the key order)",
+                         description="Runs the step's picture snippet on the installed torch and writes its "
+                                     "graphviz diagram: .svg or .png (needs graphviz's dot) or .dot. Default: the "
+                                     "tour's first picture, saved in your pictures folder (TORCHATLAS_PICTURES_DIR).")
+    tp.add_argument("id", metavar="ID")
+    tp.add_argument("--step", "-n", type=int, metavar="N", help="the step (1-based)")
+    tp.add_argument("--out", "-o", metavar="FILE", help="where to write it (.svg, .png or .dot)")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")

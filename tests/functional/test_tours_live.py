@@ -16,8 +16,9 @@ import sys
 import pytest
 
 from torchatlas.tours.anchors import AnchorContext
-from torchatlas.tours.engine import check_tours, prove_exercises, prove_quizzes, snippet_jobs, summarize
+from torchatlas.tours.engine import check_tours, prove_exercises, prove_pictures, prove_quizzes, snippet_jobs, summarize
 from torchatlas.tours.loader import load_catalog
+from torchatlas.tours.pictures import picture_jobs
 from torchatlas.tours.runner import run_snippets
 
 BUILTIN = load_catalog(builtin=True, user=False)
@@ -96,7 +97,7 @@ def test_snippets_run_and_assertions_hold_on_the_installed_torch(tour_id, instal
     tour = BUILTIN.tours[tour_id]
     jobs = snippet_jobs(tour)
     assert jobs, f"{tour_id} has no snippets"
-    results = run_snippets(jobs, python=sys.executable)
+    results = prove_pictures(run_snippets(jobs + picture_jobs(tour), python=sys.executable))
     failed = {k: r.output[-1500:] for k, r in results.items() if not r.ok}
     assert not failed, "\n\n".join(f"{k}:\n{v}" for k, v in failed.items())
 

@@ -197,3 +197,28 @@ def test_predict_grading_runs_the_snippet_once_per_session():
     graded = g.grade(broken, "1")
     assert '<snippet>", line 2' in graded.error  # the snippet's own line numbers
     assert not graded.right and "cannot be graded" in graded.error and "ValueError: no" in graded.error
+
+
+def test_pictures_are_proved_by_check_run_and_drawn_by_tours_picture(tiny, tmp_path):
+    """A picture snippet must print DOT: check --run reports one that does not; `tours picture`
+    writes the diagram where asked, and says what is wrong for a broken or missing picture."""
+    _ctx, root, db = tiny
+    out = cli("check", "pictured", "--run", "--json", "--source", str(root), "--db", str(db), "--tours-dir", ASSETS,
+              tmp_path=tmp_path)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    steps = data["tours"][0]["steps"]
+    assert steps[0]["picture"]["ok"] and not steps[1]["picture"]["ok"] and "picture" not in steps[2]
+    assert "printed no DOT" in steps[1]["picture"]["output"]
+    assert data["summary"]["pictures"] == 2 and data["summary"]["pictures_failed"] == 1
+    dot = tmp_path / "chain.dot"
+    drawn = cli("picture", "pictured", "--step", "1", "--out", str(dot), "--tours-dir", ASSETS, tmp_path=tmp_path)
+    assert drawn.returncode == 0 and str(dot) in drawn.stdout
+    text = dot.read_text()
+    assert text.startswith("digraph chain {") and "c0 -> c1;" in text and "c1 -> c2;" in text
+    assert '"first\\nhighest"' in text
+    broken = cli("picture", "pictured", "--step", "2", "--out", str(tmp_path / "b.dot"), "--tours-dir", ASSETS,
+                 tmp_path=tmp_path)
+    assert broken.returncode == 2 and "drew nothing" in broken.stderr and not (tmp_path / "b.dot").exists()
+    none = cli("picture", "pictured", "--step", "3", "--tours-dir", ASSETS, tmp_path=tmp_path)
+    assert none.returncode == 1 and "steps with one: 1, 2" in none.stderr

@@ -44,7 +44,7 @@ def test_trace_dot_is_a_chain(installed_index):
 
 
 def test_graph_needs_a_known_suffix_and_dot_for_svg(tmp_path, monkeypatch):
-    from torchatlas.explorer import pictures
+    from torchatlas.indexes import dot_files as pictures
     from torchatlas.indexes.errors import AtlasError
     with pytest.raises(AtlasError, match="svg, .png or .dot"):
         pictures.write_graph("digraph x {}", tmp_path / "x.txt")

@@ -75,6 +75,8 @@ USER_TOUR = textwrap.dedent("""\
 
             def test_double():
                 assert double(21) == 42
+        picture: |
+          draw_chain(["write", "grade"], "an exercise")
     """)
 
 
@@ -261,6 +263,24 @@ async def test_an_exercise_is_graded_from_its_scratch_file(env, index):
         await pilot.press("x")
         await wait_for(pilot, lambda: "✓ passed" in text(screen, "#tour-exercise"), timeout=120)
         assert screen.progress.get("tiny-test-tour").exercise_passed(5)
+
+
+@async_test
+async def test_g_saves_the_steps_picture(env, index, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHATLAS_PICTURES_DIR", str(tmp_path / "pictures"))
+    app = app_for(index, "tiny-test-tour", 5)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        pictures = tmp_path / "pictures"
+        await wait_for(pilot, lambda: any(pictures.glob("torchatlas-tiny-test-tour-step5.*")), timeout=120)
+        [saved] = pictures.glob("torchatlas-tiny-test-tour-step5.*")
+        if saved.suffix == ".dot":
+            assert saved.read_text().startswith("digraph chain")
+        assert saved.stat().st_size > 0
+        app.screen.show_step(4)  # a step without a picture: the key is not offered there
+        await settle(pilot)
+        assert app.screen.check_action("picture", ()) is False
 
 
 @async_test

@@ -109,6 +109,8 @@ def test_unknown_anchor_kind_is_an_error_with_its_line():
     ("  - title: a\n    narrative: n\n    anchor: {op: x}\n    requires: gpu\n", "steps[1].requires", "gpu"),
     ("  - title: a\n    narrative: n\n    anchor: {op: x}\n    check: {assert: 'x ==='}\n", "steps[1].check.assert",
      "not valid Python"),
+    ("  - title: a\n    narrative: n\n    anchor: {op: x}\n    picture: 'draw_chain(['\n", "steps[1].picture",
+     "not valid Python"),
     ("  - title: a\n    narrative: n\n    anchor: {op: x}\n    check: {question: q}\n", "steps[1].check.answer",
      "needs an 'answer'"),
     ("  - title: a\n    narrative: n\n    anchor: {op: x}\n    naration: typo\n", "steps[1].naration",
