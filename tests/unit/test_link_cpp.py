@@ -6,15 +6,11 @@ by spelling, registration kernels)."""
 from __future__ import annotations
 
 import sqlite3
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from torchatlas.indexes import link
-from torchatlas.indexes.code_index import ParsedFile, _rows
-from torchatlas.indexes.cpp import parse_cpp
-from torchatlas.indexes.store import IndexWriter
+from linking import build_index, links_of
 
 TREE = {
     "c10/util/Exception.h": """
@@ -169,25 +165,11 @@ TREE = {
 
 
 def _build(root: Path, files: dict[str, str]) -> Path:
-    db = root / "index.sqlite"
-    w = IndexWriter(db)
-    for fid, (path, src) in enumerate(sorted(files.items()), 1):
-        facts = parse_cpp(path, textwrap.dedent(src).encode())
-        parsed = ParsedFile(path, "cpp", 0, 0, str(fid), "ok")
-        parsed.defs, parsed.includes, parsed.refs, parsed.regs = _rows("cpp", facts)
-        w.add_parsed(parsed, fid)
-    link.link_all(w)
-    w.commit()
-    return db
+    return build_index(root, files, "cpp")
 
 
 def _links(db: Path, scope: str, name: str) -> list[tuple[str, str | None, str]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT l.status, l.target, l.why FROM refs r JOIN links l ON l.ref_id = r.rowid "
-                           "WHERE r.scope = ? AND r.name = ? ORDER BY r.line, l.rank", (scope, name)).fetchall()
-    finally:
-        con.close()
+    return links_of(db, scope, name)
 
 
 def _one(db: Path, scope: str, name: str) -> tuple[str, str | None, str]:

@@ -4,16 +4,15 @@ ambiguity, unknown names), and the incremental re-link after a file changes."""
 
 from __future__ import annotations
 
-import sqlite3
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from linking import build_index, links_of
 from torchatlas.indexes import link
 from torchatlas.indexes.code_index import ParsedFile, _rows
 from torchatlas.indexes.py_parser import parse_python
-from torchatlas.indexes.store import IndexUpdater, IndexWriter
+from torchatlas.indexes.store import IndexUpdater
 
 PKG = {
     "torch/__init__.py": """
@@ -115,25 +114,11 @@ PKG = {
 
 
 def _build(root: Path, files: dict[str, str]) -> Path:
-    db = root / "index.sqlite"
-    w = IndexWriter(db)
-    for fid, (path, src) in enumerate(sorted(files.items()), 1):
-        facts = parse_python(path, textwrap.dedent(src).encode())
-        parsed = ParsedFile(path, "python", 0, 0, str(fid), "ok")
-        parsed.defs, parsed.includes, parsed.refs, parsed.regs = _rows("python", facts)
-        w.add_parsed(parsed, fid)
-    link.link_all(w)
-    w.commit()
-    return db
+    return build_index(root, files, "python")
 
 
 def _links(db: Path, scope: str, name: str) -> list[tuple[str, str | None, str]]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT l.status, l.target, l.why FROM refs r JOIN links l ON l.ref_id = r.rowid "
-                           "WHERE r.scope = ? AND r.name = ? ORDER BY r.line, l.rank", (scope, name)).fetchall()
-    finally:
-        con.close()
+    return links_of(db, scope, name)
 
 
 @pytest.fixture(scope="module")
