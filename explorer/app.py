@@ -69,6 +69,8 @@ class HomeView(View):
                            o=str(c.get("ops", "?")), d=str(c.get("dispatch_entries", "?")),
                            f=str(c.get("files_parsed", "?")), s=str(c.get("definitions", "?"))))
         lines.append(M("[dim]index $db[/]", db=str(self.atlas.db.name)))
+        lines.append(M("[dim]learn: type [b]tour[/] for the guided tours, [b]lab[/] for the labs, "
+                       "[b]rehearsal[/] for your rehearsed pull requests[/]"))
         note = self.atlas.source_note()
         if note:
             lines.append(M("[$warning]$n[/]", n=note))

@@ -220,7 +220,8 @@ def register_provider(name: str, provider: SearchProvider) -> None:
 
 
 def _tour_hits(index: Index, query: str, limit: int) -> list[Hit]:
-    """Tours whose id, title or theme mention the query: opened in the tour player."""
+    """Tours whose id, title or theme mention the query, and every tour for "tour"/"tours": opened in
+    the tour player."""
     from torchatlas.tours.loader import load_catalog
     q = query.lower().strip()
     cache = _tour_hits.__dict__.setdefault("catalog", [])
@@ -228,7 +229,7 @@ def _tour_hits(index: Index, query: str, limit: int) -> list[Hit]:
         cache.append(load_catalog(builtin=True, user=True))
     hits = []
     for tour in cache[0].tours.values():
-        text = f"{tour.id} {tour.title} {tour.theme}".lower()
+        text = f"tour tours {tour.id} {tour.title} {tour.theme}".lower()
         if q and q in text:
             where = Path(tour.path).name if getattr(tour, "path", "") else f"{tour.id}.yaml"
             hits.append(Hit("tour", tour.id, tour.id, f"{where}:1", "tour",

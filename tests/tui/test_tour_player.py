@@ -358,3 +358,15 @@ def test_snapshot_a_quiz_step(snap_compare, env, installed_db):
         await settle(pilot, 0.2)
 
     assert snap_compare(TourApp(installed_db, "tiny-test-tour", 4), terminal_size=SIZE, run_before=run_before)
+
+
+def test_tours_are_found_by_the_word_tour_and_by_their_own_words(env):
+    """Searching "tour" lists every tour (the home screen says to); a tour's id, title and theme find it."""
+    from torchatlas.explorer import data
+    from torchatlas.tours.loader import load_catalog
+    data._tour_hits.__dict__.pop("catalog", None)  # the env's user tour is read afresh
+    ids = lambda q: [h.qualname for h in data._tour_hits(None, q, 100)]  # noqa: E731
+    everything = set(load_catalog(builtin=True, user=True).tours)
+    assert set(ids("tour")) == everything and set(ids("tours")) == everything and "tiny-test-tour" in everything
+    assert ids("fsdp") == ["fsdp"] and "ddp" in ids("distributed")
+    assert ids("zzz-no-tour") == []
