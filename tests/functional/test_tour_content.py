@@ -180,10 +180,37 @@ class Cube(torch.autograd.Function):
 }
 
 
-@pytest.mark.parametrize("tour_id", TOURS)
-def test_half_done_solution_fails_the_exercise(tour_id):
-    exercise = next(s.exercise for s in _tour(tour_id).steps if s.exercise is not None)
-    run = run_code(exercise, HALF_DONE[tour_id])
+# Tours with a second exercise: its half-done solution, by the exercise's scratch file name.
+HALF_DONE_MORE = {
+    # custom-ops, the load_inline exercise: registered, but alpha forgotten (a + b)
+    ("custom-ops", "scaled_add_ext.py"): '''CPP_SOURCE = r"""
+#include <ATen/core/Tensor.h>
+#include <torch/library.h>
+
+at::Tensor scaled_add(const at::Tensor& a, const at::Tensor& b, double alpha) {
+  return a.add(b);
+}
+
+TORCH_LIBRARY(tourext, m) {
+  m.def("scaled_add(Tensor a, Tensor b, float alpha) -> Tensor");
+}
+TORCH_LIBRARY_IMPL(tourext, CPU, m) {
+  m.impl("scaled_add", &scaled_add);
+}
+"""
+''',
+}
+
+
+@pytest.mark.parametrize("tour_id, file", [(t, None) for t in TOURS] + list(HALF_DONE_MORE))
+def test_half_done_solution_fails_the_exercise(tour_id, file):
+    exercises = [s.exercise for s in _tour(tour_id).steps if s.exercise is not None]
+    if file is None:  # the tour's main exercise: the one HALF_DONE was written for
+        exercise = next(e for e in exercises if (tour_id, e.file) not in HALF_DONE_MORE)
+        run = run_code(exercise, HALF_DONE[tour_id])
+    else:
+        exercise = next(e for e in exercises if e.file == file)
+        run = run_code(exercise, HALF_DONE_MORE[(tour_id, file)])
     assert not run.timed_out, run.output
     assert not run.passed, f"{tour_id}: a half-done solution passes the exercise's test:\n{run.output}"
     # pytest's exit code 1: tests ran and some failed (2 would be a file that cannot be collected)
