@@ -35,13 +35,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Markdown, OptionList, Static
 
 from torchatlas.tours.anchors import AnchorContext, excerpt
 from torchatlas.tours.cli import find_tour
 from torchatlas.tours.engine import snippet_jobs, version_note
 from torchatlas.tours.exercises import TestRun, ensure_scratch, scratch_path
+from torchatlas.tours.links import linked_tours
 from torchatlas.tours.loader import Catalog, load_catalog
 from torchatlas.tours.model import Question, Resolution, RunResult, Tour
 from torchatlas.tours.progress import DONE_STATES, Progress
@@ -54,6 +55,33 @@ from .views import QUIT_BINDING, CodeView, highlight_window
 TITLE_WIDTH = 27  # the step list is one line a step
 STATUS_MARK = {"resolved": ("●", "$success"), "unresolved": ("✗", "$error"), "skipped": ("–", "$foreground-muted")}
 EXPLORER_TABS = {1: "code", 2: "refs", 3: "callers"}  # a symbol's tabs in the explorer (explorer/views.py)
+
+
+class LinkedTours(ModalScreen[str | None]):
+    """Pick one of the tours a step links to (enter opens it, escape closes)."""
+
+    DEFAULT_CSS = """
+    LinkedTours { align: center middle; }
+    LinkedTours > OptionList { width: 80; height: auto; max-height: 60%; border: round $primary; }
+    """
+    BINDINGS = [Binding("escape,q", "close", "close")]
+
+    def __init__(self, tour_ids: tuple[str, ...], catalog: Catalog) -> None:
+        super().__init__()
+        self.tour_ids = tour_ids
+        self.catalog = catalog
+
+    def compose(self) -> ComposeResult:
+        options = OptionList(*[f"{t}: {self.catalog.tours[t].title}" for t in self.tour_ids], id="linked-tours")
+        options.border_title = "linked tours"
+        yield options
+
+    @on(OptionList.OptionSelected, "#linked-tours")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.tour_ids[event.option_index])
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 class AnswerInput(Input):
@@ -114,6 +142,7 @@ class TourScreen(Screen[int]):
         Binding("r", "run", "run snippet"),
         Binding("x", "grade", "grade exercise"),
         Binding("g", "picture", "save picture"),
+        Binding("l", "links", "linked tours"),
         Binding("e", "explore(1)", "code"),
         Binding("u", "explore(2)", "refs"),
         Binding("c", "explore(3)", "callers"),
@@ -231,7 +260,7 @@ class TourScreen(Screen[int]):
         self.query_one("#tour-step-title", Static).update(Content.from_markup(
             "Step $i of $n: $title" + ("  [dim]($x)[/]" if extra else ""), i=str(number), n=str(n),
             title=step.title, x=", ".join(extra)))
-        self.query_one("#tour-narrative", Markdown).update(textwrap.dedent(step.narrative))
+        self.query_one("#tour-narrative", Markdown).update(textwrap.dedent(step.narrative) + self._links_note(number))
         self.query_one("#tour-text", VerticalScroll).scroll_home(animate=False)
         self._show_source(self.resolutions[number - 1])
         self._show_run()
@@ -514,6 +543,8 @@ class TourScreen(Screen[int]):
             return self.tour.steps[self.current - 1].exercise is not None
         if action == "picture":
             return self.tour.steps[self.current - 1].picture is not None
+        if action == "links":
+            return bool(self._links(self.current))
         if action in ("explore", "trace"):
             return hasattr(self.app, "open_from_tour")  # only inside the explorer
         return True
@@ -587,6 +618,30 @@ class TourScreen(Screen[int]):
             self._show_run()
             self._show_check()
 
+    def _links_note(self, number: int) -> str:
+        """The narrative's last line when the step links to other tours (Markdown)."""
+        links = self._links(number)
+        if not links:
+            return ""
+        return "\n\n*See also: " + ", ".join(f"the **{t}** tour" for t in links) + " (press l).*"
+
+    def _links(self, number: int) -> tuple[str, ...]:
+        return linked_tours(self.tour, self.tour.steps[number - 1], frozenset(self.catalog.tours))
+
+    def action_links(self) -> None:
+        links = self._links(self.current)
+        if not links:
+            self.notify("this step names no other tour", timeout=2)
+        elif len(links) == 1:
+            self.open_tour(links[0])
+        else:
+            self.app.push_screen(LinkedTours(links, self.catalog), callback=lambda t: t and self.open_tour(t))
+
+    def open_tour(self, tour_id: str) -> None:
+        """Another tour on top of this one: back (escape) returns here, at this step."""
+        self.app.push_screen(TourScreen(self.index, tour_id, catalog=self.catalog, progress=self.progress,
+                                        python=self.python))
+
     def action_picture(self) -> None:
         step = self.tour.steps[self.current - 1]
         if step.picture is None:
@@ -631,7 +686,6 @@ class TourScreen(Screen[int]):
 
     def action_back(self) -> None:
         self.dismiss(self.current)
-
 
 
 class TourApp(App[int], inherit_bindings=False):

@@ -17,6 +17,7 @@ from pathlib import Path
 from torchatlas.indexes.errors import AtlasError, NotFound
 
 from .engine import StepReport, check_tours, play_steps, suggest_tours, summarize, version_note
+from .links import linked_tours
 from .loader import Catalog, load_catalog
 from .model import Tour
 
@@ -153,8 +154,9 @@ def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
         from .learn import Asker
         asker = Asker(tour, progress)
         asker.prefetch([r.number for r in reports])
+    known = frozenset(catalog.tours)
     for r in reports:
-        _print_step(tour, r, n, quiz=quiz)
+        _print_step(tour, r, n, quiz=quiz, links=linked_tours(tour, r.step, known))
         if asker is not None and not asker.ask_step(r.number):
             progress.save()
             print("(end of input: stopping here; your answers so far are saved)")
@@ -201,7 +203,7 @@ def _exercise_json(tour: Tour, number: int) -> dict:
     return {"file": ex.file, "task": ex.task, "scratch": str(scratch_path(tour.id, ex)), "timeout": ex.timeout}
 
 
-def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
+def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False, links: tuple[str, ...] = ()) -> None:
     s, res = r.step, r.resolution
     print(RULE)
     print(f"step {r.number} of {n}: {s.title}")
@@ -279,6 +281,9 @@ def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False) -> None:
         print()
         print(f"  picture: torchatlas tours picture {tour.id} --step {r.number}   (draws what this step builds; "
               "--out FILE.svg|.png|.dot)")
+    if links:
+        print()
+        print("  see also: " + " · ".join(f"the {t} tour (torchatlas tours show {t})" for t in links))
 
 
 # -- picture --------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ USER_TOUR = textwrap.dedent("""\
         narrative: "This anchor names an operator this index does not have."
         anchor: {op: "aten::addd.Tensor"}
       - title: "aten::add.Tensor, found"
-        narrative: "The YAML entry of add."
+        narrative: "The YAML entry of add; the dispatch tour follows it to the kernel."
         anchor: {op: "aten::add.Tensor"}
         run: |
           print("hello from the tour", 6 * 7)
@@ -281,6 +281,43 @@ async def test_g_saves_the_steps_picture(env, index, tmp_path, monkeypatch):
         app.screen.show_step(4)  # a step without a picture: the key is not offered there
         await settle(pilot)
         assert app.screen.check_action("picture", ()) is False
+
+
+@async_test
+async def test_l_follows_a_linked_tour_and_back_returns_to_the_step(env, index):
+    app = app_for(index, "tiny-test-tour", 2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first = app.screen
+        assert "the **dispatch** tour (press l)" in first._links_note(2)
+        await pilot.press("l")  # one linked tour: opened at once, on top
+        await wait_for(pilot, lambda: getattr(app.screen, "tour", None) is not None
+                       and app.screen.tour.id == "dispatch", timeout=60)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is first and first.current == 2
+        first.show_step(1)  # a step that names no tour: no key
+        await settle(pilot)
+        assert first.check_action("links", ()) is False
+
+
+@async_test
+async def test_l_with_several_linked_tours_asks_which(env, index):
+    from torchatlas.explorer.tour_player import LinkedTours
+    app = app_for(index, "tensors", 1)  # names the dispatch tour; its prerequisite is source-layout
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        first = app.screen
+        assert first._links(1) == ("dispatch", "source-layout")
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LinkedTours)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "tour", None) is not None
+                       and app.screen.tour.id == "source-layout", timeout=60)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is first
 
 
 @async_test
