@@ -1,11 +1,13 @@
 """Every shipped lab is honest (`torchatlas lab dev check`): its starter fails its checks, its
 solution passes them, and the solution with any one of its hunks left out fails.
 
-One test per lab so pytest-xdist spreads them over the cores. Labs that take minutes are marked
-`slow_lab` (CI runs them after the suite; the default `-m "not slow_lab"` leaves them out on a
-laptop): those that compile C++ or run torchgen, those whose checks need a domain library (ONNX
-Runtime, ExecuTorch, ...), and those whose author gave a check more than the default 120 s (labs
-that start several processes: DDP, FSDP, torchrun, the profiler's timed runs).
+One test per lab so pytest-xdist spreads them over the cores. Every one is in the `slow_lab`
+group (CI runs it after the suite; the default `-m "not slow_lab"` leaves it out on a laptop): a
+dev check runs a lab's checks at least three times in fresh processes (starter, solution, each
+hunk left out), 30-100 s for a python lab on 2 cores and minutes for those that compile C++, run
+torchgen, need a domain library or start several processes; 32 of them would take half the
+suite's 15 minutes. The lab machinery itself is tested in the suite (test_lab_cli.py,
+test_lab_checks.py, test_lab_workspace.py) on a tiny lab.
 """
 
 from __future__ import annotations
@@ -14,19 +16,12 @@ import pytest
 
 from torchatlas.contrib.devcheck import dev_check, install_hint, missing_requirements
 from torchatlas.contrib.loader import load_labs
-from torchatlas.contrib.model import BuildMode
 
 LABS = load_labs(builtin=True).ordered()
-SLOW = (BuildMode.EXTENSION, BuildMode.NATIVE, BuildMode.CODEGEN)
-
-
-def _slow(lab) -> bool:
-    return lab.mode in SLOW or bool(lab.requires) or any(c.timeout > 120 for c in lab.checks)
 
 
 def _param(lab):
-    marks = [pytest.mark.slow_lab] if _slow(lab) else []
-    return pytest.param(lab, id=lab.id, marks=marks)
+    return pytest.param(lab, id=lab.id, marks=[pytest.mark.slow_lab])
 
 
 @pytest.mark.parametrize("lab", [_param(lab) for lab in LABS])
