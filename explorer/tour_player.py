@@ -654,20 +654,9 @@ class TourScreen(Screen[int]):
     def _draw_picture(self, number: int) -> None:
         """Run the step's picture snippet (in the snippet subprocess) and save its diagram where the
         explorer's `g` saves pictures; the path (or what went wrong) comes back as a notification."""
-        from torchatlas.indexes import dot_files
-        from torchatlas.tours.pictures import dot_of, picture_job
-        from torchatlas.tours.runner import run_snippets
+        from torchatlas.tours.pictures import draw
         try:
-            job = picture_job(self.tour, number, self.tour.steps[number - 1])
-            result = run_snippets([job], python=self.python)[job.key]
-            dot = dot_of(result.output) if result.ok else None
-            if dot is None:
-                last = (result.output.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(f"the picture drew nothing: {last[:160]}")
-            suffix = ".svg" if dot_files.dot_binary() else ".dot"
-            out = dot_files.pictures_dir() / f"torchatlas-{self.tour.id}-step{number}{suffix}"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            written, _note = dot_files.write_picture(dot, out)
+            written, _note = draw(self.tour, number, python=self.python)
             message, severity = f"saved {written}", "information"
         except Exception as e:  # noqa: BLE001 - shown, never raised into the UI
             message, severity = f"no picture: {e}", "error"

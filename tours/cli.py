@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import textwrap
-from pathlib import Path
 
 from torchatlas.indexes.errors import AtlasError, NotFound
 
@@ -290,9 +289,7 @@ def _print_step(tour: Tour, r: StepReport, n: int, quiz: bool = False, links: tu
 
 def _picture(args: argparse.Namespace, tour: Tour) -> int:
     """Run a step's picture snippet on the installed torch and write its diagram."""
-    from torchatlas.indexes import dot_files
-
-    from .pictures import dot_of, picture_job
+    from .pictures import draw
     with_pictures = [i for i, s in enumerate(tour.steps, 1) if s.picture]
     if not with_pictures:
         raise NotFound(f"tour {tour.id!r} has no pictures")
@@ -300,19 +297,7 @@ def _picture(args: argparse.Namespace, tour: Tour) -> int:
     if number not in with_pictures:
         raise NotFound(f"step {number} of tour {tour.id!r} has no picture",
                        hint=f"steps with one: {', '.join(map(str, with_pictures))}")
-    from .runner import run_snippet
-    job = picture_job(tour, number, tour.steps[number - 1])
-    result = run_snippet(job.code, timeout=job.timeout)
-    dot = dot_of(result.output) if result.ok else None
-    if dot is None:
-        raise AtlasError(f"the picture of {tour.id} step {number} drew nothing: "
-                         + ((result.output.strip().splitlines() or ["no output"])[-1])[:200],
-                         hint=f"tours check {tour.id} --run shows the whole output")
-    suffix = ".svg" if dot_files.dot_binary() else ".dot"
-    out = args.out or str(dot_files.pictures_dir() / f"torchatlas-{tour.id}-step{number}{suffix}")
-    if not args.out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-    written, problem = dot_files.write_picture(dot, out)
+    written, problem = draw(tour, number, args.out)
     if args.json:
         print(json.dumps({"tour": tour.id, "step": number, "path": str(written), "note": problem or None}))
     else:

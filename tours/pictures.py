@@ -10,8 +10,13 @@ checks that DOT came out and writes it as .dot, or renders .svg/.png with graphv
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from torchatlas.indexes import dot_files
+from torchatlas.indexes.errors import AtlasError
+
 from .model import Step, Tour
-from .runner import Job
+from .runner import Job, run_snippets
 
 # Prepended to a picture snippet (run in the snippet subprocess: torch may be imported there).
 HELPERS = r'''
@@ -107,3 +112,22 @@ def dot_of(output: str) -> str | None:
     if start < 0 or "}" not in output[start:]:
         return None
     return output[start: output.rindex("}") + 1] + "\n"
+
+
+def draw(tour: Tour, number: int, out: str | Path | None = None, python: str | None = None) -> tuple[Path, str]:
+    """Run step `number`'s picture snippet and write its diagram to `out` (default: the pictures
+    folder, .svg when graphviz is there, else .dot). Returns the file written and a note (graphviz
+    missing: DOT written instead). Raises AtlasError when the snippet drew nothing. Shared by
+    `tours picture` and the player's `g`."""
+    job = picture_job(tour, number, tour.steps[number - 1])
+    result = run_snippets([job], python=python)[job.key]
+    dot = dot_of(result.output) if result.ok else None
+    if dot is None:
+        last = (result.output.strip().splitlines() or ["no output"])[-1]
+        raise AtlasError(f"the picture of {tour.id} step {number} drew nothing: {last[:200]}",
+                         hint=f"tours check {tour.id} --run shows the whole output")
+    if out is None:
+        suffix = ".svg" if dot_files.dot_binary() else ".dot"
+        out = dot_files.pictures_dir() / f"torchatlas-{tour.id}-step{number}{suffix}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    return dot_files.write_picture(dot, out)
