@@ -130,10 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "TORCHATLAS_TOURS_PATH, --tours-dir\n"
                               "exit codes: 0 ok, 1 unresolved steps / failing snippets (check) or unknown tour, "
                               "2 bad usage or a malformed tour")
+    from torchatlas.tours.parsers import add_learning_parsers, tours_dir_option
     tsub = p.add_subparsers(dest="tours_command", metavar="ACTION")
     tp = tsub.add_parser("list", help="the tours, with their themes and your progress")
     tp.add_argument("--json", action="store_true", help="machine-readable output")
-    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tours_dir_option(tp)
     tp = tsub.add_parser("show", help="play a tour as text: narrative, anchored source, live output",
                          description="Shows one step (by default the one after the last you saw) with its "
                                      "narrative, the anchored source lines (the anchor line marked >) and the "
@@ -143,10 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--all", action="store_true", help="show every step (from --step N, if given) to the end")
     tp.add_argument("--restart", action="store_true", help="forget your progress on this tour first")
     tp.add_argument("--no-run", action="store_true", help="do not run the snippets")
-    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tours_dir_option(tp)
     _source_args(tp)
-    from torchatlas.tours.parsers import add_learning_parsers  # tours answer | exercise | grade, show --quiz
-    add_learning_parsers(tsub, tp)
+    add_learning_parsers(tsub, tp)  # tours answer | exercise | grade | picture, show --quiz
     tp = tsub.add_parser("check", help="resolve every step of every tour on a source",
                          description="Reports each step as resolved, unresolved (with the closest candidates) or "
                                      "skipped (it needs a checkout and the source is the installed package). "
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("ids", nargs="*", metavar="ID", help="only these tours (default: all)")
     tp.add_argument("--run", action="store_true", help="also run the snippets and assertions (installed torch)")
     tp.add_argument("--jobs", "-j", type=int, default=2, metavar="N", help="snippet worker processes (default 2)")
-    tp.add_argument("--tours-dir", action="append", metavar="DIR", help="also read tours from DIR (repeatable)")
+    tours_dir_option(tp)
     _source_args(tp)
 
     _lab_parsers(sub)
