@@ -54,7 +54,7 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("torchatlas"))
 
 
-def write_json_atomically(path: Path, data) -> None:
+def write_json_atomically(path: Path, data, sort_keys: bool = False) -> None:
     """JSON written to a temporary file beside `path` and moved over it: a reader (or a crash)
     never sees half a file. Raises OSError for the caller to turn into a warning."""
     import tempfile
@@ -62,7 +62,7 @@ def write_json_atomically(path: Path, data) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
+            json.dump(data, f, indent=1, sort_keys=sort_keys)
         os.replace(tmp, path)
     except BaseException:
         try:

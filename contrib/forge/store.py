@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from torchatlas.indexes.cache_dir import write_json_atomically
 
 from . import gitbare
 
@@ -37,18 +37,8 @@ def token_hash(token: str) -> str:
 
 
 def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """The rehearsal's state files: written atomically, keys sorted (stable diffs between steps)."""
+    write_json_atomically(path, data, sort_keys=True)
 
 
 def read_json(path: Path, default):
