@@ -60,6 +60,19 @@ def default_db_path(source: Source) -> Path:
     return Path(user_cache_dir("torchatlas")) / f"{source.info.kind}-{version}-{digest}.sqlite"
 
 
+def why_build(db: Path) -> str:
+    """Why the cached index at `db` must be (re)built before it answers, or "" when it can answer.
+
+    The default index is a cache torchatlas owns, so a missing one and one an older torchatlas wrote
+    (a smaller index format) are both rebuilt on first use rather than refused: upgrading torchatlas
+    must not leave every command failing until the user re-indexes by hand. A newer format, a foreign
+    or corrupt file still raise BadIndex when opened: rebuilding those would undo someone's work."""
+    if not db.exists():
+        return "no index yet"
+    from .store import older_format
+    return "an older torchatlas built the index" if older_format(db) else ""
+
+
 # -- the dispatch stage ----------------------------------------------------------------------------
 
 @dataclass

@@ -106,6 +106,14 @@ def check_index_file(path: Path, allow_old_schema: bool = False) -> dict:
     return meta
 
 
+def older_format(path: Path) -> bool:
+    """True for a torchatlas index of an older format than this one reads; False for anything else."""
+    try:
+        return int(check_index_file(path, allow_old_schema=True).get("schema", 0) or 0) < SCHEMA_VERSION
+    except (BadIndex, ValueError):
+        return False
+
+
 def _format_mismatch(path: Path, meta: dict) -> BadIndex:
     """An index another torchatlas wrote: say which way it differs and the command that re-indexes it."""
     found = int(meta.get("schema", 0) or 0)

@@ -182,12 +182,15 @@ def _print_problems(problems, limit: int = 20) -> None:
 
 def open_index(args: argparse.Namespace):
     """The index for --source/--db; built on first use (with progress on a terminal)."""
+    from torchatlas.indexes.pipeline import why_build
     from torchatlas.indexes.store import Index
     source = open_source(args.source)
     db = db_path_for(source, args.db)
-    if not db.exists():
+    # a --db the user named is theirs: only a missing one is built; the default one is our cache
+    why = why_build(db) if not args.db else ("" if db.exists() else "no index yet")
+    if why:
         if not args.json:
-            print(f"torchatlas: no index yet for {source.display()}; building it (once) ...", file=sys.stderr)
+            print(f"torchatlas: {why} for {source.display()}; building it (once) ...", file=sys.stderr)
         summary = build(source, db, quiet=args.json)
         if not args.json:
             _print_problems(summary.problems, limit=5)

@@ -70,7 +70,7 @@ def new_files(pr: PrBranch, files: list[str]) -> set[str]:
 
 def index_for(pr: PrBranch, args, quiet: bool):
     """The index of the source the PR changes: the installed torch's for a lab on it, the checkout's."""
-    from torchatlas.indexes.pipeline import default_db_path
+    from torchatlas.indexes.pipeline import default_db_path, why_build
     from torchatlas.indexes.sources import open_source
     from torchatlas.indexes.store import Index
     if getattr(args, "db", None):
@@ -82,12 +82,13 @@ def index_for(pr: PrBranch, args, quiet: bool):
         spec = ws.source_root if ws.kind == "checkout" else "installed"
     source = open_source(spec)
     db = default_db_path(source)
-    if db.exists():
+    why = why_build(db)
+    if not why:
         return Index(db), ""
     if spec == "installed":
         from torchatlas.indexes.pipeline import build_index
         if not quiet:
-            print("torchatlas: no index yet for the installed torch; building it (once) ...", file=sys.stderr)
+            print(f"torchatlas: {why} for the installed torch; building it (once) ...", file=sys.stderr)
         build_index(source, db)
         return Index(db), ""
     return None, (f"no index of {spec} yet: C++ changes are not traced to operators "

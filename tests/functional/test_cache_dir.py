@@ -139,3 +139,30 @@ def test_prune_with_nothing_to_prune_says_so_in_mebibytes(cache):
     assert proc.returncode == 0, proc.stderr
     assert "nothing to prune" in proc.stdout
     assert " MB" not in proc.stdout and ("KiB" in proc.stdout or "MiB" in proc.stdout)
+
+
+def test_a_cached_index_of_an_older_format_is_rebuilt_on_first_use(cache, mini_package, capsys):
+    """Upgrading torchatlas must not leave every command failing on the old cache: the default index
+    (ours) is rebuilt, once, with a word on stderr; an index the user named with --db is only reported."""
+    from torchatlas.cli import main
+    from torchatlas.indexes.store import SCHEMA_VERSION, older_format
+    ok = cache["ok"]
+    con = sqlite3.connect(ok)
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    con.commit()
+    con.close()
+    assert older_format(ok)
+    named = ok.parent / "named.sqlite"
+    shutil.copyfile(ok, named)
+
+    assert main(["op", "aten::mm", "--source", str(mini_package)]) == 0
+    out, err = capsys.readouterr()
+    assert "an older torchatlas built the index" in err and "aten::mm" in out
+    con = sqlite3.connect(ok)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == str(SCHEMA_VERSION)
+    con.close()
+    assert main(["op", "aten::mm", "--source", str(mini_package)]) == 0
+    assert "building" not in capsys.readouterr().err  # once
+
+    assert main(["op", "aten::mm", "--db", str(named)]) == 2
+    assert "older torchatlas" in capsys.readouterr().err and older_format(named)
