@@ -172,12 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("value", nargs="?", help="the value (set)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser("cache", help="the index files in your cache dir, and removing those that cannot be used again",
+    p = sub.add_parser("cache", help="the index files and lab caches in your cache dir, and removing what cannot be used again",
                        description="List the index files in the user cache dir (one per source: every virtualenv "
                                    "or checkout you indexed) with their source, size and state. --prune deletes "
                                    "the indexes whose source is gone, indexes of an older format (they would be "
                                    "rebuilt anyway) and scratch files of killed runs; never an index in use, a "
-                                   "file that is not a torchatlas index, or an index written elsewhere with --db.")
+                                   "file that is not a torchatlas index, or an index written elsewhere with --db. "
+                                   "The labs' caches are listed too (torchgen output, ~470 MB sets of precompiled "
+                                   "torch headers): --prune deletes those made for a torch that is gone and those "
+                                   "a killed run left unfinished.")
     p.add_argument("--prune", action="store_true", help="delete what cannot be used again")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 

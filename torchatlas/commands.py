@@ -119,35 +119,52 @@ def _hint_prunable(db: Path) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from torchatlas.contrib.lab_caches import list_lab_caches, prune_lab_caches
     from torchatlas.indexes.cache_dir import cache_dir, list_cache, prune
     directory = cache_dir()
     files = list_cache(directory)
+    labs = list_lab_caches(directory)
     deleted = prune(files) if args.prune else []
-    if deleted:
-        gone = {f.path for f in deleted}
-        files = [f for f in files if f.path not in gone]
+    deleted_labs = prune_lab_caches(labs) if args.prune else []
+    files = [f for f in files if f not in deleted]
+    labs = [e for e in labs if e not in deleted_labs]
     if args.json:
         print(json.dumps({"dir": str(directory), "files": [f.as_json() for f in files],
-                          "deleted": [f.as_json() for f in deleted]}, indent=2))
+                          "deleted": [f.as_json() for f in deleted],
+                          "lab_caches": [e.as_json() for e in labs],
+                          "deleted_lab_caches": [e.as_json() for e in deleted_labs]}, indent=2))
         return 0
-    if deleted:
-        print(f"deleted {_files(len(deleted))} ({_mb(sum(f.bytes for f in deleted))}):")
+    if deleted or deleted_labs:
+        print(f"deleted {_files(len(deleted) + len(deleted_labs))} "
+              f"({_mb(sum(f.bytes for f in deleted) + sum(e.bytes for e in deleted_labs))}):")
         for f in deleted:
             print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
-    if args.prune and not deleted:
-        print("nothing to prune: every index here can still be used")
+        for e in deleted_labs:
+            print(f"  {e.status:<18} {_mb(e.bytes):>8}  {_what_lab(e)}")
+    if args.prune and not (deleted or deleted_labs):
+        print("nothing to prune: every index and lab cache here can still be used")
     if not files:
-        print(f"no index files in {directory}" if not deleted else f"nothing else in {directory}")
-        return 0
-    print(f"{_files(len(files))} in {directory} ({_mb(sum(f.bytes for f in files))}):")
-    print(f"  {'STATE':<18} {'SIZE':>8}  SOURCE")
-    for f in files:
-        print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
-    prunable = [f for f in files if f.prunable]
+        print(f"no index files in {directory}" if not deleted else f"no other index files in {directory}")
+    else:
+        print(f"{_files(len(files))} in {directory} ({_mb(sum(f.bytes for f in files))}):")
+        print(f"  {'STATE':<18} {'SIZE':>8}  SOURCE")
+        for f in files:
+            print(f"  {f.status:<18} {_mb(f.bytes):>8}  {_what(f)}")
+    if labs:
+        print(f"lab caches in {directory / 'labs'} ({_mb(sum(e.bytes for e in labs))}; the builders make "
+              "them again when needed):")
+        for e in labs:
+            print(f"  {e.status:<18} {_mb(e.bytes):>8}  {_what_lab(e)}")
+    prunable = [f.bytes for f in files if f.prunable] + [e.bytes for e in labs if e.prunable]
     if prunable:
-        print(f"{len(prunable)} of them ({_mb(sum(f.bytes for f in prunable))}) cannot be used again: "
+        print(f"{len(prunable)} of them ({_mb(sum(prunable))}) cannot be used again: "
               "torchatlas cache --prune deletes them")
     return 0
+
+
+def _what_lab(e) -> str:
+    made = f" for {e.torch}" if e.torch else ""
+    return f"{e.what}{made} ({e.path.name})"
 
 
 def _files(n: int) -> str:

@@ -120,7 +120,8 @@ def test_cache_text_output_says_what_can_go(cache):
 
 def test_empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "nothing"))
-    assert _cache() == {"dir": str(tmp_path / "nothing" / "torchatlas"), "files": [], "deleted": []}
+    assert _cache() == {"dir": str(tmp_path / "nothing" / "torchatlas"), "files": [], "deleted": [],
+                        "lab_caches": [], "deleted_lab_caches": []}
 
 
 def test_index_says_when_the_cache_holds_files_that_can_go(cache, mini_package):
@@ -166,3 +167,57 @@ def test_a_cached_index_of_an_older_format_is_rebuilt_on_first_use(cache, mini_p
 
     assert main(["op", "aten::mm", "--db", str(named)]) == 2
     assert "older torchatlas" in capsys.readouterr().err and older_format(named)
+
+
+def test_lab_caches_are_listed_and_only_what_cannot_be_used_again_is_pruned(tmp_path, monkeypatch, capsys):
+    """The labs' torchgen outputs and precompiled-header sets (~470 MB each) are keyed by the torch
+    they were made for: those of a deleted venv, and those a killed run left unstamped, can go; one
+    being built (its lock held) and one of a torch still there stay."""
+    import fcntl
+    from torchatlas.cli import main
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    labs = tmp_path / "xdg" / "torchatlas" / "labs"
+    alive = tmp_path / "venv" / "torch" / "include"
+    alive.mkdir(parents=True)
+
+    def pch(name: str, include: Path, stamped: bool = True) -> Path:
+        d = labs / "native-pch" / name
+        d.mkdir(parents=True)
+        (d / "DEFAULT.h.gch").write_bytes(b"x" * 4096)
+        (d / "build.ninja").write_text(f"cflags = -O2 -isystem {include} -isystem {include}/torch/csrc/api/include\n")
+        if stamped:
+            (d / "stamp.json").write_text("{}")
+        return d
+
+    def torchgen(name: str, source: Path) -> Path:
+        d = labs / "torchgen" / name
+        (d / "aten").mkdir(parents=True)
+        (d / "stamp.json").write_text(json.dumps({"source": str(source)}))
+        return d
+
+    keep = pch("keep", alive)
+    gone = pch("gone", tmp_path / "deleted-venv" / "torch" / "include")
+    unfinished = pch("unfinished", alive, stamped=False)
+    busy = pch("busy", tmp_path / "deleted-venv2" / "torch" / "include")
+    gen_keep = torchgen("2.13.0-aaaa", alive)
+    gen_gone = torchgen("2.12.0-bbbb", tmp_path / "deleted-venv" / "torchgen")
+    (labs / "torchgen" / "recent").mkdir()  # the codegen builder's own LRU: never listed
+
+    assert main(["cache", "--json"]) == 0
+    listed = {Path(e["path"]).name: e["status"] for e in json.loads(capsys.readouterr().out)["lab_caches"]}
+    assert listed == {"keep": "ok", "gone": "torch gone", "unfinished": "unfinished", "busy": "torch gone",
+                      "2.13.0-aaaa": "ok", "2.12.0-bbbb": "torch gone"}
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert f"precompiled headers for {tmp_path / 'deleted-venv' / 'torch' / 'include'} (gone)" in out
+    assert "cannot be used again: torchatlas cache --prune" in out
+
+    with open(busy / ".lock", "a") as fh:  # a run building that set right now
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        assert main(["cache", "--prune", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert {Path(e["path"]).name for e in rec["deleted_lab_caches"]} == {"gone", "unfinished", "2.12.0-bbbb"}
+    assert keep.exists() and busy.exists() and gen_keep.exists() and (labs / "torchgen" / "recent").exists()
+    assert not gone.exists() and not unfinished.exists() and not gen_gone.exists()
+    assert main(["cache", "--prune"]) == 0  # the lock is free now: the busy set of a deleted venv goes too
+    assert "precompiled headers" in capsys.readouterr().out and not busy.exists()
