@@ -194,7 +194,7 @@ def our_answers(db: Path, rels: list[str], link_module: str) -> dict:
         got = []
         for link in resolve(iter(refs), world):
             r = by_id[link.ref_id]
-            got.append((r.line, _base(r.name), link.status, tuple(link.targets)))
+            got.append((r.line, _base(r.name), link.status, tuple(link.targets), r.name, tuple(link.why)))
         out[rel] = got
     con.close()
     return out
@@ -206,6 +206,7 @@ def score(expected: dict, ours: dict) -> dict:
     by_status: Counter = Counter()
     wrong: Counter = Counter()
     missed: Counter = Counter()
+    misses: list = []  # every tree callee not resolved exactly: (path, line, name as written, status, ...)
     for rel, calls in expected.items():
         mine = ours.get(rel, [])
         for line, name, qual, where in calls:
@@ -218,6 +219,7 @@ def score(expected: dict, ours: dict) -> dict:
             if m is None:
                 if where == "tree":
                     missed[f"not seen by the parser: {name}"] += 1
+                    misses.append((rel, line, name, "not seen", qual, (), ""))
                 continue
             targets = [_norm(t) for t in m[3]]
             q = _norm(qual)
@@ -230,22 +232,60 @@ def score(expected: dict, ours: dict) -> dict:
                         lenient += 1
                 else:
                     wrong[f"{name} -> {m[3][0] if m[3] else '?'} (clang: {qual}, {where})"] += 1
+                    if where == "tree":
+                        misses.append((rel, line, m[4], "wrong", qual, m[3], m[5][0] if m[5] else ""))
             elif status == "external":
                 conf += 1
                 if where == "external":
                     right += 1
                 else:
                     wrong[f"{name} external (clang: {qual}, {where})"] += 1
+                    if where == "tree":
+                        misses.append((rel, line, m[4], "wrong external", qual, m[3], m[5][0] if m[5] else ""))
             elif where == "tree":
                 if status == "candidate" and q in targets:
                     lenient += 1
                 missed[f"{status}: {name} (clang: {qual})"] += 1
+                misses.append((rel, line, m[4], status + (" (listed)" if q in targets else ""), qual, m[3],
+                               m[5][0] if m[5] else ""))
     return {
         "calls": sum(by_status.values()), "tree_callees": tree, "confident": conf, "confident_right": right,
         "precision": right / conf if conf else 1.0, "recall_strict": strict / tree if tree else 1.0,
         "recall_lenient": lenient / tree if tree else 1.0, "by_status": dict(by_status),
-        "wrong": wrong.most_common(15), "missed": missed.most_common(15),
+        "wrong": wrong.most_common(15), "missed": missed.most_common(15), "misses": misses,
     }
+
+
+def miss_class(written: str) -> str:
+    """The syntactic shape of a missed call, as written: what a resolution rule keys on."""
+    if written.startswith("this->"):
+        return "this->member"
+    i = max(written.rfind("."), written.rfind("->"))
+    if i < 0:
+        return "qualified" if "::" in written else "unqualified"
+    recv = written[:i]
+    if not recv:
+        return "member of an expression"
+    if re.fullmatch(r"[A-Za-z_]\w*", recv):
+        return "member of a variable" + (" (field-like name_)" if recv.endswith("_") else "")
+    if recv.startswith("this->") or re.fullmatch(r"[A-Za-z_]\w*((\.|->)[A-Za-z_]\w*)+", recv):
+        return "member of a member chain (obj.field.f)"
+    return "member of another receiver"
+
+
+def print_misses(misses: list) -> None:
+    """Every tree callee not resolved exactly, grouped by shape and status, with the answer and its why."""
+    groups: dict = {}
+    for m in misses:
+        groups.setdefault((miss_class(m[2]) if m[3] != "not seen" else "not seen", m[3]), []).append(m)
+    print(f"misses by class ({len(misses)}):")
+    for key, ms in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(ms):4d}  {key[0]} / {key[1]}")
+    for key, ms in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        print(f"== {key[0]} / {key[1]} ({len(ms)})")
+        for rel, line, written, status, qual, targets, why in ms:
+            got = ", ".join(targets[:3]) + (" ..." if len(targets) > 3 else "")
+            print(f"  {rel}:{line}  {written}  clang: {qual}  ours: {got or '-'}  ({why})")
 
 
 def main(argv=None) -> int:
@@ -260,6 +300,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clang-cache", default="",
                     help="a JSON file keeping libclang's answers per translation unit (libclang takes ~1 min a "
                          "TU under load; the answers depend only on the tree and the flags)")
+    ap.add_argument("--misses", action="store_true",
+                    help="list every callee in the tree not resolved exactly, grouped by the call's shape "
+                         "(this->m, x.m, obj.field.m, unqualified, qualified) and answer (wrong, candidate, ...)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     root = Path(args.root).resolve()
@@ -299,6 +342,8 @@ def main(argv=None) -> int:
     res = score(expected, ours)
     res.update({"translation_units": rels, "clang_errors": errors, "libclang_seconds": round(clang_s, 1),
                 "link_seconds": round(link_s, 2), "link_module": args.link_module or "indexes/link_cpp.py"})
+    if not args.misses:
+        del res["misses"]
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -318,6 +363,8 @@ def main(argv=None) -> int:
     print("tree callees not resolved:")
     for k, n in res["missed"]:
         print(f"  {n:4d}  {k}")
+    if args.misses:
+        print_misses(res["misses"])
     return 0
 
 

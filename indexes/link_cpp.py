@@ -61,7 +61,7 @@ _LIB_NAMESPACES = frozenset((
     "std", "__gnu_cxx", "boost", "fmt", "pybind11", "py", "testing", "Eigen", "thrust", "cub", "hipcub",
     "cutlass", "cute", "nlohmann", "google", "gflags", "glog", "dnnl", "ideep", "sycl", "onnx",
     "ONNX_NAMESPACE", "libkineto", "tensorpipe", "gloo", "fbgemm", "pytorch_qnnpack", "qnnpack", "xnnpack",
-    "mkl", "cudnn_frontend", "cusparse", "cublas", "nvfuser", "llvm", "folly", "asmjit", "sleef", "ska",
+    "mkl", "cudnn_frontend", "cusparse", "cublas", "nvfuser", "llvm", "folly", "asmjit", "sleef",
     "flatbuffers", "miniz", "mz", "tbb", "omp", "kineto", "cupti", "nccl", "ucc", "mpi", "absl",
 ))
 # Unqualified functions of C, CUDA/HIP, BLAS/LAPACK, the Python C API, compiler intrinsics.
@@ -96,6 +96,7 @@ _STD_MEMBERS = frozenset((
     "notify_all", "join", "detach", "capacity", "length", "compare", "length", "contains",
 ))
 _TENSOR_CLASSES = ("at::Tensor", "at::TensorBase")
+_SOURCE_SUFFIXES = (".cpp", ".cc", ".cu", ".c", ".mm")
 _GENERATED_NS = ("at", "at::_ops", "at::cpu", "at::cuda", "at::meta", "at::compositeexplicitautograd",
                  "at::compositeimplicitautograd", "torch::autograd::generated")
 _ID_RE = re.compile(r"[A-Za-z_]\w*$")
@@ -114,6 +115,11 @@ class _Defs:
         self.macros: dict[str, list] = {}  # name -> [(path, line, signature)]
         self.alias_of: dict[str, str] = {}  # type alias qualname -> the type it names, as written
         self.sig: dict[str, str] = {}  # function/method qualname -> a signature (for its return type)
+        self.fields: dict[str, dict[str, str]] = {}  # class qualname -> {data member: its type as written}
+        # functions only a source file's own code sees (all their definitions `static` in a .cpp/.cu):
+        # qualname -> those files
+        self.file_local: dict[str, set] = {}
+        shared: set = set()
         self._found: dict = {}  # memo of find()
         self.memo: dict = {}  # memos of pure answers: (what, key) -> answer
         # what headers' namespace-level `using`s bring into a namespace (every includer sees them):
@@ -131,6 +137,10 @@ class _Defs:
                 self.scope_names.add(name)
                 if (sig or "").startswith("inline "):
                     self.inline.add(qual)
+                continue
+            if kind == "variable":  # a data member (`std::shared_ptr<Node> function`)
+                if "::" in qual and sig and sig.endswith(name):
+                    self.fields.setdefault(qual.rsplit("::", 1)[0], {}).setdefault(name, sig[: -len(name)].strip())
                 continue
             if kind == "alias":
                 self.kind.setdefault(qual, "alias")
@@ -150,6 +160,12 @@ class _Defs:
                     self.bases[qual] = tuple(b for b in bases.split(",") if b)
             if kind in ("function", "method") and sig:
                 self.sig.setdefault(qual, sig)
+            if kind == "function":
+                if sig.startswith("static ") and path.endswith(_SOURCE_SUFFIXES) and qual not in shared:
+                    self.file_local.setdefault(qual, set()).add(path)
+                else:
+                    shared.add(qual)
+                    self.file_local.pop(qual, None)
             rank = (location_noise(path), "/ATen/" not in path, path, line)
             table = methods if kind == "method" else best
             d = table.setdefault(name, {})
@@ -204,6 +220,27 @@ class _Defs:
             ns, last = qual.rsplit("::", 1)
             for d in self.ns_dirs.get(ns, ()):
                 hit = self.find(f"{d}::{last}", depth + 1)
+                if hit is not None:
+                    return hit
+        return None
+
+    def visible(self, qual: str, path: str) -> bool:
+        """False for a `static` function of another source file: no other file can call it."""
+        local = self.file_local.get(qual)
+        return local is None or path in local
+
+    def field(self, cls: str, name: str, depth: int = 0) -> tuple[str, str] | None:
+        """(type as written, the class that declares it) of data member `name` of `cls` or its bases."""
+        got = self.fields.get(self.find(cls) or cls, {}).get(name)
+        if got is not None:
+            return got, self.find(cls) or cls
+        if depth >= 5:
+            return None
+        owner = cls.rsplit("::", 1)[0] if "::" in cls else ""
+        for base in self.bases.get(self.find(cls) or cls, ()):
+            b = self.type_named(_type_name(base), owner)
+            if b is not None and b != cls:
+                hit = self.field(b, name, depth + 1)
                 if hit is not None:
                     return hit
         return None
@@ -514,7 +551,7 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
     for prefix in _prefixes(where):
         q = f"{prefix}::{name}" if prefix else name
         hit = defs.find(q) or (q if q in defs.namespaces else None)
-        if hit is not None:
+        if hit is not None and defs.visible(hit, r.path):
             return RESOLVED, (hit,), (f"{name} looked up from {prefix}" if prefix else "exact qualified name",)
     if not using:
         dirs, _ = f.visible_usings(r.line, r.scope)
@@ -561,6 +598,8 @@ def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tupl
     where = owner or r.scope
     for prefix in _prefixes(where)[:-1] if where else ():
         hit = defs.find(f"{prefix}::{name}")
+        if hit is not None and not defs.visible(hit, r.path):
+            continue
         if hit is not None and hit != r.scope:
             return RESOLVED, (hit,), (f"in the enclosing namespace {prefix}",)
         if hit == r.scope:
@@ -578,7 +617,7 @@ def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tupl
         if hit is not None:
             return RESOLVED, (hit,), (f"through `using namespace {ns}`",)
     hit = defs.find(name)
-    if hit is not None:
+    if hit is not None and defs.visible(hit, r.path):
         return RESOLVED, (hit,), ("global namespace",)
     if any(ns.split("::", 1)[0] == "std" for ns in dirs) and not defs.by_name.get(name):
         return EXTERNAL, (f"std::{name}",), ("through `using namespace std`",)
@@ -627,6 +666,14 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
             if kind == "lib":
                 return EXTERNAL, (f"{val}::{method}",), (f"{origin} (a library type)",)
             rtype = val
+    if rtype is None and receiver and r.scope and _CHAIN_RE.fullmatch(receiver):
+        arrow = r.name[len(receiver) :].startswith("->")
+        typed = _chain_type(receiver, arrow, r, defs, f)
+        if typed is not None:
+            kind, val, origin = typed
+            if kind == "lib":
+                return EXTERNAL, (f"{val}::{method}",), (f"{origin} (a library type)",)
+            rtype = val
     if rtype is not None:
         hit = defs.member(rtype, method)
         if hit is not None:
@@ -642,6 +689,73 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
     return got
 
 
+_CHAIN_RE = re.compile(r"[A-Za-z_]\w*(?:(?:\.|->)[A-Za-z_]\w*)*")
+_CHAIN_SPLIT_RE = re.compile(r"(\.|->)")
+
+
+def _declared(var: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, str, str] | None:
+    """(type as written, the scope it is written in, why) of a parameter, an explicitly typed local,
+    or a data member of the enclosing class (or its bases) named `var`, at r.line in r.scope."""
+    cls, owner = _enclosing(r.scope, defs)
+    written = _written_type(var, r, f)
+    if written:
+        return written, owner or r.scope, f"{var} is a {written.strip()}"
+    if cls:
+        got = defs.field(cls, var)
+        if got is not None:
+            return got[0], got[1], f"{var} is a data member {got[0]} of {got[1]}"
+    return None
+
+
+def _through(written: str, where: str, arrow: bool, defs: _Defs):
+    """("class" | "lib", type) of what `x.` (arrow False) or `x->` (arrow True) reaches when x is
+    declared `written` in scope `where`: `p->` on a smart pointer or optional is its pointee."""
+    if arrow:
+        inner = _template_arg(written)
+        if inner:
+            return _classify(inner, where, defs)
+    return _classify(written, where, defs)
+
+
+def _chain_type(chain: str, arrow: bool, r: RefRow, defs: _Defs, f: _File, depth: int = 0):
+    """(kind, class or library type, why) of a receiver `v`, `this->m_`, `obj.field`, `p->a.b`: its
+    first name typed as a parameter, local or data member of the enclosing class, each further name
+    a data member of the class before it."""
+    parts = _CHAIN_SPLIT_RE.split(chain)
+    names, seps = parts[0::2], parts[1::2] + ["->" if arrow else "."]
+    cls, owner = _enclosing(r.scope, defs)
+    first = names[0]
+    state = None  # (written, where) of the current name, or None when only its class is known
+    if first == "this":
+        if not cls or seps[0] != "->":
+            return None
+        typed, why = ("class", cls), "this"
+    else:
+        decl = _declared(first, r, defs, f)
+        if decl is not None:
+            state, why = (decl[0], decl[1]), decl[2]
+            typed = None
+        else:
+            got = _var_type(first, r, defs, f, depth + 1)
+            if got is None:
+                return None
+            typed, why = (got[0], got[1]), got[2]
+    for name, sep in zip(names[1:], seps):
+        if state is not None:
+            typed = _through(state[0], state[1], sep == "->", defs)
+        if typed is None or typed[0] != "class":
+            return None
+        got = defs.field(typed[1], name)
+        if got is None:
+            return None
+        state, why = got, f"{why}; {name} is a data member {got[0]} of {got[1]}"
+    if state is not None:
+        typed = _through(state[0], state[1], seps[-1] == "->", defs)
+    if typed is None:
+        return None
+    return typed[0], typed[1], why
+
+
 def _methods_named(method: str, defs: _Defs) -> tuple[str, tuple, tuple]:
     found = defs.methods.get(method, [])
     if not found:
@@ -653,7 +767,7 @@ def _methods_named(method: str, defs: _Defs) -> tuple[str, tuple, tuple]:
 
 
 _KEYWORDS_RE = re.compile(r"\b(?:inline|static|virtual|explicit|constexpr|friend|extern|C10_\w+|TORCH_\w*API)\b")
-_CALL_INIT_RE = re.compile(r"^([A-Za-z_][\w:]*(?:(?:\.|->)[A-Za-z_]\w*)?)\s*(?:<[^()]*>)?\s*\(")
+_CALL_INIT_RE = re.compile(r"^([A-Za-z_][\w:]*(?:(?:\.|->)[A-Za-z_]\w*)*)\s*(?:<[^()]*>)?\s*\(")
 
 
 def _classify(written: str, where: str, defs: _Defs):
@@ -718,9 +832,61 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     here = r._replace(line=line)
     if _ID_RE.fullmatch(init):
         got = _var_type(init, here, defs, f, depth + 1)
+        if got is None:
+            decl = _declared(init, here, defs, f)
+            got = _classify(decl[0], decl[1], defs) if decl else None
+            got = got + (decl[2],) if got else None
         return (got[0], got[1], f"{var} = {init} (line {line}); {got[2]}") if got else None
+    m = _DEREF_RE.fullmatch(init) or _INDEX_RE.fullmatch(init)
+    if m is not None:  # `*p` / `v[i]`: the pointee / the element type of p's / v's declared type
+        decl = _declared(m.group(1), here, defs, f)
+        if decl is None:
+            return None
+        written, scope, why = decl
+        inner = _template_arg(written) if init.startswith("*") else _element_type(written, scope, defs)
+        if init.startswith("*") and not inner and "*" in written:
+            inner = written
+        if isinstance(inner, tuple):
+            inner, scope = inner
+        got = _classify(inner, scope, defs) if inner else None
+        return (got[0], got[1], f"{var} = {init} (line {line}); {why}") if got else None
     got = _expr_type(init, here, defs, f, depth)
     return (got[0], got[1], f"{var} = {got[2]} (line {line})") if got else None
+
+
+_DEREF_RE = re.compile(r"\*\s*([A-Za-z_]\w*)")
+_INDEX_RE = re.compile(r"([A-Za-z_]\w*)\s*\[[^\[\]]*\]")
+_CONTAINERS = ("vector<", "ArrayRef<", "SmallVector<", "List<", "array<", "deque<", "OptionalArrayRef<")
+
+
+def _element_type(written: str, where: str, defs: _Defs, depth: int = 0):
+    """(element type as written, the scope it is written in) of a container type (`std::vector<T>`,
+    `c10::ArrayRef<T>`, an alias of one: `variable_list`), or None."""
+    for c in _CONTAINERS:
+        i = written.find(c)
+        if i >= 0 and (i == 0 or not (written[i - 1].isalnum() or written[i - 1] == "_")):
+            inner = written[i + len(c) :]
+            level = 0
+            for k, ch in enumerate(inner):
+                if ch == "<":
+                    level += 1
+                elif ch in ">,":
+                    if level == 0:
+                        return inner[:k].strip(), where
+                    if ch == ">":
+                        level -= 1
+            return None
+    if depth >= 3:
+        return None
+    name = _type_name(written)
+    for prefix in _prefixes(where):
+        hit = defs.find(f"{prefix}::{name}" if prefix else name)
+        if hit is not None and defs.kind.get(hit) == "alias":
+            owner = hit.rsplit("::", 1)[0] if "::" in hit else ""
+            return _element_type(defs.alias_of.get(hit, ""), owner, defs, depth + 1)
+        if hit is not None:
+            return None
+    return None
 
 
 _UNWRAP = frozenset(("value", "value_or", "get"))
@@ -778,6 +944,12 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
                 if got is not None:
                     return got[0], got[1], f"{callee}() of a {inner} wrapper"
         rt = _var_type(member[0], here, defs, f, depth + 1)
+        if rt is None and depth < 3:
+            rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
+        if rt is not None and rt[0] == "class":
+            target = defs.member(rt[1], member[1])
+    elif member is not None and _CHAIN_RE.fullmatch(member[0]) and depth < 3:
+        rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
         if rt is not None and rt[0] == "class":
             target = defs.member(rt[1], member[1])
     elif member is None:

@@ -26,6 +26,8 @@ definition's signature. What the calls alone do not say is recorded here:
 
 from __future__ import annotations
 
+import re
+
 from ..code_facts import Reference
 from .text import _norm_name, _one_line
 
@@ -81,9 +83,14 @@ def _receiver(name: str) -> str:
     return head
 
 
+_INIT_HEAD_RE = re.compile(r"[*&(\s]*([A-Za-z_]\w*)")
+
+
 def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
     """Kind "local" references for the declarations of member-call receivers (see the module
-    docstring)."""
+    docstring), and of the locals those are initialized from (`auto bias = bias_r;` needs
+    `bias_r`'s declaration; `auto& fn = *func;`, `auto& g = grads[i];`, `auto d = x.device();` need
+    `func`, `grads`, `x`), three levels deep."""
     wanted = set()
     for r in refs:
         if r.scope and r.kind == "call":
@@ -92,10 +99,8 @@ def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
                 wanted.add((r.scope, v))
     if not wanted:
         return []
-    names = {v for _, v in wanted}
-    out = []
+    seen = []  # (var, scope, node, type node, value node) of every simple local declaration
     for node in decl_nodes:
-        pos = node.start_byte
         typ = node.child_by_field_name("type")
         if typ is None:
             continue
@@ -108,21 +113,34 @@ def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
                 decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
             if decl is None or decl.type != "identifier":
                 continue
-            var = data[decl.start_byte : decl.end_byte].decode("utf-8", "replace")
+            seen.append((data[decl.start_byte : decl.end_byte].decode("utf-8", "replace"), node, typ, value))
+    out = []
+    done = set()
+    for _ in range(4):
+        names = {v for _, v in wanted}
+        more = set()
+        for var, node, typ, value in seen:
             if var not in names:
                 continue
-            scope = scope_of(pos)
-            if not scope or (scope, var) not in wanted:
+            scope = scope_of(node.start_byte)
+            if not scope or (scope, var) not in wanted or (scope, var, node.start_byte) in done:
                 continue
+            done.add((scope, var, node.start_byte))
             ttext = " ".join(data[typ.start_byte : typ.end_byte].decode("utf-8", "replace").split())
             if typ.type == "placeholder_type_specifier" or ttext == "auto":
                 if value is None or value.type == "initializer_list":
                     continue
                 init = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())
                 text = f"{var} = {init[:160]}"
+                m = _INIT_HEAD_RE.match(init)
+                if m and (scope, m.group(1)) not in wanted:
+                    more.add((scope, m.group(1)))
             else:
                 text = f"{var}: {ttext}"
             out.append(Reference(text, node.start_point[0] + 1, scope, "local"))
+        if not more:
+            break
+        wanted |= more
     return out
 
 

@@ -233,11 +233,18 @@ class _Walker:
             decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
         if decl is None:
             return
+        if decl.type == "field_identifier":
+            if typ is not None and node.type == "field_declaration":
+                self.fields(node, prefix)
+            return
         if decl.type == "function_declarator":
             inner = decl.child_by_field_name("declarator")
             if inner is None or inner.type not in _SIMPLE_NAMES:
                 return
             name_node = inner
+            if inner.type == "identifier" and self.t(inner) == "TORCH_ARG":
+                self.torch_arg(node, decl, prefix)
+                return
         elif decl.type == "operator_cast":
             name_node = decl
         else:
@@ -247,6 +254,43 @@ class _Walker:
             name = name.split("(", 1)[0].strip()
         self.defs.append([name, _join(prefix, name), "method", name_node.start_point[0] + 1,
                           node.end_point[0] + 1, _one_line(self.t(node)), (), name_node.start_byte, prefix, name])
+
+    def torch_arg(self, node, decl, prefix: str) -> None:
+        """`TORCH_ARG(double, lr) = 1e-2;` in an options class (torch/arg.h) writes the accessors
+        `lr()` / `lr(new_lr)` and the data member `lr_`: a method `lr` (signature `const double& lr()
+        const`, so that its return type types `options.lr().foo()`) and a variable `lr_`."""
+        params = decl.child_by_field_name("parameters")
+        text = " ".join(self.t(params)[1:-1].split()) if params is not None else ""
+        typ, _, name = text.rpartition(",")
+        typ, name = typ.strip(), name.strip()
+        if not typ or not name.isidentifier():
+            return
+        line, end = decl.start_point[0] + 1, node.end_point[0] + 1
+        self.defs.append([name, _join(prefix, name), "method", line, end, _one_line(f"const {typ}& {name}() const", 200),
+                          (), decl.start_byte, prefix, name])
+        self.defs.append([name + "_", _join(prefix, name + "_"), "variable", line, end, _one_line(f"{typ} {name}_", 200),
+                          (), decl.start_byte, prefix, name + "_"])
+
+    def fields(self, node, prefix: str) -> None:
+        """The data members of one `field_declaration` (`c10::intrusive_ptr<Store> store_;`, `Node *a,
+        *b;`): kind "variable", signature = the type and declarator up to the name (`std::shared_ptr<Node>
+        function`, `Node* fn_`: no initializer), so that the link step can type `store_->set(..)` and
+        `next.function->name()` in the class's methods."""
+        src = self.src
+        start = node.start_byte
+        typ = node.child_by_field_name("type")
+        head = src[start : typ.end_byte].decode("utf-8", "replace")
+        for decl in node.children_by_field_name("declarator"):
+            name_node = decl
+            while name_node is not None and name_node.type in _DECL_WRAPPERS:
+                name_node = name_node.child_by_field_name("declarator") or (name_node.named_children or [None])[-1]
+            if name_node is None or name_node.type != "field_identifier":
+                continue
+            name = src[name_node.start_byte : name_node.end_byte].decode("utf-8", "replace")
+            marks = src[decl.start_byte : name_node.start_byte].decode("utf-8", "replace")
+            self.defs.append([name, _join(prefix, name), "variable", name_node.start_point[0] + 1,
+                              node.end_point[0] + 1, _one_line(f"{head} {marks.strip()}{name}", 200), (),
+                              name_node.start_byte, prefix, name])
 
     def function(self, node, prefix: str, in_class: bool) -> None:
         decl = node.child_by_field_name("declarator")

@@ -200,7 +200,10 @@ def _fix_namespaces(data: bytes, defs: list, spans: list, braces: dict, bodies) 
                     kept.append(c)
             if len(kept) != rest.count("::") + 1:
                 new_rest = "::".join(kept)
-                if not kept and d[2] == "method" and "::" not in d[9]:
+                if not kept and d[2] == "variable":  # a data member of no class the text agrees on
+                    d[2] = ""
+                    changed = True
+                elif not kept and d[2] == "method" and "::" not in d[9]:
                     if innermost is None:
                         innermost = _innermost_brace(spans, braces)
                     if innermost(pos):

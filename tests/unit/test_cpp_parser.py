@@ -112,7 +112,10 @@ void add_kernel(TensorIteratorBase& iter) {}
     assert d["at::native::BinaryOpState::Inner::go"].kind == "method"
     assert d["at::native::helper"].kind == "function"  # anonymous namespaces are transparent
     assert d["at::native::CPU_CAPABILITY::add_kernel"].kind == "function"  # inline ns kept
-    assert "at::native::BinaryOpState::numel_" not in d  # data members are not definitions
+    # data members are "variable" definitions whose signature is the type as written (no initializer):
+    # what the link step types `numel_.foo()` with
+    field = d["at::native::BinaryOpState::numel_"]
+    assert (field.kind, field.line, field.signature) == ("variable", 13, "int64_t numel_")
 
 
 def test_out_of_class_definitions_are_qualified_as_written():
