@@ -25,6 +25,7 @@ not a layer of the tool).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sqlite3
@@ -51,9 +52,15 @@ def _column(text: str, name: str) -> int | None:
 class Oracle:
     """jedi over one source root, with the index's definitions to name what it reaches."""
 
-    def __init__(self, root: Path, layout: str, con: sqlite3.Connection):
+    def __init__(self, root: Path, layout: str, con: sqlite3.Connection, cache: Path | None = None):
         import jedi
         self.jedi = jedi
+        # jedi's answers do not depend on torchatlas: a cache file makes a re-run after a change of
+        # the link step take seconds (key: path, line, name; value: jedi's raw answer or None)
+        self.cache_path = cache
+        self.cache: dict[str, list | None] = {}
+        if cache is not None and cache.exists():
+            self.cache = json.loads(cache.read_text())
         self.root = root
         if layout == "checkout":  # the tree itself, not the installed torch, plus the standard library
             paths = [str(root)] + sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")})
@@ -68,6 +75,28 @@ class Oracle:
     def target(self, path: str, line: int, name: str) -> tuple[str, str] | None:
         """(kind, name) of what jedi reaches: ("def", qualname) | ("binding", name) |
         ("builtin", builtins.x) | ("local", ...) | ("outside", module.x); None when it does not know."""
+        key = f"{path}:{line}:{name}"
+        if key in self.cache:
+            raw = self.cache[key]
+        else:
+            raw = self.cache[key] = self._ask(path, line, name)
+        if raw is None:
+            return None
+        kind, rel, d_line, d_name = raw
+        if kind != "def":
+            return kind, rel
+        rows = self.con.execute("SELECT d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
+                                "d.line = ? AND d.name = ?", (rel, d_line, d_name)).fetchall()
+        if rows:
+            return "def", rows[0][0]
+        return "local", f"{rel}:{d_line}:{d_name}"
+
+    def save(self) -> None:
+        if self.cache_path is not None:
+            self.cache_path.write_text(json.dumps(self.cache))
+
+    def _ask(self, path: str, line: int, name: str) -> list | None:
+        """jedi's raw answer: [kind, name or path, line, name] (kind "def" still to be named by the index)."""
         text_lines = self._lines(path)
         if line - 1 >= len(text_lines):
             return None
@@ -87,28 +116,40 @@ class Oracle:
         if not found:
             return None
         d = found[0]
-        if d.in_builtin_module() or d.module_name == "builtins":
-            return "builtin", "builtins." + d.name
         mp = d.module_path
+        if d.module_name == "builtins" or (d.in_builtin_module() and mp is None):
+            return ["builtin", "builtins." + d.name, 0, ""]
         if mp is None:
             return None
         try:
             rel = Path(mp).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
-            return "outside", f"{d.module_name}.{d.name}"
-        if rel.startswith("torch/_C/") and rel.endswith(".pyi"):
-            return "binding", d.name
-        rows = self.con.execute("SELECT d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
-                                "d.line = ? AND d.name = ?", (rel, d.line, d.name)).fetchall()
-        if rows:
-            return "def", rows[0][0]
-        return "local", f"{rel}:{d.line}:{d.name}"
+            return ["outside", f"{d.module_name}.{d.name}", 0, ""]
+        if rel.startswith("torch/_C/") and rel.endswith(".pyi"):  # a stub (jedi calls a compiled one builtin)
+            return ["binding", d.name, 0, ""]
+        if d.in_builtin_module():
+            return ["builtin", "builtins." + d.name, 0, ""]
+        return ["def", rel, d.line, d.name]
 
     def _lines(self, path: str) -> list[str]:
         key = "lines:" + path
         if key not in self.scripts:
             self.scripts[key] = (self.root / path).read_text(errors="replace").splitlines()
         return self.scripts[key]
+
+
+def _shape(name: str) -> str:
+    """The shape of a called name, to count misses by class: self.m, self.a.m, super().m, x.m, ..."""
+    head, _, rest = name.partition(".")
+    if name.startswith("super()."):
+        return "super().m"
+    if "(" in name or "[" in name:
+        return "expression receiver"
+    if not rest:
+        return "bare name"
+    if head in ("self", "cls"):
+        return f"{head}.m" if "." not in rest else f"{head}.attr.m"
+    return "name.m" if "." not in rest else "name.attr.m"
 
 
 def _agrees(status: str, target: str | None, oracle: tuple[str, str]) -> bool:
@@ -143,6 +184,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--per-file", type=int, default=15, help="functions per sampled file")
     ap.add_argument("--budget", type=float, default=900, help="stop asking jedi after this many seconds")
+    ap.add_argument("--misses", type=int, default=15, metavar="N",
+                    help="list up to N misses and N disagreements (and count the misses by the shape of the call)")
+    ap.add_argument("--jedi-cache", type=Path, metavar="FILE",
+                    help="keep jedi's answers in FILE (JSON) and reuse them: a re-run after a change of the link step "
+                         "asks jedi only about calls it has not seen (the index must be of the same source)")
     args = ap.parse_args()
     try:
         import jedi  # noqa: F401
@@ -175,12 +221,13 @@ def main() -> int:
             break
         quals = by_path[path]
         sample += [(q, path) for q in rng.sample(quals, min(args.per_file, len(quals), args.n - len(sample)))]
-    oracle = Oracle(Path(source.root), source.layout, con)
+    oracle = Oracle(Path(source.root), source.layout, con, args.jedi_cache)
     new = {"resolved": 0, "agree": 0, "jedi_in_torch": 0, "found": 0}
     old = {"resolved": 0, "agree": 0, "found": 0}
     statuses: dict[str, int] = {}
     disagreements: list[str] = []
     misses: list[str] = []
+    shapes: dict[str, int] = {}
     calls = done = 0
     t0 = time.perf_counter()
     for qual, path in sample:
@@ -207,7 +254,7 @@ def main() -> int:
                 new["resolved"] += 1
                 if _agrees(ref.status, target, jedi_answer):
                     new["agree"] += 1
-                elif len(disagreements) < 15:
+                elif len(disagreements) < args.misses:
                     disagreements.append(f"{ref.location} {ref.name}: torchatlas {target}, jedi {jedi_answer}")
             if old_target is not None:
                 old["resolved"] += 1
@@ -216,11 +263,16 @@ def main() -> int:
                 new["jedi_in_torch"] += 1
                 if ref.status == "resolved" and _agrees(ref.status, target, jedi_answer):
                     new["found"] += 1
-                elif len(misses) < 15:
-                    misses.append(f"{ref.location} {ref.name}: torchatlas {ref.status} {target}, jedi {jedi_answer}")
+                else:
+                    shape = _shape(ref.name)
+                    shapes[shape] = shapes.get(shape, 0) + 1
+                    if len(misses) < args.misses:
+                        misses.append(f"{ref.location} {ref.name}: torchatlas {ref.status} {target}, jedi {jedi_answer}"
+                                      f"  [{shape}]")
                 if old_target is not None and _agrees("resolved", old_target, jedi_answer):
                     old["found"] += 1
     wall = time.perf_counter() - t0
+    oracle.save()
 
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:.1f}% ({a}/{b})" if b else "n/a"
@@ -233,12 +285,15 @@ def main() -> int:
           f"recall {pct(new['found'], new['jedi_in_torch'])}")
     print(f"before (lookup by name):   precision {pct(old['agree'], old['resolved'])}   "
           f"recall {pct(old['found'], new['jedi_in_torch'])}")
+    if shapes:
+        print("misses by the shape of the call: " + ", ".join(f"{k} {v}" for k, v in
+                                                          sorted(shapes.items(), key=lambda kv: -kv[1])))
     if disagreements:
-        print("disagreements (first 15):")
+        print(f"disagreements (first {args.misses}):")
         for d in disagreements:
             print("  " + d)
     if misses:
-        print("jedi resolves, torchatlas does not agree (first 15):")
+        print(f"jedi resolves, torchatlas does not agree (first {args.misses}):")
         for m in misses:
             print("  " + m)
     return 0

@@ -38,6 +38,7 @@ from typing import Iterable, Iterator
 
 from .link import BUILTIN, CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .py_parser import module_name
+from .python_signatures import params as sigs_params, returns as sig_returns, type_name, variable as sig_variable
 
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__")) | {"__import__", "__build_class__"}
 _KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
@@ -79,15 +80,28 @@ class _Facts:
         # module -> names bound below module level (nested defs, methods, local imports): only a
         # reference whose head is one of these depends on its scope
         self.scoped: dict[str, set[str]] = {}
-        for qual, name, kind, bases, path in con.execute(
-                "SELECT d.qualname, d.name, d.kind, d.bases, f.path FROM defs d JOIN files f ON f.id = d.file_id "
-                "WHERE f.lang = 'python'"):
+        # qualname -> the signatures of the definitions by that name (a property's getter and
+        # setter share one): where parameter, variable and return annotations are read from
+        self.sigs: dict[str, list[str]] = {}
+        sigs = self.sigs
+        self.funcs: dict[str, list[str]] = {}  # module -> its functions and methods
+        for qual, name, kind, bases, path, sig in con.execute(
+                "SELECT d.qualname, d.name, d.kind, d.bases, f.path, d.signature FROM defs d JOIN files f "
+                "ON f.id = d.file_id WHERE f.lang = 'python'"):
+            if sig and kind != "class":
+                got = sigs.get(qual)
+                if got is None:
+                    sigs[qual] = [sig]
+                else:
+                    got.append(sig)
             old = self.kind.get(qual)
             if old is None or _KIND_PRIORITY.get(kind, 3) < _KIND_PRIORITY.get(old, 3):
                 self.kind[qual] = kind
             mod = mod_of_path.get(path)
             if mod is None:
                 mod = mod_of_path[path] = module_name(path)[0]
+            if kind in ("function", "method"):
+                self.funcs.setdefault(mod, []).append(qual)
             if qual == (mod + "." + name if mod else name):
                 self.own.setdefault(mod, set()).add(name)
             else:
@@ -124,6 +138,147 @@ class _Facts:
         self._stars: dict[str, dict[str, str]] = {}
         self._mro: dict[str, tuple[list[str], bool]] = {}
         self._abs: dict[str, tuple | None] = {}
+        self._params: dict[str, dict[str, str]] = {}
+        self._param_names: dict[str, frozenset[str]] = {}
+        self._types: dict[tuple, str | None] = {}
+        self._attr_types: dict[tuple[str, str], str | None] = {}
+
+    # -- static types (annotations, constructors; indexes/python_signatures.py reads the text) --
+    def params(self, func: str) -> dict[str, str]:
+        """{parameter: annotation} of a function or method (its first complete signature)."""
+        got = self._params.get(func)
+        if got is None:
+            got = {}
+            for sig in self.sigs.get(func, ()):
+                p = sigs_params(sig)
+                if p is not None:
+                    got = p
+                    break
+            self._params[func] = got
+        return got
+
+    def param_names(self, module: str) -> frozenset[str]:
+        """Every parameter name of the module's functions but self/cls (their heads depend on the scope)."""
+        got = self._param_names.get(module)
+        if got is None:
+            names: set[str] = set()
+            for f in self.funcs.get(module, ()):
+                names.update(self.params(f))
+            got = self._param_names[module] = frozenset(names - _SCOPED_HEADS)
+        return got
+
+    def binder(self, scope: str, module: str, head: str) -> str | None:
+        """The innermost function enclosing `scope` (itself included) that has a parameter `head`."""
+        s = scope
+        while s and s != module:
+            if self.kind.get(s) in ("function", "method") and head in self.params(s):
+                return s
+            s = s.rpartition(".")[0]
+        return None
+
+    def type_of(self, ann: str, module: str, scope: str) -> str | None:
+        """The indexed class an annotation written at `scope` of `module` denotes, else None."""
+        key = (ann, module, scope)
+        if key in self._types:
+            return self._types[key]
+        self._types[key] = None
+        t = type_name(ann)
+        cls = None
+        if t is not None:
+            ans = self.lookup(t, module, scope, in_class_body=True)
+            if ans is not None and ans[0] == RESOLVED and self.kind.get(ans[1][0]) == "class":
+                cls = ans[1][0]
+        self._types[key] = cls
+        return cls
+
+    def returned(self, func: str) -> str | None:
+        """The class a function's return annotation names (every signature of it agreeing), else None."""
+        found = None
+        for sig in self.sigs.get(func, ()):
+            ret = sig_returns(sig)
+            if not ret:
+                return None
+            cls = self.type_of(ret, self.module_of(func), func.rpartition(".")[0])
+            if cls is None or (found is not None and cls != found):
+                return None
+            found = cls
+        return found
+
+    def module_of(self, qual: str) -> str:
+        """The module a qualname is defined in (the longest indexed module prefix)."""
+        m = qual
+        while m and m not in self.modules:
+            m = m.rpartition(".")[0]
+        return m
+
+    def variable_type(self, var: str) -> str | None:
+        """The class of the value a variable holds, when its line says so: `x: T`, `x = T(...)`,
+        `x = f(...)` with `f` annotated `-> T`."""
+        sigs = self.sigs.get(var, ())
+        if len(sigs) != 1:
+            return None  # assigned in several places (if/else, try/except): not one fact
+        got = sig_variable(sigs[0])
+        if got is None:
+            return None
+        scope = var.rpartition(".")[0]
+        module = self.module_of(var)
+        if got[0] == "annotation":
+            return self.type_of(got[1], module, scope)
+        ans = self.lookup(got[1], module, scope, in_class_body=True)
+        if ans is None or ans[0] != RESOLVED:
+            return None
+        target = ans[1][0]
+        kind = self.kind.get(target)
+        if kind == "class":
+            return target
+        if kind in ("function", "method"):
+            return self.returned(target)
+        return None
+
+    def attr_type(self, cls: str, attr: str) -> str | None:
+        """The class of `obj.attr` for an instance of `cls`: an annotated or constructed class
+        variable, or a property (a method taking only self, read without a call) with a return
+        annotation; None when the facts do not say."""
+        key = (cls, attr)
+        if key in self._attr_types:
+            return self._attr_types[key]
+        self._attr_types[key] = None
+        q, _owner, _complete = self.member(cls, attr)
+        t = None
+        if q is not None:
+            kind = self.kind.get(q)
+            if kind == "variable":
+                t = self.variable_type(q)
+            elif kind == "method":
+                t = self._getter_type(q)
+        self._attr_types[key] = t
+        return t
+
+    def _getter_type(self, q: str) -> str | None:
+        """A property with a setter: the getter's (the signature without parameters besides self)."""
+        getters = [s for s in self.sigs.get(q, ()) if list(sigs_params(s) or {"?": ""}) == ["self"]]
+        if len(getters) != 1:
+            return None
+        ret = sig_returns(getters[0])
+        return self.type_of(ret, self.module_of(q), q.rpartition(".")[0]) if ret else None
+
+    def on_instance(self, cls: str, attrs: list[str], why: str) -> tuple | None:
+        """`obj.a.b.m` for an instance `obj` of `cls`: each attribute typed in turn, then m looked up
+        along the MRO of the last class; None when a link of the chain is untyped."""
+        for a in attrs[:-1]:
+            nxt = self.attr_type(cls, a)
+            if nxt is None:
+                return None
+            cls = nxt
+        m = attrs[-1]
+        q, owner, _complete = self.member(cls, m)
+        if q is not None:
+            return RESOLVED, (q,), (f"{why}: a {owner.rpartition('.')[2]}, method of {owner}",)
+        if cls == "torch._tensor.Tensor":
+            for b in ("torch.Tensor." + m, "torch._C.TensorBase." + m):
+                if b in self.bindings:
+                    return RESOLVED, (b,), (f"{why}: a Tensor, method bound to C by torchgen",)
+        return None
 
     def star_source(self, module: str, stack: tuple = ()) -> dict[str, str]:
         """Public names `module` gets from its star imports -> the module that binds each (the last
@@ -210,6 +365,9 @@ class _Facts:
             rest = parts[i:]
             kind = self.kind.get(prefix)
             if kind is not None:
+                if kind == "variable":  # `V.graph.sizevars.m` with `V = _V()`: through the types
+                    cls = self.variable_type(prefix)
+                    return None if cls is None else self.on_instance(cls, rest, prefix.rpartition(".")[2])
                 if kind == "class" and len(rest) == 1:
                     q, owner, _complete = self.member(prefix, rest[0])
                     if q is not None:
@@ -381,6 +539,9 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
         cls = _enclosing_class(facts, scope, module) if facts.kind.get(scope) != "class" else None
         if cls is not None:
             if "." in rest:
+                ans = facts.on_instance(cls, rest.split("."), "self") if head == "self" else None
+                if ans is not None:
+                    return ans
                 return UNRESOLVED, (), (f"{head}.{rest.partition('.')[0]} is an attribute whose type is unknown",)
             q, owner, complete = facts.member(cls, rest)
             if q is not None:
@@ -399,6 +560,25 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
     return UNRESOLVED, (), (f"{head}: a local variable, a parameter, or a name the index does not define",)
 
 
+def _resolve_param(facts: _Facts, name: str, binder: str, module: str) -> tuple:
+    """A name whose head is a parameter of `binder` (the innermost function that has it): typed by
+    its annotation, or unresolved (a parameter shadows every module-level name it spells)."""
+    head, _, rest = name.partition(".")
+    where = binder.rpartition(".")[2]
+    if not rest:
+        return UNRESOLVED, (), (f"{head} is a parameter of {where}: what it holds depends on the caller",)
+    if "(" in name or "[" in name:
+        return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
+    ann = facts.params(binder).get(head, "")
+    cls = facts.type_of(ann, module, binder.rpartition(".")[0]) if ann else None
+    if cls is None:
+        return UNRESOLVED, (), (f"{head} is a parameter of {where} without an annotation naming an indexed class",)
+    ans = facts.on_instance(cls, rest.split("."), f"parameter {head}: {ann}")
+    if ans is not None:
+        return ans
+    return UNRESOLVED, (), (f"{head}: {ann}, but {rest} is not found on {cls} (or an attribute's type is unknown)",)
+
+
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     """One Link per Python reference (the contract is in indexes/link.py)."""
     facts: _Facts = world.cached("py.facts", _Facts)
@@ -409,6 +589,9 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     by_scope: dict[tuple, tuple] = {}  # answers that depend on the enclosing scope (or class)
     by_name: dict[str, tuple] = {}  # answers that do not (most): one lookup per name and file
     classes: dict[str, tuple] = {}  # scope -> (is a class body, enclosing class)
+    params: frozenset[str] = frozenset()  # the file's parameter names
+    binders: dict[tuple[str, str], str | None] = {}  # (scope, head) -> the function whose parameter it is
+    by_param: dict[tuple[str, str], tuple] = {}  # (that function, name) -> answer
     make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
     for rid, file_id, path, name, _line, scope, _kind in refs:  # unpacked: cheaper than attributes
         if file_id != current_file:
@@ -416,9 +599,20 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
             module = module_name(path)[0]
             local = facts.scoped.get(module, set())
             scoped = local | _SCOPED_HEADS
-            by_scope, by_name, classes = {}, {}, {}
+            params = facts.param_names(module)
+            by_scope, by_name, classes, binders, by_param = {}, {}, {}, {}, {}
         scope = scope or ""
         head = name.partition(".")[0]
+        if head in params and scope:
+            b = binders.get((scope, head), False)
+            if b is False:
+                b = binders[(scope, head)] = facts.binder(scope, module, head)
+            if b is not None:
+                ans = by_param.get((b, name))
+                if ans is None:
+                    ans = by_param[(b, name)] = _resolve_param(facts, name, b, module)
+                yield make((rid,) + ans)
+                continue
         if head in scoped:
             if head in _SCOPED_HEADS and head not in local:  # self/cls/super(): only the class matters
                 cls = classes.get(scope)

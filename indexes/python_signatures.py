@@ -1,0 +1,157 @@
+"""Static types written in Python signatures, read from the one-line text the index stores.
+
+Why: the link step types a receiver (`gm.recompile()`, `self.weight.materialize()`) only from
+what the source says outright: a parameter's annotation (`gm: GraphModule`), a class or module
+variable's annotation or constructor (`weight: UninitializedParameter`, `V = _V()`), a property's
+return annotation. The index keeps each definition's signature as one line of text
+(`def f(self, gm: Optional["GraphModule"] = None) -> Graph`), so these helpers take that text
+apart; they never guess: a type they cannot reduce to one dotted name is None.
+
+* `params(sig)`      -> {name: annotation text or ""} of a `def` line (None if it is truncated)
+* `returns(sig)`     -> the return annotation text, or ""
+* `variable(sig)`    -> ("annotation", text) | ("call", callee) | None for `x: T = ...` / `x = C(...)`
+* `type_name(text)`  -> the one class an annotation denotes (`Optional[X]`, `X | None`, `"X"` -> X),
+                        else None (`list[X]`, `Union[A, B]`, `Callable[...]`)
+"""
+
+from __future__ import annotations
+
+import re
+
+_SPECIAL = re.compile(r"[\[\](){}'\",:=|]|->")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
+_OPENERS = {"[": "]", "(": ")", "{": "}"}
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """`text` split at `sep` where it is outside brackets and strings."""
+    out, depth, quote, start = [], 0, "", 0
+    for m in _SPECIAL.finditer(text):
+        ch = m.group()
+        if quote:
+            if ch == quote and text[m.start() - 1] != "\\":
+                quote = ""
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+        elif ch in _OPENERS:
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(text[start:m.start()])
+            start = m.end()
+    out.append(text[start:])
+    return out
+
+
+def _params_text(sig: str) -> tuple[str, str] | None:
+    """(the text between the parentheses of a `def` line, what follows them), None if unbalanced."""
+    i = sig.find("(")
+    if i < 0:
+        return None
+    depth, quote = 0, ""
+    for m in _SPECIAL.finditer(sig, i):
+        ch = m.group()
+        if quote:
+            if ch == quote and sig[m.start() - 1] != "\\":
+                quote = ""
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+        elif ch in _OPENERS:
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+            if depth == 0:
+                return sig[i + 1:m.start()], sig[m.end():]
+    return None
+
+
+def params(sig: str) -> dict[str, str] | None:
+    """{parameter: annotation as written ("" without one)} of a `def ...(...)` line; None when the
+    line is not a complete def (truncated signatures end in "...")."""
+    s = sig.lstrip()
+    if not (s.startswith("def ") or s.startswith("async def ")):
+        return None
+    got = _params_text(s)
+    if got is None:
+        return None
+    out: dict[str, str] = {}
+    for p in _split_top(got[0], ","):
+        p = p.strip().lstrip("*").strip()
+        if not p or p == "/":
+            continue
+        name_ann = _split_top(p, "=")[0]
+        name, _, ann = name_ann.partition(":")
+        name = name.strip()
+        if name.isidentifier():
+            out[name] = ann.strip()
+    return out
+
+
+def returns(sig: str) -> str:
+    """The return annotation of a complete `def` line, "" without one."""
+    got = _params_text(sig)
+    if got is None:
+        return ""
+    rest = got[1].strip()
+    if not rest.startswith("->"):
+        return ""
+    rest = rest[2:].strip()
+    return rest[:-1].strip() if rest.endswith(":") else rest
+
+
+def variable(sig: str) -> tuple[str, str] | None:
+    """What a variable's line says of its type: ("annotation", T) for `x: T [= ...]`,
+    ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
+    else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
+    parts = _split_top(sig, "=")
+    head = parts[0]
+    if ":" in head:
+        name, _, ann = head.partition(":")
+        if name.strip().isidentifier() and ann.strip():
+            return "annotation", ann.strip()
+        return None
+    if len(parts) != 2 or not head.strip().isidentifier():
+        return None
+    rhs = parts[1].strip()
+    m = _CALL.match(rhs)
+    if m is None:
+        return None
+    got = _params_text(rhs)
+    if got is None or got[1].strip():  # `C(...).x`, `C(...)[0]`, a truncated line
+        return None
+    return "call", m.group(1)
+
+
+def _unquote(t: str) -> str:
+    t = t.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return t[1:-1].strip()
+    return t
+
+
+def type_name(ann: str) -> str | None:
+    """The one class an annotation denotes, as written (`torch.fx.GraphModule`), or None."""
+    t = _unquote(ann)
+    for _ in range(3):
+        if _DOTTED.match(t):
+            return t if t != "None" else None
+        alts = [a.strip() for a in _split_top(t, "|")]  # `X | None` (the splitter knows ":" "=" too)
+        if len(alts) == 1 and t.endswith("]"):
+            head, _, inner = t.partition("[")
+            head = head.strip()
+            if head in ("Optional", "typing.Optional"):
+                t = _unquote(inner[:-1])
+                continue
+            if head in ("Union", "typing.Union"):
+                alts = [a.strip() for a in _split_top(inner[:-1], ",")]
+            else:
+                return None  # list[X], Callable[...], Type[X]: not an instance of one class
+        alts = [_unquote(a) for a in alts if _unquote(a) not in ("None", "")]
+        if len(alts) != 1:
+            return None
+        t = alts[0]
+    return None

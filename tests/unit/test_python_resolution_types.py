@@ -1,0 +1,152 @@
+"""The link step types a receiver only from what the source states (indexes/link_python.py with
+indexes/python_signatures.py): parameter annotations, class-variable annotations, properties'
+return annotations, module variables bound to a constructor. Each rule on a tiny package: the
+call resolves to the method of the stated class (through its bases), and not to a same-named
+method elsewhere; where the source states nothing usable, the call stays unresolved."""
+
+from __future__ import annotations
+
+import pytest
+
+from linking import build_index, links_of
+from torchatlas.indexes import python_signatures as sigs
+
+PKG = {
+    "pkg/__init__.py": "",
+    "pkg/graph.py": """
+        class Graph:
+            def lint(self):
+                pass
+
+        class Other:
+            def lint(self):
+                pass
+            def recompile(self):
+                pass
+
+        def lint():
+            pass
+        """,
+    "pkg/module.py": """
+        from typing import Optional
+        from pkg.graph import Graph
+
+        class Base:
+            def recompile(self):
+                pass
+
+        class GraphModule(Base):
+            @property
+            def graph(self) -> Graph:
+                return self._graph
+
+            @graph.setter
+            def graph(self, g: Graph) -> None:
+                self._graph = g
+
+        class Lazy:
+            weight: "Graph"
+            untyped = None
+
+            def go(self):
+                self.weight.lint()
+                self.untyped.lint()
+        """,
+    "pkg/virtual.py": """
+        from pkg.module import GraphModule
+
+        class _V:
+            @property
+            def gm(self) -> GraphModule:
+                pass
+
+        V = _V()
+        """,
+    "pkg/user.py": """
+        from typing import Optional
+        from pkg import graph
+        from pkg.module import GraphModule
+        from pkg.virtual import V
+
+        def typed(gm: GraphModule, maybe: Optional["GraphModule"] = None, *, union: GraphModule | None = None):
+            gm.recompile()
+            maybe.recompile()
+            union.graph.lint()
+
+        def shadowed(graph):
+            graph.lint()
+
+        def not_a_class(gms: list[GraphModule], g):
+            gms.recompile()
+            g.recompile()
+
+        def outer(gm: GraphModule):
+            def inner():
+                gm.recompile()
+            return inner
+
+        def through_module_variable():
+            V.gm.graph.lint()
+
+        def at_module_level():
+            graph.lint()
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return build_index(tmp_path_factory.mktemp("types"), PKG, "python")
+
+
+def _one(db, scope, name):
+    got = links_of(db, scope, name)
+    assert len(got) == 1, got
+    return got[0]
+
+
+def test_parameter_annotation_types_the_receiver_through_its_bases(db):
+    status, target, why = _one(db, "pkg.user.typed", "gm.recompile")
+    assert (status, target) == ("resolved", "pkg.module.Base.recompile")  # inherited, not Other.recompile
+    assert "parameter gm" in why
+
+
+def test_optional_quoted_and_union_with_none_annotations(db):
+    assert _one(db, "pkg.user.typed", "maybe.recompile")[:2] == ("resolved", "pkg.module.Base.recompile")
+    # a property's return annotation types the next link of the chain (the getter, not the setter)
+    assert _one(db, "pkg.user.typed", "union.graph.lint")[:2] == ("resolved", "pkg.graph.Graph.lint")
+
+
+def test_a_parameter_shadows_the_module_level_name_it_spells(db):
+    status, target, _why = _one(db, "pkg.user.shadowed", "graph.lint")
+    assert status == "unresolved" and target is None  # not the module pkg.graph's function lint
+    assert _one(db, "pkg.user.at_module_level", "graph.lint")[:2] == ("resolved", "pkg.graph.lint")
+
+
+def test_no_usable_annotation_stays_unresolved(db):
+    assert _one(db, "pkg.user.not_a_class", "gms.recompile")[:2] == ("unresolved", None)  # list[...]
+    assert _one(db, "pkg.user.not_a_class", "g.recompile")[:2] == ("unresolved", None)
+
+
+def test_an_enclosing_functions_parameter_is_seen_by_a_closure(db):
+    assert _one(db, "pkg.user.outer.inner", "gm.recompile")[:2] == ("resolved", "pkg.module.Base.recompile")
+
+
+def test_class_variable_annotation_types_self_attribute(db):
+    assert _one(db, "pkg.module.Lazy.go", "self.weight.lint")[:2] == ("resolved", "pkg.graph.Graph.lint")
+    assert _one(db, "pkg.module.Lazy.go", "self.untyped.lint")[:2] == ("unresolved", None)
+
+
+def test_module_variable_bound_to_a_constructor(db):
+    assert _one(db, "pkg.user.through_module_variable", "V.gm.graph.lint")[:2] == ("resolved", "pkg.graph.Graph.lint")
+
+
+def test_signature_text_helpers():
+    assert sigs.params('def f(self, a: Dict[str, int] = {}, *args, sep: str = ",", **kw) -> X') == {
+        "self": "", "a": "Dict[str, int]", "args": "", "sep": "str", "kw": ""}
+    assert sigs.params("def f(self, a: int, b: Optional[Lo...") is None  # truncated: not a fact
+    assert sigs.returns("def graph(self) -> Graph") == "Graph"
+    assert sigs.variable("V = _V()") == ("call", "_V")
+    assert sigs.variable("x = f()[0]") is None
+    assert [sigs.type_name(t) for t in ('Optional["A"]', "A | None", "Union[None, a.B]", "list[A]", "Union[A, B]")] \
+        == ["A", "A", "a.B", None, None]
