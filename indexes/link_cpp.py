@@ -650,23 +650,9 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
             if kind == "lib":
                 return EXTERNAL, (f"{val}::{method}",), (f"the receiver is {origin} (a library type)",)
             rtype, origin = val, f"the receiver is {origin}"
-    elif receiver and _ID_RE.fullmatch(receiver) and r.scope and r.name.endswith("->" + method) \
-            and _template_arg(_written_type(receiver, r, f)):
-        # p->m() on a smart pointer / optional: a member of the pointee
-        inner = _template_arg(_written_type(receiver, r, f))
-        typed = _classify(inner, owner or r.scope, defs)
-        if typed is not None:
-            if typed[0] == "lib":
-                return EXTERNAL, (f"{typed[1]}::{method}",), (f"{receiver} points to a {inner} (a library type)",)
-            rtype, origin = typed[1], f"{receiver} points to a {inner}"
-    elif receiver and _ID_RE.fullmatch(receiver) and r.scope:
-        typed = _var_type(receiver, r, defs, f, 0)
-        if typed is not None:
-            kind, val, origin = typed
-            if kind == "lib":
-                return EXTERNAL, (f"{val}::{method}",), (f"{origin} (a library type)",)
-            rtype = val
-    if rtype is None and receiver and r.scope and _CHAIN_RE.fullmatch(receiver):
+    elif receiver and r.scope and _CHAIN_RE.fullmatch(receiver):
+        # a variable, `this->m_`, `obj.field`, `p->a.b`; `p->m()` on a smart pointer or optional is a
+        # member of the pointee
         arrow = r.name[len(receiver) :].startswith("->")
         typed = _chain_type(receiver, arrow, r, defs, f)
         if typed is not None:
@@ -693,28 +679,90 @@ _CHAIN_RE = re.compile(r"[A-Za-z_]\w*(?:(?:\.|->)[A-Za-z_]\w*)*")
 _CHAIN_SPLIT_RE = re.compile(r"(\.|->)")
 
 
-def _declared(var: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, str, str] | None:
-    """(type as written, the scope it is written in, why) of a parameter, an explicitly typed local,
-    or a data member of the enclosing class (or its bases) named `var`, at r.line in r.scope."""
+_CAST_RE = re.compile(r"(?:static|dynamic|reinterpret|const)_cast\s*<(.+)>\s*\(")
+_MAKE_RE = re.compile(r"(?:(?:std|c10)::)?(make_shared|make_unique|make_intrusive)\s*<([^()]+)>\s*\(")
+_MADE = {"make_shared": "std::shared_ptr", "make_unique": "std::unique_ptr", "make_intrusive": "c10::intrusive_ptr"}
+
+
+def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tuple[str, str, str] | None:
+    """(type as written, the scope it is written in, why) of `var` at r.line in r.scope, where the
+    syntax says it: a parameter; a local declared with a type, or `auto` from another such variable
+    (`= x`), a pointee (`= *p`), an element (`= v[i]`, `for (auto& x : v)`), a cast
+    (`static_cast<T&>(..)`) or `std::make_shared<T>(..)`; else a data member of the enclosing class
+    or its bases. None when the type needs a callee's return type (`_var_type` reads those)."""
     cls, owner = _enclosing(r.scope, defs)
-    written = _written_type(var, r, f)
+    where = owner or r.scope
+    written = f.param_types(r.scope, r.line).get(var)
     if written:
-        return written, owner or r.scope, f"{var} is a {written.strip()}"
-    if cls:
-        got = defs.field(cls, var)
-        if got is not None:
-            return got[0], got[1], f"{var} is a data member {got[0]} of {got[1]}"
+        return written, where, f"{var} is a parameter of type {written.strip()}"
+    best = None
+    for line, text in f.locals.get(r.scope, ()):
+        if line <= r.line and text.startswith(var) and text[len(var) : len(var) + 3] in (": ", " = ", " in"):
+            if best is None or line >= best[0]:
+                best = (line, text)
+    if best is None:
+        if cls:
+            got = defs.field(cls, var)
+            if got is not None:
+                return got[0], got[1], f"{var} is a data member {got[0]} of {got[1]}"
+        return None
+    line, text = best
+    sep, rest = text[len(var) : len(var) + 3], text[len(var) + 3 :].strip()
+    if sep == ": ":
+        return rest, where, f"{var} is a local {rest} (line {line})"
+    if depth >= 3:
+        return None
+    here = r._replace(line=line)
+    if sep == " in":  # for (auto& x : v): an element of v
+        src = _declared(rest, here, defs, f, depth + 1) if _ID_RE.fullmatch(rest) else None
+        elem = _element_type(src[0], src[1], defs) if src else None
+        return (elem[0], elem[1], f"{var} is an element of {rest} (line {line}); {src[2]}") if elem else None
+    m = _CAST_RE.match(rest)
+    if m is not None:
+        return m.group(1), where, f"{var} = {m.group(0)}..) (line {line})"
+    m = _MAKE_RE.match(rest)
+    if m is not None:
+        return f"{_MADE[m.group(1)]}<{m.group(2)}>", where, f"{var} = {m.group(1)}<{m.group(2)}>(..) (line {line})"
+    if _ID_RE.fullmatch(rest):
+        src = _declared(rest, here, defs, f, depth + 1)
+        return (src[0], src[1], f"{var} = {rest} (line {line}); {src[2]}") if src else None
+    m = _DEREF_RE.fullmatch(rest)
+    if m is not None:
+        src = _declared(m.group(1), here, defs, f, depth + 1)
+        if src is None:
+            return None
+        inner = _template_arg(src[0]) or (src[0].replace("*", " ", 1) if "*" in src[0] else "")
+        return (inner, src[1], f"{var} = {rest} (line {line}); {src[2]}") if inner else None
+    m = _INDEX_RE.fullmatch(rest)
+    if m is not None:
+        src = _declared(m.group(1), here, defs, f, depth + 1)
+        elem = _element_type(src[0], src[1], defs) if src else None
+        return (elem[0], elem[1], f"{var} = {rest} (line {line}); {src[2]}") if elem else None
     return None
 
 
 def _through(written: str, where: str, arrow: bool, defs: _Defs):
     """("class" | "lib", type) of what `x.` (arrow False) or `x->` (arrow True) reaches when x is
-    declared `written` in scope `where`: `p->` on a smart pointer or optional is its pointee."""
-    if arrow:
+    declared `written` in scope `where`: `p->` on a smart pointer or optional is its pointee (through
+    type aliases: `TensorTypePtr` is `std::shared_ptr<TensorType>`); None when that is unknown."""
+    if not arrow or "*" in written:
+        return _classify(written, where, defs)
+    for _ in range(4):
         inner = _template_arg(written)
         if inner:
             return _classify(inner, where, defs)
-    return _classify(written, where, defs)
+        name = _type_name(written)
+        alias = None
+        for prefix in _prefixes(where):
+            hit = defs.find(f"{prefix}::{name}" if prefix else name)
+            if hit is not None:
+                alias = hit if defs.kind.get(hit) == "alias" else None
+                break
+        if alias is None:
+            break
+        written, where = defs.alias_of.get(alias, ""), alias.rsplit("::", 1)[0] if "::" in alias else ""
+    got = _classify(written, where, defs)
+    return None if got is not None and got[0] == "lib" else got  # `p->` on a library type: its pointee unknown
 
 
 def _chain_type(chain: str, arrow: bool, r: RefRow, defs: _Defs, f: _File, depth: int = 0):
@@ -737,8 +785,8 @@ def _chain_type(chain: str, arrow: bool, r: RefRow, defs: _Defs, f: _File, depth
             typed = None
         else:
             got = _var_type(first, r, defs, f, depth + 1)
-            if got is None:
-                return None
+            if got is None or (got[0] == "lib" and seps[0] == "->"):
+                return None  # `p->` on a library type (a smart pointer a callee returns): pointee unknown
             typed, why = (got[0], got[1]), got[2]
     for name, sep in zip(names[1:], seps):
         if state is not None:
@@ -790,8 +838,8 @@ def _classify_uncached(written: str, where: str, defs: _Defs):
     return ("class", cls) if cls is not None else None
 
 
-def _return_type(qual: str, defs: _Defs):
-    """The class (or library type) a function returns, from its signature."""
+def _return_written(qual: str, defs: _Defs) -> tuple[str, str] | None:
+    """(the return type as written, the scope it is written in) of a function, from its signature."""
     sig = defs.sig.get(qual)
     if not sig:
         return None
@@ -801,7 +849,13 @@ def _return_type(qual: str, defs: _Defs):
         return None
     pre = re.sub(r"[\w:<>]*::$", "", sig[:i].rstrip())
     owner = qual.rsplit("::", 1)[0] if "::" in qual else ""
-    return _classify(_KEYWORDS_RE.sub(" ", pre), owner, defs)
+    return _KEYWORDS_RE.sub(" ", pre), owner
+
+
+def _return_type(qual: str, defs: _Defs):
+    """The class (or library type) a function returns, from its signature."""
+    got = _return_written(qual, defs)
+    return _classify(got[0], got[1], defs) if got else None
 
 
 def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
@@ -833,23 +887,14 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     if _ID_RE.fullmatch(init):
         got = _var_type(init, here, defs, f, depth + 1)
         if got is None:
-            decl = _declared(init, here, defs, f)
+            decl = _declared(init, here, defs, f, depth + 1)
             got = _classify(decl[0], decl[1], defs) if decl else None
             got = got + (decl[2],) if got else None
         return (got[0], got[1], f"{var} = {init} (line {line}); {got[2]}") if got else None
-    m = _DEREF_RE.fullmatch(init) or _INDEX_RE.fullmatch(init)
-    if m is not None:  # `*p` / `v[i]`: the pointee / the element type of p's / v's declared type
-        decl = _declared(m.group(1), here, defs, f)
-        if decl is None:
-            return None
-        written, scope, why = decl
-        inner = _template_arg(written) if init.startswith("*") else _element_type(written, scope, defs)
-        if init.startswith("*") and not inner and "*" in written:
-            inner = written
-        if isinstance(inner, tuple):
-            inner, scope = inner
-        got = _classify(inner, scope, defs) if inner else None
-        return (got[0], got[1], f"{var} = {init} (line {line}); {why}") if got else None
+    decl = _declared(var, r, defs, f, depth)  # `*p`, `v[i]`, a cast, make_shared<T>
+    if decl is not None:
+        got = _classify(decl[0], decl[1], defs)
+        return (got[0], got[1], decl[2]) if got else None
     got = _expr_type(init, here, defs, f, depth)
     return (got[0], got[1], f"{var} = {got[2]} (line {line})") if got else None
 
@@ -925,42 +970,74 @@ def _template_arg(written: str) -> str:
     return ""
 
 
+_MORE_CALL_RE = re.compile(r"(\.|->)\s*([A-Za-z_]\w*)\s*(?:<[^()]*>)?\s*\(")
+
+
+def _close(text: str, i: int) -> int:
+    """The index of the `)` matching the `(` at text[i] (-1 if none)."""
+    depth = 0
+    for k in range(i, len(text)):
+        ch = text[k]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return k
+    return -1
+
+
 def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
-    """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`: the return type,
-    read from the signature, of the callee it resolves to."""
+    """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`, or a chain of
+    them (`node->owningBlock()->owningNode()`): the return type, read from the signature, of the
+    last callee. None when a part is not a call (`f(x)[0]`, `a ? b : c`)."""
     m = _CALL_INIT_RE.match(expr)
     if m is None:
+        return None
+    end = _close(expr, m.end() - 1)
+    if end < 0:
         return None
     callee = m.group(1)
     here = r
     member = _split_member(callee)
     target = None
-    if member is not None and _ID_RE.fullmatch(member[0]):
-        if member[1] in _UNWRAP:  # opt.value_or(Tensor()): the optional's argument type
+    if member is not None and _CHAIN_RE.fullmatch(member[0]):
+        if member[1] in _UNWRAP and _ID_RE.fullmatch(member[0]):  # opt.value_or(Tensor()): the wrapped type
             inner = _template_arg(_written_type(member[0], here, f))
-            if inner:
+            if inner and end == len(expr) - 1:
                 cls, owner = _enclosing(here.scope, defs)
                 got = _classify(inner, owner or here.scope, defs)
                 if got is not None:
                     return got[0], got[1], f"{callee}() of a {inner} wrapper"
-        rt = _var_type(member[0], here, defs, f, depth + 1)
-        if rt is None and depth < 3:
+        if depth < 3:
             rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
-        if rt is not None and rt[0] == "class":
-            target = defs.member(rt[1], member[1])
-    elif member is not None and _CHAIN_RE.fullmatch(member[0]) and depth < 3:
-        rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
-        if rt is not None and rt[0] == "class":
-            target = defs.member(rt[1], member[1])
+            if rt is not None and rt[0] == "class":
+                target = defs.member(rt[1], member[1])
     elif member is None:
         status, targets, _ = (_qualified(callee, here, defs, f) if "::" in callee
                               else _unqualified(callee, here, defs, f))
         if status == RESOLVED and targets:
             target = targets[0]
+    why = f"{callee}()"
+    rest = expr[end + 1 :].strip()
+    while target is not None and rest:
+        m = _MORE_CALL_RE.match(rest)
+        if m is None:
+            return None
+        ret = _return_written(target, defs)
+        typed = _through(ret[0], ret[1], m.group(1) == "->", defs) if ret else None
+        if typed is None or typed[0] != "class":
+            return None
+        target = defs.member(typed[1], m.group(2))
+        why += f"{m.group(1)}{m.group(2)}()"
+        close = _close(rest, m.end() - 1)
+        if close < 0:
+            return None
+        rest = rest[close + 1 :].strip()
     if target is None:
         return None
     got = _return_type(target, defs)
-    return (got[0], got[1], f"{callee}(), which returns {got[1]}") if got else None
+    return (got[0], got[1], f"{why}, which returns {got[1]}") if got else None
 
 
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:

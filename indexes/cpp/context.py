@@ -128,6 +128,15 @@ def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
             done.add((scope, var, node.start_byte))
             ttext = " ".join(data[typ.start_byte : typ.end_byte].decode("utf-8", "replace").split())
             if typ.type == "placeholder_type_specifier" or ttext == "auto":
+                if node.type == "for_range_loop":  # for (auto& x : v): an element of v
+                    value = node.child_by_field_name("right")
+                    if value is None:
+                        continue
+                    rng = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())
+                    out.append(Reference(f"{var} in {rng[:160]}", node.start_point[0] + 1, scope, "local"))
+                    if rng.isidentifier() and (scope, rng) not in wanted:
+                        more.add((scope, rng))
+                    continue
                 if value is None or value.type == "initializer_list":
                     continue
                 init = " ".join(data[value.start_byte : value.end_byte].decode("utf-8", "replace").split())

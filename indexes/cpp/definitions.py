@@ -338,6 +338,9 @@ class _Walker:
                 self.funcs.append((fstart, fend, qual))
                 return
             full = self.t(name_node)
+            if in_class and nt == "identifier" and full == "TORCH_ARG":  # `TORCH_ARG(int64_t, step) = 0;`
+                self.torch_arg(node, decl, prefix)
+                return
             if nt == "identifier" and node.child_by_field_name("type") is None and not in_class:
                 stripped = full.strip()
                 if stripped.isupper():

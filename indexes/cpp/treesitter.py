@@ -20,6 +20,8 @@ _QUERY_SRC = """
 (struct_specifier body: (field_declaration_list)) @class
 (using_declaration) @using
 (compound_statement (declaration) @decl)
+(for_range_loop) @decl
+(lambda_expression declarator: (abstract_function_declarator parameters: (parameter_list (parameter_declaration) @decl)))
 """
 
 
