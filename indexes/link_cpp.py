@@ -386,7 +386,14 @@ class _File:
         self.usings = [(n, line, scope or "") for n, line, scope in con.execute(
             "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'using %'",
             (file_id,))]
-        self.using_lines = sorted(u[1] for u in self.usings)
+        # namespace aliases (`namespace F = torch::nn::functional;`): (alias, target, line, scope)
+        self.ns_aliases = []
+        for n, line, scope in con.execute(
+                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'namespace %'",
+                (file_id,)):
+            alias, _, target = n[10:].partition(" = ")
+            self.ns_aliases.append((alias, target, line, scope or ""))
+        self.using_lines = sorted([u[1] for u in self.usings] + [a[2] for a in self.ns_aliases])
         self.locals: dict[str, list] = {}  # function qualname -> [(line, "x: T" | "x = init")]
         for text, line, scope in con.execute(
                 "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'local'", (file_id,)):
@@ -414,6 +421,13 @@ class _File:
             else:
                 decls.append(text[6:])
         return dirs, decls
+
+    def ns_alias(self, head: str, line: int, scope: str) -> str | None:
+        """The namespace a namespace alias `head` in force at line in scope names, or None."""
+        for alias, target, aline, ascope in self.ns_aliases:
+            if alias == head and aline <= line and (not ascope or scope == ascope or scope.startswith(ascope + "::")):
+                return target
+        return None
 
     def param_types(self, scope: str, line: int) -> dict[str, str]:
         for start, end, sig in self.funcs.get(scope, ()):
@@ -535,6 +549,8 @@ def _answer(r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     if name.startswith("using "):
         target = name.split(" ", 2)[-1] if name.startswith("using namespace ") else name[6:]
         return _qualified(target, r, defs, f, using=True)
+    if name.startswith("namespace "):  # a namespace alias: a reference to its target
+        return _qualified(name.partition(" = ")[2], r, defs, f, using=True)
     member = _split_member(name)
     if member is not None:
         return _member_call(member[0], member[1], r, defs, f)
@@ -546,6 +562,11 @@ def _answer(r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
 def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False) -> tuple[str, tuple, tuple]:
     name = name.lstrip(":")
     head = name.split("::", 1)[0]
+    if f.ns_aliases and "::" in name:
+        target = f.ns_alias(head, r.line, r.scope)
+        if target is not None:  # `F::detail::pad` with `namespace F = torch::nn::functional;`
+            name = target + name[len(head) :]
+            head = name.split("::", 1)[0]
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
     where = owner or r.scope
     for prefix in _prefixes(where):
@@ -726,6 +747,20 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
     if _ID_RE.fullmatch(rest):
         src = _declared(rest, here, defs, f, depth + 1)
         return (src[0], src[1], f"{var} = {rest} (line {line}); {src[2]}") if src else None
+    if _CHAIN_RE.fullmatch(rest):  # `auto& fut = graph_task->future_result_;`: a data member's type
+        parts = _CHAIN_SPLIT_RE.split(rest)
+        src = _declared(parts[0], here, defs, f, depth + 1) if parts[0] != "this" else None
+        if src is None:
+            return None
+        written, scope, why = src
+        for sep, name in zip(parts[1::2], parts[2::2]):
+            typed = _through(written, scope, sep == "->", defs)
+            got = defs.field(typed[1], name) if typed is not None and typed[0] == "class" else None
+            if got is None:
+                return None
+            written, scope = got
+            why += f"; {name} is a data member {written} of {scope}"
+        return written, scope, f"{var} = {rest} (line {line}); {why}"
     m = _DEREF_RE.fullmatch(rest)
     if m is not None:
         src = _declared(m.group(1), here, defs, f, depth + 1)
@@ -1036,6 +1071,8 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         rest = rest[close + 1 :].strip()
     if target is None:
         return None
+    if defs.kind.get(target) in _TYPES:  # `LoopView(node)`: a temporary of that class
+        return ("class", target, f"{why}, a {target}") if why == f"{callee}()" else None
     got = _return_type(target, defs)
     return (got[0], got[1], f"{why}, which returns {got[1]}") if got else None
 

@@ -7,7 +7,8 @@ definition's signature. What the calls alone do not say is recorded here:
 
 * `using namespace at::native;` and `using at::Tensor;` become references (kind "ref") named as
   written (`using namespace at::native`, `using at::Tensor`), scoped by the function they are in,
-  or else by the namespace around them (where they apply). They are also true references: of
+  or else by the namespace around them (where they apply); so does a namespace alias
+  (`namespace F = torch::nn::functional`, so that `F::detail::pad` is looked up in its target). They are also true references: of
   the namespace or the name they bring in.
 * The kernel a registration names (`REGISTER_DISPATCH(add_stub, &add_kernel)`, `m.impl("add",
   TORCH_FN(wrapper_add))`) becomes a reference (kind "ref") at the registration's line, scoped
@@ -43,6 +44,13 @@ def using_references(nodes, data: bytes, scope_of, namespace_at) -> list:
     for node in nodes:
         text = " ".join(data[node.start_byte : node.end_byte].decode("utf-8", "replace").split()).rstrip(";")
         text = text.replace(" ::", "::").replace(":: ", "::")
+        if text.startswith("namespace "):  # `namespace F = torch::nn::functional;`
+            alias, _, target = text[10:].partition("=")
+            alias, target = alias.strip(), _norm_name(target.strip())
+            if alias.isidentifier() and target and " " not in target:
+                scope = scope_of(node.start_byte) or namespace_at(node.start_point[0] + 1)
+                out.append(Reference(f"namespace {alias} = {target.lstrip(':')}", node.start_point[0] + 1, scope, "ref"))
+            continue
         for prefix in _USING_PREFIXES:
             if text.startswith(prefix):
                 target = _norm_name(text[len(prefix) :].strip())

@@ -19,6 +19,7 @@ _QUERY_SRC = """
 (class_specifier body: (field_declaration_list)) @class
 (struct_specifier body: (field_declaration_list)) @class
 (using_declaration) @using
+(namespace_alias_definition) @using
 (compound_statement (declaration) @decl)
 (for_range_loop) @decl
 (lambda_expression declarator: (abstract_function_declarator parameters: (parameter_list (parameter_declaration) @decl)))
