@@ -2,17 +2,26 @@
 """Index and query speed on a source (default: the installed torch). Prints figures, asserts nothing.
 
     python bench/bench_index.py [SOURCE] [--runs N]
+    python bench/bench_index.py [SOURCE] --link [--runs N]
+
 
 Figures: `torchatlas index` wall and CPU time (whole process tree, cold), without and with the
 code index, each run with the code index after a floor measured right before it (bare tree-sitter
 parsing of the same files: this VM's speed drifts with its host's load, the ratio does not much);
 `torchatlas op` / `dispatch` for one op as whole processes (Python start-up included), against
 `python -c pass` as the floor.
+
+`--link` measures what the link step (indexes/link.py) adds to a cold build instead (issue 13:
+"the cold index may not get slower by more than 10%"): pairs of cold builds with the code index,
+one without the link step (TORCHATLAS_LINK=off, an index for this measurement only) and one with
+it, the order alternating between pairs so the VM's drift falls on both; wall and CPU (the whole
+process tree), the overhead per pair, and the build's own link_seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -35,11 +44,60 @@ def timed(cmd: list[str], runs: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
+def _cold_build(exe: list[str], source: str, db: Path, link: bool) -> tuple[float, float, dict]:
+    """(wall s, CPU s of the process tree, the build's counts) of one cold `torchatlas index`."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHATLAS_LINK"}
+    if not link:
+        env["TORCHATLAS_LINK"] = "off"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run(exe + ["index", source, "--db", str(db), "--json"], check=True, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    counts = json.loads(out).get("counts", {})
+    if link == bool(counts.get("links_skipped")):
+        raise SystemExit(f"bench_index: the build {'with' if link else 'without'} the link step did not "
+                         f"{'link' if link else 'skip it'} (counts: {counts}); is TORCHATLAS_LINK honoured?")
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, counts
+
+
+def link_overhead(source: str, runs: int) -> int:
+    """Pairs of cold builds without and with the link step; prints the overhead of the step."""
+    exe = [sys.executable, "-m", "torchatlas.cli"]
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(runs):
+            order = (False, True) if i % 2 == 0 else (True, False)
+            pair = {}
+            for link in order:
+                db = Path(d) / f"link-{int(link)}-{i}.sqlite"
+                pair[link] = _cold_build(exe, source, db, link)
+                db.unlink()
+            (w0, c0, _), (w1, c1, counts) = pair[False], pair[True]
+            rows.append((w0, w1, c0, c1, counts.get("link_seconds", 0.0), counts.get("code_indexes_seconds", 0.0)))
+            print(f"pair {i + 1} ({'without first' if order[0] is False else 'with first'}): "
+                  f"without {w0:.2f} s wall / {c0:.1f} s CPU, with {w1:.2f} s / {c1:.1f} s: "
+                  f"+{(w1 / w0 - 1) * 100:.0f}% wall, +{(c1 / c0 - 1) * 100:.0f}% CPU; link_seconds "
+                  f"{counts.get('link_seconds')} (+ code_indexes_seconds {counts.get('code_indexes_seconds')}, "
+                  "made at commit without the step)", flush=True)
+    med = statistics.median
+    w0, w1, c0, c1, ls, _ci = (med(col) for col in zip(*rows))
+    print(f"index {source}: median of {runs} pairs: without the link step {w0:.2f} s wall, {c0:.1f} s CPU; "
+          f"with it {w1:.2f} s, {c1:.1f} s; overhead median +{med([b / a - 1 for a, b, *_ in rows]) * 100:.1f}% "
+          f"wall, +{med([r[3] / r[2] - 1 for r in rows]) * 100:.1f}% CPU (goal: at most +10%); "
+          f"link_seconds median {ls:.2f} s")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", nargs="?", default="installed")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--link", action="store_true", help="the link step's overhead on a cold build (pairs of builds)")
     args = ap.parse_args()
+    if args.link:
+        return link_overhead(args.source, args.runs)
     exe = [sys.executable, "-m", "torchatlas.cli"]
     with tempfile.TemporaryDirectory() as d:
         for label, extra in (("operators and dispatch (--no-code)", ["--no-code"]), ("with the code index", [])):

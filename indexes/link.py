@@ -134,15 +134,25 @@ def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> It
 
 
 PARALLEL_MIN_REFS = 50_000  # fewer references: one process (forking and merging cost more)
+CHUNKS_PER_JOB = 8  # ranges of files per process: a process that finishes early takes the next one
+# Resolving a C++ reference costs about four times a Python one (the receiver's type, overloads,
+# usings; measured on the installed torch and the v2.6.0 tree): shards are balanced by this weight.
+COST = {"cpp": 4, "python": 1}
+# Set to "off" by bench/bench_index.py only: a build without the link step, to measure what the
+# step costs in the same run. Such an index has no links: callers/callees/refs fall back to names.
+SKIP_ENV = "TORCHATLAS_LINK"
 
 
 def link_all(w, jobs: int = 1) -> dict:
     """Resolve every reference of the index `w` (a store writer) and write the answers.
 
-    With jobs > 1 (and a big index), the files are split between `jobs` processes by file id: each
-    reads the index (committed first; nobody writes it meanwhile), resolves its files' references
-    of every language into a scratch file, and the scratch files are copied in. Returns counts per
+    With jobs > 1 (and a big index), `jobs` processes take ranges of files in turn (CHUNKS_PER_JOB
+    ranges a process, of about the same resolution cost, so none waits for a slow one): each reads
+    the index (committed first; nobody writes it meanwhile), resolves its ranges' references of
+    every language into a scratch file, and the scratch files are copied in. Returns counts per
     status and the seconds it took ("link_seconds")."""
+    if os.environ.get(SKIP_ENV) == "off":
+        return {"skipped": 1, "link_seconds": 0.0}
     t0 = time.perf_counter()
     # a new index gets its indexes at commit: the code tables' are needed now (resolvers look facts
     # up per file and per name), and cost the same made here; the links' are made after the rows
@@ -162,17 +172,62 @@ def link_all(w, jobs: int = 1) -> dict:
     return counts
 
 
+def file_ranges(con, parts: int) -> list[tuple[int, int]]:
+    """`parts` ranges (first, last) of file ids that together cover every file with references,
+    each holding about the same resolution cost (COST per reference of its language). Ranges, not
+    ids modulo `parts`: each process reads its references through the refs_file index alone."""
+    rows = con.execute("SELECT r.file_id, f.lang, COUNT(*) FROM refs r JOIN files f ON f.id = r.file_id "
+                       "GROUP BY r.file_id ORDER BY r.file_id").fetchall()
+    if not rows:
+        return [(0, -1)] * parts
+    total = sum(COST.get(lang, 1) * n for _fid, lang, n in rows)
+    ranges, first, done = [], rows[0][0], 0
+    for fid, lang, n in rows:
+        done += COST.get(lang, 1) * n
+        if len(ranges) < parts - 1 and done >= total * (len(ranges) + 1) / parts:
+            ranges.append((first, fid))
+            first = fid + 1
+    ranges.append((first, rows[-1][0]))
+    return ranges + [(0, -1)] * (parts - len(ranges))  # an empty range for a part left without files
+
+
+def _link_ranges(writer, world: World, ranges: list[tuple[int, int]], turn, counts: dict,
+                 failures: list[tuple[str, str]]) -> None:
+    """Take the next untaken range (`turn`: a counter shared by the link processes) until none is
+    left, resolving each into `writer`."""
+    while True:
+        with turn.get_lock():
+            i = turn.value
+            turn.value += 1
+        if i >= len(ranges):
+            return
+        _link_shard(writer, world, ranges[i], counts, failures)
+
+
 def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dict,
                 failures: list[tuple[str, str]]) -> None:
-    """Resolve the references of the files with `file_id % n == k` (all with shard None) into `writer`.
-    A resolver that raises is noted in `failures` (its answers so far are kept)."""
-    where, args = (" AND r.file_id % ? = ?", shard) if shard else ("", ())
+    """Resolve the references of the files with ids in `shard` (first, last), all with None, into
+    `writer`. A resolver that raises is noted in `failures` (its answers so far are kept)."""
+    where, args = (" AND r.file_id BETWEEN ? AND ?", shard) if shard else ("", ())
     for lang, resolve in _resolvers().items():
         cur = world.con.execute(_REFS_SQL + where + " ORDER BY r.file_id, r.line", (lang,) + tuple(args))
         try:
             writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts))
         except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
             failures.append((lang, _failure(lang, e)))
+
+
+def _warm(world: World) -> None:
+    """Build the resolvers' whole-index tables in this process, so the forked link processes share
+    them (copy-on-write) instead of each building its own: a resolver that builds its tables
+    before its first reference (both do) builds them on an empty batch. A failure is left for
+    the resolution itself to meet and report."""
+    for resolve in _resolvers().values():
+        try:
+            for _ in resolve(iter(()), world):
+                pass
+        except Exception:  # noqa: BLE001 - reported by _link_shard, per language, with its cause
+            pass
 
 
 def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) -> None:
@@ -183,26 +238,31 @@ def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) 
     w.con.commit()  # the children read the file itself
     db = next(Path(f) for _seq, name, f in w.con.execute("PRAGMA database_list") if name == "main")
     shards = [db.with_name(f"{db.name}.link{k}.tmp") for k in range(jobs)]
+    ranges = file_ranges(w.con, jobs * CHUNKS_PER_JOB)
+    world = World(w.con)
+    _warm(world)  # before the fork: built once, shared by every process
     ctx = mp.get_context("fork")
+    turn = ctx.Value("i", 0)  # the next range to take
     procs = []
     try:
         for k in range(1, jobs):
             parent_end, child_end = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_shard_worker, args=(str(db), str(shards[k]), (jobs, k), child_end), daemon=True)
+            p = ctx.Process(target=_shard_worker, args=(str(db), str(shards[k]), ranges, turn, child_end,
+                                                        world._cache), daemon=True)
             p.start()
             child_end.close()
             procs.append((p, parent_end))
         writer = ScratchWriter(shards[0])  # this process's share goes to a file too: the index is only read
         try:
-            _link_shard(writer, World(w.con), (jobs, 0), counts, failures)
+            _link_ranges(writer, world, ranges, turn, counts, failures)
         finally:
             writer.close()
         for k, (p, conn) in enumerate(procs, 1):
             try:
                 child_counts, child_failures = conn.recv()
             except EOFError:
-                child_counts, child_failures = {}, [(lang, f"the link process for files {k} mod {jobs} died; "
-                                                          "their references are unresolved") for lang in _resolvers()]
+                child_counts, child_failures = {}, [(lang, f"link process {k} of {jobs} died; the references "
+                                                          "it was resolving are unresolved") for lang in _resolvers()]
             p.join()
             for key, v in child_counts.items():
                 counts[key] = counts.get(key, 0) + v
@@ -220,8 +280,10 @@ def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) 
             remove_scratch(shard)
 
 
-def _shard_worker(db: str, shard: str, part: tuple[int, int], conn) -> None:
-    """A forked link process: reads the index read-only, writes its answers into `shard`."""
+def _shard_worker(db: str, shard: str, ranges: list[tuple[int, int]], turn, conn, tables: dict) -> None:
+    """A forked link process: reads the index read-only, writes its answers into `shard`. `tables`
+    are the parent's World tables (built before the fork, no connection in them); the connection
+    is this process's own."""
     import signal
     import sqlite3
     from pathlib import Path
@@ -234,7 +296,7 @@ def _shard_worker(db: str, shard: str, part: tuple[int, int], conn) -> None:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         writer = ScratchWriter(Path(shard))
         try:
-            _link_shard(writer, World(con), part, counts, failures)
+            _link_ranges(writer, World(con, tables), ranges, turn, counts, failures)
         finally:
             writer.close()
             con.close()
