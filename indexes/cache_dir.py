@@ -15,6 +15,7 @@ and anything outside the cache dir (indexes written with --db live where the use
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -52,6 +53,27 @@ class CachedFile:
 def cache_dir() -> Path:
     from platformdirs import user_cache_dir
     return Path(user_cache_dir("torchatlas"))
+
+
+def default_db_path(source) -> Path:
+    """The default index of `source` (a sources.Source): one file per source in the user cache dir
+    (XDG), named by its kind, version and a hash of its root."""
+    digest = hashlib.sha1(source.info.root.encode()).hexdigest()[:10]
+    version = source.info.version.replace("+", "_").replace("/", "_")
+    return cache_dir() / f"{source.info.kind}-{version}-{digest}.sqlite"
+
+
+def why_build(db: Path) -> str:
+    """Why the cached index at `db` must be (re)built before it answers, or "" when it can answer.
+
+    The default index is a cache torchatlas owns, so a missing one and one an older torchatlas wrote
+    (a smaller index format) are both rebuilt on first use rather than refused: upgrading torchatlas
+    must not leave every command failing until the user re-indexes by hand. A newer format, a foreign
+    or corrupt file still raise BadIndex when opened: rebuilding those would undo someone's work."""
+    if not db.exists():
+        return "no index yet"
+    from .store import older_format
+    return "an older torchatlas built the index" if older_format(db) else ""
 
 
 def write_json_atomically(path: Path, data, sort_keys: bool = False) -> None:

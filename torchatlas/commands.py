@@ -55,7 +55,7 @@ def _stderr_console():
 
 
 def db_path_for(source: Source, db: str | None) -> Path:
-    from torchatlas.indexes.pipeline import default_db_path
+    from torchatlas.indexes.cache_dir import default_db_path
     return Path(db).expanduser() if db else default_db_path(source)
 
 
@@ -199,7 +199,7 @@ def _print_problems(problems, limit: int = 20) -> None:
 
 def open_index(args: argparse.Namespace):
     """The index for --source/--db; built on first use (with progress on a terminal)."""
-    from torchatlas.indexes.pipeline import why_build
+    from torchatlas.indexes.cache_dir import why_build
     from torchatlas.indexes.store import Index
     source = open_source(args.source)
     db = db_path_for(source, args.db)
