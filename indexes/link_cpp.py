@@ -216,12 +216,16 @@ class _Defs:
             hit = self.find(target, depth + 1)
             if hit is not None:
                 return hit
-        if self.ns_dirs and "::" in qual:
-            ns, last = qual.rsplit("::", 1)
-            for d in self.ns_dirs.get(ns, ()):
-                hit = self.find(f"{d}::{last}", depth + 1)
-                if hit is not None:
-                    return hit
+        if self.ns_dirs and "::" in qual:  # at::ivalue::Future with `namespace at { using namespace c10; }`
+            parts = qual.split("::")
+            for i in range(len(parts) - 1, 0, -1):
+                dirs = self.ns_dirs.get("::".join(parts[:i]))
+                if dirs:
+                    rest = "::".join(parts[i:])
+                    for d in dirs:
+                        hit = self.find(f"{d}::{rest}", depth + 1)
+                        if hit is not None:
+                            return hit
         return None
 
     def visible(self, qual: str, path: str) -> bool:
@@ -590,6 +594,8 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
     for prefix in _prefixes(where):
         q = f"{prefix}::{qual_part}" if prefix else qual_part
         found = defs.find(q)
+        if found is not None and defs.kind.get(found) == "alias":  # `GradMode::is_enabled`, GradMode = c10::GradMode
+            found = defs.type_named(qual_part, prefix) or found
         if found is not None and defs.kind.get(found) in _TYPES:
             hit = defs.member(found, last)
             if hit is not None:
@@ -761,6 +767,16 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
             written, scope = got
             why += f"; {name} is a data member {written} of {scope}"
         return written, scope, f"{var} = {rest} (line {line}); {why}"
+    got = _expr_target(rest, here, defs, f, depth + 1) if depth < 2 else None
+    if got is not None and got[0] is not None:  # `auto outputs = call_function(..)`: its return type as written
+        target, why, _ = got
+        if defs.kind.get(target) in _TYPES:
+            return target, "", f"{var} = {why} (line {line}), a {target}"
+        ret = _return_written(target, defs)
+        if ret is None:
+            return None
+        named = _classify(ret[0], ret[1], defs)
+        return ret[0], ret[1], f"{var} = {why} (line {line}), which returns {named[1] if named else ret[0].strip()}"
     m = _DEREF_RE.fullmatch(rest)
     if m is not None:
         src = _declared(m.group(1), here, defs, f, depth + 1)
@@ -814,7 +830,7 @@ def _chain_type(chain: str, arrow: bool, r: RefRow, defs: _Defs, f: _File, depth
             return None
         typed, why = ("class", cls), "this"
     else:
-        decl = _declared(first, r, defs, f)
+        decl = _declared(first, r, defs, f, depth)
         if decl is not None:
             state, why = (decl[0], decl[1]), decl[2]
             typed = None
@@ -926,12 +942,14 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
             got = _classify(decl[0], decl[1], defs) if decl else None
             got = got + (decl[2],) if got else None
         return (got[0], got[1], f"{var} = {init} (line {line}); {got[2]}") if got else None
+    got = _expr_type(init, here, defs, f, depth)
+    if got is not None:
+        return got[0], got[1], f"{var} = {got[2]} (line {line})"
     decl = _declared(var, r, defs, f, depth)  # `*p`, `v[i]`, a cast, make_shared<T>
     if decl is not None:
         got = _classify(decl[0], decl[1], defs)
         return (got[0], got[1], decl[2]) if got else None
-    got = _expr_type(init, here, defs, f, depth)
-    return (got[0], got[1], f"{var} = {got[2]} (line {line})") if got else None
+    return None
 
 
 _DEREF_RE = re.compile(r"\*\s*([A-Za-z_]\w*)")
@@ -1025,10 +1043,33 @@ def _close(text: str, i: int) -> int:
 def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`, or a chain of
     them (`node->owningBlock()->owningNode()`): the return type, read from the signature, of the
-    last callee. None when a part is not a call (`f(x)[0]`, `a ? b : c`)."""
+    last callee; `T(..)` / `T{..}` is a T. None when a part is not a call (`f(x)[0]`, `a ? b : c`)."""
+    got = _expr_target(expr, r, defs, f, depth)
+    if got is None:
+        return None
+    target, why, wrapped = got
+    if wrapped is not None:
+        return wrapped
+    if defs.kind.get(target) in _TYPES:  # `LoopView(node)`: a temporary of that class
+        return "class", target, f"{why}, a {target}"
+    got = _return_type(target, defs)
+    return (got[0], got[1], f"{why}, which returns {got[1]}") if got else None
+
+
+_BRACE_INIT_RE = re.compile(r"^([A-Za-z_][\w:]*)\s*(?:<[^(){}]*>)?\s*\{")
+
+
+def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
+    """(the function or class the last call of a call expression resolves to, why, None), or
+    (None, why, a typed answer) for `opt.value()` of a wrapper; None if unknown."""
     m = _CALL_INIT_RE.match(expr)
     if m is None:
-        return None
+        m = _BRACE_INIT_RE.match(expr)  # `c10::impl::VirtualGuardImpl{accelerator}`
+        if m is None or not expr.endswith("}"):
+            return None
+        cls, owner = _enclosing(r.scope, defs)
+        t = defs.type_named(m.group(1), owner or r.scope)
+        return (t, f"{m.group(1)}{{..}}", None) if t is not None else None
     end = _close(expr, m.end() - 1)
     if end < 0:
         return None
@@ -1043,7 +1084,7 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
                 cls, owner = _enclosing(here.scope, defs)
                 got = _classify(inner, owner or here.scope, defs)
                 if got is not None:
-                    return got[0], got[1], f"{callee}() of a {inner} wrapper"
+                    return None, "", (got[0], got[1], f"{callee}() of a {inner} wrapper")
         if depth < 3:
             rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
             if rt is not None and rt[0] == "class":
@@ -1069,12 +1110,9 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         if close < 0:
             return None
         rest = rest[close + 1 :].strip()
-    if target is None:
+    if target is None or (defs.kind.get(target) in _TYPES and why != f"{callee}()"):
         return None
-    if defs.kind.get(target) in _TYPES:  # `LoopView(node)`: a temporary of that class
-        return ("class", target, f"{why}, a {target}") if why == f"{callee}()" else None
-    got = _return_type(target, defs)
-    return (got[0], got[1], f"{why}, which returns {got[1]}") if got else None
+    return target, why, None
 
 
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:

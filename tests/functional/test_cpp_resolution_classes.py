@@ -139,6 +139,34 @@ TREE = {
         }
         }}
         """,
+    "c10/macros/Macros.h": """
+        namespace at { using namespace c10; }
+        """,
+    "c10/core/GradMode.h": """
+        namespace c10 {
+        struct GradMode { static bool is_enabled(); };
+        namespace ivalue { struct Future { void wait(); }; }
+        namespace impl { struct VirtualGuardImpl { int deviceCount() const; }; }
+        }
+        namespace at { using GradMode = c10::GradMode; }
+        namespace torch { struct GradMode { static bool is_enabled(); }; }
+        """,
+    "torch/csrc/autograd/function.cpp": """
+        namespace torch { namespace autograd {
+        struct Task { c10::intrusive_ptr<at::ivalue::Future> future_; void run(); };
+        static variable_list call_function(Node* fn) { return {}; }
+        void Task::run() {
+          future_->wait();
+          bool g = at::GradMode::is_enabled();
+          const auto guard = c10::impl::VirtualGuardImpl{accelerator};
+          guard.deviceCount();
+          auto outputs = call_function(nullptr);
+          for (auto& output : outputs) {
+            output.defined();
+          }
+        }
+        }}
+        """,
     "torch/csrc/api/include/torch/nn/functional/padding.h": """
         namespace torch { namespace nn { namespace functional { namespace detail {
         inline Tensor pad(const Tensor& input) { return input; }
@@ -235,3 +263,16 @@ def test_a_static_function_of_another_source_file_is_not_visible(index):
 def test_a_namespace_alias_is_followed(index):
     status, targets, why = _callee(index, "torch::nn::forward", "F::detail::pad")
     assert (status, targets[:1]) == ("resolved", ("torch::nn::functional::detail::pad",)), (status, targets, why)
+
+
+def test_namespaces_through_directives_and_alias_qualifiers(index):
+    # at::ivalue::Future is c10::ivalue::Future through `namespace at { using namespace c10; }`
+    _resolved(index, "torch::autograd::Task::run", "future_->wait", "c10::ivalue::Future::wait")
+    # a qualifier that is a type alias (at::GradMode = c10::GradMode), not torch::GradMode
+    _resolved(index, "torch::autograd::Task::run", "at::GradMode::is_enabled", "c10::GradMode::is_enabled")
+
+
+def test_brace_initializers_and_elements_of_a_returned_container_type_locals(index):
+    _resolved(index, "torch::autograd::Task::run", "guard.deviceCount", "c10::impl::VirtualGuardImpl::deviceCount")
+    # for (auto& output : outputs) with outputs = call_function(..), which returns a variable_list
+    _resolved(index, "torch::autograd::Task::run", "output.defined", "at::TensorBase::defined")
