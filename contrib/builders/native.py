@@ -67,16 +67,19 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
     with _locked(out_dir):
         tc = toolchain(out_dir)
         generated, include_dirs, gen_summary = list(generated), list(include_dirs), ""
+        compiled = list(generated)  # torchgen's slices are compiled grouped (native_gen.unity)
         if native_torchgen.yaml_changed(workspace, tc.torch_dir):
             gen = native_torchgen.generate(workspace, BUILD_REL, tc.torch_dir, include_roots=tc.include_dirs,
                                            progress=progress)
             if not gen.ok:
                 return _failed(out_dir, t0, gen.diagnostics, gen.summary, gen.log)
             generated += gen.sources
+            compiled += gen.units or gen.sources
             include_dirs += gen.include_dirs
             gen_summary = gen.summary
-        sources = tuple(spec.sources) + tuple(generated)
-        every = sources + tuple(spec.per_capability)
+        sources = tuple(spec.sources) + tuple(compiled)
+        every = tuple(spec.sources) + tuple(generated) + tuple(spec.per_capability)
+        every += tuple(s for s in compiled if s not in every)
         scan = native_probe.scan_sources(workspace, every, tc.aten_ops)
         if scan:
             _remove_stamp(out_dir)
@@ -84,7 +87,8 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
         library_rel = f"{BUILD_REL}/lib{name}.so"
         cflags = _cflags(tc, spec.extra_cflags, include_dirs)
         pch = _pch(workspace, spec.per_capability, tc, cflags, include_dirs, progress)
-        units = native_ninja.units_for(sources, spec.per_capability, tc.capabilities, BUILD_REL, pch)
+        gen_pch = _generated_pch(workspace, generated, compiled, tc, cflags, include_dirs, progress)
+        units = native_ninja.units_for(sources, spec.per_capability, tc.capabilities, BUILD_REL, pch, gen_pch)
         text = native_ninja.render(build_rel=BUILD_REL, cxx=_compiler(), cflags=cflags,
                                    ldflags=tc.ldflags(), units=units, library=library_rel)
         stamp_before = _read_stamp(out_dir)
@@ -132,6 +136,26 @@ def _pch(workspace: Path, per_capability: Sequence[str], tc: Toolchain, cflags: 
             if headers:
                 out[src] = headers
     return out
+
+
+def _generated_pch(workspace: Path, generated: Sequence[str], compiled: Sequence[str], tc: Toolchain,
+                   cflags: Sequence[str], include_dirs: Sequence[str], progress) -> dict[str, str]:
+    """One precompiled header for torchgen's slices (`native_pch.header_for_generated`, read from
+    the slices themselves, shared in the user cache), used by each compiled unit (a slice, or a
+    group of them `#include`ing it) that holds only slices it is safe for; unless
+    TORCHATLAS_NATIVE_PCH=0."""
+    if not generated or os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+        return {}
+    text, users = native_pch.header_for_generated(workspace, generated, tc.key, tc.include_dirs,
+                                                  [*include_dirs, "."])
+    if not text:
+        return {}
+    header = native_pch.ensure_plain(text, cxx=_compiler(), cflags=cflags, progress=progress)
+    if not header:
+        return {}
+    unsafe = [Path(s) for s in generated if s not in users]
+    return {unit: header for unit in compiled
+            if not any(u.parent == Path(unit).parent or Path(unit).parent in u.parents for u in unsafe)}
 
 
 def _cflags(tc: Toolchain, extra: Sequence[str], include_dirs: Sequence[str]) -> list[str]:

@@ -56,10 +56,11 @@ def _cmd(args: Sequence[str]) -> str:
 
 
 def units_for(sources: Sequence[str], per_capability: Sequence[str], capabilities, build_rel: str,
-              pch: dict[str, dict[str, str]] | None = None) -> list[Unit]:
+              pch: dict[str, dict[str, str]] | None = None, source_pch: dict[str, str] | None = None) -> list[Unit]:
     """`pch`: per-capability source -> {capability: header to -include} (`native_pch.ensure`;
-    its .gch was built with exactly that capability's flags)."""
-    out = [Unit(s, f"{build_rel}/obj/{s}.o") for s in sources]
+    its .gch was built with exactly that capability's flags); `source_pch`: source -> header to
+    -include (`native_pch.ensure_plain`, built with the ordinary flags)."""
+    out = [Unit(s, f"{build_rel}/obj/{s}.o", pch=(source_pch or {}).get(s, "")) for s in sources]
     for s in per_capability:
         for cap, flags in capabilities:
             defines = (f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}")

@@ -73,6 +73,44 @@ def header_for(workspace: Path, source: str, torch_key: str, local_dirs: Sequenc
     return "\n".join(lines) + "\n"
 
 
+# Macros torchgen's files set before their includes that change no header's meaning: they only
+# make a header that includes every operator an error (`#error This change adds a dependency on
+# all pytorch operators`), which the PCH, read first, has already passed.
+GENERATED_MACROS = ("TORCH_ASSERT_ONLY_METHOD_OPERATORS", "TORCH_ASSERT_NO_OPERATORS")
+
+
+def header_for_generated(workspace: Path, sources: Sequence[str], torch_key: str, roots: Sequence[str],
+                         local_dirs: Sequence[str] = ()) -> tuple[str | None, tuple[str, ...]]:
+    """One header to precompile for all of torchgen's slices of a new operator, and the sources
+    that may use it. The slices keep the includes of the whole generated files (the VariableType
+    and autograd Functions headers of every operator, RedispatchFunctions.h, Operators.h): parsing
+    them is ~90% of each slice's compile, and the same for every slice and every new operator.
+    The header is the ordered union of their torch includes (`<...>` or `"..."` found in `roots`,
+    the installed torch's include dirs; the new operator's own headers, found through
+    `local_dirs`, never). PyTorch's builds without per-operator headers compile these files with
+    every operator's headers included, so the union is a set they compile with. A slice that
+    sets another macro before its includes gets no PCH."""
+    workspace = Path(workspace)
+    found: list[str] = []
+    users = []
+    for src in sources:
+        mine: list[str] = []
+        try:
+            _collect(workspace, workspace / src, mine, seen=set(), depth=0, allowed=GENERATED_MACROS,
+                     roots=tuple(Path(r) for r in roots))
+        except (_Unsafe, OSError, UnicodeDecodeError):
+            continue
+        mine = [h for h in mine if not any((workspace / d / h).exists() for d in local_dirs)]
+        if mine:
+            users.append(src)
+            found += [h for h in mine if h not in found]
+    if not found:
+        return None, ()
+    tag = hashlib.sha256(torch_key.encode()).hexdigest()[:16]
+    lines = [f"// precompiled for torchgen's generated sources by torchatlas's native builder; torch {tag}"]
+    return "\n".join(lines + [f"#include <{inc}>" for inc in found]) + "\n", tuple(users)
+
+
 def cache_root() -> Path:
     from platformdirs import user_cache_dir
     return Path(user_cache_dir("torchatlas")).joinpath(*CACHE_SUBDIR)
@@ -82,10 +120,27 @@ def ensure(text: str, *, cxx: str, cflags: Sequence[str], capabilities, root: Pa
            progress: Callable[[str], None] | None = None) -> dict[str, str]:
     """capability -> absolute path of the header to `-include` (its `.gch` beside it, built with
     `cflags` + that capability's flags), from the shared cache; {} when the PCH does not build."""
-    from . import native_ninja
-
     caps = [(cap, (f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}") + tuple(flags))
             for cap, flags in capabilities]
+    return _ensure(text, cxx=cxx, cflags=cflags, caps=caps, root=root, progress=progress,
+                   what="the kernel file")
+
+
+def ensure_plain(text: str, *, cxx: str, cflags: Sequence[str], root: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> str:
+    """The header to `-include` for sources compiled once with `cflags` (no capability flags:
+    torchgen's slices), its `.gch` beside it, from the shared cache; "" when it does not build."""
+    return _ensure(text, cxx=cxx, cflags=cflags, caps=[(PLAIN, ())], root=root, progress=progress,
+                   what="torchgen's generated sources").get(PLAIN, "")
+
+
+PLAIN = "GENERATED"
+
+
+def _ensure(text: str, *, cxx: str, cflags: Sequence[str], caps, root: Path | None,
+            progress: Callable[[str], None] | None, what: str) -> dict[str, str]:
+    from . import native_ninja
+
     cflags = _without_workspace_dirs(cflags)
     compiler = shutil.which(cxx) or cxx
     try:
@@ -105,7 +160,7 @@ def ensure(text: str, *, cxx: str, cflags: Sequence[str], capabilities, root: Pa
             if (folder / STAMP).is_file():
                 return headers
             if progress is not None:
-                progress("native: precompiling torch's headers for the kernel file (once per torch and compiler; "
+                progress(f"native: precompiling torch's headers for {what} (once per torch and compiler; "
                          f"cached in {folder.parent})")
             for cap, _ in caps:
                 native_ninja.write_if_changed(folder / f"{cap}.h", text)
@@ -147,10 +202,11 @@ def _without_workspace_dirs(cflags: Sequence[str]) -> list[str]:
 
 
 def _collect(workspace: Path, path: Path, found: list[str], *, seen: set[Path], depth: int,
-             state: dict | None = None) -> None:
+             state: dict | None = None, allowed: Sequence[str] = (), roots: Sequence[Path] = ()) -> None:
     """Angle-bracket includes at the top level of `path` (not inside #if; a classic include guard
     does not count as one), in order; quoted includes that lead to a workspace file are followed
-    (their own angle includes count too). A macro set before an include raises _Unsafe."""
+    (their own angle includes count too), quoted ones found in `roots` count as angle ones. A
+    macro set before an include raises _Unsafe, unless its name is `allowed`."""
     state = {"macro": ""} if state is None else state
     path = path.resolve()
     if path in seen or depth > 4:
@@ -172,7 +228,10 @@ def _collect(workspace: Path, path: Path, found: list[str], *, seen: set[Path], 
         if nesting:
             continue
         if _MACRO.match(line) and not _GUARD.match(line):
-            state["macro"] = state["macro"] or f"{path}: {line.strip()}"
+            words = line.split()
+            name = words[1] if len(words) > 1 and words[0] == "#define" else ""
+            if name not in allowed:
+                state["macro"] = state["macro"] or f"{path}: {line.strip()}"
             continue
         m = _INCLUDE.match(line)
         if not m:
@@ -182,8 +241,10 @@ def _collect(workspace: Path, path: Path, found: list[str], *, seen: set[Path], 
         kind, name = m.group(1), m.group(2).strip()
         local = _in_workspace(workspace, path.parent, name, quoted=kind == '"')
         if local is not None:
-            _collect(workspace, local, found, seen=seen, depth=depth + 1, state=state)
-        elif kind == "<" and name not in found:
+            _collect(workspace, local, found, seen=seen, depth=depth + 1, state=state, allowed=allowed, roots=roots)
+        elif name in found:
+            continue
+        elif kind == "<" or any((r / name).is_file() for r in roots):
             found.append(name)
         # a quoted include that is not in the workspace is left to the compile itself
 

@@ -32,6 +32,7 @@ class Generation:
     include_dirs: tuple[str, ...] = ()  # workspace-relative
     ops: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()  # workspace-relative: what is compiled (the sources grouped)
     diagnostics: tuple[Diagnostic, ...] = ()
     summary: str = ""
     log: str = ""
@@ -79,10 +80,10 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
     pristine = codegen.pristine_output(installed_torchgen(torch_dir), progress=progress)
     done = stamp.get("result")
     if (stamp.get("keys") == keys and stamp.get("pristine") == str(pristine) and out.is_dir() and done
-            and all((workspace / f).is_file() for f in done["sources"])):
+            and "units" in done and all((workspace / f).is_file() for f in done["sources"] + done["units"])):
         # nothing changed since the last cut: no diff of 7,000 files again
         return Generation(True, tuple(done["sources"]), tuple(done["include_dirs"]), tuple(done["ops"]),
-                          tuple(done["keys"]), summary=done["summary"])
+                          tuple(done["keys"]), units=tuple(done["units"]), summary=done["summary"])
     regenerated = False
     log = ""
     if not (stamp.get("keys") == keys and out.is_dir()):
@@ -116,6 +117,7 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
             "torchgen generated no new operator from the workspace's YAML: the new `- func:` entry is "
             "missing (or it re-declares an existing operator)"),), summary="no new operator", log=log)
     sources: list[str] = []
+    units: list[str] = []
     includes: list[str] = []
     keys_out: list[str] = []
     for op in ops:
@@ -126,15 +128,17 @@ def generate(workspace: Path, build_rel: str, torch_dir: str, *, include_roots: 
                 "torchgen/packaged/ATen/native/native_functions.yaml", 0, 0, "error", str(e)),),
                 summary=str(e), log=log)
         sources += [f"{gen_rel}/{op}/{s}" for s in code.sources]
+        units += [f"{gen_rel}/{op}/{s}" for s in code.units or code.sources]
         includes.append(f"{gen_rel}/{op}/{code.include_dir}")
         keys_out += [f"aten::{op} at {k}" for k in code.keys]
     summary = (f"torchgen: new operator{'s' if len(ops) > 1 else ''} " + ", ".join(f"aten::{o}" for o in ops)
                + f" ({len(sources)} generated files: schema, at::_ops, " + ", ".join(
                    sorted({k.rsplit(' at ', 1)[1] for k in keys_out})) + ")")
     _write_stamp(stamp_path, {"keys": keys, "pristine": str(pristine), "result": {
-        "sources": sources, "include_dirs": includes, "ops": ops, "keys": keys_out, "summary": summary}})
-    return Generation(True, tuple(sources), tuple(includes), tuple(ops), tuple(keys_out), summary=summary,
-                      log=log, regenerated=regenerated)
+        "sources": sources, "units": units, "include_dirs": includes, "ops": ops, "keys": keys_out,
+        "summary": summary}})
+    return Generation(True, tuple(sources), tuple(includes), tuple(ops), tuple(keys_out), units=tuple(units),
+                      summary=summary, log=log, regenerated=regenerated)
 
 
 def _write_stamp(path: Path, data: dict) -> None:
