@@ -12,8 +12,11 @@ function body, far more often: `#ifdef NCCL_HAS_COMM_NONBLOCKING / if (a && b) {
 OperatorEntry.cpp: `computeDispatchTableEntryWithDebug` lost the same way). The preprocessor
 keeps one branch, so the braces balance in every configuration; tree-sitter keeps all of them.
 
+The same holds for a group that splits one declaration or expression (the code before it ends in
+`,`, `<`, `(` or `=`: `ska::flat_hash_map<DispatchKey, / #ifdef X / std::array<K, 1> / #else /
+std::list<K> / #endif / > kernels_;`), whose every branch tree-sitter would read into one type.
 For a leaf group (no nested conditional, first branch not `#if 0`) whose branches all have the
-same non-zero brace balance and whose other branches are short (12 lines), the parsed copy keeps
+same brace balance, non-zero or mid-construct, and whose other branches are short (12 lines), the parsed copy keeps
 the first branch only, as a build with its condition true would: the group's directive lines and
 the other branches' code lines are blanked (their own #include/#define lines are kept).
 `scopes._namespace_spans` counts braces the same way (first live branch), as universal-ctags does.
@@ -48,6 +51,16 @@ def _is_false(cond: bytes) -> bool:
     return cond.split(b"//", 1)[0].split(b"/*", 1)[0].strip() in (b"0", b"false")
 
 
+def _mid_construct(data: bytes, line_start: int) -> bool:
+    """Whether the code before a directive line stops mid-construct (`ska::flat_hash_map<K,` /
+    `f(a,` / `x =`): a group there splits one declaration or expression, which tree-sitter cannot
+    parse with every branch in it (OperatorEntry.h's `kernels_` lost its type and name)."""
+    k = line_start - 1
+    while k >= 0 and data[k] in b" \t\r\n":
+        k -= 1
+    return k >= 0 and data[k] in b",<(="
+
+
 def _branch_spans(data: bytes) -> list:
     """Spans to blank so that tree-sitter sees only the first branch of the conditional groups
     described above. Found from each `#else`/`#elif` backwards (its group's `#if` must be the
@@ -78,7 +91,7 @@ def _branch_spans(data: bytes) -> list:
                 continue  # `#if 0`: a dead first branch
         first = data[d[1] : e]
         bal = first.count(b"{") - first.count(b"}")
-        if bal == 0:
+        if bal == 0 and not _mid_construct(data, d[0]):
             continue
         # the whole group: its directive lines, no nested group, every branch with the same balance
         g = [d[:2]]

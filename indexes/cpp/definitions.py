@@ -41,6 +41,25 @@ def _macro_block_args_ok(args: list[str]) -> bool:
     return len(args) <= 8 and all(_MACRO_ARG_RE.fullmatch(a) for a in args)
 
 
+def _code_only(text: str) -> str:
+    """`text` without comments, directive lines and the #else/#elif branches of a conditional group
+    (the branch the parsed copy kept, see conditionals.py): a type split by `#ifdef`."""
+    out = []
+    skip = False
+    for line in text.split("\n"):
+        t = line.strip()
+        if t.startswith("#"):
+            word = t[1:].lstrip()
+            if word.startswith(("else", "elif")):
+                skip = True
+            elif word.startswith("endif"):
+                skip = False
+            continue
+        if not skip:
+            out.append(line.split("//", 1)[0])
+    return re.sub(r"/\*.*?\*/", " ", " ".join(out), flags=re.S)
+
+
 def _start_byte(node) -> int:
     return node.start_byte
 
@@ -280,6 +299,8 @@ class _Walker:
         start = node.start_byte
         typ = node.child_by_field_name("type")
         head = src[start : typ.end_byte].decode("utf-8", "replace")
+        if "#" in head or "/" in head:
+            head = _code_only(head)
         for decl in node.children_by_field_name("declarator"):
             name_node = decl
             while name_node is not None and name_node.type in _DECL_WRAPPERS:

@@ -139,6 +139,39 @@ TREE = {
         }
         }}
         """,
+    "c10/util/flat_hash_map.h": """
+        namespace ska {
+        namespace detailv3 {
+        template <typename T, typename K> class sherwood_v3_table { public: int find(const K& key); };
+        }
+        template <typename K, typename V>
+        class flat_hash_map : public detailv3::sherwood_v3_table<std::pair<K, V>, K> {};
+        }
+        namespace c10 { template <typename K, typename V> class Dict { public: int find(const K& key) const; }; }
+        """,
+    "aten/src/ATen/core/dispatch/OperatorEntry.h": """
+        namespace c10 { namespace impl {
+        class OperatorEntry {
+         public:
+          bool hasKernelForDispatchKey(DispatchKey k) const;
+         private:
+          ska::flat_hash_map<DispatchKey,
+        #ifdef C10_DISPATCHER_ONE_KERNEL_PER_DISPATCH_KEY
+                             std::array<AnnotatedKernel, 1>
+        #else
+                             std::list<AnnotatedKernel>
+        #endif
+                             > kernels_;
+        };
+        }}
+        """,
+    "aten/src/ATen/core/dispatch/OperatorEntry.cpp": """
+        namespace c10 { namespace impl {
+        bool OperatorEntry::hasKernelForDispatchKey(DispatchKey k) const {
+          return kernels_.find(k);
+        }
+        }}
+        """,
     "c10/macros/Macros.h": """
         namespace at { using namespace c10; }
         """,
@@ -276,3 +309,9 @@ def test_brace_initializers_and_elements_of_a_returned_container_type_locals(ind
     _resolved(index, "torch::autograd::Task::run", "guard.deviceCount", "c10::impl::VirtualGuardImpl::deviceCount")
     # for (auto& output : outputs) with outputs = call_function(..), which returns a variable_list
     _resolved(index, "torch::autograd::Task::run", "output.defined", "at::TensorBase::defined")
+
+
+def test_a_data_member_whose_type_an_ifdef_splits_and_a_method_of_a_template_base(index):
+    # kernels_ is a ska::flat_hash_map (its type split by #ifdef); find is its base sherwood_v3_table's
+    _resolved(index, "c10::impl::OperatorEntry::hasKernelForDispatchKey", "kernels_.find",
+              "ska::detailv3::sherwood_v3_table::find")

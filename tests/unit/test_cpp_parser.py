@@ -1591,3 +1591,39 @@ def test_real_definitions_lost_before_issue_13_are_found():
     for name in ("reduce", "getNCCLComm", "getCommSplitCounter"):
         x = d[f"c10d::ProcessGroupNCCL::{name}"]
         assert f"ProcessGroupNCCL::{name}(" in lines[x.line - 1], x
+
+
+def test_data_members_and_a_conditional_group_inside_a_declaration():
+    # an #ifdef splitting a member's type (OperatorEntry.h's kernels_): the first branch is parsed,
+    # the member keeps its name and the type that branch spells; TORCH_ARG writes an accessor and a member
+    src = """
+namespace c10 { namespace impl {
+class OperatorEntry {
+ private:
+  ska::flat_hash_map<DispatchKey,
+#ifdef C10_DISPATCHER_ONE_KERNEL_PER_DISPATCH_KEY
+                     // On mobile, we needn't worry about Jupyter notebooks.
+                     std::array<AnnotatedKernel, 1>
+#else
+                     std::list<AnnotatedKernel>
+#endif
+                     > kernels_;
+  std::unique_ptr<c10::SafePyObject> report_error_callback_;
+  Node *fn_ = nullptr, *other_;
+  TORCH_ARG(double, lr) = 1e-2;
+  void f();
+};
+}}
+"""
+    d = defs_by_qualname(parse(src))
+    assert d["c10::impl::OperatorEntry::kernels_"].signature == (
+        "ska::flat_hash_map<DispatchKey, std::array<AnnotatedKernel, 1> > kernels_")
+    assert d["c10::impl::OperatorEntry::report_error_callback_"].signature == (
+        "std::unique_ptr<c10::SafePyObject> report_error_callback_")
+    assert d["c10::impl::OperatorEntry::fn_"].signature == "Node *fn_"
+    assert d["c10::impl::OperatorEntry::other_"].kind == "variable"
+    assert (d["c10::impl::OperatorEntry::lr"].kind, d["c10::impl::OperatorEntry::lr"].signature) == (
+        "method", "const double& lr() const")
+    assert d["c10::impl::OperatorEntry::lr_"].kind == "variable"
+    assert "c10::impl::OperatorEntry::TORCH_ARG" not in d
+    assert d["c10::impl::OperatorEntry::f"].kind == "method"  # the class after the group still parses
