@@ -31,6 +31,13 @@ INSTALLED = [
     ["callees", "torch.nn.modules.module.Module.train"],
     ["trace", "torch.nn.functional.conv2d"],
     ["trace", "torch.add"],
+    # much-used names, and misses that answer "did you mean" (fuzzy over every name)
+    ["refs", "torch.cat"],
+    ["callers", "torch.nn.functional.relu"],
+    ["find", "zzqqxx"],
+    ["callers", "torch.nn.functional.layer_nrom"],
+    ["op", "aten::add.Tensr"],
+    ["path", "torch.add", "add_kernel"],
 ]
 TREE = [
     ["callees", "at::native::conv2d_symint"],
@@ -38,7 +45,13 @@ TREE = [
     ["refs", "at::native::mul_kernel"],
     ["find", "computeDispatchTableEntryWithDebug"],
     ["trace", "torch.nn.functional.conv2d"],
-    ["path", "aten::add.Tensor", "add_kernel"],
+    ["path", "aten::add.Tensor", "add_kernel"],  # no path (a ufunc kernel): every hop within 8 steps explored
+    ["path", "aten::mul.Tensor", "cpu_kernel_vec"],
+    ["refs", "TORCH_CHECK"],
+    ["callers", "c10::irange"],
+    ["find", "computeDispatchTableEntryWithDebg"],
+    ["callers", "at::native::ad_out"],
+    ["find", "zzqqxx"],
 ]
 
 

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 
 from .errors import NotFound
+from .fuzzy_names import close_names
 from .ranking import location_noise
 from .store import Index
 
@@ -124,8 +125,8 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
 
 def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
     """Names a typo away from the query (rank 3 to 3.25, closest first): operators by difflib over all their names (a few
-    thousand), definitions among the names that share the query's first two letters (an index
-    range scan), so a miss stays fast."""
+    thousand), definitions by fuzzy_names.close_names (a pool read through the name index, so a
+    miss stays fast)."""
     import difflib
     out: list[tuple[float, Hit]] = []
     con = index._con
@@ -146,10 +147,7 @@ def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
         return out
     leaf = re.split(r"::|\.", q)[-1]
     if len(leaf) >= 3:
-        names = [n for (n,) in con.execute("SELECT DISTINCT name FROM defs WHERE name >= ? AND name < ? LIMIT 20000",
-                                          (leaf[:2], leaf[:2] + "\U0010ffff"))]
-        close = difflib.get_close_matches(leaf, names, n=8, cutoff=FUZZY_CUTOFF)
-        for name in close:
+        for name in close_names(con, leaf, n=8, cutoff=FUZZY_CUTOFF):
             # ordered, so the answer never depends on the order an index happened to be written in
             for kind, n, qual, path, line, lang, sig in con.execute(
                     "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d "

@@ -1,0 +1,38 @@
+"""What the query speed work (issue 13: every query under 0.5 s as a whole process, measured by
+bench/bench_queries.py) must not change, on the installed torch's index: "did you mean" finds
+names with typos in their first letters too (the pool read through the name index), a miss still
+says nothing matches, and `path` follows resolved calls and bindings (its calls read once per node).
+No timings here: bench/bench_queries.py measures them."""
+
+from __future__ import annotations
+
+import pytest
+
+from torchatlas.indexes import code_queries as cq
+from torchatlas.indexes.errors import NotFound
+
+
+@pytest.mark.parametrize("typo", ["layer_nrom", "lyaer_norm", "alyer_norm", "kayer_norm"])
+def test_find_suggests_the_python_function_for_a_typo(installed_index, typo):
+    quals = [h.qualname for h in cq.find(installed_index, typo, limit=10)]
+    assert "torch.nn.functional.layer_norm" in quals
+
+
+def test_a_qualified_typo_suggests_the_qualified_name_first(installed_index):
+    hits = cq.find(installed_index, "torch.nn.functional.lyaer_norm", limit=5)
+    assert hits and hits[0].qualname == "torch.nn.functional.layer_norm"
+    with pytest.raises(NotFound) as e:
+        cq.require_symbol(installed_index, "torch.nn.functional.lyaer_norm")
+    assert "torch.nn.functional.layer_norm" in e.value.suggestions
+
+
+def test_a_miss_matches_nothing(installed_index):
+    assert cq.find(installed_index, "zzqqxx") == []
+
+
+def test_path_follows_resolved_calls_and_bindings(installed_index):
+    hops = cq.path(installed_index, "torch.nn.modules.normalization.LayerNorm.forward", "aten::layer_norm")
+    assert hops == [("torch.nn.modules.normalization.LayerNorm.forward", "calls", "torch.nn.functional.layer_norm"),
+                    ("torch.nn.functional.layer_norm", "binds", "aten::layer_norm")]
+    with pytest.raises(NotFound, match="no path"):
+        cq.path(installed_index, "torch.add", "zzqqxx_kernel", max_depth=3)
