@@ -85,11 +85,25 @@ class Oracle:
         kind, rel, d_line, d_name = raw
         if kind != "def":
             return kind, rel
-        rows = self.con.execute("SELECT d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
-                                "d.line = ? AND d.name = ?", (rel, d_line, d_name)).fetchall()
+        rows = self.con.execute("SELECT d.qualname, d.kind, d.signature FROM defs d JOIN files f ON f.id = d.file_id "
+                                "WHERE f.path = ? AND d.line = ? AND d.name = ?", (rel, d_line, d_name)).fetchall()
         if rows:
-            return "def", rows[0][0]
+            qual, kind, sig = rows[0]
+            if kind == "variable" and self._local(rel, qual, sig or ""):
+                return "local", qual  # a function's local or an instance attribute: not in the recall's base
+            return "def", qual
         return "local", f"{rel}:{d_line}:{d_name}"
+
+    def _local(self, rel: str, qual: str, sig: str) -> bool:
+        """A variable bound inside a function (`x = C(...)` in a body, `self.x = ...` in a method): the
+        index holds these to type receivers; a call jedi sends to one is kept out of the recall's base
+        (as when the index did not hold them), so figures stay comparable across index versions."""
+        if sig.startswith("self."):
+            return True
+        parent = qual.rpartition(".")[0]
+        return self.con.execute("SELECT 1 FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? AND "
+                                "d.qualname = ? AND d.kind IN ('function', 'method') LIMIT 1",
+                                (rel, parent)).fetchone() is not None
 
     def save(self) -> None:
         if self.cache_path is not None:
@@ -160,7 +174,7 @@ def _agrees(status: str, target: str | None, oracle: tuple[str, str]) -> bool:
         return target == name
     if kind == "binding":  # torch.add / torch._C._nn.linear / torch.Tensor.add vs the stub's `add`
         return status == "resolved" and target.rsplit(".", 1)[-1] == name and "." in target
-    if kind == "builtin":
+    if kind in ("builtin", "local"):
         return target == name
     return False
 

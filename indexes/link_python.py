@@ -214,12 +214,20 @@ class _Facts:
     def variable_type(self, var: str) -> str | None:
         """The class of the value a variable holds, when its line says so: `x: T`, `x = T(...)`,
         `x = f(...)` with `f` annotated `-> T`."""
-        sigs = self.sigs.get(var, ())
-        if len(sigs) != 1:
-            return None  # assigned in several places (if/else, try/except): not one fact
-        got = sig_variable(sigs[0])
-        if got is None:
-            return None
+        facts = [sig_variable(s) for s in self.sigs.get(var, ())]
+        annotated = [f for f in facts if f is not None and f[0] == "annotation"]
+        found = None
+        for got in annotated or facts:  # an annotation states the type; else every assignment must agree
+            if got is None:
+                return None
+            t = self._stated_type(got, var)
+            if t is None or (found is not None and t != found):
+                return None
+            found = t
+        return found
+
+    def _stated_type(self, got: tuple[str, str], var: str) -> str | None:
+        """The class one variable line states: its annotation, or the class its callee builds or returns."""
         scope = var.rpartition(".")[0]
         module = self.module_of(var)
         if got[0] == "annotation":

@@ -128,6 +128,9 @@ _QUERY_SRC = """
 (future_import_statement) @import
 (decorator (identifier) @bare_decorator)
 (decorator (attribute) @bare_decorator)
+(assignment left: (identifier) @local_lhs right: (call function: [(identifier) (attribute)]))
+(assignment left: (identifier) @local_lhs type: (type))
+(assignment left: (attribute object: (identifier) @_self) @attr_lhs (#eq? @_self "self"))
 """
 
 # Module- and class-level assignments are found by walking statements in Python rather than by
@@ -525,6 +528,52 @@ class _File:
             self.v_qual.append(qual)
             if at_module and right is not None and len(targets) == 1:
                 self.mod_vars[name] = right
+
+    def typed_bindings(self, names, attrs, receivers: set[str]):
+        """Variables bound inside functions with a stated type (the link step types receivers by
+        them): `x = C(...)` / `x: T = ...` -> `<function>.x`; `self.x = C(...)` / `self.x: T = ...`
+        in a method -> `<class>.x` (an instance attribute). The signature keeps the annotation or
+        the callee only (`reader = BytesReader(...)`): what the value is, on one line. A local is
+        kept only when some call in the file has a receiver of its name (`reader.read()`): the
+        others would only cost rows (instance attributes are used from other files: all kept)."""
+        names = [n for n in names if n.text.decode("utf-8", "replace") in receivers]
+        if not names and not attrs:
+            return
+        kinds = {d.qualname: d.kind for d in self.defs if d.kind != "variable"}
+        defs = []
+        for node, is_attr in [(n, False) for n in names] + [(n, True) for n in attrs]:
+            a = node.parent
+            if a is None or a.type != "assignment":
+                continue
+            scope = self.scope_at(a.start_byte)
+            if kinds.get(scope) not in ("function", "method"):
+                continue  # module and class level: _variables has them
+            typ = a.child_by_field_name("type")
+            right = a.child_by_field_name("right")
+            if typ is not None:
+                value = ": " + _one_line(typ.text, 150)
+            elif right is not None and right.type == "call":
+                fn = right.child_by_field_name("function")
+                if fn is None or fn.type not in ("identifier", "attribute") or not _DOTTED(fn.text):
+                    continue
+                value = " = " + _txt(fn.text) + "(...)"
+            else:
+                continue  # `self.x = y`: no stated type
+            if is_attr:
+                attr = node.child_by_field_name("attribute")
+                cls = scope.rpartition(".")[0]
+                if attr is None or kinds.get(cls) != "class":
+                    continue
+                name = _txt(attr.text)
+                qual = cls + "." + name
+                target = "self." + name
+            else:
+                name = target = _txt(node.text)
+                qual = scope + "." + name
+            line = a.start_point[0] + 1
+            defs.append(Definition(name, qual, "variable", line, _end_line(a), target + value))
+        defs.sort(key=attrgetter("line"))
+        self.defs += defs
 
     def var_at(self, byte: int) -> str:
         i = bisect_right(self.v_start, byte) - 1
@@ -1167,6 +1216,8 @@ def parse_python(path: str, data: bytes) -> FileFacts:
         if last in _OPOBJ_METHODS and recv:
             bare.append((node, recv, last))
     refs.sort(key=lambda r: r.line)
+    receivers = {r.name.partition(".")[0] for r in refs if "." in r.name}
+    f.typed_bindings(caps.get("local_lhs", ()), caps.get("attr_lhs", ()), receivers)
 
     f.scan_ops(root)  # learns torch.ops aliases, used by the registrations below
     f.registrations(interesting)

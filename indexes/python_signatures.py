@@ -22,6 +22,8 @@ _SPECIAL = re.compile(r"[\[\](){}'\",:=|]|->")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 _OPENERS = {"[": "]", "(": ")", "{": "}"}
+_BRACKETS = re.compile(r"[\[\](){}'\"]")
+_PLAIN = _BRACKETS.search
 
 
 def _split_top(text: str, sep: str) -> list[str]:
@@ -52,7 +54,7 @@ def _params_text(sig: str) -> tuple[str, str] | None:
     if i < 0:
         return None
     depth, quote = 0, ""
-    for m in _SPECIAL.finditer(sig, i):
+    for m in _BRACKETS.finditer(sig, i):
         ch = m.group()
         if quote:
             if ch == quote and sig[m.start() - 1] != "\\":
@@ -79,11 +81,16 @@ def params(sig: str) -> dict[str, str] | None:
     if got is None:
         return None
     out: dict[str, str] = {}
-    for p in _split_top(got[0], ","):
+    text = got[0]
+    plain = _PLAIN(text) is None  # no brackets or strings: str methods split it (most lines)
+    for p in text.split(",") if plain else _split_top(text, ","):
         p = p.strip().lstrip("*").strip()
         if not p or p == "/":
             continue
-        name_ann = _split_top(p, "=")[0]
+        if "=" in p:
+            name_ann = p.partition("=")[0] if plain or _PLAIN(p) is None else _split_top(p, "=")[0]
+        else:
+            name_ann = p
         name, _, ann = name_ann.partition(":")
         name = name.strip()
         if name.isidentifier():
@@ -111,10 +118,10 @@ def variable(sig: str) -> tuple[str, str] | None:
     head = parts[0]
     if ":" in head:
         name, _, ann = head.partition(":")
-        if name.strip().isidentifier() and ann.strip():
+        if _target(name) and ann.strip():
             return "annotation", ann.strip()
         return None
-    if len(parts) != 2 or not head.strip().isidentifier():
+    if len(parts) != 2 or not _target(head):
         return None
     rhs = parts[1].strip()
     m = _CALL.match(rhs)
@@ -124,6 +131,12 @@ def variable(sig: str) -> tuple[str, str] | None:
     if got is None or got[1].strip():  # `C(...).x`, `C(...)[0]`, a truncated line
         return None
     return "call", m.group(1)
+
+
+def _target(text: str) -> bool:
+    """`x` or `self.x` (an instance attribute's line in a method)."""
+    t = text.strip()
+    return t.isidentifier() or (t.startswith("self.") and t[5:].isidentifier())
 
 
 def _unquote(t: str) -> str:

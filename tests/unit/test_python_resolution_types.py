@@ -150,3 +150,109 @@ def test_signature_text_helpers():
     assert sigs.variable("x = f()[0]") is None
     assert [sigs.type_name(t) for t in ('Optional["A"]', "A | None", "Union[None, a.B]", "list[A]", "Union[A, B]")] \
         == ["A", "A", "a.B", None, None]
+
+
+LOCALS = {
+    "pkg/__init__.py": "",
+    "pkg/io.py": """
+        class Reader:
+            def read(self):
+                pass
+
+        class Writer:
+            def read(self):
+                pass
+            def write(self):
+                pass
+
+        def open_reader() -> Reader:
+            return Reader()
+
+        def untyped():
+            return Reader()
+        """,
+    "pkg/graph.py": """
+        from pkg.io import Reader, Writer
+
+        class Sizes:
+            def hint(self):
+                pass
+
+        class Graph:
+            def __init__(self, env):
+                self.sizes = Sizes(env)
+                self.reader: "Reader" = make(env)
+                self.either = Reader()
+                self.plain = env
+
+            def use(self):
+                self.sizes.hint()
+                self.reader.read()
+                self.plain.hint()
+
+            def rebinds(self):
+                self.either = Writer()
+
+            def other(self):
+                self.either.read()
+        """,
+    "pkg/user.py": """
+        from pkg import io
+        from pkg.io import Reader, open_reader, untyped
+
+        def constructed(data):
+            reader = Reader(data)
+            reader.read()
+            opened = open_reader()
+            opened.read()
+            made = untyped()
+            made.read()
+
+        def annotated():
+            local: Optional[io.Writer] = None
+            local.write()
+
+        def two_bindings(flag):
+            if flag:
+                thing = Reader()
+            else:
+                thing = io.Writer()
+            thing.read()
+
+        def elsewhere():
+            reader.read()
+        """,
+}
+
+
+@pytest.fixture(scope="module")
+def locals_db(tmp_path_factory):
+    return build_index(tmp_path_factory.mktemp("locals"), LOCALS, "python")
+
+
+def test_local_bound_to_a_constructor_or_an_annotated_return(locals_db):
+    assert _one(locals_db, "pkg.user.constructed", "reader.read")[:2] == ("resolved", "pkg.io.Reader.read")
+    assert _one(locals_db, "pkg.user.constructed", "opened.read")[:2] == ("resolved", "pkg.io.Reader.read")
+    # a function without a return annotation states nothing about its result
+    assert _one(locals_db, "pkg.user.constructed", "made.read")[:2] == ("unresolved", None)
+
+
+def test_annotated_local(locals_db):
+    assert _one(locals_db, "pkg.user.annotated", "local.write")[:2] == ("resolved", "pkg.io.Writer.write")
+
+
+def test_local_bound_to_two_classes_is_not_guessed(locals_db):
+    assert _one(locals_db, "pkg.user.two_bindings", "thing.read")[:2] == ("unresolved", None)
+
+
+def test_a_local_is_seen_only_inside_its_function(locals_db):
+    assert _one(locals_db, "pkg.user.elsewhere", "reader.read")[:2] == ("unresolved", None)
+
+
+def test_instance_attribute_assigned_in_a_method(locals_db):
+    assert _one(locals_db, "pkg.graph.Graph.use", "self.sizes.hint")[:2] == ("resolved", "pkg.graph.Sizes.hint")
+    # the annotation states the type even though the value comes from an untyped call
+    assert _one(locals_db, "pkg.graph.Graph.use", "self.reader.read")[:2] == ("resolved", "pkg.io.Reader.read")
+    assert _one(locals_db, "pkg.graph.Graph.use", "self.plain.hint")[:2] == ("unresolved", None)
+    # assigned a Reader in one method and a Writer in another: not one type
+    assert _one(locals_db, "pkg.graph.Graph.other", "self.either.read")[:2] == ("unresolved", None)
