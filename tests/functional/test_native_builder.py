@@ -300,3 +300,58 @@ def test_a_second_torch_library_aten_is_explained():
             "RegisterSchema.cpp:6; latest registration was registered at lab/ops.cpp:3\n")
     (d,) = native_probe.explain_load_failure(text, -6, ("lab/ops.cpp",))
     assert (d.file, d.line) == ("lab/ops.cpp", 3) and "TORCH_LIBRARY_FRAGMENT(aten, m)" in d.message
+
+
+def test_generated_pch_header_is_the_union_of_the_slices_torch_includes(tmp_path):
+    """torchgen's slices share one PCH: their torch includes (quoted ones too, when the installed
+    headers have them) in order, not the new operator's own headers; a slice that sets a macro
+    other than torchgen's include assertions before its includes does not use it."""
+    root = tmp_path / "torch-include"
+    for h in ("torch/library.h", "torch/csrc/autograd/VariableTypeUtils.h", "ATen/Tensor.h"):
+        (root / h).parent.mkdir(parents=True, exist_ok=True)
+        (root / h).write_text("#pragma once\n")
+    gen = tmp_path / "ws" / "gen"
+    (gen / "include" / "ATen" / "ops").mkdir(parents=True)
+    (gen / "include" / "ATen" / "ops" / "newop.h").write_text("#pragma once\n")
+    (gen / "autograd").mkdir()
+    (gen / "autograd" / "Functions.h").write_text("#pragma once\n#include <ATen/Tensor.h>\n")
+    (gen / "RegisterCPU.cpp").write_text(
+        "#if defined(CAFFE2_BUILD_MAIN_LIB)\n#define TORCH_ASSERT_ONLY_METHOD_OPERATORS\n#endif\n"
+        "#include <torch/library.h>\n#include <ATen/ops/newop.h>\n")
+    (gen / "autograd" / "VariableType.cpp").write_text(
+        '#include "Functions.h"\n#define TORCH_ASSERT_ONLY_METHOD_OPERATORS\n'
+        '#include "torch/csrc/autograd/VariableTypeUtils.h"\n#include "not/installed.h"\n#include <torch/library.h>\n')
+    (gen / "Odd.cpp").write_text("#define SOMETHING_ELSE 1\n#include <ATen/Tensor.h>\n")
+    srcs = ["gen/RegisterCPU.cpp", "gen/autograd/VariableType.cpp", "gen/Odd.cpp"]
+    text, users = native_pch.header_for_generated(tmp_path / "ws", srcs, "torch-A", [str(root)], ["gen/include"])
+    assert [ln for ln in text.splitlines() if ln.startswith("#")] == [
+        "#include <torch/library.h>", "#include <ATen/Tensor.h>", "#include <torch/csrc/autograd/VariableTypeUtils.h>"]
+    assert users == ("gen/RegisterCPU.cpp", "gen/autograd/VariableType.cpp")
+    assert native_pch.header_for_generated(tmp_path / "ws", srcs, "torch-B", [str(root)], ["gen/include"])[0] != text
+
+
+@pytest.mark.skipif(not shutil.which("g++"), reason="needs g++")
+def test_unity_compiles_register_files_that_define_the_same_helpers(tmp_path):
+    """Two Register<Key> slices each define torchgen's dispatch helpers under the same names: the
+    unit renames them per file, and the macros do not reach a header that uses the same word."""
+    from torchatlas.contrib.builders import native_gen
+
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "h.h").write_text("#pragma once\ninline int twice(int create_out) { return 2 * create_out; }\n")
+    for n, key in ((1, "CPU"), (2, "Meta")):
+        (tmp_path / f"Register{key}.cpp").write_text(
+            f'#include <h.h>\nnamespace at {{ namespace {{\nint create_out() {{ return {n}; }}\n'
+            f'int resize_out(int x) {{ return x; }}\n}}\nint via_{key}() {{ return twice(resize_out(create_out())); }}\n}}\n')
+    (tmp_path / "autograd").mkdir()
+    (tmp_path / "autograd" / "Node.h").write_text("#pragma once\nstruct Node { int v = 7; };\n")
+    (tmp_path / "autograd" / "Functions.cpp").write_text('#include "Node.h"\nint node() { return Node().v; }\n')
+    text = native_gen.unity(tmp_path, ["RegisterCPU.cpp", "RegisterMeta.cpp", "autograd/Functions.cpp"])
+    lines = text.splitlines()
+    assert lines.index("#include <h.h>") < lines.index("#define create_out create_out_RegisterCPU")
+    assert '#include "autograd/Node.h"' in lines  # a slice's own header, found from the unit
+    (tmp_path / "unity.cpp").write_text(text + "int main() { return at::via_CPU() * 10 + at::via_Meta() + node(); }\n")
+    exe = tmp_path / "u"
+    out = subprocess.run(["g++", "-I", str(tmp_path / "inc"), str(tmp_path / "unity.cpp"), "-o", str(exe)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert subprocess.run([str(exe)]).returncode == 2 * 10 + 4 + 7  # each file called its own helpers
