@@ -100,6 +100,7 @@ _SOURCE_SUFFIXES = (".cpp", ".cc", ".cu", ".c", ".mm")
 _GENERATED_NS = ("at", "at::_ops", "at::cpu", "at::cuda", "at::meta", "at::compositeexplicitautograd",
                  "at::compositeimplicitautograd", "torch::autograd::generated")
 _ID_RE = re.compile(r"[A-Za-z_]\w*$")
+_ID_PREFIX_RE = re.compile(r"[A-Za-z_]\w*")
 _PARAM_NAME_RE = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*$")
 
 
@@ -198,12 +199,12 @@ class _Defs:
         header's namespace-level `using` makes of it (`at::IntArrayRef` is `c10::IntArrayRef`)."""
         if qual in self.kind:
             return qual
-        if depth == 0:
-            got = self._found.get(qual, 0)
-            if got == 0:
-                got = self._found[qual] = self._find(qual, 0)
-            return got
-        return self._find(qual, depth)
+        got = self._found.get(qual, 0)
+        if got == 0:
+            got = self._find(qual, depth)
+            if got is not None or depth == 0:  # a miss below depth 0 may be the depth cap's
+                self._found[qual] = got
+        return got
 
     def _find(self, qual: str, depth: int) -> str | None:
         if qual in self.kind:
@@ -216,16 +217,17 @@ class _Defs:
             hit = self.find(target, depth + 1)
             if hit is not None:
                 return hit
-        if self.ns_dirs and "::" in qual:  # at::ivalue::Future with `namespace at { using namespace c10; }`
-            parts = qual.split("::")
-            for i in range(len(parts) - 1, 0, -1):
-                dirs = self.ns_dirs.get("::".join(parts[:i]))
+        if self.ns_dirs:  # at::ivalue::Future with `namespace at { using namespace c10; }`
+            i = qual.rfind("::")
+            while i > 0:
+                dirs = self.ns_dirs.get(qual[:i])
                 if dirs:
-                    rest = "::".join(parts[i:])
+                    rest = qual[i + 2 :]
                     for d in dirs:
                         hit = self.find(f"{d}::{rest}", depth + 1)
                         if hit is not None:
                             return hit
+                i = qual.rfind("::", 0, i)
         return None
 
     def visible(self, qual: str, path: str) -> bool:
@@ -398,10 +400,15 @@ class _File:
             alias, _, target = n[10:].partition(" = ")
             self.ns_aliases.append((alias, target, line, scope or ""))
         self.using_lines = sorted([u[1] for u in self.usings] + [a[2] for a in self.ns_aliases])
-        self.locals: dict[str, list] = {}  # function qualname -> [(line, "x: T" | "x = init")]
+        # (function qualname, variable) -> [(line, "x: T" | "x = init" | "x in range")], by line
+        self.locals: dict[tuple, list] = {}
         for text, line, scope in con.execute(
                 "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'local'", (file_id,)):
-            self.locals.setdefault(scope or "", []).append((line, text))
+            m = _ID_PREFIX_RE.match(text)
+            if m is not None:
+                self.locals.setdefault((scope or "", m.group()), []).append((line, text))
+        for decls in self.locals.values():
+            decls.sort()
         self.receivers: dict[tuple, str] = {}  # (scope, line, member) -> receiver expression
         for text, line, scope in con.execute(
                 "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'receiver'", (file_id,)):
@@ -409,6 +416,7 @@ class _File:
             self.receivers[(scope or "", line, member[1:])] = expr
         self.funcs: dict[str, list] = {}
         self._params: dict = {}  # (function qualname, its line) -> its parameters
+        self.memo: dict = {}  # member calls' answers (see _member_call)
         for qual, line, end, sig in con.execute(
                 "SELECT qualname, line, end_line, signature FROM defs WHERE file_id = ? AND kind IN "
                 "('function', 'method')", (file_id,)):
@@ -426,12 +434,32 @@ class _File:
                 decls.append(text[6:])
         return dirs, decls
 
+    def local(self, scope: str, var: str, line: int, typed_only: bool = False) -> tuple[int, str] | None:
+        """The latest declaration of local `var` of function `scope` at or before `line`:
+        (its line, "var: T" | "var = init" | "var in range"); with typed_only, only a "var: T"."""
+        decls = self.locals.get((scope, var))
+        if decls is None:
+            return None
+        n = len(var)
+        for k in range(len(decls) - 1, -1, -1):
+            dline, text = decls[k]
+            if dline <= line and (not typed_only or text[n : n + 2] == ": "):
+                return dline, text
+        return None
+
     def ns_alias(self, head: str, line: int, scope: str) -> str | None:
         """The namespace a namespace alias `head` in force at line in scope names, or None."""
         for alias, target, aline, ascope in self.ns_aliases:
             if alias == head and aline <= line and (not ascope or scope == ascope or scope.startswith(ascope + "::")):
                 return target
         return None
+
+    def func_start(self, scope: str, line: int) -> int:
+        """The first line of the definition of function `scope` that holds `line` (-1 if none)."""
+        for start, end, _sig in self.funcs.get(scope, ()):
+            if start <= line <= end:
+                return start
+        return -1
 
     def param_types(self, scope: str, line: int) -> dict[str, str]:
         for start, end, sig in self.funcs.get(scope, ()):
@@ -664,6 +692,22 @@ def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tupl
 
 
 def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
+    """Memoized per file: the answer for a receiver `v...` depends only on the function (its
+    overload: the parameters), the receiver and member as written, and which declaration of `v` is
+    in force (the latest at or before the line)."""
+    if not receiver or not r.scope:
+        return _member_call_uncached(receiver, method, r, defs, f)
+    m = _ID_PREFIX_RE.match(receiver)
+    first = m.group() if m is not None else ""
+    decl = f.local(r.scope, first, r.line) if first else None
+    key = (r.scope, f.func_start(r.scope, r.line), r.name, decl[0] if decl is not None else 0)
+    got = f.memo.get(key)
+    if got is None:
+        got = f.memo[key] = _member_call_uncached(receiver, method, r, defs, f)
+    return got
+
+
+def _member_call_uncached(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
     rtype = None
     origin = ""
@@ -722,11 +766,7 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
     written = f.param_types(r.scope, r.line).get(var)
     if written:
         return written, where, f"{var} is a parameter of type {written.strip()}"
-    best = None
-    for line, text in f.locals.get(r.scope, ()):
-        if line <= r.line and text.startswith(var) and text[len(var) : len(var) + 3] in (": ", " = ", " in"):
-            if best is None or line >= best[0]:
-                best = (line, text)
+    best = f.local(r.scope, var, r.line)
     if best is None:
         if cls:
             got = defs.field(cls, var)
@@ -734,9 +774,10 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
                 return got[0], got[1], f"{var} is a data member {got[0]} of {got[1]}"
         return None
     line, text = best
-    sep, rest = text[len(var) : len(var) + 3], text[len(var) + 3 :].strip()
-    if sep == ": ":
+    if text[len(var) : len(var) + 2] == ": ":
+        rest = text[len(var) + 2 :].strip()
         return rest, where, f"{var} is a local {rest} (line {line})"
+    sep, rest = text[len(var) : len(var) + 3], text[len(var) + 3 :].strip()
     if depth >= 3:
         return None
     here = r._replace(line=line)
@@ -921,12 +962,8 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     if written:
         got = _classify(written, where, defs)
         return (got[0], got[1], f"{var} is a parameter of type {written.strip()}") if got else None
-    best = None
-    for line, text in f.locals.get(r.scope, ()):
-        if line <= r.line and (text.startswith(var + ": ") or text.startswith(var + " = ")):
-            if best is None or line >= best[0]:
-                best = (line, text)
-    if best is None:
+    best = f.local(r.scope, var, r.line)
+    if best is None or best[1][len(var) : len(var) + 3] == " in":
         return None
     line, text = best
     if text.startswith(var + ": "):
@@ -996,12 +1033,8 @@ def _written_type(var: str, r: RefRow, f: _File) -> str:
     written = f.param_types(r.scope, r.line).get(var)
     if written:
         return written
-    best = ""
-    best_line = -1
-    for line, text in f.locals.get(r.scope, ()):
-        if best_line <= line <= r.line and text.startswith(var + ": "):
-            best, best_line = text[len(var) + 2 :], line
-    return best
+    best = f.local(r.scope, var, r.line, typed_only=True)
+    return best[1][len(var) + 2 :] if best is not None else ""
 
 
 def _template_arg(written: str) -> str:
