@@ -18,9 +18,13 @@ drifts less than wall time):
   to this floor is the figure to compare across runs (without PCH a kernel edit is about three
   floors over the number of jobs, plus link and load probe).
 
---native-op also measures lab native-op (a new aten::logcosh): cold (torchgen on the workspace's
-YAML, the pristine generation taken from the user cache, ~13 objects), nothing changed, a kernel
-edit, and a derivatives.yaml edit (the autograd half of torchgen, then the autograd objects).
+--native-op also measures lab native-op (a new aten::logcosh): cold with an empty PCH cache (the
+first native lab ever: torchgen on the workspace's YAML, the pristine generation taken from the
+user cache, the kernel's PCHs and the one of torchgen's slices, 6 objects: the lab's two files, the
+kernel x3, torchgen's slices as two units), cold in a second workspace (the PCHs cached: a
+learner's usual first build), nothing changed, a kernel edit, and a derivatives.yaml edit (the
+autograd half of torchgen, then the autograd unit); each beside a bare torchgen of the same YAML
+in the same run.
 """
 
 from __future__ import annotations
@@ -138,24 +142,35 @@ def bench_native_op() -> None:
     copies), the starter and the solution applied."""
     import importlib.util
 
-    from torchatlas.contrib.builders import native
+    from torchatlas.contrib.builders import native, native_pch
 
     lab = _Lab("native-op", "lab_logcosh", ("lab/UnaryOps.cpp",), "lab/cpu/UnaryOpsKernel.cpp")
     tg = Path(importlib.util.find_spec("torch").submodule_search_locations[0]).parent / "torchgen"
-    with tempfile.TemporaryDirectory(prefix="bench-native-op-") as tmp:
-        ws = Path(tmp)
-        shutil.copytree(tg, ws / "torchgen", ignore=shutil.ignore_patterns("__pycache__"))
-        for patch in ("starter.patch", "solution.patch"):
-            subprocess.run(["git", "apply", str(ROOT / "patches" / "native-op" / patch)], cwd=ws, check=True)
-        print("lab native-op (aten::logcosh)")
+    with tempfile.TemporaryDirectory(prefix="bench-native-op-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="bench-pch-") as pch_cache:
+        cache_root = native_pch.cache_root
+        native_pch.cache_root = lambda: Path(pch_cache)  # an empty PCH cache: the first native lab ever
+        ws, ws2 = Path(tmp) / "ws", Path(tmp) / "ws2"
+        for w in (ws, ws2):
+            shutil.copytree(tg, w / "torchgen", ignore=shutil.ignore_patterns("__pycache__"))
+            for patch in ("starter.patch", "solution.patch"):
+                subprocess.run(["git", "apply", str(ROOT / "patches" / "native-op" / patch)], cwd=w, check=True)
+        print(f"lab native-op (aten::logcosh); ninja -j{native_ninja_jobs()}")
         prof = _Profile()
         r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
         assert r.ok, r.diagnostics
-        print(f"  cold build             {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen, {r.summary})")
+        print(f"  cold build, PCH cache empty {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen, {r.summary})")
         prof.show()
         ref = _bare_torchgen(ws)
         print(f"  reference: bare torchgen (ATen + autograd) on the same YAML, same run: {ref:6.2f} s wall"
               f"   cold = {wall / ref:.2f}x")
+        prof = _Profile()
+        r, wall, cpu = timed(lambda: native.build(lab, ws2, progress=prof))
+        assert r.ok, r.diagnostics
+        print(f"  cold build, 2nd ws     {wall:6.2f} s wall  {cpu:6.2f} s cpu   (the PCHs cached)")
+        prof.show()
+        ref = _bare_torchgen(ws2)
+        print(f"  reference: bare torchgen, same run: {ref:6.2f} s wall   cold (2nd ws) = {wall / ref:.2f}x")
         r, wall, cpu = timed(lambda: native.build(lab, ws))
         assert r.ok and r.cached
         print(f"  nothing changed        {wall:6.2f} s wall  {cpu:6.2f} s cpu")
@@ -175,6 +190,7 @@ def bench_native_op() -> None:
         prof.show()
         ref = _bare_torchgen(ws, aten=False)
         print(f"  reference: bare torchgen autograd half, same run: {ref:6.2f} s wall   edit = {wall / ref:.2f}x")
+        native_pch.cache_root = cache_root
 
 
 class _Profile:
@@ -195,6 +211,12 @@ class _Profile:
             if t - prev >= 0.5:
                 print(f"      {t - prev:6.2f} s  until: {msg[:100]}")
             prev = t
+
+
+def native_ninja_jobs() -> int:
+    from torchatlas.contrib.builders import native_ninja
+
+    return native_ninja.jobs()
 
 
 def _bare_torchgen(ws: Path, aten: bool = True) -> float:
