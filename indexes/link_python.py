@@ -33,6 +33,7 @@ definition, not followed; `import a.b` and `from a import a` are told apart by t
 from __future__ import annotations
 
 import builtins
+import re
 from functools import partial
 from typing import Iterable, Iterator
 
@@ -43,7 +44,9 @@ from .python_signatures import params as sigs_params, returns as sig_returns, ty
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__")) | {"__import__", "__build_class__"}
 _KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
 _BUILTIN_TYPES = frozenset(n for n in _BUILTINS if isinstance(getattr(builtins, n, None), type))
-_SCOPED_HEADS = frozenset(("self", "cls", "super()"))  # heads whose meaning depends on the enclosing class
+_SCOPED_HEADS = frozenset(("self", "cls", "super()"))
+_SELF_CLS = frozenset(("self", "cls"))
+_PARAM_NAME = re.compile(r"[(,]\s*\**\s*([A-Za-z_]\w*)").findall  # names that may be parameters  # heads whose meaning depends on the enclosing class
 _BUILTIN_RECEIVERS = frozenset(("str", "list", "dict", "set", "tuple"))  # literal receivers: "a".join
 
 
@@ -142,6 +145,7 @@ class _Facts:
         self._param_names: dict[str, frozenset[str]] = {}
         self._types: dict[tuple, str | None] = {}
         self._attr_types: dict[tuple[str, str], str | None] = {}
+        self._var_types: dict[str, str | None] = {}
 
     # -- static types (annotations, constructors; indexes/python_signatures.py reads the text) --
     def params(self, func: str) -> dict[str, str]:
@@ -158,13 +162,14 @@ class _Facts:
         return got
 
     def param_names(self, module: str) -> frozenset[str]:
-        """Every parameter name of the module's functions but self/cls (their heads depend on the scope)."""
+        """Every parameter name of the module's functions but self/cls (their heads depend on the
+        scope), and a few more: a name after `(` or `,` anywhere in a signature (`Dict[str, int]`
+        gives int), found by one regex over them all; `binder` then reads the signatures exactly."""
         got = self._param_names.get(module)
         if got is None:
-            names: set[str] = set()
-            for f in self.funcs.get(module, ()):
-                names.update(self.params(f))
-            got = self._param_names[module] = frozenset(names - _SCOPED_HEADS)
+            sigs = self.sigs
+            text = "\n".join(s for f in self.funcs.get(module, ()) for s in sigs.get(f, ()))
+            got = self._param_names[module] = frozenset(_PARAM_NAME(text)) - _SCOPED_HEADS
         return got
 
     def binder(self, scope: str, module: str, head: str) -> str | None:
@@ -214,6 +219,13 @@ class _Facts:
     def variable_type(self, var: str) -> str | None:
         """The class of the value a variable holds, when its line says so: `x: T`, `x = T(...)`,
         `x = f(...)` with `f` annotated `-> T`."""
+        if var in self._var_types:
+            return self._var_types[var]
+        self._var_types[var] = None  # a cycle (x = f() where f returns x's class via x) ends here
+        found = self._var_types[var] = self._variable_type(var)
+        return found
+
+    def _variable_type(self, var: str) -> str | None:
         facts = [sig_variable(s) for s in self.sigs.get(var, ())]
         annotated = [f for f in facts if f is not None and f[0] == "annotation"]
         found = None
@@ -587,6 +599,21 @@ def _resolve_param(facts: _Facts, name: str, binder: str, module: str) -> tuple:
     return UNRESOLVED, (), (f"{head}: {ann}, but {rest} is not found on {cls} (or an attribute's type is unknown)",)
 
 
+def _param_answer(facts: _Facts, binders: dict, by_param: dict, name: str, head: str, scope: str,
+                  module: str) -> tuple | None:
+    """The answer for a name whose head may be a parameter of an enclosing function (None if it is
+    not one), memoised per (scope, head) for the binder and per (binder, name) for the answer."""
+    b = binders.get((scope, head), False)
+    if b is False:
+        b = binders[(scope, head)] = facts.binder(scope, module, head)
+    if b is None:
+        return None
+    ans = by_param.get((b, name))
+    if ans is None:
+        ans = by_param[(b, name)] = _resolve_param(facts, name, b, module)
+    return ans
+
+
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     """One Link per Python reference (the contract is in indexes/link.py)."""
     facts: _Facts = world.cached("py.facts", _Facts)
@@ -600,6 +627,7 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     params: frozenset[str] = frozenset()  # the file's parameter names
     binders: dict[tuple[str, str], str | None] = {}  # (scope, head) -> the function whose parameter it is
     by_param: dict[tuple[str, str], tuple] = {}  # (that function, name) -> answer
+    param_of: dict[tuple[str, str], tuple | None] = {}  # (scope, name) -> that answer, None: not a parameter
     make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
     for rid, file_id, path, name, _line, scope, _kind in refs:  # unpacked: cheaper than attributes
         if file_id != current_file:
@@ -608,17 +636,14 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
             local = facts.scoped.get(module, set())
             scoped = local | _SCOPED_HEADS
             params = facts.param_names(module)
-            by_scope, by_name, classes, binders, by_param = {}, {}, {}, {}, {}
+            by_scope, by_name, classes, binders, by_param, param_of = {}, {}, {}, {}, {}, {}
         scope = scope or ""
         head = name.partition(".")[0]
         if head in params and scope:
-            b = binders.get((scope, head), False)
-            if b is False:
-                b = binders[(scope, head)] = facts.binder(scope, module, head)
-            if b is not None:
-                ans = by_param.get((b, name))
-                if ans is None:
-                    ans = by_param[(b, name)] = _resolve_param(facts, name, b, module)
+            ans = param_of.get((scope, name), False)
+            if ans is False:
+                ans = param_of[(scope, name)] = _param_answer(facts, binders, by_param, name, head, scope, module)
+            if ans is not None:
                 yield make((rid,) + ans)
                 continue
         if head in scoped:
@@ -626,6 +651,12 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
                 cls = classes.get(scope)
                 if cls is None:
                     cls = classes[scope] = (facts.kind.get(scope) == "class", _enclosing_class(facts, scope, module))
+                if cls[1] is None and not cls[0] and scope and head in _SELF_CLS:
+                    # `def f(self: Tensor)` outside a class: a parameter like any other
+                    ans = _param_answer(facts, binders, by_param, name, head, scope, module)
+                    if ans is not None:
+                        yield make((rid,) + ans)
+                        continue
                 key = (cls, name)
             else:
                 key = (scope, name)

@@ -53,6 +53,12 @@ def _params_text(sig: str) -> tuple[str, str] | None:
     i = sig.find("(")
     if i < 0:
         return None
+    # most lines: `def f(...)` or `def f(...) -> T` with no quotes; the parentheses balance
+    k = sig.rfind(") ->") if sig[-1] != ")" else len(sig) - 1
+    if k > i and "'" not in sig and '"' not in sig:
+        text = sig[i + 1:k]
+        if text.count("(") == text.count(")") and text.count("[") == text.count("]"):
+            return text, sig[k + 1:]
     depth, quote = 0, ""
     for m in _BRACKETS.finditer(sig, i):
         ch = m.group()
@@ -72,16 +78,19 @@ def _params_text(sig: str) -> tuple[str, str] | None:
 
 
 def params(sig: str) -> dict[str, str] | None:
-    """{parameter: annotation as written ("" without one)} of a `def ...(...)` line; None when the
-    line is not a complete def (truncated signatures end in "...")."""
+    """{parameter: annotation as written ("" without one)} of a `def ...(...)` line; of a line cut
+    at the stored length (it ends in "..."), the parameters before the cut; None if not a def."""
     s = sig.lstrip()
     if not (s.startswith("def ") or s.startswith("async def ")):
         return None
     got = _params_text(s)
-    if got is None:
+    if got is not None:
+        text = got[0]
+    elif s.endswith("...") and "(" in s:  # cut at the stored length: the parameters before the cut
+        text = ",".join(_split_top(s[s.find("(") + 1:-3], ",")[:-1])  # (the last one may be cut)
+    else:
         return None
     out: dict[str, str] = {}
-    text = got[0]
     plain = _PLAIN(text) is None  # no brackets or strings: str methods split it (most lines)
     for p in text.split(",") if plain else _split_top(text, ","):
         p = p.strip().lstrip("*").strip()
@@ -114,6 +123,13 @@ def variable(sig: str) -> tuple[str, str] | None:
     """What a variable's line says of its type: ("annotation", T) for `x: T [= ...]`,
     ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
     else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
+    if sig.endswith("(...)"):  # the parser's form for a local or an attribute: `x = a.C(...)`
+        head, _, rhs = sig.partition(" = ")
+        if _target(head) and _DOTTED.match(rhs[:-5]):
+            return "call", rhs[:-5]
+    elif _PLAIN(sig) is None and "=" not in sig:  # `x: T`
+        name, _, ann = sig.partition(":")
+        return ("annotation", ann.strip()) if ann.strip() and _target(name) else None
     parts = _split_top(sig, "=")
     head = parts[0]
     if ":" in head:

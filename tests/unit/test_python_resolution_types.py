@@ -90,6 +90,13 @@ PKG = {
 
         def at_module_level():
             graph.lint()
+
+        def long_signature(gm: GraphModule, parameter_number_0: Optional[GraphModule] = None, parameter_number_1: Optional[GraphModule] = None, parameter_number_2: Optional[GraphModule] = None, parameter_number_3: Optional[GraphModule] = None, parameter_number_4: Optional[GraphModule] = None, parameter_number_5: Optional[GraphModule] = None, parameter_number_6: Optional[GraphModule] = None, parameter_number_7: Optional[GraphModule] = None):
+            gm.recompile()
+
+        def a_function_taking_self(self: GraphModule, other: "GraphModule", many, more, parameters, cut):
+            self.recompile()
+            other.recompile()
         """,
 }
 
@@ -123,6 +130,14 @@ def test_a_parameter_shadows_the_module_level_name_it_spells(db):
     assert _one(db, "pkg.user.at_module_level", "graph.lint")[:2] == ("resolved", "pkg.graph.lint")
 
 
+def test_a_signature_cut_at_the_stored_length_still_types_its_first_parameters(db):
+    assert _one(db, "pkg.user.long_signature", "gm.recompile")[:2] == ("resolved", "pkg.module.Base.recompile")
+
+
+def test_self_of_a_function_outside_a_class_is_a_parameter(db):
+    assert _one(db, "pkg.user.a_function_taking_self", "self.recompile")[:2] == ("resolved", "pkg.module.Base.recompile")
+
+
 def test_no_usable_annotation_stays_unresolved(db):
     assert _one(db, "pkg.user.not_a_class", "gms.recompile")[:2] == ("unresolved", None)  # list[...]
     assert _one(db, "pkg.user.not_a_class", "g.recompile")[:2] == ("unresolved", None)
@@ -144,7 +159,9 @@ def test_module_variable_bound_to_a_constructor(db):
 def test_signature_text_helpers():
     assert sigs.params('def f(self, a: Dict[str, int] = {}, *args, sep: str = ",", **kw) -> X') == {
         "self": "", "a": "Dict[str, int]", "args": "", "sep": "str", "kw": ""}
-    assert sigs.params("def f(self, a: int, b: Optional[Lo...") is None  # truncated: not a fact
+    # a line cut at the stored length: the parameters before the cut (the last one may be cut)
+    assert sigs.params("def f(self, a: Dict[str, int], b: Optional[Lo...") == {"self": "", "a": "Dict[str, int]"}
+    assert sigs.params("x = 1") is None
     assert sigs.returns("def graph(self) -> Graph") == "Graph"
     assert sigs.variable("V = _V()") == ("call", "_V")
     assert sigs.variable("x = f()[0]") is None
