@@ -11,7 +11,9 @@ libtorch still run the original).
 Layout (`workspace/.lab/build/native/`): `build.ninja`, `obj/<source>[.<CAP>].o`, `lib<name>.so`,
 `toolchain.json` (the installed torch's flags, probed once), `stamp.json` (written last: a build
 that failed or was interrupted is never reused). Only changed objects are recompiled. Kernel files
-compile with precompiled torch headers per capability, shared in the user cache (`native_pch`).
+compile with precompiled torch headers per capability, shared in the user cache (`native_pch`);
+torchgen's slices of a new operator compile as two units (ATen, autograd: `native_gen.unity`) with
+one precompiled header of their torch includes, shared the same way.
 
 When the workspace's native_functions.yaml / derivatives.yaml differ from the installed ones (a
 lab that adds an operator), torchgen runs first and the new operator's generated code joins the

@@ -13,6 +13,10 @@ torchgen on the learner's YAML writes ~7,200 files; the new operator's part of t
 | `Functions.h/.cpp` (autograd node)  | `autograd/Functions.h` / `.cpp`, with the helpers of the generated Functions.cpp |
 | `VariableType*.cpp`, `ADInplaceOrViewType*.cpp` | their helpers + the op's kernels + their own `TORCH_LIBRARY_IMPL` |
 
+They are compiled as two units, `unity_aten.cpp` and `unity_autograd.cpp`, that `#include` them
+(`unity`): each slice keeps the includes of its whole generated file, and paying for those once
+per group instead of once per slice is most of a cold build's compile time.
+
 Two symbols the generated autograd code calls are declared in the installed headers but not
 exported by libtorch_cpu (`VariableType::unpack`): a shim defines them. Generated code is
 compiled as it is (it is what a real build compiles); only the glue around it is written here.
