@@ -241,6 +241,8 @@ def assemble(pristine: Path, patched: Path, op: str, out: Path,
         sources.append(f"autograd/{stem}.cpp")
         keys.append(key)
     units = []
+    if op in DISPATCH_HELPERS:  # the renaming macros would rename the operator's own functions too
+        return GeneratedCode(tuple(sources), "include", tuple(headers), tuple(keys), tuple(sources))
     for group, members in (("aten", [s for s in sources if "/" not in s]),
                            ("autograd", [s for s in sources if s.startswith("autograd/")])):
         if members:
