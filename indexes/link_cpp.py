@@ -412,8 +412,9 @@ class _File:
         self.receivers: dict[tuple, str] = {}  # (scope, line, member) -> receiver expression
         for text, line, scope in con.execute(
                 "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'receiver'", (file_id,)):
-            member, _, expr = text.partition(" <- ")
-            self.receivers[(scope or "", line, member[1:])] = expr
+            member, _, expr = text.partition(" <- ")  # `.m <- x.f()`, `->m <- x.f()`
+            arrow = member.startswith("->")
+            self.receivers[(scope or "", line, member[2:] if arrow else member[1:])] = (expr, arrow)
         self.funcs: dict[str, list] = {}
         self._params: dict = {}  # (function qualname, its line) -> its parameters
         self.memo: dict = {}  # member calls' answers (see _member_call)
@@ -715,7 +716,7 @@ def _member_call_uncached(receiver: str, method: str, r: RefRow, defs: _Defs, f:
         rtype, origin = cls, "this"
     elif not receiver and r.scope:
         expr = f.receivers.get((r.scope, r.line, method))
-        typed = _expr_type(expr, r, defs, f, 0) if expr else None
+        typed = _receiver_type(expr[0], expr[1], r, defs, f) if expr else None
         if typed is not None:
             kind, val, origin = typed
             if kind == "lib":
@@ -810,10 +811,10 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
         return written, scope, f"{var} = {rest} (line {line}); {why}"
     got = _expr_target(rest, here, defs, f, depth + 1) if depth < 2 else None
     if got is not None and got[0] is not None:  # `auto outputs = call_function(..)`: its return type as written
-        target, why, _ = got
+        target, why, _, recv = got
         if defs.kind.get(target) in _TYPES:
             return target, "", f"{var} = {why} (line {line}), a {target}"
-        ret = _return_written(target, defs)
+        ret = _ret_of(target, recv, defs)
         if ret is None:
             return None
         named = _classify(ret[0], ret[1], defs)
@@ -1073,6 +1074,37 @@ def _close(text: str, i: int) -> int:
     return -1
 
 
+_PAREN_DEREF_RE = re.compile(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)")
+
+
+def _receiver_type(expr: str, arrow: bool, r: RefRow, defs: _Defs, f: _File):
+    """(kind, type, why) of what an expression receiver (`x.f()`, `n->outputs().at(i)`, `table_[i]`,
+    `(*fn)`) reaches with `.` (arrow False) or `->` (arrow True); None if unknown."""
+    m = _INDEX_RE.fullmatch(expr) or _PAREN_DEREF_RE.fullmatch(expr)
+    if m is not None:
+        decl = _declared(m.group(1), r, defs, f)
+        if decl is None:
+            return None
+        if expr.startswith("("):  # (*p): the pointee
+            inner = _template_arg(decl[0]) or (decl[0].replace("*", " ", 1) if "*" in decl[0] else "")
+            got = (inner, decl[1]) if inner else None
+        else:
+            got = _element_type(decl[0], decl[1], defs)
+        typed = _through(got[0], got[1], arrow, defs) if got else None
+        return (typed[0], typed[1], f"{expr}; {decl[2]}") if typed else None
+    got = _expr_target(expr, r, defs, f, 0)
+    if got is None:
+        return None
+    target, why, wrapped, recv = got
+    if wrapped is not None:
+        return None if arrow else wrapped
+    if defs.kind.get(target) in _TYPES:
+        return None if arrow else ("class", target, f"{why}, a {target}")
+    ret = _ret_of(target, recv, defs)
+    typed = _through(ret[0], ret[1], arrow, defs) if ret else None
+    return (typed[0], typed[1], f"{why}, which returns {typed[1]}") if typed else None
+
+
 def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     """(kind, type, why) of a call expression `x.m(...)` / `f(...)` / `ns::f(...)`, or a chain of
     them (`node->owningBlock()->owningNode()`): the return type, read from the signature, of the
@@ -1080,12 +1112,13 @@ def _expr_type(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     got = _expr_target(expr, r, defs, f, depth)
     if got is None:
         return None
-    target, why, wrapped = got
+    target, why, wrapped, recv = got
     if wrapped is not None:
         return wrapped
     if defs.kind.get(target) in _TYPES:  # `LoopView(node)`: a temporary of that class
         return "class", target, f"{why}, a {target}"
-    got = _return_type(target, defs)
+    ret = _ret_of(target, recv, defs)
+    got = _classify(ret[0], ret[1], defs) if ret else None
     return (got[0], got[1], f"{why}, which returns {got[1]}") if got else None
 
 
@@ -1102,7 +1135,7 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
             return None
         cls, owner = _enclosing(r.scope, defs)
         t = defs.type_named(m.group(1), owner or r.scope)
-        return (t, f"{m.group(1)}{{..}}", None) if t is not None else None
+        return (t, f"{m.group(1)}{{..}}", None, None) if t is not None else None
     end = _close(expr, m.end() - 1)
     if end < 0:
         return None
@@ -1117,7 +1150,7 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
                 cls, owner = _enclosing(here.scope, defs)
                 got = _classify(inner, owner or here.scope, defs)
                 if got is not None:
-                    return None, "", (got[0], got[1], f"{callee}() of a {inner} wrapper")
+                    return None, "", (got[0], got[1], f"{callee}() of a {inner} wrapper"), None
         if depth < 3:
             rt = _chain_type(member[0], callee[len(member[0]) :].startswith("->"), here, defs, f, depth + 1)
             if rt is not None and rt[0] == "class":
@@ -1129,14 +1162,16 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
             target = targets[0]
     why = f"{callee}()"
     rest = expr[end + 1 :].strip()
+    recv = None  # the receiver type as written of the chain's last call: T of `ArrayRef<T>::at`
     while target is not None and rest:
         m = _MORE_CALL_RE.match(rest)
         if m is None:
             return None
-        ret = _return_written(target, defs)
+        ret = _ret_of(target, recv, defs)
         typed = _through(ret[0], ret[1], m.group(1) == "->", defs) if ret else None
         if typed is None or typed[0] != "class":
             return None
+        recv = ret
         target = defs.member(typed[1], m.group(2))
         why += f"{m.group(1)}{m.group(2)}()"
         close = _close(rest, m.end() - 1)
@@ -1145,7 +1180,32 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         rest = rest[close + 1 :].strip()
     if target is None or (defs.kind.get(target) in _TYPES and why != f"{callee}()"):
         return None
-    return target, why, None
+    return target, why, None, recv
+
+
+_TEMPLATE_PARAMS = frozenset(("T", "U", "V", "K", "E", "value_type", "element_type"))
+
+
+def _ret_of(target: str, recv: tuple[str, str] | None, defs: _Defs) -> tuple[str, str] | None:
+    """The return type as written of `target`, with a class template's parameter replaced by the
+    receiver's argument (`c10::ArrayRef<Value*>` -> its `at()` returns `const T&`: `Value*`)."""
+    ret = _return_written(target, defs)
+    if ret is None or recv is None or _type_name(ret[0]) not in _TEMPLATE_PARAMS:
+        return ret
+    i = recv[0].find("<")
+    if i < 0:
+        return ret
+    depth = 0
+    for k in range(i + 1, len(recv[0])):
+        ch = recv[0][k]
+        if ch == "<":
+            depth += 1
+        elif ch in ">," and depth == 0:
+            arg = recv[0][i + 1 : k].strip()
+            return (ret[0].replace(_type_name(ret[0]), arg, 1), recv[1]) if arg else ret
+        elif ch == ">":
+            depth -= 1
+    return ret
 
 
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:

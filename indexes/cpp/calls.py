@@ -6,8 +6,10 @@ Call names: `foo`, `at::add` (qualified as written, templates stripped), `iter.f
 `arr[i](x)`, lambdas, casts, and the registration macros themselves are not references. The sweep
 runs in source order: `line` by counting newlines incrementally, `scope` = qualname of the
 function definition containing the call ("" at namespace/class level). When an expression
-receiver is a call without arguments on a name (`input.device().is_cpu()`), a reference of kind
-"receiver" (`.is_cpu <- input.device()`) follows the call's, for the link step to type it.
+receiver is a chain of calls on a name (`input.device().is_cpu()`, `n->outputs().at(i)->hasUses()`),
+an element (`table_[i].isValid()`) or a pointee (`(*fn).name()`), a reference of kind "receiver"
+(`.is_cpu <- input.device()`; `->hasUses <- n->outputs().at(i)` through a pointer) follows the
+call's, for the link step to type it.
 """
 
 from __future__ import annotations
@@ -50,10 +52,14 @@ def _callee(node, raw: bytes, data: bytes, id_ident, id_qual, id_tfunc, id_field
     return text
 
 
-# A member call whose receiver is a call without arguments on a name (`input.device().is_cpu`,
-# `at::globalContext().userEnabledCuDNN`): the receiver expression is recorded beside the call
-# (kind "receiver", `.is_cpu <- input.device()`), so that the link step can type it.
-_RECEIVER_RE = re.compile(rb"^((?:[A-Za-z_]\w*\s*(?:\.|->)\s*)?[A-Za-z_][\w:]*\s*\(\s*\))\s*(?:\.|->)\s*[A-Za-z_]\w*$")
+# A member call whose receiver is a chain of calls on a name (`input.device().is_cpu`,
+# `at::globalContext().userEnabledCuDNN`, `node->outputs().at(i)->hasUses`: arguments without
+# parentheses of their own), an element (`table_[ix].isValid`) or a pointee (`(*func).stream`): the
+# receiver expression is recorded beside the call (kind "receiver", `.is_cpu <- input.device()`),
+# so that the link step can type it.
+_RECEIVER_RE = re.compile(
+    rb"^((?:[A-Za-z_]\w*\s*(?:\.|->)\s*)?[A-Za-z_][\w:]*\s*\([^()]*\)(?:\s*(?:\.|->)\s*[A-Za-z_]\w*\s*\([^()]*\))*"
+    rb"|[A-Za-z_]\w*\s*\[[^\[\]()]*\]|\(\s*\*\s*[A-Za-z_]\w*\s*\))\s*(\.|->)\s*[A-Za-z_]\w*$")
 
 
 def _source_order(node) -> int:
@@ -99,7 +105,11 @@ def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict) -> list:
                 recv = receivers.get(raw)
                 if recv is None:
                     m = _RECEIVER_RE.match(raw)
-                    recv = receivers[raw] = m.group(1).decode("utf-8", "replace") if m else ""
-                if recv:
-                    refs.append(Reference(f"{name} <- {recv}", line, scope, "receiver"))
+                    recv = receivers[raw] = (("-" if m.group(2) == b"->" else "") + m.group(1).decode("utf-8", "replace")
+                                             if m else "")
+                if recv:  # `.m <- x.f()`, or `->m <- x.f()` through a pointer
+                    if recv[0] == "-":
+                        refs.append(Reference(f"-{name.replace('.', '>', 1)} <- {recv[1:]}", line, scope, "receiver"))
+                    else:
+                        refs.append(Reference(f"{name} <- {recv}", line, scope, "receiver"))
     return refs

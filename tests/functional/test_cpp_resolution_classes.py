@@ -21,6 +21,8 @@ TREE = {
     "c10/util/decoys.h": """
         namespace c10 {
         template <typename T> class List { public: void set(int i, T v); bool empty() const; };
+        template <typename T> class ArrayRef { public: const T& at(size_t i) const; };
+        struct OptionalValue { bool hasUses() const; };
         struct SymFloat { bool sym_eq(int o) const; };
         }
         namespace at {
@@ -85,6 +87,7 @@ TREE = {
           made->empty();
           auto& base = static_cast<Node&>(fn);
           base.name();
+          queues_[0]->empty();
           auto unknown = some_factory();
           return unknown.empty();
         }
@@ -116,8 +119,11 @@ TREE = {
         """,
     "torch/csrc/jit/passes/dce.cpp": """
         namespace torch { namespace jit {
-        struct Block { Node* owningNode() const; int outputs() const; };
+        struct Value { bool hasUses() const; };
+        struct Block { Node* owningNode() const; int outputs() const; c10::ArrayRef<Value*> inputs() const; };
         void mark(Node* node) {
+          node->owningBlock()->inputs().at(0)->hasUses();
+          (*node).outputs();
           auto outer = node->owningBlock()->owningNode();
           outer->outputs();
           auto loop = LoopView(outer);
@@ -315,3 +321,11 @@ def test_a_data_member_whose_type_an_ifdef_splits_and_a_method_of_a_template_bas
     # kernels_ is a ska::flat_hash_map (its type split by #ifdef); find is its base sherwood_v3_table's
     _resolved(index, "c10::impl::OperatorEntry::hasKernelForDispatchKey", "kernels_.find",
               "ska::detailv3::sherwood_v3_table::find")
+
+
+def test_expression_receivers_call_chains_elements_and_pointees(index):
+    # node->owningBlock()->inputs().at(0)->hasUses(): at() of the ArrayRef<Value*> inputs() returns, then ->
+    _resolved(index, "torch::jit::mark", ".hasUses", "torch::jit::Value::hasUses")
+    _resolved(index, "torch::jit::mark", ".outputs", "torch::jit::Node::outputs")  # (*node).outputs()
+    # an element of a data member (std::vector<std::shared_ptr<ReadyQueue>> queues_[0]->empty())
+    _resolved(index, "torch::autograd::GraphTask::idle", ".empty", "torch::autograd::ReadyQueue::empty")
