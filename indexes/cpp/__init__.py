@@ -52,8 +52,10 @@ Approach (speed first: the whole-tree index has a budget of a few seconds)
    whose body holds function/namespace/template definitions is a misparse swallowing them, and
    they are walked too). It yields namespaces, classes/structs/unions (kind "struct" for struct
    and union), enums, function definitions, in-class method definitions and in-class method
-   *declarations* (kind "method", `end_line` = the declaration's last line). Namespace-scope
-   prototypes are not definitions and are skipped.
+   *declarations* (kind "method", `end_line` = the declaration's last line), and data members
+   (kind "variable", signature = the type and declarator as written, without initializer:
+   `std::shared_ptr<Node> function`; `TORCH_ARG(double, lr)` writes the method `lr` and the
+   member `lr_`). Namespace-scope prototypes are not definitions and are skipped.
    *Namespace recovery.* When the walk met an ERROR node outside class bodies (~3% of files, 8% of
    the bytes), tree-sitter may have swallowed a `namespace X {` into it or closed it early, and
    the qualnames below it lack their namespaces. A textual pass (one literal-led regex over
@@ -145,8 +147,12 @@ Conventions (choices the data model leaves open)
   qualname ("" at namespace level).
 * Call names: `foo`, `at::add` (qualified as written, templates stripped), `iter.foo` /
   `self->impl_->bar` when the receiver is a plain name chain, `.dtype` (member name only, leading
-  '.') when the receiver is an expression (`x.options().dtype()`). Calls through `(*fp)(x)`,
-  `arr[i](x)`, lambdas, casts, and the registration macros themselves are not references.
+  '.') when the receiver is an expression (`x.options().dtype()`; the expression itself follows as
+  a kind "receiver" reference when it is a call chain, an element or a pointee, see calls.py).
+  Calls through `(*fp)(x)`, `arr[i](x)`, lambdas, casts, and the registration macros themselves
+  are not references. The link step's context (kind "local": the declarations of receivers and
+  of the locals they come from, range-for variables, lambda parameters; kind "ref": `using`s and
+  namespace aliases) is described in context.py.
 
 Known blind spots
 -----------------
@@ -162,16 +168,18 @@ Known blind spots
   v2.6.0 are found within two lines (bench/bench_cpp_defs.py; 98.7% before issue 13, which fixed
   #if/#else groups opening one block twice in function bodies, friend functions, classes local to
   functions, `__ubsan_ignore_*__` and the C10 diagnostic pragmas). What is left: statement macros
-  that complete a construct (`try {...} CATCH_ALL_ERRORS(return)`), `#ifdef` inside an expression,
-  a conditional group whose other branch is long. Their namespaces are restored from the text (step 3) and classes that ended before
+  that complete a construct (`try {...} CATCH_ALL_ERRORS(return)`), a conditional group whose
+  other branch is long. (A short group that splits one declaration or expression - the code
+  before it ends in `,` `<` `(` `=` - keeps its first branch in the parsed copy: conditionals.py.) Their namespaces are restored from the text (step 3) and classes that ended before
   them are dropped, but a class the tree did not see at all is missing from its members'
   qualnames (`PyTorchMemEffAttention::check_supported`, a method of AttentionBackwardKernel in
   kernel_backward.h). Namespaces opened by a macro are not seen, and in an `#if/#else` group
   whose branches open different namespaces only the first branch's counts.
 * Constructor-style initializations (`Tensor t(x);`) are declarations, not calls; overloads are
   not resolved; out-of-class "method vs function" is a syntactic heuristic.
-* Namespace-scope variables, member type aliases, data members and enumerators are not
-  definitions (namespace-scope `using X = Y` / `typedef Y X` are: kind "alias").
+* Namespace-scope variables, member type aliases and enumerators are not definitions
+  (namespace-scope `using X = Y` / `typedef Y X` are: kind "alias"; data members are: kind
+  "variable"). A data member whose declarator is an array or a function pointer is not.
 * m.def/m.impl are recognised only inside TORCH_LIBRARY* block bodies on the block's variable:
   not in helper functions taking a `torch::Library&`, not on `MAKE_TORCH_LIBRARY(...)` objects
   (tests, lazy backend), not on a chained `.impl()`; pybind11's `m.def` is never confused with it.

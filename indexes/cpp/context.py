@@ -17,8 +17,11 @@ definition's signature. What the calls alone do not say is recorded here:
 * A local variable that is the receiver of a member call in the same function (`auto input =
   input_r;` ... `input.dim()`) becomes a reference of kind "local" at its declaration: named
   `input: Tensor` for a declared type, `input = input_r.contiguous()` for `auto` (the initializer,
-  one line, capped), so that the link step can type the receiver (a parameter, another local, or
-  the return type of the call that initializes it). Only receivers are recorded: a few per
+  one line, capped), `q in queues_` for `for (auto& q : queues_)`, so that the link step can type
+  the receiver (a parameter, another local, a data member, or the return type of the call that
+  initializes it). So do the locals such an initializer starts with (`bias_r` of `auto bias =
+  bias_r;`, `func` of `*func`, `grads` of `grads[i]`), three levels deep, range-for variables with
+  a type and lambda parameters. Only receivers and their sources are recorded: a few per
   function, not every local.
 * A `#define` inside a conditional group says which in its signature (`#define TORCH_CHECK(cond,
   ...)  // under #ifdef STRIP_ERROR_MESSAGES`), so that the link step can prefer the define a

@@ -6,8 +6,9 @@ definitions inside a damaged region are still found; a function of an ERROR regi
 holds function/namespace/template definitions is a misparse swallowing them, and they are walked
 too). It yields namespaces, classes/structs/unions (kind "struct" for struct and union), enums,
 function definitions, in-class method definitions and in-class method *declarations* (kind
-"method", `end_line` = the declaration's last line). Namespace-scope prototypes are not
-definitions and are skipped. Also: friend functions defined in a class body (functions of the
+"method", `end_line` = the declaration's last line) and data members (kind "variable", the type as
+written in the signature; `TORCH_ARG(T, x)` in an options class writes the method `x` and the
+member `x_`). Namespace-scope prototypes are not definitions and are skipped. Also: friend functions defined in a class body (functions of the
 enclosing namespace), namespace-scope type aliases (kind "alias"), and the classes local to
 function bodies, which the query captures and `local_classes` walks (their methods are qualified by
 the function). Each definition is kept as a list (see `_Walker.__init__`) so that
