@@ -6,6 +6,11 @@ and `python -c "import torchatlas.cli"`, so a reader can tell the machine's load
 
     python bench/bench_queries.py --db INDEX.sqlite
     python bench/bench_queries.py --source /root/.cache/pytorch-src/pytorch-v2.6.0
+    python bench/bench_queries.py --baseline OTHER_TORCHATLAS   # two versions in the same run
+
+With --baseline, each command is also timed with another torchatlas executable (e.g. a wrapper
+that runs a snapshot of an older checkout), the two taking turns, so a before/after comparison
+meets the same machine load.
 """
 
 from __future__ import annotations
@@ -62,20 +67,26 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 ENV["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "torchatlas-bench-pycache")
 
 
-def _run(argv: list[str], repeat: int) -> tuple[float, float, int]:
-    """(median wall seconds, median CPU seconds of the process, exit code). On a shared machine the
-    CPU time is the steadier figure: it leaves out the time spent waiting for a core."""
-    times, cpu, code = [], [], 0
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)  # warm-up: writes .pyc
+def _run(argv: list[str], repeat: int, other: list[str] | None = None) -> tuple[tuple[float, float, int], ...]:
+    """(median wall seconds, median CPU seconds of the process, exit code) of `argv`, and of `other`
+    when given (run in turns with `argv`). On a shared machine the CPU time is the steadier figure:
+    it leaves out the time spent waiting for a core."""
+    runs = [argv] + ([other] if other else [])
+    times: list[list[float]] = [[] for _ in runs]
+    cpu: list[list[float]] = [[] for _ in runs]
+    codes = [0] * len(runs)
+    for one in runs:
+        subprocess.run(one, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)  # warm-up: writes .pyc
     for _ in range(repeat):
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        times.append(time.perf_counter() - t0)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-        code = p.returncode
-    return statistics.median(times), statistics.median(cpu), code
+        for i, one in enumerate(runs):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            p = subprocess.run(one, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+            times[i].append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[i].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+            codes[i] = p.returncode
+    return tuple((statistics.median(t), statistics.median(c), code) for t, c, code in zip(times, cpu, codes))
 
 
 def main() -> int:
@@ -83,8 +94,10 @@ def main() -> int:
     ap.add_argument("--db", help="an index file (else the default index of --source)")
     ap.add_argument("--source", default="installed")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--exe", help="the torchatlas executable to time (default: the one beside this Python)")
+    ap.add_argument("--baseline", help="another torchatlas executable, timed in turns with this one")
     args = ap.parse_args()
-    exe = str(Path(sys.executable).with_name("torchatlas"))
+    exe = args.exe or str(Path(sys.executable).with_name("torchatlas"))
     where = ["--db", args.db] if args.db else ["--source", args.source]
     if args.db:
         from torchatlas.indexes.store import Index
@@ -97,14 +110,18 @@ def main() -> int:
             ("import torchatlas.cli", [sys.executable, "-c", "import torchatlas.cli"])]
     print(f"  {'':<9}  {'wall':>7}  {'cpu':>7}")
     for label, argv in refs:
-        t, c, _ = _run(argv, args.repeat)
+        (t, c, _), = _run(argv, args.repeat)
         print(f"  reference  {t:6.3f}s  {c:6.3f}s  {label}")
+    if args.baseline:
+        print(f"  baseline ({args.baseline}) in brackets: [wall cpu exit]")
     worst = worst_cpu = 0.0
     for cmd in (TREE if tree else INSTALLED):
-        t, c, code = _run([exe, *cmd, *where], args.repeat)
+        (t, c, code), *base = _run([exe, *cmd, *where], args.repeat,
+                                   [args.baseline, *cmd, *where] if args.baseline else None)
         worst, worst_cpu = max(worst, t), max(worst_cpu, c)
         flag = "" if t < 0.5 else "  (over 0.5 s)"
-        print(f"  {'exit ' + str(code):<9}  {t:6.3f}s  {c:6.3f}s  torchatlas {' '.join(cmd)}{flag}")
+        was = "".join(f"  [{bt:6.3f}s {bc:6.3f}s exit {bcode}]" for bt, bc, bcode in base)
+        print(f"  {'exit ' + str(code):<9}  {t:6.3f}s  {c:6.3f}s{was}  torchatlas {' '.join(cmd)}{flag}")
     print(f"slowest {worst:.3f} s wall, {worst_cpu:.3f} s CPU (medians of {args.repeat}); the machine's load "
           "shows in the references above")
     return 0

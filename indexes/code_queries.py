@@ -1,8 +1,8 @@
 """Questions over the code index: find, refs, callers, callees, path, trace.
 
 Every answer carries `path:line`. Lookups go through SQLite's indexes (name, qualname, base
-name of a reference, scope); graph algorithms (`path`) run with networkx on the neighbourhood a
-breadth-first walk explores, never on the whole graph.
+name of a reference, scope); `path` is a breadth-first walk over the neighbourhood it explores,
+never the whole graph.
 """
 
 from __future__ import annotations
@@ -429,21 +429,24 @@ def _qualify(index: Index, name: str) -> str:
 
 
 def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
-    """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none."""
-    import networkx as nx
-    g = nx.DiGraph()
+    """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none.
+
+    A breadth-first walk that keeps, for each node, the hop it was first reached by (so the path
+    is a shortest one, and among those the one through the first-ordered edges: CPU before CUDA);
+    no graph library: importing networkx was most of this command's time."""
     start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else src
     goal_names = {dst, _base(dst)}
     frontier = deque([(start, 0)])
     seen = {start}
+    reached_by: dict[str, tuple[str, str]] = {}  # node -> (the node it was first reached from, edge kind)
     found = None
     while frontier and len(seen) < max_nodes:
         node, depth = frontier.popleft()
         if depth >= max_depth:
             continue
         for kind, nxt in _neighbours(index, node):
-            if not g.has_edge(node, nxt):  # keep the first kind: CPU before CUDA, as the keys are ordered
-                g.add_edge(node, nxt, kind=kind)
+            if nxt != start and nxt not in reached_by:
+                reached_by[nxt] = (node, kind)
             if nxt in goal_names or _base(nxt) == _base(dst) and ("::" not in dst or nxt.endswith(dst)):
                 found = nxt
                 break
@@ -455,5 +458,10 @@ def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 
     if not found:
         raise NotFound(f"no path from {src} to {dst} within {max_depth} steps "
                        f"({len(seen)} nodes explored)")
-    nodes = nx.shortest_path(g, start, found)
-    return [(a, g.edges[a, b]["kind"], b) for a, b in zip(nodes, nodes[1:])]
+    hops = []
+    node = found
+    while node != start and node in reached_by:
+        prev, kind = reached_by[node]
+        hops.append((prev, kind, node))
+        node = prev
+    return hops[::-1]
