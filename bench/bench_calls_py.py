@@ -4,7 +4,7 @@
     python bench/bench_calls_py.py [SOURCE] [--db DB] [-n 300] [--seed 13] [--budget 900]
 
 SOURCE is "installed" (the default) or a PyTorch checkout. A sample of N functions and methods
-of torch's own Python (files under torch/, seeded; drawn file by file, up to --per-file
+of torch's own Python (files under torch/, not the torch/_C stubs; seeded; drawn file by file, up to --per-file
 functions each, because jedi's cost is per file) is drawn from the index; for every call site
 in them, jedi's `goto(follow_imports=True)` names the definition the call reaches, and that is
 compared with the link step's answer (`code_queries.callees`: status and target):
@@ -221,7 +221,8 @@ def main() -> int:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     meta_counts = con.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
     funcs = con.execute("SELECT d.qualname, f.path FROM defs d JOIN files f ON f.id = d.file_id WHERE f.lang = 'python' "
-                        "AND f.path LIKE 'torch/%' AND d.kind IN ('function', 'method') ORDER BY d.qualname, f.path"
+                        "AND f.path LIKE 'torch/%' AND f.path NOT LIKE '%.pyi' AND d.kind IN ('function', 'method') "
+                        "ORDER BY d.qualname, f.path"
                         ).fetchall()
     # jedi spends seconds per file inferring torch's imports, then milliseconds per call: the sample
     # is drawn as files (seeded), then up to --per-file functions of each, until N functions

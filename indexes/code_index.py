@@ -23,7 +23,11 @@ from .model import Location, Problem
 from .sources import Source
 
 CPP_EXT = (".h", ".hpp", ".cpp", ".cc", ".cu", ".cuh")
-PY_EXT = (".py",)
+PY_EXT = (".py", ".pyi")
+# Stubs are indexed only for torch._C, the C extension: they are where its classes and functions
+# are declared to Python (torch.tensor, torch._C._jit_tree_views.Assign, TensorBase's methods);
+# elsewhere a .pyi restates the .py module beside it. A checkout has only the hand-written ones.
+PY_STUB_DIRS = ("torch/_C/",)
 MAX_FILE_BYTES = 8 * 1024 * 1024  # larger files are generated code: skipped with a warning
 SKIP_DIRS = {"__pycache__", ".git", "third_party", "node_modules", ".pytest_cache", "build"}
 # Not indexed, and why. torchgen output shipped in the package restates native_functions.yaml op
@@ -136,6 +140,8 @@ def discover(source: Source, problems: list[Problem]) -> list[FileStat]:
                         continue
                     rel = os.path.relpath(ent.path, root)
                     if rel in seen or rel in NOT_INDEXED_FILES:
+                        continue
+                    if name.endswith(".pyi") and not rel.replace(os.sep, "/").startswith(PY_STUB_DIRS):
                         continue
                     st = ent.stat(follow_symlinks=True)
                     if not stat.S_ISREG(st.st_mode):

@@ -273,3 +273,15 @@ def test_instance_attribute_assigned_in_a_method(locals_db):
     assert _one(locals_db, "pkg.graph.Graph.use", "self.plain.hint")[:2] == ("unresolved", None)
     # assigned a Reader in one method and a Writer in another: not one type
     assert _one(locals_db, "pkg.graph.Graph.other", "self.either.read")[:2] == ("unresolved", None)
+
+
+def test_a_call_of_an_instance_attribute_is_not_a_call_of_its_assignment(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        class Holder:
+            def __init__(self, fn):
+                self.fn = wrap(fn)
+
+            def run(self):
+                self.fn()
+        """}, "python")
+    assert _one(db, "pkg.m.Holder.run", "self.fn")[:2] == ("unresolved", None)
