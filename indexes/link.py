@@ -112,25 +112,32 @@ _REFS_SQL = ("SELECT r.rowid, r.file_id, f.path, r.name, r.line, r.scope, r.kind
 
 
 def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> Iterator[tuple]:
-    """Link answers as `links` table rows; counts statuses; answers references left out."""
+    """Link answers as `links` table rows; counts statuses; answers references left out.
+    (Unpacked, with one-target answers first: ~0.5 s of a tree's link step is spent here.)"""
     seen: set[int] = set()
-    for link in links:
-        rid = link.ref_id
+    add = seen.add
+    per_status = dict.fromkeys(STATUSES, 0)
+    for rid, status, targets, why in links:
         if rid in seen or (wanted is not None and rid not in wanted):
             continue
-        seen.add(rid)
-        status = link.status if link.status in STATUSES else UNRESOLVED
-        counts[status] = counts.get(status, 0) + 1
-        targets, why = link.targets, link.why
-        if not targets:
+        add(rid)
+        if status not in per_status:
+            status = UNRESOLVED
+        per_status[status] += 1
+        if len(targets) == 1:
+            yield (rid, status, targets[0], 0, why[0] if why else "")
+        elif not targets:
             yield (rid, status, None, 0, why[0] if why else "")
-            continue
-        for rank, target in enumerate(targets[:MAX_CANDIDATES]):
-            yield (rid, status, target, rank, why[rank] if rank < len(why) else (why[-1] if why else ""))
+        else:
+            for rank, target in enumerate(targets[:MAX_CANDIDATES]):
+                yield (rid, status, target, rank, why[rank] if rank < len(why) else (why[-1] if why else ""))
     if wanted is not None:
         for rid in wanted - seen:
-            counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + 1
+            per_status[UNRESOLVED] += 1
             yield (rid, UNRESOLVED, None, 0, "no answer from the resolver")
+    for status, n in per_status.items():
+        if n:
+            counts[status] = counts.get(status, 0) + n
 
 
 PARALLEL_MIN_REFS = 50_000  # fewer references: one process (forking and merging cost more)
