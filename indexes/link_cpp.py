@@ -862,11 +862,14 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
 
 def _through(written: str, where: str, arrow: bool, defs: _Defs):
     """("class" | "lib", type) of what `x.` (arrow False) or `x->` (arrow True) reaches when x is
-    declared `written` in scope `where`: `p->` on a smart pointer or optional is its pointee (through
-    type aliases: `TensorTypePtr` is `std::shared_ptr<TensorType>`); None when that is unknown."""
-    if not arrow or "*" in written:
+    declared `written` in scope `where`: `p->` on a pointer is the pointee; on a smart pointer or
+    optional (or an alias of one: `TensorTypePtr` is `std::shared_ptr<TensorType>`) its argument; on
+    another class what its `operator->` returns (an iterator's); None when that is unknown."""
+    if not arrow:
         return _classify(written, where, defs)
     for _ in range(4):
+        if "*" in written:
+            return _classify(written, where, defs)
         inner = _template_arg(written)
         if inner:
             return _classify(inner, where, defs)
@@ -881,7 +884,13 @@ def _through(written: str, where: str, arrow: bool, defs: _Defs):
             break
         written, where = defs.alias_of.get(alias, ""), alias.rsplit("::", 1)[0] if "::" in alias else ""
     got = _classify(written, where, defs)
-    return None if got is not None and got[0] == "lib" else got  # `p->` on a library type: its pointee unknown
+    if got is None or got[0] == "lib":
+        return None  # `p->` on a library type: its pointee unknown
+    op = defs.member(got[1], "operator->")
+    ret = _return_written(op, defs) if op is not None else None
+    if ret is None or "*" not in ret[0] or _type_name(ret[0]) in _TEMPLATE_PARAMS:
+        return None
+    return _classify(ret[0], ret[1], defs)
 
 
 def _chain_type(chain: str, arrow: bool, r: RefRow, defs: _Defs, f: _File, depth: int = 0):
@@ -1209,12 +1218,14 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
     return target, why, None, recv
 
 
-_TEMPLATE_PARAMS = frozenset(("T", "U", "V", "K", "E", "value_type", "element_type"))
+_TEMPLATE_PARAMS = frozenset(("T", "value_type", "element_type"))
 
 
 def _ret_of(target: str, recv: tuple[str, str] | None, defs: _Defs) -> tuple[str, str] | None:
     """The return type as written of `target`, with a class template's parameter replaced by the
-    receiver's argument (`c10::ArrayRef<Value*>` -> its `at()` returns `const T&`: `Value*`)."""
+    receiver's argument (`c10::ArrayRef<Value*>` -> its `at()` returns `const T&`: `Value*`): only
+    `T`/`value_type`/`element_type` and a receiver type with one template argument, where which
+    parameter it is cannot be mistaken."""
     ret = _return_written(target, defs)
     if ret is None or recv is None or _type_name(ret[0]) not in _TEMPLATE_PARAMS:
         return ret
@@ -1226,7 +1237,9 @@ def _ret_of(target: str, recv: tuple[str, str] | None, defs: _Defs) -> tuple[str
         ch = recv[0][k]
         if ch == "<":
             depth += 1
-        elif ch in ">," and depth == 0:
+        elif ch == "," and depth == 0:
+            return ret  # several template arguments: which one is T is not written here
+        elif ch == ">" and depth == 0:
             arg = recv[0][i + 1 : k].strip()
             return (ret[0].replace(_type_name(ret[0]), arg, 1), recv[1]) if arg else ret
         elif ch == ">":

@@ -16,13 +16,14 @@ definition's signature. What the calls alone do not say is recorded here:
   similar spelling (`qmul_kernel` is not `mul_kernel`).
 * A local variable that is the receiver of a member call in the same function (`auto input =
   input_r;` ... `input.dim()`) becomes a reference of kind "local" at its declaration: named
-  `input: Tensor` for a declared type, `input = input_r.contiguous()` for `auto` (the initializer,
-  one line, capped), `q in queues_` for `for (auto& q : queues_)`, so that the link step can type
-  the receiver (a parameter, another local, a data member, or the return type of the call that
-  initializes it). So do the locals such an initializer starts with (`bias_r` of `auto bias =
-  bias_r;`, `func` of `*func`, `grads` of `grads[i]`), three levels deep, range-for variables with
-  a type and lambda parameters. Only receivers and their sources are recorded: a few per
-  function, not every local.
+  `input: Tensor` for a declared type (`node: Node*` for `Node* node`), `input =
+  input_r.contiguous()` for `auto` (the initializer, one line, capped), `q in queues_` for `for
+  (auto& q : queues_)`, so that the link step can type the receiver (a parameter, another local,
+  a data member, or the return type of the call that initializes it). So do the locals such an
+  initializer starts with (`bias_r` of `auto bias = bias_r;`, `func` of `*func`, `grads` of
+  `grads[i]`), three levels deep, range-for variables, lambda parameters, and the declarations of
+  for-loop initializers and `if`/`while` conditions. Only receivers and their sources are
+  recorded: a few per function, not every local.
 * A `#define` inside a conditional group says which in its signature (`#define TORCH_CHECK(cond,
   ...)  // under #ifdef STRIP_ERROR_MESSAGES`), so that the link step can prefer the define a
   default build sees over one in a disabled branch.
@@ -120,17 +121,21 @@ def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
             if decl.type == "init_declarator":
                 value = decl.child_by_field_name("value")
                 decl = decl.child_by_field_name("declarator")
+            elif node.type == "declaration" and node.parent is not None and node.parent.type == "condition_clause":
+                value = node.child_by_field_name("value")  # if (auto* n = f()): the value is the declaration's
+            pointer = False
             while decl is not None and decl.type in _WRAPPERS:
+                pointer = pointer or decl.type == "pointer_declarator"
                 decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[-1]
             if decl is None or decl.type != "identifier":
                 continue
-            seen.append((data[decl.start_byte : decl.end_byte].decode("utf-8", "replace"), node, typ, value))
+            seen.append((data[decl.start_byte : decl.end_byte].decode("utf-8", "replace"), node, typ, value, pointer))
     out = []
     done = set()
     for _ in range(4):
         names = {v for _, v in wanted}
         more = set()
-        for var, node, typ, value in seen:
+        for var, node, typ, value, pointer in seen:
             if var not in names:
                 continue
             scope = scope_of(node.start_byte)
@@ -156,7 +161,7 @@ def local_references(decl_nodes, refs: list, data: bytes, scope_of) -> list:
                 if m and (scope, m.group(1)) not in wanted:
                     more.add((scope, m.group(1)))
             else:
-                text = f"{var}: {ttext}"
+                text = f"{var}: {ttext}*" if pointer else f"{var}: {ttext}"  # `Node* n`: the type says pointer
             out.append(Reference(text, node.start_point[0] + 1, scope, "local"))
         if not more:
             break

@@ -22,6 +22,8 @@ _QUERY_SRC = """
 (namespace_alias_definition) @using
 (compound_statement (declaration) @decl)
 (for_range_loop) @decl
+(for_statement initializer: (declaration) @decl)
+(condition_clause value: (declaration) @decl)
 (lambda_expression declarator: (abstract_function_declarator parameters: (parameter_list (parameter_declaration) @decl)))
 """
 

@@ -88,6 +88,12 @@ TREE = {
           auto& base = static_cast<Node&>(fn);
           base.name();
           queues_[0]->empty();
+          if (auto* cond = next.function.get()) {
+            cond->num_inputs();
+          }
+          for (auto it = queues_.begin(); it != queues_.end(); ++it) {
+            it->empty();
+          }
           auto unknown = some_factory();
           return unknown.empty();
         }
@@ -329,3 +335,12 @@ def test_expression_receivers_call_chains_elements_and_pointees(index):
     _resolved(index, "torch::jit::mark", ".outputs", "torch::jit::Node::outputs")  # (*node).outputs()
     # an element of a data member (std::vector<std::shared_ptr<ReadyQueue>> queues_[0]->empty())
     _resolved(index, "torch::autograd::GraphTask::idle", ".empty", "torch::autograd::ReadyQueue::empty")
+
+
+def test_condition_and_for_initializer_locals_and_iterators(index):
+    scope = "torch::autograd::GraphTask::idle"
+    # if (auto* cond = next.function.get()): std::shared_ptr's get() is a library call, cond unknown
+    assert _callee(index, scope, "cond->num_inputs")[0] == "candidate"
+    # it = queues_.begin(): a library iterator, whose operator-> the index cannot follow: a candidate,
+    # never the iterator class's own (absent) member nor one confident guess
+    assert _callee(index, scope, "it->empty")[0] == "candidate"
