@@ -845,6 +845,11 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
             return None
         named = _classify(ret[0], ret[1], defs)
         return ret[0], ret[1], f"{var} = {why} (line {line}), which returns {named[1] if named else ret[0].strip()}"
+    m = _ELEMENT_CALL_RE.fullmatch(rest)
+    if m is not None:  # `auto fn = queue.back();` of a std::vector<Node*>: an element
+        src = _declared(m.group(1), here, defs, f, depth + 1)
+        elem = _element_type(src[0], src[1], defs) if src else None
+        return (elem[0], elem[1], f"{var} = {rest} (line {line}); {src[2]}") if elem else None
     m = _DEREF_RE.fullmatch(rest)
     if m is not None:
         src = _declared(m.group(1), here, defs, f, depth + 1)
@@ -966,6 +971,9 @@ def _classify_uncached(written: str, where: str, defs: _Defs):
     return ("class", cls) if cls is not None else None
 
 
+_TRAILING_RE = re.compile(r"\s*(?:const\s*)?(?:noexcept\s*)?(?:override\s*)?->\s*([^{;]+?)\s*(?:override|final)?\s*[{;]?\s*$")
+
+
 def _return_written(qual: str, defs: _Defs) -> tuple[str, str] | None:
     """(the return type as written, the scope it is written in) of a function, from its signature."""
     sig = defs.sig.get(qual)
@@ -977,7 +985,12 @@ def _return_written(qual: str, defs: _Defs) -> tuple[str, str] | None:
         return None
     pre = re.sub(r"[\w:<>]*::$", "", sig[:i].rstrip())
     owner = qual.rsplit("::", 1)[0] if "::" in qual else ""
-    return _KEYWORDS_RE.sub(" ", pre), owner
+    pre = _KEYWORDS_RE.sub(" ", pre)
+    if pre.split() == ["auto"]:  # `auto Engine::ready_queue(..) -> std::shared_ptr<ReadyQueue>`
+        close = _close(sig, i + len(name))
+        m = _TRAILING_RE.match(sig, close + 1) if close > 0 else None
+        return (m.group(1).strip(), owner) if m else None
+    return pre, owner
 
 
 def _return_type(qual: str, defs: _Defs):
@@ -1026,6 +1039,8 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
 
 
 _DEREF_RE = re.compile(r"\*\s*([A-Za-z_]\w*)")
+# the methods of std containers (and c10's ArrayRef/SmallVector/List) that return an element
+_ELEMENT_CALL_RE = re.compile(r"([A-Za-z_]\w*)\s*\.\s*(?:back|front|at|top)\s*\([^()]*\)")
 _INDEX_RE = re.compile(r"([A-Za-z_]\w*)\s*\[[^\[\]]*\]")
 _CONTAINERS = ("vector<", "ArrayRef<", "SmallVector<", "List<", "array<", "deque<", "OptionalArrayRef<")
 
@@ -1115,7 +1130,7 @@ _PAREN_DEREF_RE = re.compile(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)")
 def _receiver_type(expr: str, arrow: bool, r: RefRow, defs: _Defs, f: _File):
     """(kind, type, why) of what an expression receiver (`x.f()`, `n->outputs().at(i)`, `table_[i]`,
     `(*fn)`) reaches with `.` (arrow False) or `->` (arrow True); None if unknown."""
-    m = _INDEX_RE.fullmatch(expr) or _PAREN_DEREF_RE.fullmatch(expr)
+    m = _INDEX_RE.fullmatch(expr) or _PAREN_DEREF_RE.fullmatch(expr) or _ELEMENT_CALL_RE.fullmatch(expr)
     if m is not None:
         decl = _declared(m.group(1), r, defs, f)
         if decl is None:

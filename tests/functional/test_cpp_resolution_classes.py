@@ -65,6 +65,7 @@ TREE = {
         using variable_list = std::vector<at::Tensor>;
         struct GraphTask {
           std::vector<std::shared_ptr<ReadyQueue>> queues_;
+          std::shared_ptr<ReadyQueue> ready_queue(int device);
           bool idle(const Edge& next, Node* func, variable_list& grads, NodePtr p);
         };
         }}
@@ -94,9 +95,15 @@ TREE = {
           for (auto it = queues_.begin(); it != queues_.end(); ++it) {
             it->empty();
           }
+          auto rq = ready_queue(0);
+          rq->empty();
+          std::vector<Node*> stack;
+          auto top = stack.back();
+          top->num_inputs();
           auto unknown = some_factory();
           return unknown.empty();
         }
+        auto GraphTask::ready_queue(int device) -> std::shared_ptr<ReadyQueue> { return queues_[device]; }
         }}
         """,
     "torch/csrc/api/include/torch/optim/rmsprop.h": """
@@ -344,3 +351,11 @@ def test_condition_and_for_initializer_locals_and_iterators(index):
     # it = queues_.begin(): a library iterator, whose operator-> the index cannot follow: a candidate,
     # never the iterator class's own (absent) member nor one confident guess
     assert _callee(index, scope, "it->empty")[0] == "candidate"
+
+
+def test_trailing_return_types_and_container_elements(index):
+    scope = "torch::autograd::GraphTask::idle"
+    # rq = ready_queue(0): `auto GraphTask::ready_queue(..) -> std::shared_ptr<ReadyQueue>`
+    _resolved(index, scope, "rq->empty", "torch::autograd::ReadyQueue::empty")
+    # top = stack.back() of a std::vector<Node*>: an element, a Node*
+    _resolved(index, scope, "top->num_inputs", "torch::autograd::Node::num_inputs")
