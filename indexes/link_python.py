@@ -1,7 +1,7 @@
 """Python resolution rules for the link step (the contract of `resolve` is in indexes/link.py).
 
 A reference is resolved the way Python looks a name up, using only the stored facts (every
-definition's qualname, kind and bases; every import with its local name and scope):
+definition's qualname, kind, bases and signature; every import with its local name and scope):
 
 1. `super().m`: m in the method resolution order of the enclosing class, after that class.
 2. `self.m` / `cls.m` inside a class: m in the class's MRO (C3 over the bases the index can
@@ -16,18 +16,32 @@ definition's qualname, kind and bases; every import with its local name and scop
    `torch.nn.Module` -> torch.nn.modules.module.Module), and a class prefix's MRO
    (`Module.children` inherited). A name torchgen binds to C (`torch.add`, `torch._C._nn.linear`:
    `python_binding` nodes of the dispatch stage) resolves to that binding.
-5. What is left: a builtin (`iter` -> builtins.iter); a module the index does not hold (external:
+5. Receivers typed by what the source states (indexes/python_signatures.py reads the stored
+   one-line signatures): a parameter's annotation (`gm: Optional["GraphModule"]`; a parameter
+   shadows the module-level name it spells, and `self` of a function outside a class is one); a
+   local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
+   method; an annotation states the type, else every assignment must name the same class); a
+   module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
+   (`gm.graph.lint`); `f(...)` with `-> T`. Then the member along that class's MRO; a Tensor's
+   method is torchgen's binding when the class only has TensorBase's stub declaration of it. A
+   call of an instance attribute (`self.fn = fn; self.fn()`) is not a call of that line.
+6. torch._C is C: its stubs (torch/_C/*.pyi, indexed for that) declare its names, so
+   `torch.tensor` resolves to `torch._C._VariableFunctions.tensor`; where torchgen binds the name,
+   the binding wins over the stub (`torch.add`).
+7. What is left: a builtin (`iter` -> builtins.iter); a module the index does not hold (external:
    `numpy.asarray`); a name under an indexed package that has no definition (unresolved, with the
    full name: `torch._C._get_tracing_state`); a receiver that is an expression (`f().g`,
-   `x[0].view`) or a local variable or parameter (unresolved).
+   `x[0].view`) or whose type the source does not state (unresolved).
 
 Where two imports bind the same name to different definitions (`try: from a import f` /
 `except ImportError: from b import f`), or two star imports both provide it, the answer is every
 one of them as a candidate, in import order. A Python name never resolves to C++.
 
-Known limits: local variables and parameters are not typed (`x = Foo(); x.m()` is unresolved);
-an assignment that rebinds a module-level name (`F = something_else`) is taken as the variable
-definition, not followed; `import a.b` and `from a import a` are told apart by the names only.
+Known limits: no flow: a parameter reassigned in the body keeps its annotation's type, loop and
+`with` targets are untyped, and an assignment the parser does not record (`x = y[0]`) does not
+count against one it does; union types other than `X | None` are not typed; an assignment that
+rebinds a module-level name (`F = something_else`) is taken as the variable definition, not
+followed; `import a.b` and `from a import a` are told apart by the names only.
 """
 
 from __future__ import annotations
@@ -313,9 +327,9 @@ class _Facts:
         if cls == "torch._tensor.Tensor" or q is not None and q.startswith("torch._C.TensorBase."):
             b = self.tensor_binding(q, m)
             if b is not None:
-                return RESOLVED, (b,), (f"{why}: a Tensor, method bound to C by torchgen",)
+                return RESOLVED, (b,), (f"{why}: a Tensor method bound to C by torchgen",)
         if q is not None:
-            return RESOLVED, (q,), (f"{why}: a {owner.rpartition('.')[2]}, method of {owner}",)
+            return RESOLVED, (q,), (f"{why}: {m} of {owner}",)
         return None
 
     def star_source(self, module: str, stack: tuple = ()) -> dict[str, str]:

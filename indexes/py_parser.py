@@ -34,6 +34,10 @@ Definition   function / method / class (bases as written, keywords such as metac
              and "variable" for assignments at module level and in a class body, also inside an
              if/elif/else/try/except/else/finally block there
              (`__call__: Callable[..., Any] = _wrapped_call_impl` is `Module.__call__`).
+             Inside functions, only bindings that state a type, for the link step to type
+             receivers by: `x = C(...)` / `x: T` -> `<function>.x` when some call in the file has
+             a receiver named x, and `self.x = C(...)` / `self.x: T` in a method -> `<class>.x`
+             (signature `x = C(...)` / `self.x: T`: the callee or annotation only).
              Qualnames are dotted and global: `<module>.<Outer>.<inner>` (no `<locals>`).
              `line` is the `def`/`class` line (not the first decorator), `end_line` the last
              line of the body.
@@ -92,8 +96,8 @@ Known blind spots
   them after parsing, through the imports recorded here and the whole index's definitions.
 * Calls in default arguments, annotations and class bases are scoped to the def/class they
   syntactically sit in, not the scope that evaluates them.
-* Variables: only plain-name / tuple targets at module or class level (and in if/try blocks
-  there); not attributes (`self.x = ...`), `with`/`for` blocks, or augmented assignments.
+* Variables: plain-name / tuple targets at module or class level (and in if/try blocks there);
+  in functions only the typed bindings above; not `with`/`for` targets or augmented assignments.
 * Salvaged definitions in broken files have approximate end lines (the next definition at the
   same or lower indentation, or the end of the ERROR region) and one-line signatures.
 * Op lists are resolved only through module-level names and list/tuple/`+` literals; ops computed
