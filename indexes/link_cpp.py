@@ -225,11 +225,10 @@ class _Defs:
         header's namespace-level `using` makes of it (`at::IntArrayRef` is `c10::IntArrayRef`)."""
         if qual in self.kind:
             return qual
-        got = self._found.get(qual, 0)
+        key = qual if depth == 0 else (qual, depth)  # a miss below depth 0 may be the depth cap's
+        got = self._found.get(key, 0)
         if got == 0:
-            got = self._find(qual, depth)
-            if got is not None or depth == 0:  # a miss below depth 0 may be the depth cap's
-                self._found[qual] = got
+            got = self._found[key] = self._find(qual, depth)
         return got
 
     def _find(self, qual: str, depth: int) -> str | None:
@@ -379,10 +378,27 @@ def _params(signature: str, fname: str) -> dict[str, str]:
             return {}
     else:
         i += len(fname)
+    j = signature.find(")", i + 1)
+    head = signature[i + 1 : j] if j > 0 else ""
+    if j > 0 and "(" not in head and "<" not in head and "[" not in head and "{" not in head:
+        parts = head.split(",")  # no nesting before the first `)`: it closes the parameter list
+    else:
+        parts = _split_params(signature[i + 1 :])
+    out = {}
+    for p in parts:
+        p = p.split("=", 1)[0].strip()
+        m = _PARAM_NAME_RE.search(p)
+        if m and m.start() > 0:
+            out[m.group(1)] = p[: m.start()].strip()
+    return out
+
+
+def _split_params(text: str) -> list[str]:
+    """The top-level comma-separated parts of `text` up to its unmatched `)`."""
     depth = 0
     cur: list = []
     parts = []
-    for ch in signature[i + 1 :]:
+    for ch in text:
         if ch in "(<[{":
             depth += 1
         elif ch in ")>]}":
@@ -395,13 +411,7 @@ def _params(signature: str, fname: str) -> dict[str, str]:
             continue
         cur.append(ch)
     parts.append("".join(cur))
-    out = {}
-    for p in parts:
-        p = p.split("=", 1)[0].strip()
-        m = _PARAM_NAME_RE.search(p)
-        if m and m.start() > 0:
-            out[m.group(1)] = p[: m.start()].strip()
-    return out
+    return parts
 
 
 def _library(name: str) -> bool:
