@@ -60,9 +60,10 @@ facts allow, and never with one confident guess where they do not:
 
 A C++ name never resolves to Python. Measured against libclang on 16 translation units of v2.6.0
 (bench/bench_calls_cpp.py --per-group 2, 1,624 calls): precision 98.8% of the confident answers,
-recall 93.3% of the callees defined in the tree (97.1% counting candidates); 81.4% / 94.0% at
-precision 98.4% before data members, chains and the locals above, 41.7% with names only. On 7 more
-translation units not used to write these rules (--per-group 3, 23 in all): 88.9% strict at 99.2%.
+recall 94.0% of the callees defined in the tree (97.2% counting candidates); 81.4% / 94.0% at
+precision 98.4% before data members, chains and the locals above, 41.7% with names only. With 7
+more translation units the rules were not written from (--per-group 3, 23 in all): 89.6% strict,
+96.0% with candidates, precision 99.2% (74.5% / 89.1% / 98.2% before).
 What is left: receivers typed only by an iterator (`(*it)->kind()`, `it->second`), classes local
 to a function (their calls keep the function's scope), argument-dependent lookup by argument type
 (`toString(k)` inside `c10::impl` finds `c10::impl::toString` where clang adds `c10::toString`),
