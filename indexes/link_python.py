@@ -60,6 +60,7 @@ _KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
 _BUILTIN_TYPES = frozenset(n for n in _BUILTINS if isinstance(getattr(builtins, n, None), type))
 _SCOPED_HEADS = frozenset(("self", "cls", "super()"))
 _SELF_CLS = frozenset(("self", "cls"))
+_SELF_TYPES = frozenset(("Self", "typing.Self", "typing_extensions.Self"))
 _PARAM_NAME = re.compile(r"[(,]\s*\**\s*([A-Za-z_]\w*)").findall  # names that may be parameters  # heads whose meaning depends on the enclosing class
 _BUILTIN_RECEIVERS = frozenset(("str", "list", "dict", "set", "tuple"))  # literal receivers: "a".join
 
@@ -225,6 +226,46 @@ class _Facts:
                 return None
             found = cls
         return found
+
+    def result_of(self, target: str, receiver: str | None) -> str | None:
+        """The class of what calling `target` gives: an instance of the class called, or what the
+        function's return annotation names (`Self`: the receiver's class); for a C binding, what
+        the torch._C stub of the same name returns."""
+        kind = self.kind.get(target)
+        if kind == "class":
+            return target
+        if kind is None:  # a torchgen binding: its declaration in the stub
+            last = target.rpartition(".")[2]
+            for stub in ("torch._C._VariableFunctions." + last, "torch._C.TensorBase." + last,
+                         target.replace("torch.Tensor.", "torch._C.TensorBase.", 1)):
+                if self.kind.get(stub) in ("function", "method"):
+                    target, kind = stub, "method"
+                    break
+            else:
+                return None
+        if kind not in ("function", "method"):
+            return None
+        sigs = self.sigs.get(target, ())
+        if receiver is not None and sigs and all(sig_returns(s) in _SELF_TYPES for s in sigs):
+            return receiver
+        return self.returned(target)
+
+    def is_local(self, qual: str) -> bool:
+        """A variable bound inside a function (the parser records the typed ones): reached only
+        from inside that function, never as an attribute of it."""
+        return self.kind.get(qual) == "variable" and self.kind.get(qual.rpartition(".")[0]) in ("function", "method")
+
+    def _through_local(self, local: str, suffix: str) -> tuple:
+        """`x` / `x.a.m` where x is a local variable `local` of an enclosing function."""
+        where = local.rpartition(".")[0].rpartition(".")[2]
+        if not suffix:
+            return RESOLVED, (local,), (f"a local variable of {where}",)
+        cls = self.variable_type(local)
+        ans = self.on_instance(cls, suffix[1:].split("."), f"local {local.rpartition('.')[2]}") if cls else None
+        if ans is not None:
+            return ans
+        return UNRESOLVED, (), (f"{local.rpartition('.')[2]} is a local variable of {where} whose type the source "
+                                "does not state (or that lacks the member)",)
 
     def in_stub(self, qual: str) -> bool:
         """Whether a definition was read from a stub (a declaration of something C implements)."""
@@ -415,6 +456,8 @@ class _Facts:
 
     def _absolute(self, dotted: str, depth: int) -> tuple | None:
         if dotted in self.kind:
+            if self.is_local(dotted):
+                return None  # a function's local is no attribute of the function (`f.x`)
             return RESOLVED, (dotted,), ("definition",)
         if depth > 12:
             return None
@@ -425,6 +468,8 @@ class _Facts:
             kind = self.kind.get(prefix)
             if kind is not None:
                 if kind == "variable":  # `V.graph.sizevars.m` with `V = _V()`: through the types
+                    if self.is_local(prefix):
+                        return None
                     cls = self.variable_type(prefix)
                     return None if cls is None else self.on_instance(cls, rest, prefix.rpartition(".")[2])
                 if kind == "class" and len(rest) == 1:
@@ -470,6 +515,8 @@ class _Facts:
                     return self._through_imports(bound, suffix, f"imported in {s.rpartition('.')[2]}")
                 local = s + "." + head
                 if local in self.kind:
+                    if self.is_local(local):
+                        return self._through_local(local, suffix)
                     ans = self.absolute(local + suffix)
                     if ans is not None:
                         return ans[0], ans[1], (f"defined in {s.rpartition('.')[2]}",) * len(ans[1])
@@ -594,6 +641,9 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
                 q, owner, _complete = facts.member(ans[1][0], member)
                 if q is not None:
                     return RESOLVED, (q,), (f"a method of {owner} on a new {ctor}",)
+        ans = _chain(facts, name, lambda first: _resolve_one(facts, first, scope, module))
+        if ans is not None:
+            return ans
         return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
     if head in ("self", "cls") and rest:
         cls = _enclosing_class(facts, scope, module) if facts.kind.get(scope) != "class" else None
@@ -622,6 +672,35 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
     return UNRESOLVED, (), (f"{head}: a local variable, a parameter, or a name the index does not define",)
 
 
+def _chain(facts: _Facts, name: str, first_call) -> tuple | None:
+    """`f(...).m`, `x.f(...).g(...).m`: each call's result typed by what the callee states (a class
+    called, a return annotation, `-> Self`, a stub's `-> Tensor`), then m on the last type; None
+    when a link is not stated. `first_call(text)` resolves the first callee where the name is."""
+    if "[" in name or "(...)" in name:
+        return None
+    parts = name.split("().")
+    if len(parts) < 2 or any("(" in p or not p for p in parts):
+        return None
+    ans = first_call(parts[0])
+    if ans is None or ans[0] != RESOLVED:
+        return None
+    first = ans[1][0]
+    owner = first.rpartition(".")[0]  # `-> Self` of the first call: the class the method is defined on
+    cls = facts.result_of(first, owner if facts.kind.get(owner) == "class" else None)
+    for mid in parts[1:-1]:
+        attrs = mid.split(".")
+        for a in attrs[:-1]:
+            cls = facts.attr_type(cls, a) if cls else None
+        if cls is None:
+            return None
+        q, _owner, _complete = facts.member(cls, attrs[-1])
+        cls = facts.result_of(q, cls) if q is not None else None
+    if cls is None:
+        return None
+    return facts.on_instance(cls, parts[-1].split("."), f"{parts[-2].rpartition('.')[2]}(...) returns a "
+                                                        f"{cls.rpartition('.')[2]}")
+
+
 def _resolve_param(facts: _Facts, name: str, binder: str, module: str) -> tuple:
     """A name whose head is a parameter of `binder` (the innermost function that has it): typed by
     its annotation, or unresolved (a parameter shadows every module-level name it spells)."""
@@ -630,6 +709,9 @@ def _resolve_param(facts: _Facts, name: str, binder: str, module: str) -> tuple:
     if not rest:
         return UNRESOLVED, (), (f"{head} is a parameter of {where}: what it holds depends on the caller",)
     if "(" in name or "[" in name:
+        ans = _chain(facts, name, lambda first: _resolve_param(facts, first, binder, module))
+        if ans is not None:
+            return ans
         return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
     ann = facts.params(binder).get(head, "")
     cls = facts.type_of(ann, module, binder.rpartition(".")[0]) if ann else None

@@ -285,3 +285,51 @@ def test_a_call_of_an_instance_attribute_is_not_a_call_of_its_assignment(tmp_pat
                 self.fn()
         """}, "python")
     assert _one(db, "pkg.m.Holder.run", "self.fn")[:2] == ("unresolved", None)
+
+
+def test_a_functions_local_is_not_an_attribute_of_the_function(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        class State:
+            def get(self):
+                pass
+
+        def replicate(module):
+            state = State()
+            state.get()
+            return replicate.state(module)
+        """}, "python")
+    assert _one(db, "pkg.m.replicate", "state.get")[:2] == ("resolved", "pkg.m.State.get")
+    assert _one(db, "pkg.m.replicate", "replicate.state")[:2] == ("unresolved", None)  # not the local
+
+
+def test_a_calls_result_typed_by_what_the_callee_states(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        from typing_extensions import Self
+
+        class Buffer:
+            def getvalue(self):
+                pass
+
+        class Config:
+            def set(self, x) -> Self:
+                return self
+            def also(self, x) -> "Config":
+                return self
+            def done(self):
+                pass
+
+        class Kernel:
+            def header(self) -> Buffer:
+                pass
+            def untyped(self):
+                pass
+            def render(self, cfg: Config):
+                self.header().getvalue()
+                self.untyped().getvalue()
+                cfg.set(1).also(2).done()
+                Config().set(1).done()
+        """}, "python")
+    assert _one(db, "pkg.m.Kernel.render", "self.header().getvalue")[:2] == ("resolved", "pkg.m.Buffer.getvalue")
+    assert _one(db, "pkg.m.Kernel.render", "self.untyped().getvalue")[:2] == ("unresolved", None)
+    assert _one(db, "pkg.m.Kernel.render", "cfg.set().also().done")[:2] == ("resolved", "pkg.m.Config.done")
+    assert _one(db, "pkg.m.Kernel.render", "Config().set().done")[:2] == ("resolved", "pkg.m.Config.done")
