@@ -26,8 +26,9 @@ TREE = {
         struct SymFloat { bool sym_eq(int o) const; };
         }
         namespace at {
-        class TensorBase { public: const char* name() const; bool defined() const; };
+        class TensorBase { public: const char* name() const; bool defined() const; const TensorBase& zero_() const; };
         class Tensor : public TensorBase {};
+        inline void zero_all(const Tensor& t, const TensorBase& b) { t.zero_(); b.zero_(); t.defined(); }
         struct MatrixRef { bool empty() const; };
         struct Block { int outputs() const; Node* owningNode() const; };
         }
@@ -249,6 +250,8 @@ def index(tmp_path_factory):
         parsed = ParsedFile(rel, "cpp", 0, 0, str(fid), "ok")
         parsed.defs, parsed.includes, parsed.refs, parsed.regs = _rows("cpp", facts)
         w.add_parsed(parsed, fid)
+    # the dispatch stage's operators (written before the link step): zero_ has a method variant
+    w.add_ops([("aten::zero_", "zero_", "", {"op": "aten::zero_", "variants": ["function", "method"]})])
     link.link_all(w)
     w.commit()
     idx = Index(db)
@@ -359,3 +362,11 @@ def test_trailing_return_types_and_container_elements(index):
     _resolved(index, scope, "rq->empty", "torch::autograd::ReadyQueue::empty")
     # top = stack.back() of a std::vector<Node*>: an element, a Node*
     _resolved(index, scope, "top->num_inputs", "torch::autograd::Node::num_inputs")
+
+
+def test_a_generated_tensor_method_hides_tensorbase(index):
+    # t.zero_() on an at::Tensor is torchgen's at::Tensor::zero_ (TensorBody.h), not TensorBase::zero_
+    status, targets, why = _callee(index, "at::zero_all", "t.zero_")
+    assert (status, targets) == ("unresolved", ("at::Tensor::zero_",)) and "TensorBody.h" in why, (status, targets, why)
+    _resolved(index, "at::zero_all", "b.zero_", "at::TensorBase::zero_")  # on a TensorBase it is TensorBase's
+    _resolved(index, "at::zero_all", "t.defined", "at::TensorBase::defined")  # no operator named defined
