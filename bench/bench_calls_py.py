@@ -15,6 +15,15 @@ compared with the link step's answer (`code_queries.callees`: status and target)
   recall     of the calls jedi resolves to a definition inside torch (one the index holds, or a
              torch/_C stub), the share torchatlas resolves to the same one.
 
+jedi's answer on a stub in torch/_C (also a compiled torch._C member, which jedi calls builtin)
+counts as a C binding; one on a local variable or an instance attribute (`x = C(...)`,
+`self.x = ...`, which the index records to type receivers) is "local": not in the recall's base,
+as before the index held them, and agreeing only with the same local.
+
+    --misses N        list N misses and N disagreements, and count the misses by the call's shape
+    --jedi-cache F    keep jedi's answers in F: a re-run after a change of the link step takes
+                      seconds (same source, same seed)
+
 The same figures for the query-time lookup by bare name that the index had before the link step
 (`code_queries.definition_of`) are printed beside them, and jedi's time as the same-run
 reference. Goals (issue 13): precision >= 95%, recall >= 85%. Needs `pip install torchatlas[bench]`
