@@ -211,9 +211,11 @@ class _Defs:
                         self.alias.setdefault(short, qual)
         self.defined_macros = set(self.macros)
         # operators with a method variant: torchgen writes `at::Tensor::<name>` into TensorBody.h, which
-        # hides a TensorBase method of that name (a tree has only TensorBody.h's template)
+        # hides a TensorBase method of that name (a tree has only TensorBody.h's template); not for a
+        # `manual_cpp_binding` one (`dim`, `is_contiguous`: TensorBase's own method is the binding)
         self.tensor_methods = {n for (n,) in world.con.execute(
-            "SELECT DISTINCT name FROM ops WHERE instr(json_extract(record, '$.variants'), '\"method\"') > 0")}
+            "SELECT DISTINCT name FROM ops WHERE instr(json_extract(record, '$.variants'), '\"method\"') > 0 "
+            "AND NOT coalesce(json_extract(record, '$.manual_cpp_binding'), 0)")}
         for text, scope, path in world.con.execute(
                 "SELECT r.name, r.scope, f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE f.lang = 'cpp' "
                 "AND r.kind = 'ref' AND r.name LIKE 'using %'"):

@@ -26,9 +26,12 @@ TREE = {
         struct SymFloat { bool sym_eq(int o) const; };
         }
         namespace at {
-        class TensorBase { public: const char* name() const; bool defined() const; const TensorBase& zero_() const; };
+        class TensorBase {
+         public:
+          const char* name() const; bool defined() const; const TensorBase& zero_() const; int64_t dim() const;
+        };
         class Tensor : public TensorBase {};
-        inline void zero_all(const Tensor& t, const TensorBase& b) { t.zero_(); b.zero_(); t.defined(); }
+        inline void zero_all(const Tensor& t, const TensorBase& b) { t.zero_(); b.zero_(); t.defined(); t.dim(); }
         struct MatrixRef { bool empty() const; };
         struct Block { int outputs() const; Node* owningNode() const; };
         }
@@ -251,7 +254,8 @@ def index(tmp_path_factory):
         parsed.defs, parsed.includes, parsed.refs, parsed.regs = _rows("cpp", facts)
         w.add_parsed(parsed, fid)
     # the dispatch stage's operators (written before the link step): zero_ has a method variant
-    w.add_ops([("aten::zero_", "zero_", "", {"op": "aten::zero_", "variants": ["function", "method"]})])
+    w.add_ops([("aten::zero_", "zero_", "", {"op": "aten::zero_", "variants": ["function", "method"]}),
+               ("aten::dim", "dim", "", {"op": "aten::dim", "variants": ["method"], "manual_cpp_binding": True})])
     link.link_all(w)
     w.commit()
     idx = Index(db)
@@ -370,3 +374,4 @@ def test_a_generated_tensor_method_hides_tensorbase(index):
     assert (status, targets) == ("unresolved", ("at::Tensor::zero_",)) and "TensorBody.h" in why, (status, targets, why)
     _resolved(index, "at::zero_all", "b.zero_", "at::TensorBase::zero_")  # on a TensorBase it is TensorBase's
     _resolved(index, "at::zero_all", "t.defined", "at::TensorBase::defined")  # no operator named defined
+    _resolved(index, "at::zero_all", "t.dim", "at::TensorBase::dim")  # aten::dim is a manual_cpp_binding
