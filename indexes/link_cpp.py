@@ -59,15 +59,18 @@ facts allow, and never with one confident guess where they do not:
   namespace.
 
 A C++ name never resolves to Python. Measured against libclang on 16 translation units of v2.6.0
-(bench/bench_calls_cpp.py --per-group 2, 1,624 calls): precision 98.8% of the confident answers,
-recall 94.0% of the callees defined in the tree (97.2% counting candidates); 81.4% / 94.0% at
-precision 98.4% before data members, chains and the locals above, 41.7% with names only. With 7
-more translation units the rules were not written from (--per-group 3, 23 in all): 89.6% strict,
-96.0% with candidates, precision 99.2% (74.5% / 89.1% / 98.2% before).
+(bench/bench_calls_cpp.py --per-group 2 --ops-from <the tree's index>, 1,624 calls): precision
+99.2% of the confident answers, recall 94.0% of the callees defined in the tree (97.2% counting
+candidates); 81.4% / 94.0% at precision 98.4% before data members, chains and the locals above,
+41.7% with names only. With 7 more translation units the rules were not written from
+(--per-group 3, 23 in all): 89.6% strict, 96.0% with candidates, precision 99.5% (74.5% / 89.1% /
+98.2% before).
 What is left: receivers typed only by an iterator (`(*it)->kind()`, `it->second`), classes local
 to a function (their calls keep the function's scope), argument-dependent lookup by argument type
-(`toString(k)` inside `c10::impl` finds `c10::impl::toString` where clang adds `c10::toString`),
-Tensor methods torchgen generates into TensorBody.h that hide TensorBase's (`zero_`).
+(`toString(k)` inside `c10::impl` finds `c10::impl::toString` where clang adds `c10::toString`).
+A method of an `at::Tensor` that an operator's method variant names (the index's ops; none is a
+`manual_cpp_binding`) is torchgen's `at::Tensor::<name>` (TensorBody.h, unresolved in a tree), not
+the TensorBase method it hides (`t.zero_()`).
 """
 
 from __future__ import annotations
@@ -211,11 +214,13 @@ class _Defs:
                         self.alias.setdefault(short, qual)
         self.defined_macros = set(self.macros)
         # operators with a method variant: torchgen writes `at::Tensor::<name>` into TensorBody.h, which
-        # hides a TensorBase method of that name (a tree has only TensorBody.h's template); not for a
-        # `manual_cpp_binding` one (`dim`, `is_contiguous`: TensorBase's own method is the binding)
+        # hides a TensorBase method of that name (a tree has only TensorBody.h's template); not when an
+        # overload of the name is a `manual_cpp_binding` (`dim`, `size.int`: TensorBase's method is the
+        # binding, and TensorBody.h's `using TensorBase::size;` keeps it visible beside `size(Dimname)`)
         self.tensor_methods = {n for (n,) in world.con.execute(
-            "SELECT DISTINCT name FROM ops WHERE instr(json_extract(record, '$.variants'), '\"method\"') > 0 "
-            "AND NOT coalesce(json_extract(record, '$.manual_cpp_binding'), 0)")}
+            "SELECT name FROM ops GROUP BY name HAVING "
+            "max(instr(json_extract(record, '$.variants'), '\"method\"') > 0) "
+            "AND NOT max(coalesce(json_extract(record, '$.manual_cpp_binding'), 0))")}
         for text, scope, path in world.con.execute(
                 "SELECT r.name, r.scope, f.path FROM refs r JOIN files f ON f.id = r.file_id WHERE f.lang = 'cpp' "
                 "AND r.kind = 'ref' AND r.name LIKE 'using %'"):
