@@ -7,7 +7,7 @@ Lines are 1-based; `end_line` is the last line of a definition's body.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # slots: a parse makes ~100 of these per file (a million per tree); slotted, each costs 40% less
 # to create and half the memory.
@@ -45,13 +45,16 @@ class Reference:
     """A use of a name: a call (kind "call") or another mention (kind "ref").
 
     `name` is as qualified as the syntax says (at::add, self.foo, torch.add); `scope` is the
-    qualname of the enclosing definition ("" at file level).
+    qualname of the enclosing definition ("" at file level); `nargs` the number of arguments a C++
+    call passes (None when not a call or not known), which picks the overload of a resolved name
+    (`c10::irange(n)` is the one-parameter `irange`).
     """
 
     name: str
     line: int
     scope: str = ""
     kind: str = "call"
+    nargs: int | None = field(default=None, compare=False)  # a detail of the call, not its identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,7 @@ class FileFacts:
 
 
 _new = object.__new__
-_REFERENCE_FIELDS = ("name", "line", "scope", "kind")
+_REFERENCE_FIELDS = ("name", "line", "scope", "kind", "nargs")
 
 
 def _reference_factory():
@@ -99,15 +102,16 @@ def _reference_factory():
     changes shape."""
     if tuple(getattr(Reference, "__dataclass_fields__", {})) != _REFERENCE_FIELDS or \
             tuple(getattr(Reference, "__slots__", ())) != _REFERENCE_FIELDS:
-        return lambda name, line, scope: Reference(name, line, scope)
-    set_name, set_line, set_scope, set_kind = (getattr(Reference, f).__set__ for f in _REFERENCE_FIELDS)
+        return lambda name, line, scope, nargs=None: Reference(name, line, scope, nargs=nargs)
+    set_name, set_line, set_scope, set_kind, set_nargs = (getattr(Reference, f).__set__ for f in _REFERENCE_FIELDS)
 
-    def new_reference(name: str, line: int, scope: str) -> Reference:
+    def new_reference(name: str, line: int, scope: str, nargs: int | None = None) -> Reference:
         r = _new(Reference)
         set_name(r, name)
         set_line(r, line)
         set_scope(r, scope)
         set_kind(r, "call")
+        set_nargs(r, nargs)
         return r
     return new_reference
 

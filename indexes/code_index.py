@@ -162,7 +162,7 @@ def _rows(lang: str, facts) -> tuple[list, list, list, list]:
             for d in facts.definitions]
     includes = [(i.target, i.line, int(i.system), i.alias, i.scope) for i in facts.includes]
     sep = "::" if lang == "cpp" else "."
-    refs = [(r.name, r.name.rsplit(sep, 1)[-1], r.line, r.scope, r.kind) for r in facts.references]
+    refs = [(r.name, r.name.rsplit(sep, 1)[-1], r.line, r.scope, r.kind, r.nargs) for r in facts.references]
     regs = [(g.kind, g.name, g.line, g.target, g.key, g.scope) for g in facts.registrations]
     return defs, includes, refs, regs
 

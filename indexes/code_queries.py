@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import NotFound
 from .fuzzy_names import close_names
+from .overloads import pick_overload
 from .ranking import location_noise
 from .store import Index
 
@@ -97,6 +98,8 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
                 continue
             # LIKE ignores case: `addd` in `getPointWiseAddDescriptor` ranks after a typo's fix
             r = 4 if rank == 2 and q not in (qual or "") and q not in name else rank
+            if rank == 2 and kind == "variable":
+                r = 3.5  # `addd` in a local `paddded_ratio` comes after `add`, the typo's fix
             add(r, Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
         if len(hits) >= limit * 3 and rank >= 1:
             break
@@ -327,13 +330,15 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     seen = set()
     for d in defs[:5]:
         rows = index._con.execute(
-            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, l.why FROM refs r "
+            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, l.why, r.nargs FROM refs r "
             "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
             f"WHERE {IN_SCOPE} AND r.kind NOT IN ('local', 'receiver') "  # C++ link context, not calls
             "ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
         grouped: dict[tuple, list] = {}
-        for name, path, line, kind, status, target, why in rows:
+        nargs_of = {}
+        for name, path, line, kind, status, target, why, nargs in rows:
             grouped.setdefault((name, path, line, kind), []).append((status, target, why))
+            nargs_of[(name, path, line, kind)] = nargs
         for (name, path, line, kind), answers in grouped.items():
             key = (name, path, line)
             if key in seen:
@@ -342,20 +347,23 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
             status = answers[0][0] or ""
             targets = tuple(t for _s, t, _w in answers if t)
             whys = tuple(w or "" for _s, _t, w in answers)
-            where = _location_of(index, targets[0], d.lang) if status == "resolved" and targets else None
+            where = _location_of(index, targets[0], d.lang, nargs_of[(name, path, line, kind)]) \
+                if status == "resolved" and targets else None
             out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call", status, targets, whys), where))
     return out
 
 
-def _location_of(index: Index, qualname: str, lang: str) -> str | None:
-    """`path:line` of the definition of a resolved target (None for a C binding)."""
+def _location_of(index: Index, qualname: str, lang: str, nargs: int | None = None) -> str | None:
+    """`path:line` of the definition of a resolved target (None for a C binding): of the overload
+    that takes `nargs` arguments when the signatures single one out (indexes/overloads.py)."""
     cache = index.__dict__.setdefault("_loccache", {})
     if qualname not in cache:
-        row = index._con.execute(
-            "SELECT f.path, d.line FROM defs d JOIN files f ON f.id = d.file_id WHERE d.qualname = ? AND f.lang = ? "
-            "ORDER BY f.path, d.line LIMIT 1", (qualname, lang or "python")).fetchone()
-        cache[qualname] = f"{row[0]}:{row[1]}" if row else None
-    return cache[qualname]
+        cache[qualname] = index._con.execute(
+            "SELECT f.path, d.line, d.signature FROM defs d JOIN files f ON f.id = d.file_id "
+            "WHERE d.qualname = ? AND f.lang = ? ORDER BY f.path, d.line LIMIT 50",
+            (qualname, lang or "python")).fetchall()
+    row = pick_overload(cache[qualname], qualname.rsplit("::", 1)[-1], nargs if lang == "cpp" else None)
+    return f"{row[0]}:{row[1]}" if row else None
 
 
 def definition_of(index: Index, name: str) -> str | None:

@@ -22,7 +22,9 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 3  # 3: includes.alias/scope, the links table (issue 13: resolution at index time)
+SCHEMA_VERSION = 4  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
+# 4: refs.nargs (a C++ call's argument count: overloads by arity), data members and TORCH_ARG accessors as
+# definitions, typed locals and receivers, torch/_C stubs (what the parsers store changed: rebuild)
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +45,7 @@ CREATE TABLE defs (file_id INTEGER NOT NULL, name TEXT NOT NULL, qualname TEXT N
 CREATE TABLE includes (file_id INTEGER NOT NULL, target TEXT NOT NULL, line INTEGER NOT NULL, system INTEGER,
                        alias TEXT, scope TEXT);
 CREATE TABLE refs (file_id INTEGER NOT NULL, name TEXT NOT NULL, base TEXT NOT NULL, line INTEGER NOT NULL,
-                   scope TEXT, kind TEXT);
+                   scope TEXT, kind TEXT, nargs INTEGER);
 CREATE TABLE code_regs (file_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, line INTEGER NOT NULL,
                         target TEXT, key TEXT, scope TEXT);
 CREATE TABLE links (ref_id INTEGER NOT NULL, status TEXT NOT NULL, target TEXT, rank INTEGER NOT NULL, why TEXT);
@@ -254,7 +256,7 @@ class _Rows:
         if parsed.includes:
             self.con.executemany("INSERT INTO includes VALUES (?, ?, ?, ?, ?, ?)", [(fid,) + i for i in parsed.includes])
         if parsed.refs:
-            self.con.executemany("INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?)", [(fid,) + r for r in parsed.refs])
+            self.con.executemany("INSERT INTO refs VALUES (?, ?, ?, ?, ?, ?, ?)", [(fid,) + r for r in parsed.refs])
         if parsed.regs:
             self.con.executemany("INSERT INTO code_regs VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(fid,) + g for g in parsed.regs])

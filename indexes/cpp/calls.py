@@ -62,15 +62,32 @@ _RECEIVER_RE = re.compile(
     rb"|[A-Za-z_]\w*\s*\[[^\[\]()]*\]|\(\s*\*\s*[A-Za-z_]\w*\s*\))\s*(\.|->)\s*[A-Za-z_]\w*$")
 
 
+_BLANK = (b" ", b"\t", b"\n", b"\r")
+
+
+def _argument_counts(arg_lists, data: bytes) -> dict[int, int]:
+    """Start byte of each argument list -> how many arguments it passes (comments are not
+    arguments). A call's list starts at the first non-blank byte after its callee."""
+    out = {}
+    for a in arg_lists:
+        n = a.named_child_count
+        if n and (b"//" in data[a.start_byte:a.end_byte] or b"/*" in data[a.start_byte:a.end_byte]):
+            n = sum(1 for c in a.named_children if c.type != "comment")
+        out[a.start_byte] = n
+    return out
+
+
 def _source_order(node) -> int:
     """Sort key: start, then end (nested callees like `f()()` can share a start byte)."""
     return (node.start_byte << 32) | node.end_byte
 
 
-def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict) -> list:
+def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict, arg_lists=None) -> list:
     """References of the call captures `call_nodes`, swept in source order: the line and the
     enclosing function of `funcs` ((start byte, end byte, qualname), sorted) advance
-    monotonically, so each call costs a dict lookup of its callee text and a newline count."""
+    monotonically, so each call costs a dict lookup of its callee text and a newline count.
+    `arg_lists`: the calls' argument lists, which give each call its argument count."""
+    nargs_at = _argument_counts(arg_lists or (), data)
     id_ident = ids["identifier"]
     id_qual = ids["qualified_identifier"]
     id_field = ids["field_expression"]
@@ -100,7 +117,10 @@ def _sweep_calls(call_nodes, data: bytes, funcs: list, ids: dict) -> list:
                 _, cur_end, cur_scope = funcs[fi]
                 fi += 1
             scope = cur_scope if pos < cur_end else ""
-            refs.append(_new_reference(name, line, scope))
+            end = node.end_byte
+            while data[end:end + 1] in _BLANK:
+                end += 1
+            refs.append(_new_reference(name, line, scope, nargs_at.get(end)))
             if name[0] == "." and scope:
                 recv = receivers.get(raw)
                 if recv is None:

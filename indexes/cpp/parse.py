@@ -114,7 +114,7 @@ def _parse_cpp(path: str, data: bytes) -> FileFacts:
     parse_errors = len(caps.get("error", ())) or (1 if root.has_error else 0)
 
     # 3. calls: one sweep in source order
-    refs = _sweep_calls(caps.get("call"), data, funcs, ids)
+    refs = _sweep_calls(caps.get("call"), data, funcs, ids, caps.get("args"))
 
     # 4. registrations; 5. same-file macro expansion (registrations and definitions)
     regs = []

@@ -180,3 +180,8 @@ def _end_line(node) -> int:
     if col == 0 and row > node.start_point[0]:
         return row
     return row + 1
+
+
+# for readers of stored signatures outside the parser (indexes/overloads.py)
+split_top_level = _split_args
+strip_templates = _strip_templates

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 _TS = None  # (parser, query, QueryCursor class, kind ids)
 _QUERY_SRC = """
-(call_expression function: (_) @call)
+(call_expression function: (_) @call arguments: (argument_list) @args)
 (preproc_include path: (_) @include)
 (preproc_def name: (identifier) @macro)
 (preproc_function_def name: (identifier) @fmacro)

@@ -17,6 +17,20 @@ from torchatlas.indexes.cpp import parse_cpp
 from torchatlas.indexes.store import Index, IndexWriter
 
 TREE = {
+    # overloads by arity: the two-parameter irange comes first in the header
+    "c10/util/irange.h": """
+        namespace c10 {
+        template <typename I, typename J> int irange(I begin, J end) { return 0; }
+        template <typename I> int irange(I end) { return 0; }
+        inline int pad(int a, int b = 0, int c = 0) { return a; }
+        inline int pad(const char* fmt, ...) { return 0; }
+        inline void loops(int n) {
+          c10::irange(n);
+          c10::irange(1, n);
+          pad(1, 2, 3);
+        }
+        }
+        """,
     # same-named decoys: every method the calls below name also exists in another class
     "c10/util/decoys.h": """
         namespace c10 {
@@ -375,3 +389,17 @@ def test_a_generated_tensor_method_hides_tensorbase(index):
     _resolved(index, "at::zero_all", "b.zero_", "at::TensorBase::zero_")  # on a TensorBase it is TensorBase's
     _resolved(index, "at::zero_all", "t.defined", "at::TensorBase::defined")  # no operator named defined
     _resolved(index, "at::zero_all", "t.dim", "at::TensorBase::dim")  # aten::dim is a manual_cpp_binding
+
+
+def test_the_overload_a_call_means_is_picked_by_its_argument_count(index):
+    """One qualname stands for the overload set; the place shown is the overload that takes the
+    call's arguments (a default makes a range): c10::irange(n) is not the two-parameter irange."""
+    calls = [(r.name, loc) for r, loc in cq.callees(index, "c10::loops")]
+    assert calls == [("c10::irange", "c10/util/irange.h:4"), ("c10::irange", "c10/util/irange.h:3"),
+                     ("pad", "c10/util/irange.h:5")], calls
+
+
+def test_argument_counts_are_what_the_call_passes():
+    facts = parse_cpp("a.cpp", b"void f(int n) {\n  g();\n  h(1, /* two */ 2,\n    f(3, 4));\n  o.m (x);\n}\n")
+    assert [(r.name, r.nargs) for r in facts.references if r.kind == "call"] == [
+        ("g", 0), ("h", 3), ("f", 2), ("o.m", 1)]
