@@ -10,7 +10,10 @@ old ones: a few CI clones or venvs left gigabytes behind. Listed here beside the
 * an entry made for a torch that is no longer there ("torch gone": the torchgen it ran, or the
   include dirs its headers were precompiled from);
 * an entry a killed run left without its stamp ("unfinished"): the builders never use one, they
-  build it again.
+  build it again;
+* a precompiled-header set no build used for 30 days ("unused"; the native builder marks a set's
+  stamp at each use): a new set is made whenever a kernel file's includes change, and each is
+  ~500 MB.
 
 Never touched: an entry whose lock another process holds (it is being built or used), the
 `recent` folder of the codegen builder (it keeps itself to a few entries), anything else.
@@ -23,10 +26,12 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 STAMP = "stamp.json"  # both builders stamp a finished entry last, with this name
+UNUSED_DAYS = 30
 _ISYSTEM = re.compile(r"-isystem\s+((?:\$ |\S)+)")  # a ninja file escapes a space as "$ "
 
 
@@ -35,12 +40,12 @@ class LabCache:
     path: Path
     what: str  # "torchgen output" | "precompiled headers"
     bytes: int
-    status: str  # ok | torch gone | unfinished | in use
+    status: str  # ok | torch gone | unfinished | unused | in use
     torch: str = ""  # what it was made from: the torchgen folder, or torch's include dir
 
     @property
     def prunable(self) -> bool:
-        return self.status in ("torch gone", "unfinished")
+        return self.status in ("torch gone", "unfinished", "unused")
 
     def as_json(self) -> dict:
         return {"path": str(self.path), "what": self.what, "bytes": self.bytes, "status": self.status,
@@ -60,7 +65,8 @@ def list_lab_caches(cache: Path) -> list[LabCache]:
             continue
         out.append(_describe(folder, "torchgen output", _lock_of_torchgen(folder), _torchgen_source))
     for folder in _entries(root / "native-pch"):
-        out.append(_describe(folder, "precompiled headers", folder / ".lock", _pch_include_dir))
+        entry = _describe(folder, "precompiled headers", folder / ".lock", _pch_include_dir)
+        out.append(_unused_if_stale(entry))
     return out
 
 
@@ -76,6 +82,8 @@ def prune_lab_caches(entries: list[LabCache]) -> list[LabCache]:
                 continue
             again = _describe(entry.path, entry.what, None,
                               _torchgen_source if entry.what == "torchgen output" else _pch_include_dir)
+            if entry.what == "precompiled headers":
+                again = _unused_if_stale(again)
             if not again.prunable:
                 continue
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -109,6 +117,18 @@ def _describe(folder: Path, what: str, lock: Path | None, made_from) -> LabCache
     torch = made_from(folder)
     status = "torch gone" if torch and not Path(torch).exists() else "ok"
     return LabCache(folder, what, size, status, torch)
+
+
+def _unused_if_stale(entry: LabCache) -> LabCache:
+    if entry.status != "ok":
+        return entry
+    try:
+        idle = time.time() - (entry.path / STAMP).stat().st_mtime
+    except OSError:
+        return entry
+    if idle < UNUSED_DAYS * 86400:
+        return entry
+    return LabCache(entry.path, entry.what, entry.bytes, "unused", entry.torch)
 
 
 def _torchgen_source(folder: Path) -> str:

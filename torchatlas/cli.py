@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the indexes whose source is gone, indexes of an older format (they would be "
                                    "rebuilt anyway) and scratch files of killed runs; never an index in use, a "
                                    "file that is not a torchatlas index, or an index written elsewhere with --db. "
-                                   "The labs' caches are listed too (torchgen output, ~470 MB sets of precompiled "
-                                   "torch headers): --prune deletes those made for a torch that is gone and those "
+                                   "The labs' caches are listed too (torchgen output, ~500 MB sets of precompiled "
+                                   "torch headers): --prune deletes those made for a torch that is gone, sets no build used for 30 days, and those "
                                    "a killed run left unfinished.")
     p.add_argument("--prune", action="store_true", help="delete what cannot be used again")
     p.add_argument("--json", action="store_true", help="machine-readable output")

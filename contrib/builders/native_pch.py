@@ -137,6 +137,15 @@ def ensure_plain(text: str, *, cxx: str, cflags: Sequence[str], root: Path | Non
 PLAIN = "GENERATED"
 
 
+def _mark_used(stamp: Path) -> None:
+    """The stamp's mtime is when the set was last used: `torchatlas cache --prune` deletes sets
+    nobody used for weeks (each is ~500 MB, and a new one is made whenever the headers change)."""
+    try:
+        os.utime(stamp)
+    except OSError:
+        pass
+
+
 def _ensure(text: str, *, cxx: str, cflags: Sequence[str], caps, root: Path | None,
             progress: Callable[[str], None] | None, what: str) -> dict[str, str]:
     from . import native_ninja
@@ -152,6 +161,7 @@ def _ensure(text: str, *, cxx: str, cflags: Sequence[str], caps, root: Path | No
     folder = (root or cache_root()) / key
     headers = {cap: str(folder / f"{cap}.h") for cap, _ in caps}
     if (folder / STAMP).is_file():
+        _mark_used(folder / STAMP)
         return headers
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "a") as fh:

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,8 @@ def test_lab_caches_are_listed_and_only_what_cannot_be_used_again_is_pruned(tmp_
         return d
 
     keep = pch("keep", alive)
+    idle = pch("idle", alive)  # made for this torch, but no build used it for 40 days
+    os.utime(idle / "stamp.json", (time.time() - 40 * 86400,) * 2)
     gone = pch("gone", tmp_path / "deleted-venv" / "torch" / "include")
     unfinished = pch("unfinished", alive, stamped=False)
     busy = pch("busy", tmp_path / "deleted-venv2" / "torch" / "include")
@@ -205,7 +208,7 @@ def test_lab_caches_are_listed_and_only_what_cannot_be_used_again_is_pruned(tmp_
 
     assert main(["cache", "--json"]) == 0
     listed = {Path(e["path"]).name: e["status"] for e in json.loads(capsys.readouterr().out)["lab_caches"]}
-    assert listed == {"keep": "ok", "gone": "torch gone", "unfinished": "unfinished", "busy": "torch gone",
+    assert listed == {"keep": "ok", "idle": "unused", "gone": "torch gone", "unfinished": "unfinished", "busy": "torch gone",
                       "2.13.0-aaaa": "ok", "2.12.0-bbbb": "torch gone"}
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
@@ -216,7 +219,7 @@ def test_lab_caches_are_listed_and_only_what_cannot_be_used_again_is_pruned(tmp_
         fcntl.flock(fh, fcntl.LOCK_EX)
         assert main(["cache", "--prune", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert {Path(e["path"]).name for e in rec["deleted_lab_caches"]} == {"gone", "unfinished", "2.12.0-bbbb"}
+    assert {Path(e["path"]).name for e in rec["deleted_lab_caches"]} == {"gone", "unfinished", "idle", "2.12.0-bbbb"}
     assert keep.exists() and busy.exists() and gen_keep.exists() and (labs / "torchgen" / "recent").exists()
     assert not gone.exists() and not unfinished.exists() and not gen_gone.exists()
     assert main(["cache", "--prune"]) == 0  # the lock is free now: the busy set of a deleted venv goes too
