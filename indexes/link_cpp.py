@@ -78,6 +78,7 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_right
+from functools import partial
 from typing import Iterable, Iterator
 
 from .link import CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
@@ -292,7 +293,17 @@ class _Defs:
         return qual in self.namespaces or self.kind.get(qual) in _TYPES or self.alias.get(qual) in self.kind
 
     def member(self, cls: str, name: str, depth: int = 0) -> str | None:
-        """`name` in class `cls` or its bases (breadth by declaration order), as the index spells it."""
+        """`name` in class `cls` or its bases (breadth by declaration order), as the index spells it.
+        Memoized from the outside (depth 0): the same few classes' methods are looked up for most calls."""
+        if depth:
+            return self._member(cls, name, depth)
+        key = ("member", cls, name)
+        got = self.memo.get(key, 0)
+        if got == 0:
+            got = self.memo[key] = self._member(cls, name, 0)
+        return got
+
+    def _member(self, cls: str, name: str, depth: int) -> str | None:
         hit = self.find(f"{cls}::{name}")
         if hit is not None:
             return hit
@@ -522,7 +533,16 @@ class _File:
 
 
 def _macro_why(name: str, defs: _Defs) -> str:
-    """Which #define of a macro a default build sees, and why."""
+    """Which #define of a macro a default build sees, and why (memoized: TORCH_CHECK is called in
+    thousands of functions, and the answer depends on the macro's name alone)."""
+    key = ("macro", name)
+    got = defs.memo.get(key)
+    if got is None:
+        got = defs.memo[key] = _macro_why_uncached(name, defs)
+    return got
+
+
+def _macro_why_uncached(name: str, defs: _Defs) -> str:
     rows = defs.macros.get(name, ())
     best = None
     for path, line, sig in rows:
@@ -623,10 +643,14 @@ def _enclosing_uncached(scope: str, defs: _Defs) -> tuple[str, str]:
     return cls, owner
 
 
+# the answer for the parser's context rows (what member calls are typed from), by their kind
+_CONTEXT = {k: (UNRESOLVED, (), (f"context for typing member calls ({k})",)) for k in ("local", "receiver")}
+
+
 def _answer(r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     name = r.name
     if r.kind == "local" or r.kind == "receiver":
-        return UNRESOLVED, (), (f"context for typing member calls ({r.kind})",)
+        return _CONTEXT[r.kind]
     if name.startswith("using "):
         target = name.split(" ", 2)[-1] if name.startswith("using namespace ") else name[6:]
         return _qualified(target, r, defs, f, using=True)
@@ -749,14 +773,16 @@ def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -
     m = _ID_PREFIX_RE.match(receiver)
     first = m.group() if m is not None else ""
     decl = f.local(r.scope, first, r.line) if first else None
-    key = (r.scope, f.func_start(r.scope, r.line), r.name, decl[0] if decl is not None else 0)
+    ctx = (r.scope, f.func_start(r.scope, r.line), decl[0] if decl is not None else 0)
+    key = ctx + (r.name,)
     got = f.memo.get(key)
     if got is None:
-        got = f.memo[key] = _member_call_uncached(receiver, method, r, defs, f)
+        got = f.memo[key] = _member_call_uncached(receiver, method, r, defs, f, ctx)
     return got
 
 
-def _member_call_uncached(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
+def _member_call_uncached(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File,
+                          ctx: tuple | None = None) -> tuple[str, tuple, tuple]:
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
     rtype = None
     origin = ""
@@ -774,7 +800,13 @@ def _member_call_uncached(receiver: str, method: str, r: RefRow, defs: _Defs, f:
         # a variable, `this->m_`, `obj.field`, `p->a.b`; `p->m()` on a smart pointer or optional is a
         # member of the pointee
         arrow = r.name[len(receiver) :].startswith("->")
-        typed = _chain_type(receiver, arrow, r, defs, f)
+        if ctx is None:
+            typed = _chain_type(receiver, arrow, r, defs, f)
+        else:  # the receiver's type, shared by the calls of its other methods (`self.size`, `self.dim`)
+            ckey = ("chain", ctx, receiver, arrow)
+            typed = f.memo.get(ckey, 0)
+            if typed == 0:
+                typed = f.memo[ckey] = _chain_type(receiver, arrow, r, defs, f)
         if typed is not None:
             kind, val, origin = typed
             if kind == "lib":
@@ -1294,20 +1326,26 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     file_id = None
     f = None
     memo: dict = {}
+    make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
     for r in refs:
+        kind = r.kind
+        if kind == "local" or kind == "receiver":  # one answer per kind (~60k such rows on a tree)
+            yield make((r.ref_id,) + _CONTEXT[kind])
+            continue
         if r.file_id != file_id:
             file_id = r.file_id
             f = _File(world, file_id)
             memo = {}
-        if "." in r.name or "->" in r.name or r.kind != "call":
-            key = (r.name, r.scope, r.line, r.kind)  # locals and receivers are per line
+        name = r.name
+        if "." in name or "->" in name or kind != "call":
+            key = (name, r.scope, r.line, kind)  # locals and receivers are per line
         else:  # the answer changes only where a `using` comes into force
-            key = (r.name, r.scope, bisect_right(f.using_lines, r.line) if f.using_lines else 0)
+            key = (name, r.scope, bisect_right(f.using_lines, r.line) if f.using_lines else 0)
         ans = memo.get(key)
         if ans is None:
-            if r.name.startswith(("std::", "::std::")):
-                ans = EXTERNAL, (r.name.lstrip(":"),), ("the C++ standard library",)
+            if name.startswith(("std::", "::std::")):
+                ans = EXTERNAL, (name.lstrip(":"),), ("the C++ standard library",)
             else:
                 ans = _answer(r, defs, f)
             memo[key] = ans
-        yield Link(r.ref_id, *ans)
+        yield make((r.ref_id,) + ans)
