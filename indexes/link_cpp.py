@@ -232,6 +232,7 @@ class _Defs:
             else:
                 target = text[6:]
                 self.imported.setdefault(f"{scope}::{target.rsplit('::', 1)[-1]}", target)
+        self.ns_heads = {ns.split("::", 1)[0] for ns in self.ns_dirs}  # first components of those namespaces
 
     def find(self, qual: str, depth: int = 0) -> str | None:
         """The index's qualname for `qual`: itself, its spelling without inline namespaces, or what a
@@ -255,7 +256,9 @@ class _Defs:
             hit = self.find(target, depth + 1)
             if hit is not None:
                 return hit
-        if self.ns_dirs:  # at::ivalue::Future with `namespace at { using namespace c10; }`
+        # at::ivalue::Future with `namespace at { using namespace c10; }` (every prefix of `qual` has
+        # its first component: most names have none of the few that have directives)
+        if self.ns_dirs and qual[: qual.find("::")] in self.ns_heads:
             i = qual.rfind("::")
             while i > 0:
                 dirs = self.ns_dirs.get(qual[:i])
@@ -531,6 +534,15 @@ class _File:
                 return got
         return {}
 
+    def param_type(self, scope: str, line: int, var: str) -> str | None:
+        """The type as written of parameter `var` of the function `scope` that holds `line` (as
+        `param_types(..).get(var)`). A name its signature's text does not contain is no parameter:
+        answered without parsing the signature (most unqualified calls ask about a name that is not one)."""
+        for start, end, sig in self.funcs.get(scope, ()):
+            if start <= line <= end:
+                return self.param_types(scope, line).get(var) if var in sig else None
+        return None
+
 
 def _macro_why(name: str, defs: _Defs) -> str:
     """Which #define of a macro a default build sees, and why (memoized: TORCH_CHECK is called in
@@ -608,11 +620,13 @@ def _candidates(names: list, why: str, scope: str = "") -> tuple[str, tuple, tup
 
 def _split_member(name: str) -> tuple[str, str] | None:
     """(receiver chain, member) of `x.f` / `p->f` / `.f`, or None for a plain or qualified name."""
-    i = max(name.rfind("."), name.rfind("->"))
+    i = name.rfind(".")
+    j = name.rfind("->")
+    if j > i:
+        return name[:j], name[j + 2 :]
     if i < 0:
         return None
-    cut = i + (2 if name[i : i + 2] == "->" else 1)
-    return name[:i], name[cut:]
+    return name[:i], name[i + 1 :]
 
 
 def _enclosing(scope: str, defs: _Defs) -> tuple[str, str]:
@@ -674,10 +688,8 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
             head = name.split("::", 1)[0]
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
     where = owner or r.scope
-    for prefix in _prefixes(where):
-        q = f"{prefix}::{name}" if prefix else name
-        hit = defs.find(q) or (q if q in defs.namespaces else None)
-        if hit is not None and defs.visible(hit, r.path):
+    for prefix, hit in _qualified_hits(name, where, defs):
+        if defs.visible(hit, r.path):
             return RESOLVED, (hit,), (f"{name} looked up from {prefix}" if prefix else "exact qualified name",)
     if not using:
         dirs, _ = f.visible_usings(r.line, r.scope)
@@ -685,6 +697,33 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
             hit = defs.find(f"{ns}::{name}")
             if hit is not None:
                 return RESOLVED, (hit,), (f"through `using namespace {ns}`",)
+    key = ("qualified-miss", name, where)
+    got = defs.memo.get(key)
+    if got is None:
+        got = defs.memo[key] = _qualified_miss(name, where, defs)
+    return got
+
+
+def _qualified_hits(name: str, where: str, defs: _Defs) -> tuple:
+    """((scope, definition), ...) that qualified `name` written inside `where` names, looked up
+    from `where` outwards. Memoized across files (which of them a file sees is the caller's)."""
+    key = ("qualified-hits", name, where)
+    got = defs.memo.get(key)
+    if got is None:
+        found = []
+        for prefix in _prefixes(where):
+            q = f"{prefix}::{name}" if prefix else name
+            hit = defs.find(q) or (q if q in defs.namespaces else None)
+            if hit is not None:
+                found.append((prefix, hit))
+        got = defs.memo[key] = tuple(found)
+    return got
+
+
+def _qualified_miss(name: str, where: str, defs: _Defs) -> tuple[str, tuple, tuple]:
+    """The answer for a qualified name no enclosing scope or `using namespace` has: it depends on
+    the index and the name's scope only, so it is memoized across files."""
+    head = name.split("::", 1)[0]
     if "::" not in name:  # `using namespace detail;` naming nothing the index has
         if name in _LIB_NAMESPACES:
             return EXTERNAL, (name,), (f"{name} is not a PyTorch namespace",)
@@ -713,25 +752,40 @@ def _qualified(name: str, r: RefRow, defs: _Defs, f: _File, using: bool = False)
     return UNRESOLVED, (name,), (f"{qual_part} is not a namespace or class of the index",)
 
 
+def _in_enclosing(name: str, where: str, defs: _Defs) -> tuple:
+    """((namespace, definition), ...) of `name` in the namespaces enclosing `where`, innermost first.
+    Memoized across files: it depends on the index only (which of them a file sees is the caller's)."""
+    if not where:
+        return ()
+    key = ("enclosing-hits", name, where)
+    got = defs.memo.get(key)
+    if got is None:
+        found = []
+        for prefix in _prefixes(where)[:-1]:
+            hit = defs.find(f"{prefix}::{name}")
+            if hit is not None:
+                found.append((prefix, hit))
+        got = defs.memo[key] = tuple(found)
+    return got
+
+
 def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     if name in defs.macros and (name.isupper() or name not in defs.by_name):
         return RESOLVED, (name,), (_macro_why(name, defs),)
     cls, owner = _enclosing(r.scope, defs) if r.scope else ("", "")
-    if r.scope and name in f.param_types(r.scope, r.line):
+    if r.scope and f.param_type(r.scope, r.line, name) is not None:
         return UNRESOLVED, (), (f"{name} is a parameter of {r.scope}: a callable passed in",)
     if cls:
         hit = defs.member(cls, name)
         if hit is not None:
             return RESOLVED, (hit,), (f"member of the enclosing class {cls}",)
     where = owner or r.scope
-    for prefix in _prefixes(where)[:-1] if where else ():
-        hit = defs.find(f"{prefix}::{name}")
-        if hit is not None and not defs.visible(hit, r.path):
+    for prefix, hit in _in_enclosing(name, where, defs):
+        if not defs.visible(hit, r.path):
             continue
-        if hit is not None and hit != r.scope:
+        if hit != r.scope:
             return RESOLVED, (hit,), (f"in the enclosing namespace {prefix}",)
-        if hit == r.scope:
-            return RESOLVED, (hit,), ("recursive call",)
+        return RESOLVED, (hit,), ("recursive call",)
     dirs, decls = f.visible_usings(r.line, r.scope)
     for d in decls:
         if d.rsplit("::", 1)[-1] == name:
@@ -848,7 +902,7 @@ def _declared(var: str, r: RefRow, defs: _Defs, f: _File, depth: int = 0) -> tup
     or its bases. None when the type needs a callee's return type (`_var_type` reads those)."""
     cls, owner = _enclosing(r.scope, defs)
     where = owner or r.scope
-    written = f.param_types(r.scope, r.line).get(var)
+    written = f.param_type(r.scope, r.line, var)
     if written:
         return written, where, f"{var} is a parameter of type {written.strip()}"
     best = f.local(r.scope, var, r.line)
@@ -1065,7 +1119,7 @@ def _var_type(var: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         return None
     cls, owner = _enclosing(r.scope, defs)
     where = owner or r.scope
-    written = f.param_types(r.scope, r.line).get(var)
+    written = f.param_type(r.scope, r.line, var)
     if written:
         got = _classify(written, where, defs)
         return (got[0], got[1], f"{var} is a parameter of type {written.strip()}") if got else None
@@ -1139,7 +1193,7 @@ _WRAPPERS = ("optional<", "MaybeOwned<", "OptionalRef<", "intrusive_ptr<", "shar
 
 def _written_type(var: str, r: RefRow, f: _File) -> str:
     """The type a parameter or an explicitly typed local is declared with, as written ("" if none)."""
-    written = f.param_types(r.scope, r.line).get(var)
+    written = f.param_type(r.scope, r.line, var)
     if written:
         return written
     best = f.local(r.scope, var, r.line, typed_only=True)
