@@ -213,6 +213,9 @@ class _Defs:
                     short = _drop_inline(qual, self.inline)
                     if short != qual:
                         self.alias.setdefault(short, qual)
+        # the last components of every qualname find() can answer (a name none of them ends with
+        # is no definition, whatever `using`s say: find() stops there)
+        self.lasts = {q.rpartition("::")[2] for q in self.kind} | {q.rpartition("::")[2] for q in self.alias}
         self.defined_macros = set(self.macros)
         # operators with a method variant: torchgen writes `at::Tensor::<name>` into TensorBody.h, which
         # hides a TensorBase method of that name (a tree has only TensorBody.h's template); not when an
@@ -251,6 +254,8 @@ class _Defs:
         hit = self.alias.get(qual)
         if hit is not None or depth >= 3:
             return hit
+        if qual.rpartition("::")[2] not in self.lasts:
+            return None  # every way below keeps the last component: no definition has this one
         target = self.imported.get(qual)
         if target is not None:
             hit = self.find(target, depth + 1)
@@ -451,32 +456,32 @@ class _File:
 
     def __init__(self, world: World, file_id: int):
         con = world.con
-        self.usings = [(n, line, scope or "") for n, line, scope in con.execute(
-            "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'using %'",
-            (file_id,))]
-        # namespace aliases (`namespace F = torch::nn::functional;`): (alias, target, line, scope)
-        self.ns_aliases = []
-        for n, line, scope in con.execute(
-                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'ref' AND name LIKE 'namespace %'",
-                (file_id,)):
-            alias, _, target = n[10:].partition(" = ")
-            self.ns_aliases.append((alias, target, line, scope or ""))
-        self.using_lines = sorted([u[1] for u in self.usings] + [a[2] for a in self.ns_aliases])
+        self.usings = []  # (`using namespace X` | `using X::y`, line, scope)
+        self.ns_aliases = []  # namespace aliases (`namespace F = torch::nn::functional;`): (alias, target, line, scope)
         # (function qualname, variable) -> [(line, "x: T" | "x = init" | "x in range")], by line
         self.locals: dict[tuple, list] = {}
-        for text, line, scope in con.execute(
-                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'local'", (file_id,)):
-            m = _ID_PREFIX_RE.match(text)
-            if m is not None:
-                self.locals.setdefault((scope or "", m.group()), []).append((line, text))
+        self.receivers: dict[tuple, str] = {}  # (scope, line, member) -> receiver expression
+        # one read of the file's context rows (a query per kind cost ~0.1 s a tree); `name[:6].lower()`
+        # is SQL's `LIKE 'using %'` (case-insensitive)
+        for text, line, scope, kind in con.execute(
+                "SELECT name, line, scope, kind FROM refs WHERE file_id = ? AND kind IN ('ref', 'local', 'receiver') "
+                "ORDER BY rowid", (file_id,)):
+            if kind == "local":
+                m = _ID_PREFIX_RE.match(text)
+                if m is not None:
+                    self.locals.setdefault((scope or "", m.group()), []).append((line, text))
+            elif kind == "receiver":
+                member, _, expr = text.partition(" <- ")  # `.m <- x.f()`, `->m <- x.f()`
+                arrow = member.startswith("->")
+                self.receivers[(scope or "", line, member[2:] if arrow else member[1:])] = (expr, arrow)
+            elif text[:6].lower() == "using ":
+                self.usings.append((text, line, scope or ""))
+            elif text[:10].lower() == "namespace ":
+                alias, _, target = text[10:].partition(" = ")
+                self.ns_aliases.append((alias, target, line, scope or ""))
+        self.using_lines = sorted([u[1] for u in self.usings] + [a[2] for a in self.ns_aliases])
         for decls in self.locals.values():
             decls.sort()
-        self.receivers: dict[tuple, str] = {}  # (scope, line, member) -> receiver expression
-        for text, line, scope in con.execute(
-                "SELECT name, line, scope FROM refs WHERE file_id = ? AND kind = 'receiver'", (file_id,)):
-            member, _, expr = text.partition(" <- ")  # `.m <- x.f()`, `->m <- x.f()`
-            arrow = member.startswith("->")
-            self.receivers[(scope or "", line, member[2:] if arrow else member[1:])] = (expr, arrow)
         self.funcs: dict[str, list] = {}
         self._params: dict = {}  # (function qualname, its line) -> its parameters
         self.memo: dict = {}  # member calls' answers (see _member_call)
