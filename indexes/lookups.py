@@ -102,14 +102,21 @@ def _definition(row) -> Definition:
 
 def definitions_in(index: Index, path: str, kinds: tuple[str, ...] = (), limit: int = 2000
                    ) -> tuple[Definition, ...]:
-    """The definitions of one file in line order (only of `kinds` when given)."""
+    """The definitions of one file in line order (only of `kinds` when given): its outline. A
+    function's local variables are left out: the parser records those (`result = torch.relu(..)`)
+    to type the receivers of calls, not as symbols of the file."""
     sql = f"SELECT {_DEF_COLUMNS} FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ?"
     args: list = [path]
     if kinds:
         sql += f" AND d.kind IN ({', '.join('?' * len(kinds))})"
         args += list(kinds)
-    rows = index._con.execute(sql + " ORDER BY d.line LIMIT ?", (*args, limit)).fetchall()
-    return tuple(_definition(r) for r in rows)
+    defs = [_definition(r) for r in index._con.execute(sql + " ORDER BY d.line", args)]
+    functions = {q for (q,) in index._con.execute(
+        "SELECT d.qualname FROM defs d JOIN files f ON f.id = d.file_id WHERE f.path = ? "
+        "AND d.kind IN ('function', 'method')", (path,))}
+    outline = [d for d in defs if not (d.kind == "variable" and d.lang == "python"
+                                       and d.qualname.rpartition(".")[0] in functions)]
+    return tuple(outline[:limit])
 
 
 def definitions_at(index: Index, path: str, line: int, through: int | None = None) -> tuple[Definition, ...]:
