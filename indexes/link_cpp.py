@@ -71,6 +71,13 @@ to a function (their calls keep the function's scope), argument-dependent lookup
 A method of an `at::Tensor` that an operator's method variant names (the index's ops; none is a
 `manual_cpp_binding`) is torchgen's `at::Tensor::<name>` (TensorBody.h, unresolved in a tree), not
 the TensorBase method it hides (`t.zero_()`).
+
+Cost (the link step is held to a share of a cold build, issue 13): answers are memoized at three
+levels, each keyed by exactly what the answer depends on: per reference text in a file (`resolve`),
+per function and declaration in force (`_member_call`), and across files for what depends on the
+index and a scope only (`_Defs.memo`: a class's member, a name in the enclosing namespaces, a
+qualified name's hits). Unchanged answers were checked row for row (the links table's sha256) on
+the installed torch and the v2.6.0 tree after each of these.
 """
 
 from __future__ import annotations
@@ -835,7 +842,8 @@ def _unqualified(name: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tupl
 def _member_call(receiver: str, method: str, r: RefRow, defs: _Defs, f: _File) -> tuple[str, tuple, tuple]:
     """Memoized per file: the answer for a receiver `v...` depends only on the function (its
     overload: the parameters), the receiver and member as written, and which declaration of `v` is
-    in force (the latest at or before the line)."""
+    in force (the latest at or before the line). The receiver's type, under the same key without
+    the member, is memoized too: most receivers are asked for several members."""
     if not receiver or not r.scope:
         return _member_call_uncached(receiver, method, r, defs, f)
     m = _ID_PREFIX_RE.match(receiver)
