@@ -89,6 +89,7 @@ from functools import partial
 from typing import Iterable, Iterator
 
 from .link import CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .cpp.text import closing_paren
 from .ranking import location_noise
 
 _CALLABLE = ("function", "method", "class", "struct", "macro", "enum")
@@ -300,13 +301,10 @@ class _Defs:
             return got, self.find(cls) or cls
         if depth >= 5:
             return None
-        owner = cls.rsplit("::", 1)[0] if "::" in cls else ""
-        for base in self.bases.get(self.find(cls) or cls, ()):
-            b = self.type_named(_type_name(base), owner)
-            if b is not None and b != cls:
-                hit = self.field(b, name, depth + 1)
-                if hit is not None:
-                    return hit
+        for b in self._base_classes(cls):
+            hit = self.field(b, name, depth + 1)
+            if hit is not None:
+                return hit
         return None
 
     def is_scope(self, qual: str) -> bool:
@@ -329,14 +327,20 @@ class _Defs:
             return hit
         if depth >= 5:
             return None
+        for b in self._base_classes(cls):
+            hit = self.member(b, name, depth + 1)
+            if hit is not None:
+                return hit
+        return None
+
+    def _base_classes(self, cls: str) -> Iterator[str]:
+        """The classes `cls` derives from, as the index spells them (each base named from the
+        namespace that declares `cls`), in declaration order; never `cls` itself."""
         owner = cls.rsplit("::", 1)[0] if "::" in cls else ""
         for base in self.bases.get(self.find(cls) or cls, ()):
             b = self.type_named(_type_name(base), owner)
             if b is not None and b != cls:
-                hit = self.member(b, name, depth + 1)
-                if hit is not None:
-                    return hit
-        return None
+                yield b
 
     def type_named(self, name: str, where: str, depth: int = 0) -> str | None:
         """The class a type name written inside scope `where` denotes (enclosing scopes outwards,
@@ -1121,7 +1125,7 @@ def _return_written(qual: str, defs: _Defs) -> tuple[str, str] | None:
     owner = qual.rsplit("::", 1)[0] if "::" in qual else ""
     pre = _KEYWORDS_RE.sub(" ", pre)
     if pre.split() == ["auto"]:  # `auto Engine::ready_queue(..) -> std::shared_ptr<ReadyQueue>`
-        close = _close(sig, i + len(name))
+        close = closing_paren(sig, i + len(name))
         m = _TRAILING_RE.match(sig, close + 1) if close > 0 else None
         return (m.group(1).strip(), owner) if m else None
     return pre, owner
@@ -1244,20 +1248,6 @@ def _template_arg(written: str) -> str:
 _MORE_CALL_RE = re.compile(r"(\.|->)\s*([A-Za-z_]\w*)\s*(?:<[^()]*>)?\s*\(")
 
 
-def _close(text: str, i: int) -> int:
-    """The index of the `)` matching the `(` at text[i] (-1 if none)."""
-    depth = 0
-    for k in range(i, len(text)):
-        ch = text[k]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return k
-    return -1
-
-
 _PAREN_DEREF_RE = re.compile(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)")
 
 
@@ -1320,7 +1310,7 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         cls, owner = _enclosing(r.scope, defs)
         t = defs.type_named(m.group(1), owner or r.scope)
         return (t, f"{m.group(1)}{{..}}", None, None) if t is not None else None
-    end = _close(expr, m.end() - 1)
+    end = closing_paren(expr, m.end() - 1)
     if end < 0:
         return None
     callee = m.group(1)
@@ -1358,7 +1348,7 @@ def _expr_target(expr: str, r: RefRow, defs: _Defs, f: _File, depth: int):
         recv = ret
         target = defs.member(typed[1], m.group(2))
         why += f"{m.group(1)}{m.group(2)}()"
-        close = _close(rest, m.end() - 1)
+        close = closing_paren(rest, m.end() - 1)
         if close < 0:
             return None
         rest = rest[close + 1 :].strip()

@@ -11,7 +11,7 @@ first definition stands, as before.
 
 from __future__ import annotations
 
-from .cpp.text import split_top_level, strip_templates
+from .cpp.text import closing_paren, split_top_level, strip_templates
 
 
 def parameter_range(signature: str | None, name: str) -> tuple[int, int | None] | None:
@@ -22,16 +22,8 @@ def parameter_range(signature: str | None, name: str) -> tuple[int, int | None] 
     start = _params_start(signature, name)
     if start < 0:
         return None
-    depth = 0
-    for end in range(start, len(signature)):
-        ch = signature[end]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                break
-    else:
+    end = closing_paren(signature, start)
+    if end < 0:
         return None  # cut short (a signature is kept to one line of bounded length)
     inner = strip_templates(signature[start + 1:end]).strip()
     if not inner or inner == "void":

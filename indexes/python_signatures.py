@@ -26,10 +26,11 @@ _BRACKETS = re.compile(r"[\[\](){}'\"]")
 _PLAIN = _BRACKETS.search
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """`text` split at `sep` where it is outside brackets and strings."""
-    out, depth, quote, start = [], 0, "", 0
-    for m in _SPECIAL.finditer(text):
+def _outside_strings(text: str, finder, start: int = 0):
+    """(match, bracket depth after it) for each of `finder`'s matches in `text` from `start` that is
+    not inside a string literal (quotes themselves are not yielded)."""
+    depth, quote = 0, ""
+    for m in finder(text, start):
         ch = m.group()
         if quote:
             if ch == quote and text[m.start() - 1] != "\\":
@@ -37,11 +38,19 @@ def _split_top(text: str, sep: str) -> list[str]:
             continue
         if ch in ("'", '"'):
             quote = ch
-        elif ch in _OPENERS:
+            continue
+        if ch in _OPENERS:
             depth += 1
         elif ch in "])}":
             depth -= 1
-        elif ch == sep and depth == 0:
+        yield m, depth
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """`text` split at `sep` where it is outside brackets and strings."""
+    out, start = [], 0
+    for m, depth in _outside_strings(text, _SPECIAL.finditer):
+        if depth == 0 and m.group() == sep:
             out.append(text[start:m.start()])
             start = m.end()
     out.append(text[start:])
@@ -59,21 +68,9 @@ def _params_text(sig: str) -> tuple[str, str] | None:
         text = sig[i + 1:k]
         if text.count("(") == text.count(")") and text.count("[") == text.count("]"):
             return text, sig[k + 1:]
-    depth, quote = 0, ""
-    for m in _BRACKETS.finditer(sig, i):
-        ch = m.group()
-        if quote:
-            if ch == quote and sig[m.start() - 1] != "\\":
-                quote = ""
-            continue
-        if ch in ("'", '"'):
-            quote = ch
-        elif ch in _OPENERS:
-            depth += 1
-        elif ch in "])}":
-            depth -= 1
-            if depth == 0:
-                return sig[i + 1:m.start()], sig[m.end():]
+    for m, depth in _outside_strings(sig, _BRACKETS.finditer, i):
+        if depth == 0 and m.group() in "])}":
+            return sig[i + 1:m.start()], sig[m.end():]
     return None
 
 

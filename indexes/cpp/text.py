@@ -182,6 +182,21 @@ def _end_line(node) -> int:
     return row + 1
 
 
-# for readers of stored signatures outside the parser (indexes/overloads.py)
+def closing_paren(text: str, i: int) -> int:
+    """The index of the `)` matching the `(` at text[i] in a stored signature or expression (-1 if
+    the text is cut short)."""
+    depth = 0
+    for k in range(i, len(text)):
+        ch = text[k]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return k
+    return -1
+
+
+# for readers of stored signatures outside the parser (indexes/overloads.py, indexes/link_cpp.py)
 split_top_level = _split_args
 strip_templates = _strip_templates
