@@ -71,7 +71,7 @@ def _argument_counts(arg_lists, data: bytes) -> dict[int, int]:
     out = {}
     for a in arg_lists:
         n = a.named_child_count
-        if n and (b"//" in data[a.start_byte:a.end_byte] or b"/*" in data[a.start_byte:a.end_byte]):
+        if n and data.find(b"/", a.start_byte, a.end_byte) >= 0:  # maybe a comment: count without them
             n = sum(1 for c in a.named_children if c.type != "comment")
         out[a.start_byte] = n
     return out
