@@ -268,6 +268,28 @@ def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...
     return tuple(t for t, _w in rows if t), tuple(w or "" for _t, w in rows)
 
 
+def all_link_answers(index: Index):
+    """Every reference with its answer, in refs order: (ref_id, Ref), as refs/callers/callees read
+    them (bench/link_digest.py hashes these to prove that a change of the link step or of its
+    stored format kept every answer)."""
+    cur = index._con.execute("SELECT r.rowid, r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, l.why "
+                             "FROM refs r JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
+                             "ORDER BY r.rowid, l.rank")
+    current, ref, targets, whys = None, None, [], []
+    for rid, name, path, line, scope, kind, status, target, why in cur:
+        if rid != current:
+            if current is not None:
+                yield current, Ref(*ref, tuple(targets), tuple(whys))
+            current, ref, targets, whys = rid, (name, f"{path}:{line}", scope or "", kind or "", status or ""), [], []
+        if status is None:
+            continue
+        if target:
+            targets.append(target)
+        whys.append(why or "")
+    if current is not None:
+        yield current, Ref(*ref, tuple(targets), tuple(whys))
+
+
 def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:
     """Every use that the link step resolved to `symbol` (calls and mentions), the candidates marked
     `status="candidate"`, then its registrations. A symbol with no definition in the index (a macro
