@@ -22,6 +22,7 @@ from torchatlas.indexes.errors import AtlasError, NotFound
 from .loader import LabCatalog, load_labs
 from .model import CheckResult, Lab, LabVerdict
 from .progress import LabsProgress, labs_home
+from .variants import for_source, for_workspace
 
 RULE = "-" * 78
 OK, FAIL = "✓", "✗"
@@ -76,6 +77,26 @@ def _workspace(args, lab: Lab, progress: LabsProgress):
         raise AtlasError(f"{ws.root} is the workspace of lab {ws.lab_id!r}, not {lab.id!r}",
                          hint=f"use: torchatlas lab ... {ws.lab_id} --workspace {ws.root}")
     return ws
+
+
+def _lab_and_workspace(args, catalog: LabCatalog, progress: LabsProgress | None = None):
+    """The lab named by args.id as its workspace was started (the lab, or its checkout variant),
+    and that workspace."""
+    lab = _lab(catalog, args.id)
+    ws = _workspace(args, lab, progress or LabsProgress())
+    return for_workspace(lab, ws.variant), ws
+
+
+def _started_variant(lab: Lab, progress: LabsProgress) -> Lab:
+    """For show and hint, which need no workspace: the variant of the learner's workspace, if any."""
+    path = progress.get(lab.id).workspace
+    if not path or lab.on_checkout is None:
+        return lab
+    from .workspace import WorkspaceError, open_workspace
+    try:
+        return for_workspace(lab, open_workspace(Path(path)).variant)
+    except WorkspaceError:
+        return lab
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
@@ -158,8 +179,9 @@ def _list(args, catalog: LabCatalog) -> int:
 
 
 def _show(args, catalog: LabCatalog) -> int:
-    lab = _lab(catalog, args.id)
-    p = LabsProgress().get(lab.id)
+    progress = LabsProgress()
+    lab = _started_variant(_lab(catalog, args.id), progress)
+    p = progress.get(lab.id)
     print(f"{lab.title}\n{RULE}")
     print(f"id {lab.id} · theme {lab.theme} · {lab.difficulty} · about {lab.minutes} min · mode {lab.mode.value}")
     print(f"\n{_wrap(lab.task)}\n")
@@ -168,6 +190,9 @@ def _show(args, catalog: LabCatalog) -> int:
     print(f"\nchecks: {len(lab.checks)} files ({len(lab.checks) - len(visible)} hidden: you see their verdicts, "
           "not their code)")
     print(f"hints: {len(lab.hints)} (torchatlas lab hint {lab.id})")
+    if lab.on_checkout is not None:
+        print(f"on a checkout of the installed torch's version: {lab.on_checkout.summary} "
+              f"(torchatlas lab start {lab.id} --source CHECKOUT)")
     if p.workspace:
         print(f"\nworkspace: {p.workspace}" + ("  (done)" if p.done else ""))
     else:
@@ -207,7 +232,7 @@ def _status(args, catalog: LabCatalog) -> int:
 # -- start / hint / diff / reset / solution ----------------------------------------------------------
 
 def _start(args, catalog: LabCatalog) -> int:
-    from torchatlas.indexes.sources import open_source
+    from torchatlas.indexes.sources import installed_version, open_source
 
     from .workspace import create_workspace, open_workspace
     lab = _lab(catalog, args.id)
@@ -220,6 +245,7 @@ def _start(args, catalog: LabCatalog) -> int:
         print(f"lab {lab.id} is already started in {ws.root}: carry on (torchatlas lab reset {lab.id} starts over)")
         return 0
     source = open_source(args.source)
+    lab, note = for_source(lab, source.info.layout, source.info.version, installed_version())
     t = time.monotonic()
     ws = create_workspace(lab, source, dest, progress=_say)
     progress.started(lab.id, ws.root)
@@ -228,6 +254,8 @@ def _start(args, catalog: LabCatalog) -> int:
     print(f"workspace: {ws.root}  ({ws.kind}, torch {ws.version}, ready in {time.monotonic() - t:.1f} s)")
     if ws.branch:
         print(f"branch:    {ws.branch} (a worktree; your own checkout is untouched)")
+    if note:
+        print(f"note:      {note}")
     print("edit:\n" + "\n".join(f"  {ws.root / e}" for e in lab.edits))
     print(f"\nthen: torchatlas lab check {lab.id}   (or `lab watch {lab.id}` to re-check on save; "
           f"`lab hint {lab.id}` when stuck)")
@@ -249,8 +277,8 @@ class MissingLibrary(AtlasError):
 
 
 def _hint(args, catalog: LabCatalog) -> int:
-    lab = _lab(catalog, args.id)
     progress = LabsProgress()
+    lab = _started_variant(_lab(catalog, args.id), progress)
     p = progress.get(lab.id)
     if args.all or p.done:
         shown = len(lab.hints)
@@ -266,8 +294,7 @@ def _hint(args, catalog: LabCatalog) -> int:
 
 
 def _diff(args, catalog: LabCatalog) -> int:
-    lab = _lab(catalog, args.id)
-    ws = _workspace(args, lab, LabsProgress())
+    lab, ws = _lab_and_workspace(args, catalog)
     out = ws.git().diff(ws.starter, stat=args.stat)
     sys.stdout.write(out if out else "no changes since the starter\n")
     return 0
@@ -295,8 +322,7 @@ def _confirm(question: str, yes: bool) -> bool:
 
 def _reset(args, catalog: LabCatalog) -> int:
     from .workspace import reset_workspace
-    lab = _lab(catalog, args.id)
-    ws = _workspace(args, lab, LabsProgress())
+    lab, ws = _lab_and_workspace(args, catalog)
     changed = ws.git().changed_files(ws.starter)
     if changed and not _confirm(f"discard your changes to {len(changed)} file(s) in {ws.root}?", args.yes):
         print("nothing changed")
@@ -309,8 +335,7 @@ def _reset(args, catalog: LabCatalog) -> int:
 
 def _solution(args, catalog: LabCatalog) -> int:
     from .workspace import apply_patch_file, reset_workspace
-    lab = _lab(catalog, args.id)
-    ws = _workspace(args, lab, LabsProgress())
+    lab, ws = _lab_and_workspace(args, catalog)
     if not _confirm(f"replace your work in {ws.root} with the reference solution?", args.yes):
         print("nothing changed")
         return 0
@@ -357,21 +382,18 @@ def _check(args, catalog: LabCatalog) -> int:
     if missing:
         raise MissingLibrary(f"lab {lab.id} cannot be checked here: it {missing}",
                              hint="the checks import it; nothing was run")
-    ws = _workspace(args, lab, LabsProgress())
+    lab, ws = _lab_and_workspace(args, catalog)
     return 0 if _verdict(lab, ws, args).passed else 1
 
 
 def _watch(args, catalog: LabCatalog) -> int:
     from .watch import watch
-    lab = _lab(catalog, args.id)
-    progress = LabsProgress()
-    ws = _workspace(args, lab, progress)
+    lab, ws = _lab_and_workspace(args, catalog)
     return watch(lab, ws, lambda: _verdict(lab, ws, args), interval=args.interval)
 
 
 def _build(args, catalog: LabCatalog) -> int:
-    lab = _lab(catalog, args.id)
-    ws = _workspace(args, lab, LabsProgress())
+    lab, ws = _lab_and_workspace(args, catalog)
     if args.full:
         from .builders.full import describe, plan
         p = plan(ws.root, ws.kind)
@@ -401,7 +423,7 @@ def _build(args, catalog: LabCatalog) -> int:
 # -- dev check -----------------------------------------------------------------------------------------
 
 def _dev(args, catalog: LabCatalog) -> int:
-    from torchatlas.indexes.sources import open_source
+    from torchatlas.indexes.sources import installed_version, open_source
 
     from .devcheck import dev_check
     if getattr(args, "dev_command", None) != "check":
@@ -410,10 +432,12 @@ def _dev(args, catalog: LabCatalog) -> int:
     if args.theme is not None:
         labs = [lab for lab in labs if lab.theme == args.theme]
     source = open_source(args.source)
+    installed = installed_version()
     reports = []
     for lab in labs:
+        lab, _note = for_source(lab, source.info.layout, source.info.version, installed)
         if not args.json:
-            print(f"{lab.id} ({lab.mode.value})")
+            print(f"{lab.id} ({lab.mode.value}{', its checkout variant' if lab.variant else ''})")
 
         def on_stage(stage, _json=args.json):
             if not _json:

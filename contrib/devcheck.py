@@ -7,6 +7,7 @@ with the reason, never silently.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import tempfile
 import time
@@ -17,7 +18,7 @@ from . import patchfile
 from .model import Lab, LabVerdict
 from .runner import verify
 from .workspace import (PatchDoesNotApply, WorkspaceError, apply_patch, check_root, create_workspace,
-                        reset_workspace)
+                        remove_checkout_workspace, reset_workspace)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = 
         return DevReport(lab.id, (Stage("solution.patch", True, None, problem=f"unreadable: {e}"),), 0.0)
     tmp = Path(tempfile.mkdtemp(prefix=f"torchatlas-dev-{lab.id}-", dir=workdir))
     stages: list[Stage] = []
+    ws = None
 
     def add(stage: Stage) -> None:
         stages.append(stage)
@@ -96,7 +98,8 @@ def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = 
 
     try:
         try:
-            ws = create_workspace(lab, source, tmp / "ws")
+            # a branch of its own on a checkout: a learner's `torchatlas/lab/<id>` stays untouched
+            ws = create_workspace(lab, source, tmp / "ws", branch=f"torchatlas/dev/{lab.id}-{os.getpid()}")
         except WorkspaceError as e:
             add(Stage("starter", False, None, problem=f"the starter does not apply: {e}"))
             return DevReport(lab.id, tuple(stages), time.monotonic() - start)
@@ -117,4 +120,6 @@ def dev_check(lab: Lab, source, *, partial: bool = True, workdir: Path | None = 
             add(Stage(name, expect, verify(lab, check_root(ws)[0])))
         return DevReport(lab.id, tuple(stages), time.monotonic() - start)
     finally:
+        if ws is not None and ws.kind == "checkout":
+            remove_checkout_workspace(Path(ws.source_root), ws.root, ws.branch)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -28,6 +28,7 @@ LAB_FIELDS = {"id", "title", "theme", "difficulty", "minutes", "mode", "summary"
 CHECK_FIELDS = {"file", "hidden", "timeout"}
 BUILD_FIELDS = {"name", "sources", "per_capability", "extra_cflags"}
 NEEDS_BUILD = (BuildMode.EXTENSION, BuildMode.NATIVE)
+CHECKOUT_VARIANT = "checkout"  # the sub-folder holding a lab's checkout variant
 
 
 class LabLoadError(Exception):
@@ -85,8 +86,9 @@ def _build(raw, line: int, mode: BuildMode) -> BuildSpec:
                      extra_cflags=ly.str_list(m, "extra_cflags", "build."), line=m.line)
 
 
-def parse_lab(text: str, folder: Path, path: str) -> Lab:
-    """One lab from its lab.yaml text; raises LabLoadError (file:line, field) when it is malformed."""
+def parse_lab(text: str, folder: Path, path: str, lab_id: str | None = None) -> Lab:
+    """One lab from its lab.yaml text; raises LabLoadError (file:line, field) when it is malformed.
+    `lab_id`: the id it must have (default: its folder's name)."""
     try:
         data = ly.load(text)
     except ly.Bad as e:
@@ -95,20 +97,21 @@ def parse_lab(text: str, folder: Path, path: str) -> Lab:
         line, msg = ly.yaml_error_line(e)
         raise LabLoadError(LabError(path, line, "", f"not valid YAML: {msg}")) from None
     try:
-        return _lab(data, folder, path)
+        return _lab(data, folder, path, lab_id)
     except ly.Bad as e:
         raise LabLoadError(LabError(path, e.line, e.field, e.message)) from None
 
 
-def _lab(data, folder: Path, path: str) -> Lab:
+def _lab(data, folder: Path, path: str, lab_id: str | None = None) -> Lab:
     if not isinstance(data, dict):
         raise ly.Bad(getattr(data, "line", 1), "", "a lab.yaml holds one mapping (id, title, theme, mode, task, checks, ...)")
     ly.unknown(data, LAB_FIELDS, "")
     lid = ly.text(data, "id", "")
     if not ID_RE.match(lid):
         raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} must be lower-case letters, digits or '-'")
-    if lid != folder.name:
-        raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} differs from its folder's name {folder.name!r}")
+    if lid != (lab_id or folder.name):
+        want = lab_id or folder.name
+        raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} differs from its lab folder's name {want!r}")
     theme = ly.whole(data, "theme", "", minimum=1)
     if theme not in THEMES:
         raise ly.Bad(ly.line_of(data, "theme"), "theme", f"theme {theme} is not a theme of CURRICULUM.md (1-28)")
@@ -142,12 +145,24 @@ def _lab(data, folder: Path, path: str) -> Lab:
 
 
 def load_lab(folder: Path) -> Lab:
-    path = folder / "lab.yaml"
+    """The lab in `folder`, with its checkout variant when the folder has `checkout/lab.yaml`: a
+    whole lab of the same id (its own task, hints, patches, build and checks) that changes the
+    checkout's own files, used on a checkout whose version is the installed torch's
+    (`contrib/variants.py`)."""
+    lab = _read_lab(folder, folder / "lab.yaml", folder.name)
+    variant_yaml = folder / CHECKOUT_VARIANT / "lab.yaml"
+    if variant_yaml.is_file():
+        variant = replace(_read_lab(folder / CHECKOUT_VARIANT, variant_yaml, lab.id), variant=CHECKOUT_VARIANT)
+        lab = replace(lab, on_checkout=variant)
+    return lab
+
+
+def _read_lab(folder: Path, path: Path, lab_id: str) -> Lab:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise LabLoadError(LabError(str(path), 0, "", f"cannot read the lab file: {e}")) from None
-    return parse_lab(text, folder, str(path))
+    return parse_lab(text, folder, str(path), lab_id)
 
 
 @dataclass

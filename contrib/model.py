@@ -69,6 +69,10 @@ class Lab:
     requires: tuple[str, ...] = ()  # Python modules a check needs beyond torch (e.g. "torchvision")
     extra: str = ""  # the pyproject extra that installs `requires` (pip install -e ".[extra]")
     path: str = ""  # lab.yaml, for messages
+    # "checkout": this is the variant a lab folder keeps in `checkout/lab.yaml`, run on a checkout
+    # whose version is the installed torch's (it changes the checkout's own files); "" otherwise
+    variant: str = ""
+    on_checkout: "Lab | None" = None  # that variant, on the lab it belongs to
 
     @property
     def starter_patch(self) -> Path:

@@ -59,6 +59,10 @@ class Workspace:
     starter: str
     branch: str = ""  # checkout: the worktree's branch
     created: float = 0.0
+    variant: str = ""  # the lab's variant it was started with ("checkout": contrib/variants.py)
+    # checkout files the checks' overlay always holds (the variant's build sources outside lab/),
+    # changed or not: a kernel fixed back to the pristine text must still be compiled from there
+    sync: tuple[str, ...] = ()
 
     @property
     def meta(self) -> Path:
@@ -83,6 +87,7 @@ def open_workspace(root: Path) -> Workspace:
     try:
         d = json.loads(info.read_text(encoding="utf-8"))
         d["root"] = root.resolve()
+        d["sync"] = tuple(d.get("sync", ()))
         return Workspace(**d)
     except FileNotFoundError:
         raise WorkspaceError(f"{root} is not a lab workspace (no {META}/{INFO})",
@@ -94,8 +99,9 @@ def open_workspace(root: Path) -> Workspace:
 
 # -- making one -------------------------------------------------------------------------------------
 
-def create_workspace(lab: Lab, source, dest: Path, progress=None) -> Workspace:
-    """A new workspace for `lab` at `dest` over `source` (an indexes.sources.Source)."""
+def create_workspace(lab: Lab, source, dest: Path, progress=None, branch: str | None = None) -> Workspace:
+    """A new workspace for `lab` at `dest` over `source` (an indexes.sources.Source); on a checkout,
+    on a new branch (default `torchatlas/lab/<id>`)."""
     dest = Path(dest).expanduser().absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise WorkspaceError(f"{dest} exists and is not empty",
@@ -104,7 +110,7 @@ def create_workspace(lab: Lab, source, dest: Path, progress=None) -> Workspace:
     dest.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
     if source.info.layout == "checkout":
-        return _create_on_checkout(lab, source, dest, say)
+        return _create_on_checkout(lab, source, dest, say, branch or f"torchatlas/lab/{lab.id}")
     partial = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -133,7 +139,7 @@ def create_workspace(lab: Lab, source, dest: Path, progress=None) -> Workspace:
         raise
 
 
-def _create_on_checkout(lab: Lab, source, dest: Path, say) -> Workspace:
+def _create_on_checkout(lab: Lab, source, dest: Path, say, branch: str) -> Workspace:
     from .gitport import Git, GitError
     repo = Path(source.info.root)
     if source.info.kind != "git":
@@ -147,7 +153,6 @@ def _create_on_checkout(lab: Lab, source, dest: Path, say) -> Workspace:
         raise WorkspaceError(f"{repo} has uncommitted changes ({shown})",
                              hint="commit or stash them first (`git stash`); the lab works on a new branch in a "
                                   "worktree and never touches your working tree, but starts from a clean commit")
-    branch = f"torchatlas/lab/{lab.id}"
     if git.branch_exists(branch):
         raise WorkspaceError(f"branch {branch} exists in {repo}",
                              hint=f"a previous start of this lab made it: delete it (`git branch -D {branch}`) "
@@ -165,17 +170,32 @@ def _create_on_checkout(lab: Lab, source, dest: Path, say) -> Workspace:
         apply_patch_file(dest, lab.starter_patch, kind="checkout")
         starter = wt.commit_all(f"starter: lab {lab.id}")
         ws = Workspace(root=dest, lab_id=lab.id, kind="checkout", source_root=str(repo), version=source.info.version,
-                       pristine=pristine, starter=starter, branch=branch, created=time.time())
+                       pristine=pristine, starter=starter, branch=branch, created=time.time(), variant=lab.variant,
+                       sync=_always_synced(lab))
         _save(dest, ws)
         return ws
     except BaseException:
+        remove_checkout_workspace(repo, dest, branch)
+        raise
+
+
+def remove_checkout_workspace(repo: Path, root: Path, branch: str) -> None:
+    """The worktree and its branch gone from the learner's repository, as if never made."""
+    from .gitport import Git, GitError
+    git = Git(repo)
+    for args in (("worktree", "remove", "--force", str(root)), ("worktree", "prune"), ("branch", "-D", branch)):
         try:
-            git.worktree_remove(dest)
-            git.run("branch", "-D", branch)
+            git.run(*args)
         except GitError:
             pass
-        shutil.rmtree(dest, ignore_errors=True)
-        raise
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _always_synced(lab: Lab) -> tuple[str, ...]:
+    """A checkout variant compiles checkout files (not only lab/): the overlay always holds them."""
+    if not lab.variant:
+        return ()
+    return tuple(p for p in (*lab.build.sources, *lab.build.per_capability) if not p.startswith("lab/"))
 
 
 def _write_meta(root: Path, lab: Lab) -> None:
@@ -348,6 +368,7 @@ def check_root(ws: Workspace, installed_root: Path | None = None) -> tuple[Path,
             shutil.rmtree(partial, ignore_errors=True)
             raise
     changed = [p for p in ws.git().changed_files(ws.pristine) if _overlay_path(p)]
+    changed += [p for p in ws.sync if p not in changed and (ws.root / p).is_file()]
     synced_file = ws.meta / "overlay-synced.json"
     try:
         before = set(json.loads(synced_file.read_text()))
@@ -373,9 +394,16 @@ def check_root(ws: Workspace, installed_root: Path | None = None) -> tuple[Path,
 
 
 def _overlay_path(rel: str) -> str | None:
+    """Where a changed checkout file goes in the overlay: the YAML and templates torchgen reads
+    where the installed torch keeps them, lab/, torch/ and torchgen/ as they are, aten/ sources
+    (a checkout variant's kernel files) as they are, so compiler messages name the checkout's path;
+    None for what the checks never read."""
     for installed, checkout in CHECKOUT_PATHS:
         if rel.startswith(checkout):
-            return installed + rel[len(checkout):]
+            rest = rel[len(checkout):]
+            if checkout == "aten/src/ATen/" and not (rest.endswith(".yaml") or rest.startswith("templates/")):
+                return rel if rel.endswith((".cpp", ".h")) else None
+            return installed + rest
     if rel.startswith(("lab/", "torch/", "torchgen/")):
         return rel
     return None
