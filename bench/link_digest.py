@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import json
 import sys
 from pathlib import Path
 
 from torchatlas.indexes.code_queries import all_link_answers
 from torchatlas.indexes.store import Index
-
-SEP = chr(31)  # a separator that no name, target or why holds
 
 
 def main() -> int:
@@ -37,8 +36,8 @@ def main() -> int:
     per_status: collections.Counter = collections.Counter()
     lines = []
     for _rid, r in all_link_answers(index):
-        lines.append("\t".join((r.location, r.scope, r.name, r.kind, r.status, SEP.join(r.targets),
-                                SEP.join(r.why))) + "\n")
+        # JSON: a receiver expression may hold a tab or a newline
+        lines.append(json.dumps((r.location, r.scope, r.name, r.kind, r.status, r.targets, r.why)) + "\n")
         per_status[r.status] += 1
     lines.sort()
     h = hashlib.sha256()

@@ -7,6 +7,7 @@ never the whole graph.
 
 from __future__ import annotations
 
+import json
 import re
 
 from collections import deque
@@ -16,7 +17,8 @@ from .errors import NotFound
 from .fuzzy_names import close_names
 from .overloads import pick_overload
 from .ranking import location_noise
-from .store import Index
+from .link import default_answer
+from .store import LINK_STATUSES, LINKED_BY_TARGET, Index
 
 KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
              "enum": 5, "variable": 6, "file": 7}
@@ -258,36 +260,56 @@ def _link_targets(index: Index, symbol: str) -> set[str]:
     return targets
 
 
-_LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, l.why, l.ref_id FROM links l "
-           "JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id "
-           "WHERE l.target = ? AND l.status IN ('resolved', 'candidate') LIMIT ?")
+# The links table (indexes/store.py): status a number (LINK_STATUSES), why an id into `whys`, and no
+# row for a reference whose answer is link.default_answer (read back by `_default` below).
+_LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, w.text, l.ref_id FROM links l "
+           "JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id JOIN whys w ON w.id = l.why "
+           f"WHERE l.target = ? AND l.{LINKED_BY_TARGET} LIMIT ?")
 
 
 def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    rows = index._con.execute("SELECT target, why FROM links WHERE ref_id = ? ORDER BY rank", (ref_id,)).fetchall()
+    rows = index._con.execute("SELECT l.target, w.text FROM links l JOIN whys w ON w.id = l.why WHERE l.ref_id = ? "
+                              "ORDER BY l.rank", (ref_id,)).fetchall()
     return tuple(t for t, _w in rows if t), tuple(w or "" for _t, w in rows)
+
+
+def _default(index: Index, lang: str, name: str, kind: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The answer of a reference with no links row: link.default_answer, in an index that was linked
+    (one built with the link step off, for bench_index.py only, has no answers: "", (), ())."""
+    linked = index.__dict__.get("_linked")
+    if linked is None:
+        try:
+            linked = not json.loads(index.meta.get("counts") or "{}").get("links_skipped")
+        except ValueError:
+            linked = True
+        index.__dict__["_linked"] = linked
+    return default_answer(lang, name, kind or "") if linked else ("", (), ())
 
 
 def all_link_answers(index: Index):
     """Every reference with its answer, in refs order: (ref_id, Ref), as refs/callers/callees read
     them (bench/link_digest.py hashes these to prove that a change of the link step or of its
     stored format kept every answer)."""
-    cur = index._con.execute("SELECT r.rowid, r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, l.why "
-                             "FROM refs r JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
-                             "ORDER BY r.rowid, l.rank")
-    current, ref, targets, whys = None, None, [], []
-    for rid, name, path, line, scope, kind, status, target, why in cur:
+    cur = index._con.execute("SELECT r.rowid, r.name, f.path, r.line, r.scope, r.kind, f.lang, l.status, l.target, "
+                             "w.text FROM refs r JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
+                             "LEFT JOIN whys w ON w.id = l.why ORDER BY r.rowid, l.rank")
+    current, ref, status, targets, whys = None, None, "", [], []
+    for rid, name, path, line, scope, kind, lang, code, target, why in cur:
         if rid != current:
             if current is not None:
-                yield current, Ref(*ref, tuple(targets), tuple(whys))
-            current, ref, targets, whys = rid, (name, f"{path}:{line}", scope or "", kind or "", status or ""), [], []
-        if status is None:
-            continue
+                yield current, Ref(*ref, status, tuple(targets), tuple(whys))
+            current, ref, targets, whys = rid, (name, f"{path}:{line}", scope or "", kind or ""), [], []
+            if code is None:
+                status, t, w = _default(index, lang, name, kind)
+                targets.extend(t)
+                whys.extend(w)
+                continue
+            status = LINK_STATUSES[code]
         if target:
             targets.append(target)
         whys.append(why or "")
     if current is not None:
-        yield current, Ref(*ref, tuple(targets), tuple(whys))
+        yield current, Ref(*ref, status, tuple(targets), tuple(whys))
 
 
 def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:
@@ -298,10 +320,11 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
     out: list[Ref] = []
     seen: set[int] = set()
     for target in sorted(targets):
-        for name, path, line, scope, kind, status, _t, why, rid in index._con.execute(_LINKED, (target, limit * 2)):
+        for name, path, line, scope, kind, code, _t, why, rid in index._con.execute(_LINKED, (target, limit * 2)):
             if rid in seen or (calls_only and (kind or "call") != "call"):
                 continue
             seen.add(rid)
+            status = LINK_STATUSES[code]
             targets_, whys = _answers(index, rid) if status == "candidate" else ((target,), (why or "",))
             out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call", status, targets_, whys))
     out.sort(key=lambda r: (r.status != "resolved", _loc_key(r.location)))
@@ -352,14 +375,22 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     seen = set()
     for d in defs[:5]:
         rows = index._con.execute(
-            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, l.why, r.nargs FROM refs r "
-            "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
+            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, w.text, r.nargs FROM refs r "
+            "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid LEFT JOIN whys w ON w.id = l.why "
             f"WHERE {IN_SCOPE} AND r.kind NOT IN ('local', 'receiver') "  # C++ link context, not calls
             "ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
         grouped: dict[tuple, list] = {}
         nargs_of = {}
-        for name, path, line, kind, status, target, why, nargs in rows:
-            grouped.setdefault((name, path, line, kind), []).append((status, target, why))
+        for name, path, line, kind, code, target, why, nargs in rows:
+            answers = grouped.setdefault((name, path, line, kind), [])
+            if code is None:  # no row: the default answer
+                status, targets, whys = _default(index, d.lang, name, kind)
+                if whys:
+                    answers.extend((status, t, w) for t, w in zip(targets + (None,) * len(whys), whys))
+                else:  # an index without answers (built with the link step off)
+                    answers.append((None, None, None))
+            else:
+                answers.append((LINK_STATUSES[code], target, why))
             nargs_of[(name, path, line, kind)] = nargs
         for (name, path, line, kind), answers in grouped.items():
             key = (name, path, line)
@@ -435,9 +466,11 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     # walk the links' target index over every unresolved reference of the tree (0.25 s a node).
     answered: dict[tuple[str, str], tuple[int, int]] = {}
     unresolved: dict[str, None] = {}
-    for i, (name, status, target, rank) in enumerate(con.execute(
+    # (a reference with no row has a default answer: never resolved, candidate, nor unresolved by name)
+    for i, (name, code, target, rank) in enumerate(con.execute(
             "SELECT r.name, l.status, l.target, l.rank FROM refs r JOIN links l ON l.ref_id = r.rowid "
             f"WHERE {IN_SCOPE} AND r.kind = 'call' ORDER BY r.line, r.rowid, l.rank", (node,))):
+        status = LINK_STATUSES[code]
         if status in ("resolved", "candidate") and target is not None:
             key = (status, target)  # each target once, at its best rank (then first in the body)
             answered[key] = min(answered.get(key, (rank, i)), (rank, i))

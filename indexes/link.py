@@ -18,7 +18,11 @@ Contract of `resolve` (what this module relies on):
   They may be all of that language's references (a full build) or a subset (an update: the
   references of changed files and those that may depend on them).
 * Yield exactly one `Link` per reference, with its `ref_id` (any order). A reference without an
-  answer is written as `unresolved` ("no answer from the resolver").
+  answer is written as `unresolved` ("no answer from the resolver"). When the answer is
+  `default_answer(lang, name, kind)` (a Python builtin, `std::...`, the C++ link context), yield
+  `Link(ref_id, status, DEFAULT)` instead: no row is stored for it (a fifth of a tree's
+  references), and the readers answer it from the reference itself. References that the
+  language's `CONTEXT_KINDS` name are not given to the resolver at all: their answer is the default.
 * Read what you need from `world.con` (the index being written: tables defs, refs, includes,
   code_regs, files, and after the dispatch stage nodes/edges; never write through it), and build
   whole-index lookup tables once per run with `world.cached(key, build)`: the same World is used
@@ -54,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 from .gc_pause import paused_gc
+from .store import LINKED_BY_TARGET
 
 RESOLVED = "resolved"
 CANDIDATE = "candidate"
@@ -62,6 +67,28 @@ BUILTIN = "builtin"
 EXTERNAL = "external"
 STATUSES = (RESOLVED, CANDIDATE, UNRESOLVED, BUILTIN, EXTERNAL)
 MAX_CANDIDATES = 8
+
+# `Link.targets` of an answer that is the reference's default_answer: not stored (see below).
+DEFAULT: tuple = ("(default answer)",)
+# Kinds of references that are facts for a resolver's own context (link_cpp reads them per file),
+# never asked about: their answer is always the default, so the link step does not read them.
+CONTEXT_KINDS = {"cpp": ("local", "receiver")}
+_CPP_STD = ("std::", "::std::")
+
+
+def default_answer(lang: str, name: str, kind: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(status, targets, whys) of a reference that has no stored answer. Why: a fifth of the
+    references get an answer that follows from their name and kind alone; storing none for them
+    makes the link step write, index and read back that much less (issue 13: its share of a cold
+    build). A resolver says an answer is this one (`DEFAULT`) only where it is exactly this."""
+    if lang == "cpp":
+        if kind == "local" or kind == "receiver":
+            return UNRESOLVED, (), (f"context for typing member calls ({kind})",)
+        if name.startswith(_CPP_STD):
+            return EXTERNAL, (name.lstrip(":"),), ("the C++ standard library",)
+    elif lang == "python":
+        return BUILTIN, ("builtins." + name,), ("a Python builtin",)
+    return UNRESOLVED, (), ("no answer from the resolver",)
 
 
 # NamedTuples, not dataclasses: a build makes one of each per reference (~600k on a tree), and a
@@ -113,12 +140,20 @@ _REFS_SQL = ("SELECT r.rowid, r.file_id, f.path, r.name, r.line, r.scope, r.kind
              "JOIN files f ON f.id = r.file_id WHERE f.lang = ?")
 
 
-def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> Iterator[tuple]:
-    """Link answers as `links` table rows; counts statuses; answers references left out.
+def _refs_sql(lang: str) -> str:
+    """The references of `lang` a resolver is given: all but its CONTEXT_KINDS."""
+    kinds = CONTEXT_KINDS.get(lang)
+    return _REFS_SQL + (f" AND r.kind NOT IN ({', '.join(repr(k) for k in kinds)})" if kinds else "")
+
+
+def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, codes: tuple[dict, dict]) -> Iterator[tuple]:
+    """Link answers as `links` table rows, status and why coded by `codes` (the writer's
+    link_codes()); no row for a default answer; counts statuses; answers references left out.
     (Unpacked, with one-target answers first: ~0.5 s of a tree's link step is spent here.)"""
     seen: set[int] = set()
     add = seen.add
     per_status = dict.fromkeys(STATUSES, 0)
+    status_code, why_id = codes
     for rid, status, targets, why in links:
         if rid in seen or (wanted is not None and rid not in wanted):
             continue
@@ -126,17 +161,21 @@ def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict) -> It
         if status not in per_status:
             status = UNRESOLVED
         per_status[status] += 1
+        if targets is DEFAULT:
+            continue
+        code = status_code[status]
         if len(targets) == 1:
-            yield (rid, status, targets[0], 0, why[0] if why else "")
+            yield (rid, code, targets[0], 0, why_id[why[0] if why else ""])
         elif not targets:
-            yield (rid, status, None, 0, why[0] if why else "")
+            yield (rid, code, None, 0, why_id[why[0] if why else ""])
         else:
             for rank, target in enumerate(targets[:MAX_CANDIDATES]):
-                yield (rid, status, target, rank, why[rank] if rank < len(why) else (why[-1] if why else ""))
+                yield (rid, code, target, rank,
+                       why_id[why[rank] if rank < len(why) else (why[-1] if why else "")])
     if wanted is not None:
         for rid in wanted - seen:
             per_status[UNRESOLVED] += 1
-            yield (rid, UNRESOLVED, None, 0, "no answer from the resolver")
+            yield (rid, status_code[UNRESOLVED], None, 0, why_id["no answer from the resolver"])
     for status, n in per_status.items():
         if n:
             counts[status] = counts.get(status, 0) + n
@@ -168,6 +207,8 @@ def link_all(w, jobs: int = 1) -> dict:
     w.index_tables(("files", "defs", "refs", "includes", "code_regs"))
     t1 = time.perf_counter()
     w.con.execute("DELETE FROM links")
+    w.con.execute("DELETE FROM whys")
+    w.__dict__.pop("_link_codes", None)
     counts: dict = {"code_indexes_seconds": round(t1 - t0, 2)}  # made here instead of at commit: not new
     failures: list[tuple[str, str]] = []
     n_refs = w.con.execute("SELECT COUNT(*) FROM refs").fetchone()[0]
@@ -222,9 +263,10 @@ def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dic
     `writer`. A resolver that raises is noted in `failures` (its answers so far are kept)."""
     where, args = (" AND r.file_id BETWEEN ? AND ?", shard) if shard else ("", ())
     for lang, resolve in _resolvers().items():
-        cur = world.con.execute(_REFS_SQL + where + " ORDER BY r.file_id, r.line", (lang,) + tuple(args))
+        cur = world.con.execute(_refs_sql(lang) + where + " ORDER BY r.file_id, r.line", (lang,) + tuple(args))
         try:
-            writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts))
+            writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts,
+                                      writer.link_codes()))
         except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
             failures.append((lang, _failure(lang, e)))
 
@@ -326,12 +368,16 @@ def _failure(lang: str, error: Exception) -> str:
 
 
 def _unanswered(w, lang: str, only: str | None, why: str, counts: dict) -> None:
-    """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why."""
+    """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why (the
+    references it answered with their default have no row either: they are said unresolved too)."""
     langs = tuple(_resolvers()) if lang == "all" else (lang,)
+    status_code, why_id = w.link_codes()
+    code, wid = status_code[UNRESOLVED], why_id[why]
+    w.add_links(())  # writes the new why
     for one in langs:
         cur = w.con.execute(
-            "INSERT INTO links SELECT r.rowid, 'unresolved', NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
-            f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (why, one))
+            "INSERT INTO links SELECT r.rowid, ?, NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
+            f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (code, wid, one))
         counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + max(cur.rowcount, 0)
     if why not in counts.setdefault("errors", []):
         counts["errors"].append(why)
@@ -350,12 +396,13 @@ def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
     con.execute("DELETE FROM _relink")
     con.executemany("INSERT INTO _relink VALUES (?)", ((i,) for i in ids))
     for lang, resolve in _resolvers().items():
-        rows = con.execute(_REFS_SQL + " AND r.rowid IN (SELECT id FROM _relink) ORDER BY r.file_id, r.line",
+        rows = con.execute(_refs_sql(lang) + " AND r.rowid IN (SELECT id FROM _relink) ORDER BY r.file_id, r.line",
                            (lang,)).fetchall()
         if rows:
             wanted = {r[0] for r in rows}
             try:
-                w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), rows), world), wanted, counts))
+                w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), rows), world), wanted, counts,
+                                     w.link_codes()))
             except Exception as e:  # noqa: BLE001 - as in link_all
                 _unanswered(w, lang, "AND r.rowid IN (SELECT id FROM _relink)", _failure(lang, e), counts)
     con.execute("DELETE FROM _relink")
@@ -408,7 +455,9 @@ def relink_after_update(w, before: Snapshot) -> dict:
     for n in names:
         ids.update(i for (i,) in con.execute("SELECT rowid FROM refs WHERE base = ?", (n,)))
     for q in {c[0] for c in changed}:
-        ids.update(i for (i,) in con.execute("SELECT ref_id FROM links WHERE target = ?", (q,)))
+        # by the target index, which holds resolved and candidate rows only: a changed definition's
+        # name is in `names` above, so the references that named it otherwise are re-linked anyway
+        ids.update(i for (i,) in con.execute(f"SELECT ref_id FROM links WHERE target = ? AND {LINKED_BY_TARGET}", (q,)))
     if imports != before.imports:
         from .py_parser import module_name
         for path in {p for p, _a, _t in imports ^ before.imports}:

@@ -88,7 +88,7 @@ from bisect import bisect_right
 from functools import partial
 from typing import Iterable, Iterator
 
-from .link import CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .link import CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .cpp.text import closing_paren
 from .ranking import location_noise
 
@@ -1395,8 +1395,8 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
     for r in refs:
         rid, fid, _path, name, line, scope, kind = r  # unpacked: cheaper than attributes
-        if kind == "local" or kind == "receiver":  # one answer per kind (~60k such rows on a tree)
-            yield make((rid,) + _CONTEXT[kind])
+        if kind == "local" or kind == "receiver":  # link.CONTEXT_KINDS: not given by the link step
+            yield make((rid, UNRESOLVED, DEFAULT, ()))
             continue
         if fid != file_id:
             file_id = fid
@@ -1408,8 +1408,8 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
             key = (name, scope, bisect_right(f.using_lines, line) if f.using_lines else 0)
         ans = memo.get(key)
         if ans is None:
-            if name.startswith(("std::", "::std::")):
-                ans = EXTERNAL, (name.lstrip(":"),), ("the C++ standard library",)
+            if name.startswith(("std::", "::std::")):  # link.default_answer: stored as no row
+                ans = EXTERNAL, DEFAULT, ()
             else:
                 ans = _answer(r, defs, f)
             memo[key] = ans

@@ -51,7 +51,7 @@ import re
 from functools import partial
 from typing import Iterable, Iterator
 
-from .link import BUILTIN, CANDIDATE, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .link import BUILTIN, CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .py_parser import module_name
 from .python_signatures import params as sigs_params, returns as sig_returns, type_name, variable as sig_variable
 
@@ -738,6 +738,17 @@ def _param_answer(facts: _Facts, binders: dict, by_param: dict, name: str, head:
     return ans
 
 
+_DEFAULT_ANSWER = (BUILTIN, DEFAULT, ())  # link.default_answer's: no row is stored
+_DEFAULT_WHY = ("a Python builtin",)
+
+
+def _or_default(ans: tuple | None, name: str) -> tuple | None:
+    """`ans`, or the marker of link.default_answer when it is exactly that (memoized with it)."""
+    if ans is not None and ans[0] == BUILTIN and ans[2] == _DEFAULT_WHY and ans[1] == ("builtins." + name,):
+        return _DEFAULT_ANSWER
+    return ans
+
+
 def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     """One Link per Python reference (the contract is in indexes/link.py)."""
     facts: _Facts = world.cached("py.facts", _Facts)
@@ -766,7 +777,8 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
         if head in params and scope:
             ans = param_of.get((scope, name), False)
             if ans is False:
-                ans = param_of[(scope, name)] = _param_answer(facts, binders, by_param, name, head, scope, module)
+                ans = param_of[(scope, name)] = _or_default(
+                    _param_answer(facts, binders, by_param, name, head, scope, module), name)
             if ans is not None:
                 yield make((rid,) + ans)
                 continue
@@ -777,7 +789,7 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
                     cls = classes[scope] = (facts.kind.get(scope) == "class", _enclosing_class(facts, scope, module))
                 if cls[1] is None and not cls[0] and scope and head in _SELF_CLS:
                     # `def f(self: Tensor)` outside a class: a parameter like any other
-                    ans = _param_answer(facts, binders, by_param, name, head, scope, module)
+                    ans = _or_default(_param_answer(facts, binders, by_param, name, head, scope, module), name)
                     if ans is not None:
                         yield make((rid,) + ans)
                         continue
@@ -786,9 +798,9 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
                 key = (scope, name)
             ans = by_scope.get(key)
             if ans is None:
-                ans = by_scope[key] = _resolve_one(facts, name, scope, module)
+                ans = by_scope[key] = _or_default(_resolve_one(facts, name, scope, module), name)
         else:
             ans = by_name.get(name)
             if ans is None:
-                ans = by_name[name] = _resolve_one(facts, name, scope, module)
+                ans = by_name[name] = _or_default(_resolve_one(facts, name, scope, module), name)
         yield make((rid,) + ans)

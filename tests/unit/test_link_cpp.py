@@ -5,12 +5,11 @@ by spelling, registration kernels)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from linking import build_index, links_of
+from linking import answer_rows, build_index, links_of
 
 TREE = {
     "c10/util/Exception.h": """
@@ -284,13 +283,9 @@ def test_using_directives_and_declarations(db):
 
 def test_register_dispatch_kernel_is_a_reference_to_that_kernel(db):
     assert _one(db, "at::native", "add_kernel")[:2] == ("resolved", "at::native::add_kernel")
-    con = sqlite3.connect(db)
-    try:
-        refs_to_mul = con.execute("SELECT COUNT(*) FROM links WHERE target = 'at::native::mul_kernel'").fetchone()[0]
-        qmul = con.execute("SELECT r.line, f.path FROM links l JOIN refs r ON r.rowid = l.ref_id JOIN files f "
-                           "ON f.id = r.file_id WHERE l.target = 'at::native::qmul_kernel'").fetchall()
-    finally:
-        con.close()
+    rows = answer_rows(db)
+    refs_to_mul = sum(1 for r in rows if r[4] == "at::native::mul_kernel")
+    qmul = [(r[2], r[7]) for r in rows if r[4] == "at::native::qmul_kernel"]
     assert refs_to_mul == 0
     assert qmul == [(4, "aten/src/ATen/native/quantized/cpu/BinaryOps.cpp")]
 

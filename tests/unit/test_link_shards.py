@@ -8,7 +8,7 @@ import sqlite3
 import textwrap
 from pathlib import Path
 
-from linking import PARSERS
+from linking import PARSERS, answer_rows
 from torchatlas.indexes import link
 from torchatlas.indexes.code_index import ParsedFile, _rows
 from torchatlas.indexes.store import IndexWriter
@@ -47,12 +47,7 @@ def _index(root: Path, jobs: int) -> list[tuple]:
         w.add_parsed(parsed, fid)
     counts = link.link_all(w, jobs)
     w.commit()
-    con = sqlite3.connect(db)
-    try:
-        rows = con.execute("SELECT r.scope, r.name, r.line, l.status, l.target, l.rank, l.why FROM links l "
-                           "JOIN refs r ON r.rowid = l.ref_id ORDER BY 1, 2, 3, 6").fetchall()
-    finally:
-        con.close()
+    rows = sorted(answer_rows(db), key=lambda r: (r[0], r[1], r[2], r[5]))
     assert "skipped" not in counts
     return rows
 
