@@ -13,16 +13,19 @@ The per-language rules live in their own modules, each with the same entry point
 
 Contract of `resolve` (what this module relies on):
 
-* `refs` are the references of one language (`files.lang`), ordered by file then line, so a
-  resolver may keep per-file state (imports, usings) and drop it when `RefRow.file_id` changes.
+* `refs` are the references of one language (`files.lang`), ordered by file (a file's references
+  together, in the order they were stored: not by line, which cost SQLite a sort of every
+  reference), so a resolver may keep per-file state (imports, usings) and drop it when
+  `RefRow.file_id` changes.
   They may be all of that language's references (a full build) or a subset (an update: the
   references of changed files and those that may depend on them).
 * Yield exactly one `Link` per reference, with its `ref_id` (any order). A reference without an
   answer is written as `unresolved` ("no answer from the resolver"). When the answer is
   `default_answer(lang, name, kind)` (a Python builtin, `std::...`, the C++ link context), yield
   `Link(ref_id, status, DEFAULT)` instead: no row is stored for it (a fifth of a tree's
-  references), and the readers answer it from the reference itself. References that the
-  language's `CONTEXT_KINDS` name are not given to the resolver at all: their answer is the default.
+  references), and the readers answer it from the reference itself. References whose answer is
+  the default by their kind or name alone (`NOT_ASKED`: the C++ link context, `std::...`) are not
+  given to the resolver at all.
 * Read what you need from `world.con` (the index being written: tables defs, refs, includes,
   code_regs, files, and after the dispatch stage nodes/edges; never write through it), and build
   whole-index lookup tables once per run with `world.cached(key, build)`: the same World is used
@@ -70,10 +73,11 @@ MAX_CANDIDATES = 8
 
 # `Link.targets` of an answer that is the reference's default_answer: not stored (see below).
 DEFAULT: tuple = ("(default answer)",)
-# Kinds of references that are facts for a resolver's own context (link_cpp reads them per file),
-# never asked about: their answer is always the default, so the link step does not read them.
-CONTEXT_KINDS = {"cpp": ("local", "receiver")}
 _CPP_STD = ("std::", "::std::")
+# Per language, an SQL condition true of the references whose answer is default_answer by their
+# kind or name alone, so the link step does not read them: C++ `local`/`receiver` facts (context
+# link_cpp reads per file, never asked about) and `std::` names (GLOB: case-sensitive, as startswith).
+NOT_ASKED = {"cpp": "COALESCE(r.kind, '') IN ('local', 'receiver') OR r.name GLOB 'std::*' OR r.name GLOB '::std::*'"}
 
 
 def default_answer(lang: str, name: str, kind: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -141,9 +145,8 @@ _REFS_SQL = ("SELECT r.rowid, r.file_id, f.path, r.name, r.line, r.scope, r.kind
 
 
 def _refs_sql(lang: str) -> str:
-    """The references of `lang` a resolver is given: all but its CONTEXT_KINDS."""
-    kinds = CONTEXT_KINDS.get(lang)
-    return _REFS_SQL + (f" AND r.kind NOT IN ({', '.join(repr(k) for k in kinds)})" if kinds else "")
+    """The references of `lang` a resolver is given: all but those NOT_ASKED."""
+    return _REFS_SQL + (f" AND NOT ({NOT_ASKED[lang]})" if lang in NOT_ASKED else "")
 
 
 def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, codes: tuple[dict, dict]) -> Iterator[tuple]:
@@ -263,7 +266,7 @@ def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dic
     `writer`. A resolver that raises is noted in `failures` (its answers so far are kept)."""
     where, args = (" AND r.file_id BETWEEN ? AND ?", shard) if shard else ("", ())
     for lang, resolve in _resolvers().items():
-        cur = world.con.execute(_refs_sql(lang) + where + " ORDER BY r.file_id, r.line", (lang,) + tuple(args))
+        cur = world.con.execute(_refs_sql(lang) + where + " ORDER BY r.file_id", (lang,) + tuple(args))
         try:
             writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts,
                                       writer.link_codes()))
@@ -396,7 +399,7 @@ def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
     con.execute("DELETE FROM _relink")
     con.executemany("INSERT INTO _relink VALUES (?)", ((i,) for i in ids))
     for lang, resolve in _resolvers().items():
-        rows = con.execute(_refs_sql(lang) + " AND r.rowid IN (SELECT id FROM _relink) ORDER BY r.file_id, r.line",
+        rows = con.execute(_refs_sql(lang) + " AND r.rowid IN (SELECT id FROM _relink) ORDER BY r.file_id",
                            (lang,)).fetchall()
         if rows:
             wanted = {r[0] for r in rows}

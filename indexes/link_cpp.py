@@ -1395,7 +1395,7 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
     make = partial(tuple.__new__, Link)  # Link._make without its Python-level length check
     for r in refs:
         rid, fid, _path, name, line, scope, kind = r  # unpacked: cheaper than attributes
-        if kind == "local" or kind == "receiver":  # link.CONTEXT_KINDS: not given by the link step
+        if kind == "local" or kind == "receiver":  # link.NOT_ASKED: not given by the link step
             yield make((rid, UNRESOLVED, DEFAULT, ()))
             continue
         if fid != file_id:
