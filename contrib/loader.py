@@ -111,7 +111,7 @@ def _lab(data, folder: Path, path: str, lab_id: str | None = None) -> Lab:
         raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} must be lower-case letters, digits or '-'")
     if lid != (lab_id or folder.name):
         want = lab_id or folder.name
-        raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} differs from its lab folder's name {want!r}")
+        raise ly.Bad(ly.line_of(data, "id"), "id", f"id {lid!r} differs from its folder's name {want!r}")
     theme = ly.whole(data, "theme", "", minimum=1)
     if theme not in THEMES:
         raise ly.Bad(ly.line_of(data, "theme"), "theme", f"theme {theme} is not a theme of CURRICULUM.md (1-28)")

@@ -90,6 +90,7 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
         cflags = _cflags(tc, spec.extra_cflags, include_dirs)
         pch = _pch(workspace, spec.per_capability, tc, cflags, include_dirs, progress)
         gen_pch = _generated_pch(workspace, generated, compiled, tc, cflags, include_dirs, progress)
+        gen_pch.update(_checkout_source_pch(workspace, lab, tc, cflags, include_dirs, progress))
         units = native_ninja.units_for(sources, spec.per_capability, tc.capabilities, BUILD_REL, pch, gen_pch)
         text = native_ninja.render(build_rel=BUILD_REL, cxx=_compiler(), cflags=cflags,
                                    ldflags=tc.ldflags(), units=units, library=library_rel)
@@ -158,6 +159,30 @@ def _generated_pch(workspace: Path, generated: Sequence[str], compiled: Sequence
     unsafe = [Path(s) for s in generated if s not in users]
     return {unit: header for unit in compiled
             if not any(u.parent == Path(unit).parent or Path(unit).parent in u.parents for u in unsafe)}
+
+
+def _checkout_source_pch(workspace: Path, lab, tc: Toolchain, cflags: Sequence[str], include_dirs: Sequence[str],
+                         progress) -> dict[str, str]:
+    """A precompiled header for each of the checkout's own files the learner edits and the lab
+    compiles once (a checkout variant's `aten/src/ATen/native/*.cpp`): ~80% of each compile of such
+    a file is torch's headers (TriangularOps.cpp: 7.6 s bare, 2-3 s with it). Like torchgen's files,
+    PyTorch's own set TORCH_ASSERT_ONLY_METHOD_OPERATORS before their includes, which the PCH, read
+    first, may pass (`native_pch.header_for_generated`). The lab's own lab/ sources, compiled once
+    per workspace, get none. Unless TORCHATLAS_NATIVE_PCH=0."""
+    if os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+        return {}
+    edited = set(getattr(lab, "edits", ()))
+    out = {}
+    for src in lab.build.sources:
+        if src not in edited or src.startswith("lab/"):
+            continue
+        text, users = native_pch.header_for_generated(workspace, [src], tc.key, tc.include_dirs,
+                                                      [*include_dirs, "."])
+        if text and users:
+            header = native_pch.ensure_plain(text, cxx=_compiler(), cflags=cflags, progress=progress, what=src)
+            if header:
+                out[src] = header
+    return out
 
 
 def _cflags(tc: Toolchain, extra: Sequence[str], include_dirs: Sequence[str]) -> list[str]:

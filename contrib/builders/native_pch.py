@@ -100,7 +100,7 @@ def header_for_generated(workspace: Path, sources: Sequence[str], torch_key: str
                      roots=tuple(Path(r) for r in roots))
         except (_Unsafe, OSError, UnicodeDecodeError):
             continue
-        mine = [h for h in mine if not any((workspace / d / h).exists() for d in local_dirs)]
+        mine = [h for h in mine if not any((workspace / d / h).exists() for d in local_dirs) and _guarded(h, roots)]
         if mine:
             users.append(src)
             found += [h for h in mine if h not in found]
@@ -127,11 +127,12 @@ def ensure(text: str, *, cxx: str, cflags: Sequence[str], capabilities, root: Pa
 
 
 def ensure_plain(text: str, *, cxx: str, cflags: Sequence[str], root: Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> str:
+                 progress: Callable[[str], None] | None = None, what: str = "torchgen's generated sources") -> str:
     """The header to `-include` for sources compiled once with `cflags` (no capability flags:
-    torchgen's slices), its `.gch` beside it, from the shared cache; "" when it does not build."""
+    torchgen's slices, a checkout's own kernel file), its `.gch` beside it, from the shared cache;
+    "" when it does not build."""
     return _ensure(text, cxx=cxx, cflags=cflags, caps=[(PLAIN, ())], root=root, progress=progress,
-                   what="torchgen's generated sources").get(PLAIN, "")
+                   what=what).get(PLAIN, "")
 
 
 PLAIN = "GENERATED"
@@ -257,6 +258,22 @@ def _collect(workspace: Path, path: Path, found: list[str], *, seen: set[Path], 
         elif kind == "<" or any((r / name).is_file() for r in roots):
             found.append(name)
         # a quoted include that is not in the workspace is left to the compile itself
+
+
+def _guarded(name: str, roots: Sequence[str]) -> bool:
+    """False for a header of `roots` with neither `#pragma once` nor a classic guard (torch ships
+    a few, e.g. ATen/native/TriangularOpsUtils.h): precompiled, it would be defined twice when the
+    file includes it again. Headers outside `roots` (the standard library's) are guarded."""
+    for r in roots:
+        p = Path(r) / name
+        if p.is_file():
+            try:
+                lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return False
+            directives = [ln for ln in lines if ln.lstrip().startswith("#")]
+            return any(_GUARD.match(ln) for ln in directives) or bool(_guard_of(directives))
+    return True
 
 
 def _guard_of(directives: list[str]) -> tuple[str, ...]:

@@ -206,3 +206,64 @@ def test_full_build_plan(ws, square, checkout, tmp_path):
     assert p.translation_units == 601 and p.hours > 0
     text = describe(p)
     assert "pip install --no-build-isolation -v -e ." in text and "MAX_JOBS=" in text and "GB" in text
+
+
+# -- a checkout variant (the lab changes the checkout's own kernel file) ---------------------------------
+
+KERNEL = "aten/src/ATen/native/Sq.cpp"
+
+
+def _variant_lab(square, tmp_path):
+    """square with a checkout variant that plants a bug in the checkout's own KERNEL."""
+    from dataclasses import replace
+
+    from torchatlas.contrib.model import BuildMode, BuildSpec
+    import shutil
+    folder = tmp_path / "variant"
+    shutil.copytree(square.folder / "checks", folder / "checks")
+    (folder / "starter.patch").write_text(
+        f"diff --git a/{KERNEL} b/{KERNEL}\n--- a/{KERNEL}\n+++ b/{KERNEL}\n@@ -1 +1 @@\n-int sq(int x) {{ return x * x; }}\n"
+        "+int sq(int x) { return x + x; }\n"
+        "diff --git a/lab/reg.cpp b/lab/reg.cpp\nnew file mode 100644\n--- /dev/null\n+++ b/lab/reg.cpp\n@@ -0,0 +1 @@\n"
+        "+// the registration\n")
+    (folder / "solution.patch").write_text(
+        f"diff --git a/{KERNEL} b/{KERNEL}\n--- a/{KERNEL}\n+++ b/{KERNEL}\n@@ -1 +1 @@\n-int sq(int x) {{ return x + x; }}\n"
+        "+int sq(int x) { return x * x; }\n")
+    variant = replace(square, folder=folder, variant="checkout", mode=BuildMode.NATIVE, edits=(KERNEL,),
+                      build=BuildSpec(name="lab_sq", sources=(KERNEL, "lab/reg.cpp")))
+    return replace(square, on_checkout=variant)
+
+
+def test_a_checkout_variant_compiles_the_checkouts_own_file_even_once_it_is_pristine_again(square, checkout, tmp_path):
+    from torchatlas.contrib.variants import for_source
+    from torchatlas.contrib.workspace import apply_patch_file, check_root
+    from torchatlas.indexes.sources import installed_version, open_source
+    (checkout / KERNEL).write_text("int sq(int x) { return x * x; }\n")
+    (checkout / "version.txt").write_text(installed_version().split("+")[0] + "a0\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "a kernel")
+    source = open_source(str(checkout))
+    lab, note = for_source(_variant_lab(square, tmp_path), source.info.layout, source.info.version, installed_version())
+    assert lab.variant == "checkout", note
+    ws = create_workspace(lab, source, tmp_path / "ws")
+    assert ws.variant == "checkout" and ws.sync == (KERNEL,)
+    assert open_workspace(ws.root) == ws  # kept in workspace.json
+    root, _note = check_root(ws)
+    assert (root / KERNEL).read_text() == "int sq(int x) { return x + x; }\n"  # the planted bug, at the same path
+    assert (root / "lab" / "reg.cpp").is_file()
+    apply_patch_file(ws.root, lab.solution_patch, kind=ws.kind)  # fixed: the file equals the pristine one
+    assert ws.git().changed_files(ws.pristine) == ["lab/reg.cpp"]
+    check_root(ws)
+    assert (root / KERNEL).read_text() == "int sq(int x) { return x * x; }\n", "the fixed kernel left the overlay"
+    assert (checkout / KERNEL).read_text() == "int sq(int x) { return x * x; }\n"  # the learner's tree: untouched
+
+
+def test_a_dev_check_on_a_checkout_leaves_no_branch_or_worktree(square, checkout, tmp_path):
+    from torchatlas.contrib.devcheck import dev_check
+    from torchatlas.indexes.sources import open_source
+    _git(checkout, "branch", "torchatlas/lab/square")  # the learner's own start of the lab: not in the way
+    report = dev_check(square, open_source(str(checkout)), workdir=tmp_path)
+    assert report.ok, [(s.name, s.why()) for s in report.stages if not s.ok]
+    assert _git(checkout, "branch", "--list").split() == ["*", "main", "torchatlas/lab/square"]
+    assert _git(checkout, "worktree", "list").count("\n") == 1
+    assert _git(checkout, "status", "--porcelain") == ""
