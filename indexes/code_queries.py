@@ -260,16 +260,18 @@ def _link_targets(index: Index, symbol: str) -> set[str]:
     return targets
 
 
-# The links table (indexes/store.py): status a number (LINK_STATUSES), why an id into `whys`, and no
-# row for a reference whose answer is link.default_answer (read back by `_default` below).
-_LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, l.status, l.target, w.text, l.ref_id FROM links l "
-           "JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id JOIN whys w ON w.id = l.why "
-           f"WHERE l.target = ? AND l.{LINKED_BY_TARGET} LIMIT ?")
+# The link step's answers (indexes/store.py): `links` names each reference's answer, `answers` holds
+# each distinct answer once (one row per target, by rank; status a number: LINK_STATUSES), and a
+# reference with no links row has link.default_answer (read back by `_default` below).
+_LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, a.status, a.target, a.why, l.ref_id FROM answers a "
+           "JOIN links l ON l.answer = a.id JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id "
+           f"WHERE a.target = ? AND a.{LINKED_BY_TARGET} LIMIT ?")
+_ANSWER_OF = "LEFT JOIN links l ON l.ref_id = r.rowid LEFT JOIN answers a ON a.id = l.answer"
 
 
 def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    rows = index._con.execute("SELECT l.target, w.text FROM links l JOIN whys w ON w.id = l.why WHERE l.ref_id = ? "
-                              "ORDER BY l.rank", (ref_id,)).fetchall()
+    rows = index._con.execute("SELECT a.target, a.why FROM links l JOIN answers a ON a.id = l.answer "
+                              "WHERE l.ref_id = ? ORDER BY a.rank", (ref_id,)).fetchall()
     return tuple(t for t, _w in rows if t), tuple(w or "" for _t, w in rows)
 
 
@@ -290,9 +292,8 @@ def all_link_answers(index: Index):
     """Every reference with its answer, in refs order: (ref_id, Ref), as refs/callers/callees read
     them (bench/link_digest.py hashes these to prove that a change of the link step or of its
     stored format kept every answer)."""
-    cur = index._con.execute("SELECT r.rowid, r.name, f.path, r.line, r.scope, r.kind, f.lang, l.status, l.target, "
-                             "w.text FROM refs r JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid "
-                             "LEFT JOIN whys w ON w.id = l.why ORDER BY r.rowid, l.rank")
+    cur = index._con.execute("SELECT r.rowid, r.name, f.path, r.line, r.scope, r.kind, f.lang, a.status, a.target, "
+                             f"a.why FROM refs r JOIN files f ON f.id = r.file_id {_ANSWER_OF} ORDER BY r.rowid, a.rank")
     current, ref, status, targets, whys = None, None, "", [], []
     for rid, name, path, line, scope, kind, lang, code, target, why in cur:
         if rid != current:
@@ -375,10 +376,10 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     seen = set()
     for d in defs[:5]:
         rows = index._con.execute(
-            "SELECT r.name, f.path, r.line, r.kind, l.status, l.target, w.text, r.nargs FROM refs r "
-            "JOIN files f ON f.id = r.file_id LEFT JOIN links l ON l.ref_id = r.rowid LEFT JOIN whys w ON w.id = l.why "
+            "SELECT r.name, f.path, r.line, r.kind, a.status, a.target, a.why, r.nargs FROM refs r "
+            f"JOIN files f ON f.id = r.file_id {_ANSWER_OF} "
             f"WHERE {IN_SCOPE} AND r.kind NOT IN ('local', 'receiver') "  # C++ link context, not calls
-            "ORDER BY r.line, r.rowid, l.rank", (d.qualname,)).fetchall()
+            "ORDER BY r.line, r.rowid, a.rank", (d.qualname,)).fetchall()
         grouped: dict[tuple, list] = {}
         nargs_of = {}
         for name, path, line, kind, code, target, why, nargs in rows:
@@ -468,8 +469,9 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     unresolved: dict[str, None] = {}
     # (a reference with no row has a default answer: never resolved, candidate, nor unresolved by name)
     for i, (name, code, target, rank) in enumerate(con.execute(
-            "SELECT r.name, l.status, l.target, l.rank FROM refs r JOIN links l ON l.ref_id = r.rowid "
-            f"WHERE {IN_SCOPE} AND r.kind = 'call' ORDER BY r.line, r.rowid, l.rank", (node,))):
+            "SELECT r.name, a.status, a.target, a.rank FROM refs r JOIN links l ON l.ref_id = r.rowid "
+            f"JOIN answers a ON a.id = l.answer WHERE {IN_SCOPE} AND r.kind = 'call' ORDER BY r.line, r.rowid, a.rank",
+            (node,))):
         status = LINK_STATUSES[code]
         if status in ("resolved", "candidate") and target is not None:
             key = (status, target)  # each target once, at its best rank (then first in the body)

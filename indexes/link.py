@@ -149,14 +149,23 @@ def _refs_sql(lang: str) -> str:
     return _REFS_SQL + (f" AND NOT ({NOT_ASKED[lang]})" if lang in NOT_ASKED else "")
 
 
-def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, codes: tuple[dict, dict]) -> Iterator[tuple]:
-    """Link answers as `links` table rows, status and why coded by `codes` (the writer's
-    link_codes()); no row for a default answer; counts statuses; answers references left out.
-    (Unpacked, with one-target answers first: ~0.5 s of a tree's link step is spent here.)"""
+def _answer_rows(status: str, targets: tuple, why: tuple) -> list[tuple[int, str, str | None, str]]:
+    """(rank, status, target, why) rows of one answer: at most MAX_CANDIDATES targets, each with its
+    why (the last why for targets past the whys), one row without a target when there is none."""
+    if len(targets) <= 1:
+        return [(0, status, targets[0] if targets else None, why[0] if why else "")]
+    return [(rank, status, target, why[rank] if rank < len(why) else (why[-1] if why else ""))
+            for rank, target in enumerate(targets[:MAX_CANDIDATES])]
+
+
+def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, ids) -> Iterator[tuple]:
+    """Link answers as `links` table rows (ref_id, answer id), each distinct answer numbered once by
+    `ids` (the writer's answer_ids()); no row for a default answer; counts statuses; answers
+    references left out. (Unpacked: ~0.5 s of a tree's link step is spent here.)"""
     seen: set[int] = set()
     add = seen.add
     per_status = dict.fromkeys(STATUSES, 0)
-    status_code, why_id = codes
+    get = ids.get
     for rid, status, targets, why in links:
         if rid in seen or (wanted is not None and rid not in wanted):
             continue
@@ -166,19 +175,17 @@ def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, codes
         per_status[status] += 1
         if targets is DEFAULT:
             continue
-        code = status_code[status]
-        if len(targets) == 1:
-            yield (rid, code, targets[0], 0, why_id[why[0] if why else ""])
-        elif not targets:
-            yield (rid, code, None, 0, why_id[why[0] if why else ""])
-        else:
-            for rank, target in enumerate(targets[:MAX_CANDIDATES]):
-                yield (rid, code, target, rank,
-                       why_id[why[rank] if rank < len(why) else (why[-1] if why else "")])
+        key = (status, targets, why)
+        aid = get(key)
+        if aid is None:
+            aid = ids.add(key, _answer_rows(status, targets, why))
+        yield (rid, aid)
     if wanted is not None:
+        key = (UNRESOLVED, (), ("no answer from the resolver",))
         for rid in wanted - seen:
             per_status[UNRESOLVED] += 1
-            yield (rid, status_code[UNRESOLVED], None, 0, why_id["no answer from the resolver"])
+            aid = get(key)
+            yield (rid, aid if aid is not None else ids.add(key, _answer_rows(*key)))
     for status, n in per_status.items():
         if n:
             counts[status] = counts.get(status, 0) + n
@@ -209,9 +216,7 @@ def link_all(w, jobs: int = 1) -> dict:
     # up per file and per name), and cost the same made here; the links' are made after the rows
     w.index_tables(("files", "defs", "refs", "includes", "code_regs"))
     t1 = time.perf_counter()
-    w.con.execute("DELETE FROM links")
-    w.con.execute("DELETE FROM whys")
-    w.__dict__.pop("_link_codes", None)
+    w.clear_links()
     counts: dict = {"code_indexes_seconds": round(t1 - t0, 2)}  # made here instead of at commit: not new
     failures: list[tuple[str, str]] = []
     n_refs = w.con.execute("SELECT COUNT(*) FROM refs").fetchone()[0]
@@ -269,7 +274,7 @@ def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dic
         cur = world.con.execute(_refs_sql(lang) + where + " ORDER BY r.file_id", (lang,) + tuple(args))
         try:
             writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts,
-                                      writer.link_codes()))
+                                      writer.answer_ids()))
         except Exception as e:  # noqa: BLE001 - a resolver bug must not stop the index (as a parser's)
             failures.append((lang, _failure(lang, e)))
 
@@ -374,13 +379,14 @@ def _unanswered(w, lang: str, only: str | None, why: str, counts: dict) -> None:
     """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why (the
     references it answered with their default have no row either: they are said unresolved too)."""
     langs = tuple(_resolvers()) if lang == "all" else (lang,)
-    status_code, why_id = w.link_codes()
-    code, wid = status_code[UNRESOLVED], why_id[why]
-    w.add_links(())  # writes the new why
+    ids = w.answer_ids()
+    key = (UNRESOLVED, (), (why,))
+    aid = ids.get(key) or ids.add(key, _answer_rows(*key))
+    w.add_links(())  # writes the new answer
     for one in langs:
         cur = w.con.execute(
-            "INSERT INTO links SELECT r.rowid, ?, NULL, 0, ? FROM refs r JOIN files f ON f.id = r.file_id "
-            f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (code, wid, one))
+            "INSERT INTO links SELECT r.rowid, ? FROM refs r JOIN files f ON f.id = r.file_id "
+            f"WHERE f.lang = ? {only or ''} AND r.rowid NOT IN (SELECT ref_id FROM links)", (aid, one))
         counts[UNRESOLVED] = counts.get(UNRESOLVED, 0) + max(cur.rowcount, 0)
     if why not in counts.setdefault("errors", []):
         counts["errors"].append(why)
@@ -405,7 +411,7 @@ def link_refs(w, ref_ids: Iterable[int], world: World | None = None) -> dict:
             wanted = {r[0] for r in rows}
             try:
                 w.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), rows), world), wanted, counts,
-                                     w.link_codes()))
+                                     w.answer_ids()))
             except Exception as e:  # noqa: BLE001 - as in link_all
                 _unanswered(w, lang, "AND r.rowid IN (SELECT id FROM _relink)", _failure(lang, e), counts)
     con.execute("DELETE FROM _relink")
@@ -460,7 +466,8 @@ def relink_after_update(w, before: Snapshot) -> dict:
     for q in {c[0] for c in changed}:
         # by the target index, which holds resolved and candidate rows only: a changed definition's
         # name is in `names` above, so the references that named it otherwise are re-linked anyway
-        ids.update(i for (i,) in con.execute(f"SELECT ref_id FROM links WHERE target = ? AND {LINKED_BY_TARGET}", (q,)))
+        ids.update(i for (i,) in con.execute("SELECT l.ref_id FROM answers a JOIN links l ON l.answer = a.id "
+                                             f"WHERE a.target = ? AND a.{LINKED_BY_TARGET}", (q,)))
     if imports != before.imports:
         from .py_parser import module_name
         for path in {p for p, _a, _t in imports ^ before.imports}:

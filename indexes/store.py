@@ -22,12 +22,14 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 5  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
+SCHEMA_VERSION = 6  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
 # 4: refs.nargs (a C++ call's argument count: overloads by arity), data members and TORCH_ARG accessors as
 # definitions, typed locals and receivers, torch/_C stubs (what the parsers store changed: rebuild);
 # 5: links.status a number (LINK_STATUSES), links.why an id into `whys`, no row for a reference whose
 # answer follows from its name and kind (link.default_answer), the target index only over resolved and
-# candidate rows (what the link step writes in a cold build: 869k -> ~700k narrower rows on v2.6.0)
+# candidate rows (what the link step writes in a cold build: 869k -> ~700k narrower rows on v2.6.0);
+# 6: each distinct answer stored once (`answers`, one row per target), `links` a reference's answer id
+# (v2.6.0: 508k links of two integers and 145k answer rows, was 738k rows of five columns)
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,9 +53,9 @@ CREATE TABLE refs (file_id INTEGER NOT NULL, name TEXT NOT NULL, base TEXT NOT N
                    scope TEXT, kind TEXT, nargs INTEGER);
 CREATE TABLE code_regs (file_id INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, line INTEGER NOT NULL,
                         target TEXT, key TEXT, scope TEXT);
-CREATE TABLE links (ref_id INTEGER NOT NULL, status INTEGER NOT NULL, target TEXT, rank INTEGER NOT NULL,
-                    why INTEGER NOT NULL);
-CREATE TABLE whys (id INTEGER PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE links (ref_id INTEGER PRIMARY KEY, answer INTEGER NOT NULL);
+CREATE TABLE answers (id INTEGER NOT NULL, rank INTEGER NOT NULL, status INTEGER NOT NULL, target TEXT,
+                      why TEXT NOT NULL, PRIMARY KEY (id, rank)) WITHOUT ROWID;
 """
 
 # Created after a bulk load (faster than maintaining them row by row).
@@ -73,12 +75,12 @@ CREATE INDEX IF NOT EXISTS refs_base ON refs(base);
 CREATE INDEX IF NOT EXISTS refs_file ON refs(file_id);
 CREATE INDEX IF NOT EXISTS code_regs_name ON code_regs(name);
 CREATE INDEX IF NOT EXISTS code_regs_file ON code_regs(file_id);
-CREATE INDEX IF NOT EXISTS links_ref ON links(ref_id);
-CREATE INDEX IF NOT EXISTS links_target ON links(target) WHERE status < 2;
+CREATE INDEX IF NOT EXISTS links_answer ON links(answer);
+CREATE INDEX IF NOT EXISTS answers_target ON answers(target) WHERE status < 2;
 """
 
-# links.status: the position in this tuple (link.STATUSES, in the same order). Resolved and candidate
-# (< 2) are the rows looked up by target (refs, callers; the partial index links_target).
+# answers.status: the position in this tuple (link.STATUSES, in the same order). Resolved and candidate
+# (< 2) are the rows looked up by target (refs, callers; the partial index answers_target).
 LINK_STATUSES = ("resolved", "candidate", "unresolved", "builtin", "external")
 LINKED_BY_TARGET = "status < 2"  # the partial index's condition: a query by target states it as written
 
@@ -180,19 +182,24 @@ class _JsonCache(dict):
         return text
 
 
-class _WhyIds(dict):
-    """why text -> its id in `whys`; a text not there yet gets the next id and is noted in `new`."""
+class _AnswerIds(dict):
+    """A link answer (status, targets, whys) -> its id in `answers`, for one writer: `add` gives a
+    new answer the next id and keeps its rows in `new` until add_links writes them."""
 
-    def __init__(self, rows):
-        super().__init__(rows)
-        self.next = max(self.values(), default=0) + 1
-        self.new: list[str] = []
+    def __init__(self, first: int):
+        super().__init__()
+        self.next = first
+        self.new: list[tuple] = []
 
-    def __missing__(self, text: str) -> int:
-        i = self[text] = self.next
+    def add(self, key: tuple, rows: Iterable[tuple[int, str, str | None, str]]) -> int:
+        """`rows`: (rank, status, target, why) of the answer `key`."""
+        i = self[key] = self.next
         self.next += 1
-        self.new.append(text)
+        self.new.extend((i, rank, _STATUS_CODE[status], target, why) for rank, status, target, why in rows)
         return i
+
+
+_STATUS_CODE = {s: i for i, s in enumerate(LINK_STATUSES)}
 
 
 class _Rows:
@@ -262,12 +269,12 @@ class _Rows:
         self.con.execute("ATTACH DATABASE ? AS scratch", (str(path),))
         try:
             for table in tables:
-                if table == "links":  # the scratch file's why ids, moved past this file's
-                    off = self.con.execute("SELECT COALESCE(MAX(id), 0) FROM main.whys").fetchone()[0]
-                    self.con.execute("INSERT INTO main.whys SELECT id + ?, text FROM scratch.whys", (off,))
-                    self.con.execute("INSERT INTO main.links SELECT ref_id, status, target, rank, why + ? "
-                                     "FROM scratch.links", (off,))
-                    self.__dict__.pop("_link_codes", None)  # this file's whys changed: read them again
+                if table == "links":  # with the scratch file's answers, their ids moved past this file's
+                    off = self.con.execute("SELECT COALESCE(MAX(id), 0) FROM main.answers").fetchone()[0]
+                    self.con.execute("INSERT INTO main.answers SELECT id + ?, rank, status, target, why "
+                                     "FROM scratch.answers", (off,))
+                    self.con.execute("INSERT INTO main.links SELECT ref_id, answer + ? FROM scratch.links", (off,))
+                    self.__dict__.pop("_answer_ids", None)  # numbered from the new maximum when next asked
                     continue
                 verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
                 self.con.execute(f"{verb} INTO main.{table} SELECT * FROM scratch.{table}")
@@ -309,25 +316,30 @@ class _Rows:
     # inserted and deleted, never VACUUMed), `rank` 0 for the best. See link.Link for the statuses.
 
     # A reference may have no row: its answer is link.default_answer(lang, name, kind) (a Python
-    # builtin, std::..., the C++ link context), which the readers in code_queries supply.
+    # builtin, std::..., the C++ link context), which the readers in code_queries supply. Many
+    # references share one answer (a name's in a file, a method's candidates): each distinct answer
+    # is stored once, in `answers`, and a reference's row names it.
 
-    def link_codes(self) -> tuple[dict, dict]:
-        """(status -> stored number, why text -> id in `whys`) for rows given to add_links: the link
-        step codes its rows with these two dicts (one lookup each, in its own loop). A new why gets
-        the next id (the dict's __missing__) and is written by add_links."""
-        codes = self.__dict__.get("_link_codes")
-        if codes is None:
-            whys = _WhyIds(self.con.execute("SELECT text, id FROM whys"))
-            codes = self.__dict__["_link_codes"] = ({s: i for i, s in enumerate(LINK_STATUSES)}, whys)
-        return codes
+    def answer_ids(self) -> _AnswerIds:
+        """The answers this writer has stored (answer -> id); link.py adds new ones, add_links writes them."""
+        ids = self.__dict__.get("_answer_ids")
+        if ids is None:
+            first = (self.con.execute("SELECT COALESCE(MAX(id), 0) FROM answers").fetchone()[0] or 0) + 1
+            ids = self.__dict__["_answer_ids"] = _AnswerIds(first)
+        return ids
 
-    def add_links(self, rows: Iterable[tuple[int, int, str | None, int, int]]) -> None:
-        """(ref_id, status, target, rank, why) rows, status and why coded by `link_codes()`."""
-        self.con.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", rows)
-        whys = self.link_codes()[1]
-        if whys.new:
-            self.con.executemany("INSERT INTO whys VALUES (?, ?)", ((whys[t], t) for t in whys.new))
-            whys.new = []
+    def add_links(self, rows: Iterable[tuple[int, int]]) -> None:
+        """(ref_id, answer id from `answer_ids()`) rows; then the answers new since the last call."""
+        self.con.executemany("INSERT INTO links VALUES (?, ?)", rows)
+        ids = self.answer_ids()
+        if ids.new:
+            self.con.executemany("INSERT INTO answers VALUES (?, ?, ?, ?, ?)", ids.new)
+            ids.new = []
+
+    def clear_links(self) -> None:
+        self.con.execute("DELETE FROM links")
+        self.con.execute("DELETE FROM answers")
+        self.__dict__.pop("_answer_ids", None)
 
     def remove_links(self, ref_ids: Iterable[int]) -> None:
         self.con.executemany("DELETE FROM links WHERE ref_id = ?", ((i,) for i in ref_ids))
@@ -590,5 +602,5 @@ class Index:
 
     def count(self, table: str) -> int:
         assert table in ("ops", "dispatch", "derivatives", "nodes", "edges", "problems", "files", "defs", "refs",
-                         "includes", "code_regs", "links", "whys")
+                         "includes", "code_regs", "links", "answers")
         return self._con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
