@@ -11,7 +11,8 @@ from pathlib import Path
 from linking import PARSERS, answer_rows
 from torchatlas.indexes import link
 from torchatlas.indexes.code_index import ParsedFile, _rows
-from torchatlas.indexes.store import IndexWriter
+from torchatlas.indexes.code_queries import all_link_answers, callees
+from torchatlas.indexes.store import Index, IndexWriter
 
 # Python and C++ files that call each other's names within their language; enough files that every
 # process of a parallel link gets ranges of both languages.
@@ -64,6 +65,33 @@ def test_several_processes_give_the_answers_of_one(tmp_path, monkeypatch):
     assert answers[("at::native::k0", "std::max")] == ("external", "std::max")
     assert _index(tmp_path, 2) == one
     assert _index(tmp_path, 3) == one  # more processes than some ranges need
+
+
+def test_default_answers_are_not_stored_and_shared_answers_stored_once(tmp_path, monkeypatch):
+    # a builtin (`len`, `iter`) and std::max get no links row; the readers give their answer back
+    monkeypatch.setattr(link, "PARALLEL_MIN_REFS", 1)
+    _index(tmp_path, 2)  # the parallel path: each process numbers its answers, the copy renumbers them
+    index = Index(tmp_path / "index-2.sqlite")
+    try:
+        got = {(r.scope, r.name): r for _rid, r in all_link_answers(index)}
+        n_refs, n_links, n_answers = index.count("refs"), index.count("links"), index.count("answers")
+        helper_calls = {r.name: r for r, _where in callees(index, "torch.m0.helper0")}
+        kernel_calls = {r.name: r for r, _where in callees(index, "at::native::k0")}
+    finally:
+        index.close()
+    assert (got[("torch.m0.helper0", "iter")].status, got[("torch.m0.helper0", "iter")].targets) == \
+        ("builtin", ("builtins.iter",))
+    assert got[("torch.m0.helper0", "iter")].why == ("a Python builtin",)
+    assert got[("at::native::k0", "std::max")].why == ("the C++ standard library",)
+    defaults = [r for r in got.values() if (r.status, r.targets, r.why) == link.default_answer(
+        "python" if r.location.startswith("torch/") else "cpp", r.name, r.kind)]
+    assert len(defaults) >= 12  # len and iter in 6 files, std::max in 6
+    assert n_links == n_refs - sum(1 for _ in defaults) < n_refs
+    assert n_answers < n_links  # answers shared by several references (`F.relu` in each file) are stored once a process
+    # callees read the same answers, default ones included
+    assert (helper_calls["iter"].status, helper_calls["iter"].targets) == ("builtin", ("builtins.iter",))
+    assert (kernel_calls["std::max"].status, kernel_calls["std::max"].targets) == ("external", ("std::max",))
+    assert kernel_calls["k1"].status == "resolved"
 
 
 def test_file_ranges_cover_every_file_once_balanced_by_cost(tmp_path):
