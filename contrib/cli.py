@@ -35,7 +35,7 @@ class MalformedLab(AtlasError):
 def run_lab(args: argparse.Namespace) -> int:
     action = getattr(args, "lab_command", None)
     if not action:
-        raise AtlasError("`torchatlas lab` needs an action: list, show, start, check, hint, watch, diff, reset, "
+        raise AtlasError("`torchatlas lab` needs an action: list, show, start, check, hint, watch, diff, reset, remove, "
                          "solution, status, build or dev", hint="e.g. torchatlas lab list")
     catalog = load_labs(getattr(args, "labs_dir", None) or ())
     for e in catalog.errors:
@@ -333,6 +333,30 @@ def _reset(args, catalog: LabCatalog) -> int:
     return 0
 
 
+def _remove(args, catalog: LabCatalog) -> int:
+    from .workspace import remove_workspace
+    progress = LabsProgress()
+    lab, ws = _lab_and_workspace(args, catalog, progress)
+    what = "its worktree and branch" if ws.kind == "checkout" else "its files"
+    if not _confirm(f"remove the workspace {ws.root} of lab {lab.id} ({what})?", args.yes):
+        print("nothing changed")
+        return 0
+    text = ws.git().diff(ws.starter)
+    saved = None
+    if text.strip():  # nothing is lost: the attempt outlives the workspace
+        saved = labs_home() / "removed" / f"{lab.id}-{time.strftime('%Y%m%d-%H%M%S')}.patch"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(text, encoding="utf-8")
+    branch = remove_workspace(ws)
+    p = progress.get(lab.id)
+    if p.workspace and Path(p.workspace).expanduser().resolve() == ws.root:
+        p.workspace = ""  # what was achieved (done, hints) stays
+    progress.save()
+    print(f"removed {ws.root}" + (f"; {branch}" if branch else "") +
+          (f"; your change is saved as {saved}" if saved else "") + f"\nstart again: torchatlas lab start {lab.id}")
+    return 0
+
+
 def _solution(args, catalog: LabCatalog) -> int:
     from .workspace import apply_patch_file, reset_workspace
     lab, ws = _lab_and_workspace(args, catalog)
@@ -464,4 +488,4 @@ def _dev(args, catalog: LabCatalog) -> int:
 
 
 ACTIONS = {"list": _list, "show": _show, "status": _status, "start": _start, "hint": _hint, "diff": _diff,
-           "reset": _reset, "solution": _solution, "check": _check, "watch": _watch, "build": _build}
+           "reset": _reset, "remove": _remove, "solution": _solution, "check": _check, "watch": _watch, "build": _build}

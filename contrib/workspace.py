@@ -426,6 +426,28 @@ def _base(version: str) -> str:
     return m.group(1) if m else version
 
 
+# -- removing ------------------------------------------------------------------------------------------
+
+def remove_workspace(ws: Workspace) -> str:
+    """The workspace gone; on a checkout, its worktree too, and its branch unless it holds commits
+    of the learner's beyond the starter (work they may have pushed for a pull request). Returns
+    what happened to the branch ("" for an installed workspace)."""
+    if ws.kind != "checkout":
+        shutil.rmtree(ws.root)
+        return ""
+    from .gitport import Git, GitError
+    try:
+        own = Git(ws.root).run("rev-list", "--count", f"{ws.starter}..HEAD").strip()
+    except GitError:
+        own = "0"
+    if own not in ("", "0"):
+        Git(Path(ws.source_root)).run("worktree", "remove", "--force", str(ws.root))
+        return (f"kept branch {ws.branch}: it has {own} commit(s) of yours (`git -C {ws.source_root} branch -D "
+                f"{ws.branch}` deletes it)")
+    remove_checkout_workspace(Path(ws.source_root), ws.root, ws.branch)
+    return f"deleted branch {ws.branch} (it held only the lab's starter)"
+
+
 # -- resetting -----------------------------------------------------------------------------------------
 
 def reset_workspace(ws: Workspace) -> None:

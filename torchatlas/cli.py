@@ -263,6 +263,15 @@ def _lab_parsers(sub) -> None:
     q.add_argument("id", metavar="ID")
     ws(q)
     q.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    q = lsub.add_parser("remove", help="delete the lab's workspace (on a checkout: its worktree, and its branch "
+                                       "unless you committed on it); your change is kept as a patch",
+                        description="Removes the workspace `lab start` made. Your change against the starter is "
+                                    "saved first as a patch in the labs folder (`removed/`); the lab's progress "
+                                    "(done, hints) is kept. On a checkout, the worktree goes; its branch too, unless "
+                                    "it holds commits of yours beyond the starter.")
+    q.add_argument("id", metavar="ID")
+    ws(q)
+    q.add_argument("--yes", "-y", action="store_true", help="do not ask")
     q = lsub.add_parser("solution", help="apply the reference solution (your attempt is kept as a patch in .lab/)")
     q.add_argument("id", metavar="ID")
     ws(q)

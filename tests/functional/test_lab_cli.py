@@ -130,3 +130,48 @@ def test_a_lab_whose_library_is_missing_says_which_extra_installs_it(env, capsys
     assert code == 0 and "needs no_such_lib_xyz: pip install -e '.[onnx]'" in err
     code, out, err = run(capsys, "lab", "check", "square")
     assert code == 2 and "cannot be checked here" in err and ".[onnx]" in err and "nothing was run" in err
+
+
+def test_remove_keeps_the_change_as_a_patch_and_forgets_the_workspace(env, capsys, tmp_path):
+    code, _out, _ = run(capsys, "lab", "start", "square")
+    assert code == 0
+    ws = tmp_path / "state" / "labs" / "square"
+    (ws / "lab" / "sq.py").write_text("def square(x):\n    return x * x  # my attempt\n")
+    code, out, _ = run(capsys, "lab", "remove", "square", "--yes")
+    assert code == 0 and not ws.exists(), out
+    [saved] = (tmp_path / "state" / "labs" / "removed").glob("square-*.patch")
+    assert "+    return x * x  # my attempt" in saved.read_text() and str(saved) in out
+    code, out, _ = run(capsys, "lab", "status", "--json")
+    assert next(r for r in json.loads(out) if r["id"] == "square")["workspace"] in ("", None)
+    code, _out, err = run(capsys, "lab", "check", "square")
+    assert code != 0 and "no workspace yet" in err  # and `lab start` makes a new one
+    assert run(capsys, "lab", "start", "square")[0] == 0 and (ws / "lab" / "sq.py").is_file()
+
+
+def test_remove_on_a_checkout_deletes_the_worktree_and_a_branch_without_the_learners_commits(env, capsys, tmp_path):
+    import subprocess
+
+    def git(cwd, *args):
+        return subprocess.run(["git", "-c", "user.name=me", "-c", "user.email=me@x", *args], cwd=cwd, check=True,
+                              capture_output=True, text=True).stdout
+    repo = tmp_path / "pytorch"
+    (repo / "aten/src/ATen/native").mkdir(parents=True)
+    (repo / "aten/src/ATen/native/native_functions.yaml").write_text("- func: abs(Tensor self) -> Tensor\n")
+    (repo / "torch").mkdir()
+    (repo / "torch/__init__.py").write_text("")
+    (repo / "version.txt").write_text("2.13.0a0\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    for commit_on_it, words in ((False, "deleted branch"), (True, "kept branch")):
+        ws = tmp_path / f"ws-{commit_on_it}"
+        assert run(capsys, "lab", "start", "square", "--source", str(repo), "--workspace", str(ws))[0] == 0
+        if commit_on_it:
+            (ws / "lab" / "sq.py").write_text("def square(x):\n    return x * x\n")
+            git(ws, "commit", "-q", "-am", "my fix")
+        code, out, _ = run(capsys, "lab", "remove", "square", "--workspace", str(ws), "--yes")
+        assert code == 0 and words in out, out
+        assert not ws.exists() and git(repo, "worktree", "list").count("\n") == 1
+        branches = git(repo, "branch", "--list")
+        assert ("torchatlas/lab/square" in branches) == commit_on_it, branches
+        assert git(repo, "status", "--porcelain") == ""
