@@ -157,7 +157,8 @@ def _list(args, catalog: LabCatalog) -> int:
                            "difficulty": lab.difficulty, "minutes": lab.minutes, "summary": lab.summary,
                            "hints": len(lab.hints), "checks": len(lab.checks),
                            "hidden_checks": sum(c.hidden for c in lab.checks),
-                           "started": bool(progress.get(lab.id).workspace), "done": progress.get(lab.id).done}
+                           "started": bool(progress.get(lab.id).workspace), "done": progress.get(lab.id).done,
+                           "on_checkout": lab.on_checkout.summary if lab.on_checkout else None}
                           for lab in labs], indent=2))
         return 0 if not catalog.errors else 2
     if not labs:
@@ -175,6 +176,10 @@ def _list(args, catalog: LabCatalog) -> int:
         print(f"{state:2}{lab.id:22} {lab.theme:>5}  {lab.mode.value:9} {lab.difficulty:12} {lab.minutes:>4}  {title}")
     done = sum(progress.get(lab.id).done for lab in labs)
     print(f"\n{done}/{len(labs)} done.  torchatlas lab show ID · torchatlas lab start ID")
+    variants = [lab.id for lab in labs if lab.on_checkout]
+    if variants:
+        print(f"{', '.join(variants)}: on a checkout of the installed torch's release, the lab changes the "
+              "checkout's own code (torchatlas lab start ID --source CHECKOUT)")
     return 0 if not catalog.errors else 2
 
 

@@ -175,3 +175,11 @@ def test_remove_on_a_checkout_deletes_the_worktree_and_a_branch_without_the_lear
         branches = git(repo, "branch", "--list")
         assert ("torchatlas/lab/square" in branches) == commit_on_it, branches
         assert git(repo, "status", "--porcelain") == ""
+
+
+def test_list_says_which_labs_change_a_checkouts_own_code(env, capsys):
+    code, out, _ = run(capsys, "lab", "list", "--json")
+    variants = {r["id"]: r["on_checkout"] for r in json.loads(out) if r["on_checkout"]}
+    assert code == 0 and set(variants) == {"fix-a-kernel"} and "TriangularOps.cpp" in variants["fix-a-kernel"]
+    code, out, _ = run(capsys, "lab", "list")
+    assert out.rstrip().splitlines()[-1].startswith("fix-a-kernel: on a checkout of the installed torch's release")
