@@ -3,6 +3,7 @@
 
     python bench/bench_index.py [SOURCE] [--runs N]
     python bench/bench_index.py [SOURCE] --link [--runs N]
+    python bench/bench_index.py --link-step DB [--jobs N] [--runs N]
 
 
 Figures: `torchatlas index` wall and CPU time (whole process tree, cold), without and with the
@@ -10,6 +11,12 @@ code index, each run with the code index after a floor measured right before it 
 parsing of the same files: this VM's speed drifts with its host's load, the ratio does not much);
 `torchatlas op` / `dispatch` for one op as whole processes (Python start-up included), against
 `python -c pass` as the floor.
+
+`--link-step DB` measures the link step alone, in this process and its link processes: on a copy of
+DB (an index built with TORCHATLAS_LINK=off), `link_all(jobs)` and the links' indexes its commit
+would make, CPU-s (self and children) and wall per run. Far less noisy than pairs of whole builds
+when another job loads the machine; run it under two checkouts, interleaved, for an A/B
+(PYTHONPATH=<a copy's package dir> selects the code).
 
 `--link` measures what the link step (indexes/link.py) adds to a cold build instead (issue 13:
 "the cold index may not get slower by more than 10%"): pairs of cold builds with the code index,
@@ -90,12 +97,58 @@ def link_overhead(source: str, runs: int) -> int:
     return 0
 
 
+def link_step(db: str, jobs: int, runs: int) -> int:
+    """CPU-s and wall of link_all + the links' indexes on copies of `db` (built without the step)."""
+    import shutil
+    import sqlite3
+
+    from torchatlas.indexes import link, store
+
+    def cpu() -> float:
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+    cpus, walls = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(runs):
+            copy = Path(d) / "link-step.sqlite"
+            shutil.copy(db, copy)
+            w = store._Rows.__new__(store._Rows)  # the row writers, on a plain connection (as IndexWriter's)
+            w.con = sqlite3.connect(copy)
+            w.con.execute("PRAGMA journal_mode=OFF")
+            w.con.execute("PRAGMA synchronous=OFF")
+            for (name,) in w.con.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                                         "AND tbl_name IN ('links', 'answers', 'whys')").fetchall():
+                w.con.execute(f"DROP INDEX {name}")  # made again below, over the new rows, as at commit
+            w.con.commit()
+            c0, t0 = cpu(), time.perf_counter()
+            counts = link.link_all(w, jobs)
+            for statement in store._INDEXES.splitlines():
+                if any(f" ON {t}(" in statement for t in ("links", "answers", "whys")):
+                    w.con.execute(statement)
+            w.con.commit()
+            cpus.append(cpu() - c0)
+            walls.append(time.perf_counter() - t0)
+            w.con.close()
+            store.remove_scratch(copy)
+            if counts.get("skipped"):
+                raise SystemExit("bench_index: TORCHATLAS_LINK=off is set here: unset it for --link-step")
+            print(f"run {i + 1}: {cpus[-1]:.2f} CPU-s, {walls[-1]:.2f} s wall (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+    print(f"link step on {db}, {jobs} process(es): median {statistics.median(cpus):.2f} CPU-s, "
+          f"{statistics.median(walls):.2f} s wall over {runs} runs")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", nargs="?", default="installed")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--link", action="store_true", help="the link step's overhead on a cold build (pairs of builds)")
+    ap.add_argument("--link-step", metavar="DB", help="the link step alone on copies of DB (built without it)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="link processes for --link-step")
     args = ap.parse_args()
+    if args.link_step:
+        return link_step(args.link_step, args.jobs, args.runs)
     if args.link:
         return link_overhead(args.source, args.runs)
     exe = [sys.executable, "-m", "torchatlas.cli"]
