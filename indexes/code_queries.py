@@ -265,7 +265,9 @@ def _link_targets(index: Index, symbol: str) -> set[str]:
 # reference with no links row has link.default_answer (read back by `_default` below).
 _LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, a.status, a.target, a.why, l.ref_id FROM answers a "
            "JOIN links l ON l.answer = a.id JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id "
-           f"WHERE a.target = ? AND a.{LINKED_BY_TARGET} LIMIT ?")
+           f"WHERE a.target = ? AND a.{LINKED_BY_TARGET} ORDER BY a.status, f.path, r.line LIMIT ?")
+# (ordered as `refs` shows them, resolved first: a much-used name's first `limit` uses by place, the
+# same whatever order the link processes wrote them in)
 _ANSWER_OF = "LEFT JOIN links l ON l.ref_id = r.rowid LEFT JOIN answers a ON a.id = l.answer"
 
 
