@@ -22,7 +22,7 @@ from torchatlas.indexes.errors import AtlasError, NotFound
 from .loader import LabCatalog, load_labs
 from .model import CheckResult, Lab, LabVerdict
 from .progress import LabsProgress, labs_home
-from .variants import for_source, for_workspace
+from .variants import for_source, for_workspace, for_workspace_path
 
 RULE = "-" * 78
 OK, FAIL = "✓", "✗"
@@ -89,14 +89,7 @@ def _lab_and_workspace(args, catalog: LabCatalog, progress: LabsProgress | None 
 
 def _started_variant(lab: Lab, progress: LabsProgress) -> Lab:
     """For show and hint, which need no workspace: the variant of the learner's workspace, if any."""
-    path = progress.get(lab.id).workspace
-    if not path or lab.on_checkout is None:
-        return lab
-    from .workspace import WorkspaceError, open_workspace
-    try:
-        return for_workspace(lab, open_workspace(Path(path)).variant)
-    except WorkspaceError:
-        return lab
+    return for_workspace_path(lab, progress.get(lab.id).workspace)
 
 
 def _wrap(text: str, indent: str = "  ") -> str:

@@ -44,3 +44,17 @@ def for_workspace(lab: Lab, variant: str) -> Lab:
     if variant == CHECKOUT and lab.on_checkout is not None:
         return lab.on_checkout
     return lab
+
+
+def for_workspace_path(lab: Lab, path: str | None) -> Lab:
+    """For what needs no workspace (show, hint, the explorer's lab screen): the variant of the
+    learner's workspace at `path`, if there is one and it opens; else the lab."""
+    if not path or lab.on_checkout is None:
+        return lab
+    from pathlib import Path
+
+    from .workspace import WorkspaceError, open_workspace
+    try:
+        return for_workspace(lab, open_workspace(Path(path)).variant)
+    except WorkspaceError:
+        return lab

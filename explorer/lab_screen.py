@@ -82,6 +82,7 @@ def run_check(lab: Lab, workspace: Path, say, on_result) -> LabVerdict:
     """`torchatlas lab check`'s work, without its printing: open the workspace, find where checks
     run (the workspace, or a checkout's overlay), build what the mode needs, run the checks."""
     from torchatlas.contrib.runner import verify
+    from torchatlas.contrib.variants import for_workspace
     from torchatlas.contrib.workspace import check_root, open_workspace
     ws = open_workspace(workspace)
     if ws.lab_id != lab.id:
@@ -90,7 +91,7 @@ def run_check(lab: Lab, workspace: Path, say, on_result) -> LabVerdict:
     root, note = check_root(ws)
     if note:
         say(note)
-    return verify(lab, root, progress=say, on_result=on_result)
+    return verify(for_workspace(lab, ws.variant), root, progress=say, on_result=on_result)
 
 
 def start_lab(lab: Lab, say) -> Path:
@@ -146,7 +147,11 @@ class LabScreen(Screen[None]):
         if catalog is None:
             from torchatlas.contrib.loader import load_labs
             catalog = load_labs()
-        self.lab = find_lab(catalog, lab_id)  # NotFound before anything is shown
+        self.progress = LabsProgress()
+        # the lab as the learner's workspace was started: on a checkout of the installed release,
+        # its checkout variant (its own task and hints)
+        from torchatlas.contrib.variants import for_workspace_path
+        self.lab = for_workspace_path(find_lab(catalog, lab_id), self.progress.get(lab_id).workspace)  # NotFound first
         self.checker = checker or run_check
         self.starter = starter or start_lab
         self.busy = ""  # "check" | "start" while a worker runs
@@ -154,7 +159,6 @@ class LabScreen(Screen[None]):
         self.results: list[CheckResult] = []
         self.verdict: LabVerdict | None = None
         self.error = ""
-        self.progress = LabsProgress()
 
     @property
     def state(self) -> LabProgress:

@@ -368,3 +368,27 @@ def test_snapshot_a_checked_lab(snap_compare, env, monkeypatch):
         await settle(pilot, 0.2)
 
     assert snap_compare(lab_app(checker=fake_checker()), terminal_size=SIZE, run_before=run_before)
+
+
+def test_a_workspace_started_on_the_checkout_variant_shows_the_variants_task(env, tmp_path):
+    from torchatlas.explorer.lab_screen import LabScreen
+    folder = Path(__import__("os").environ["TORCHATLAS_LABS_PATH"]) / "square"
+    variant = folder / "checkout"
+    shutil.copytree(folder / "checks", variant / "checks")
+    for name in ("starter.patch", "solution.patch"):
+        shutil.copy(folder / name, variant / name)
+    (variant / "lab.yaml").write_text((folder / "lab.yaml").read_text().replace(
+        "Implement square.", "Fix the checkout's own square kernel."))
+    ws = tmp_path / "ws"
+    (ws / ".lab").mkdir(parents=True)
+    info = {"lab_id": "square", "kind": "checkout", "source_root": str(tmp_path / "pytorch"), "version": "2.6.0a0",
+            "pristine": "a" * 40, "starter": "b" * 40, "branch": "torchatlas/lab/square", "variant": "checkout",
+            "sync": []}
+    (ws / ".lab" / "workspace.json").write_text(json.dumps(info))
+    assert "Implement square." in LabScreen("square").lab.task  # not started: the lab itself
+    write_progress(env, workspace=str(ws))
+    lab = LabScreen("square").lab
+    assert lab.variant == "checkout" and "Fix the checkout's own square kernel." in lab.task
+    info["variant"] = ""
+    (ws / ".lab" / "workspace.json").write_text(json.dumps(info))
+    assert LabScreen("square").lab.variant == ""
