@@ -155,8 +155,8 @@ def _create_on_checkout(lab: Lab, source, dest: Path, say, branch: str) -> Works
                                   "worktree and never touches your working tree, but starts from a clean commit")
     if git.branch_exists(branch):
         raise WorkspaceError(f"branch {branch} exists in {repo}",
-                             hint=f"a previous start of this lab made it: delete it (`git branch -D {branch}`) "
-                                  "or open that workspace with --workspace")
+                             hint=f"a previous start of this lab made it: carry on there (--workspace DIR), or "
+                                  f"`torchatlas lab remove {lab.id}` (or `git branch -D {branch}`) and start again")
     say(f"adding a worktree on a new branch {branch}")
     try:
         git.worktree_add(dest, branch)
@@ -183,9 +183,10 @@ def remove_checkout_workspace(repo: Path, root: Path, branch: str) -> None:
     """The worktree and its branch gone from the learner's repository, as if never made."""
     from .gitport import Git, GitError
     git = Git(repo)
-    for args in (("worktree", "remove", "--force", str(root)), ("worktree", "prune"), ("branch", "-D", branch)):
+    for step in (lambda: git.worktree_remove(root), lambda: git.run("worktree", "prune"),
+                 lambda: git.run("branch", "-D", branch)):
         try:
-            git.run(*args)
+            step()
         except GitError:
             pass
     shutil.rmtree(root, ignore_errors=True)
@@ -441,7 +442,7 @@ def remove_workspace(ws: Workspace) -> str:
     except GitError:
         own = "0"
     if own not in ("", "0"):
-        Git(Path(ws.source_root)).run("worktree", "remove", "--force", str(ws.root))
+        Git(Path(ws.source_root)).worktree_remove(ws.root)
         return (f"kept branch {ws.branch}: it has {own} commit(s) of yours (`git -C {ws.source_root} branch -D "
                 f"{ws.branch}` deletes it)")
     remove_checkout_workspace(Path(ws.source_root), ws.root, ws.branch)
