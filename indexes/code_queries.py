@@ -7,7 +7,6 @@ never the whole graph.
 
 from __future__ import annotations
 
-import json
 import re
 
 from collections import deque
@@ -280,14 +279,7 @@ def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...
 def _default(index: Index, lang: str, name: str, kind: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """The answer of a reference with no links row: link.default_answer, in an index that was linked
     (one built with the link step off, for bench_index.py only, has no answers: "", (), ())."""
-    linked = index.__dict__.get("_linked")
-    if linked is None:
-        try:
-            linked = not json.loads(index.meta.get("counts") or "{}").get("links_skipped")
-        except ValueError:
-            linked = True
-        index.__dict__["_linked"] = linked
-    return default_answer(lang, name, kind or "") if linked else ("", (), ())
+    return default_answer(lang, name, kind or "") if index.linked else ("", (), ())
 
 
 def all_link_answers(index: Index):
@@ -386,10 +378,10 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
         nargs_of = {}
         for name, path, line, kind, code, target, why, nargs in rows:
             answers = grouped.setdefault((name, path, line, kind), [])
-            if code is None:  # no row: the default answer
+            if code is None:  # no row: the default answer (one target at most, one why)
                 status, targets, whys = _default(index, d.lang, name, kind)
                 if whys:
-                    answers.extend((status, t, w) for t, w in zip(targets + (None,) * len(whys), whys))
+                    answers.append((status, targets[0] if targets else None, whys[0]))
                 else:  # an index without answers (built with the link step off)
                     answers.append((None, None, None))
             else:

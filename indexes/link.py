@@ -164,6 +164,13 @@ def _answer_rows(status: str, targets: tuple, why: tuple) -> list[tuple[int, str
             for rank, target in enumerate(targets[:MAX_CANDIDATES])]
 
 
+def _answer_id(ids, key: tuple) -> int:
+    """The id of the answer `key` (status, targets, whys) in `ids` (a writer's answer_ids()), a new
+    one numbered there if it is not yet stored."""
+    aid = ids.get(key)
+    return aid if aid is not None else ids.add(key, _answer_rows(*key))
+
+
 def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, ids) -> Iterator[tuple]:
     """Link answers as `links` table rows (ref_id, answer id), each distinct answer numbered once by
     `ids` (the writer's answer_ids()); no row for a default answer; counts statuses; answers
@@ -182,16 +189,13 @@ def _rows_of(links: Iterable[Link], wanted: set[int] | None, counts: dict, ids) 
         if targets is DEFAULT:
             continue
         key = (status, targets, why)
-        aid = get(key)
-        if aid is None:
-            aid = ids.add(key, _answer_rows(status, targets, why))
-        yield (rid, aid)
+        aid = get(key)  # (inline: the hit, once per reference, costs no call)
+        yield (rid, aid if aid is not None else _answer_id(ids, key))
     if wanted is not None:
         key = (UNRESOLVED, (), ("no answer from the resolver",))
         for rid in wanted - seen:
             per_status[UNRESOLVED] += 1
-            aid = get(key)
-            yield (rid, aid if aid is not None else ids.add(key, _answer_rows(*key)))
+            yield (rid, _answer_id(ids, key))
     for status, n in per_status.items():
         if n:
             counts[status] = counts.get(status, 0) + n
@@ -385,9 +389,7 @@ def _unanswered(w, lang: str, only: str | None, why: str, counts: dict) -> None:
     """After a resolver failed: the answers it gave stay, the rest are unresolved, saying why (the
     references it answered with their default have no row either: they are said unresolved too)."""
     langs = tuple(_resolvers()) if lang == "all" else (lang,)
-    ids = w.answer_ids()
-    key = (UNRESOLVED, (), (why,))
-    aid = ids.get(key) or ids.add(key, _answer_rows(*key))
+    aid = _answer_id(w.answer_ids(), (UNRESOLVED, (), (why,)))
     w.add_links(())  # writes the new answer
     for one in langs:
         cur = w.con.execute(

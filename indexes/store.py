@@ -490,6 +490,19 @@ class Index:
             cached = self.__dict__["_source"] = SourceInfo(**json.loads(self.meta["source"]))
         return cached
 
+    @property
+    def linked(self) -> bool:
+        """Whether the link step ran (an index built with it off, for bench_index.py only, has no
+        answers: its references have no default answers either)."""
+        cached = self.__dict__.get("_linked")
+        if cached is None:
+            try:
+                cached = not json.loads(self.meta.get("counts") or "{}").get("links_skipped")
+            except ValueError:
+                cached = True
+            self.__dict__["_linked"] = cached
+        return cached
+
     def close(self) -> None:
         self._con.close()
 
