@@ -123,11 +123,16 @@ def build(lab, workspace: Path, *, progress: Callable[[str], None] | None = None
                        log=run.output)
 
 
+def _pch_wanted() -> bool:
+    """TORCHATLAS_NATIVE_PCH=0 builds without precompiled headers (bench_native.py's before/after)."""
+    return os.environ.get("TORCHATLAS_NATIVE_PCH", "1") != "0"
+
+
 def _pch(workspace: Path, per_capability: Sequence[str], tc: Toolchain, cflags: Sequence[str],
          include_dirs: Sequence[str], progress) -> dict[str, dict[str, str]]:
     """Precompiled torch headers per kernel file and capability (`native_pch`, shared in the user
     cache), unless TORCHATLAS_NATIVE_PCH=0."""
-    if os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+    if not _pch_wanted():
         return {}
     out = {}
     local = [*include_dirs, "."]
@@ -147,7 +152,7 @@ def _generated_pch(workspace: Path, generated: Sequence[str], compiled: Sequence
     the slices themselves, shared in the user cache), used by each compiled unit (a slice, or a
     group of them `#include`ing it) that holds only slices it is safe for; unless
     TORCHATLAS_NATIVE_PCH=0."""
-    if not generated or os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+    if not generated or not _pch_wanted():
         return {}
     text, users = native_pch.header_for_generated(workspace, generated, tc.key, tc.include_dirs,
                                                   [*include_dirs, "."])
@@ -169,7 +174,7 @@ def _checkout_source_pch(workspace: Path, lab, tc: Toolchain, cflags: Sequence[s
     PyTorch's own set TORCH_ASSERT_ONLY_METHOD_OPERATORS before their includes, which the PCH, read
     first, may pass (`native_pch.header_for_generated`). The lab's own lab/ sources, compiled once
     per workspace, get none. Unless TORCHATLAS_NATIVE_PCH=0."""
-    if os.environ.get("TORCHATLAS_NATIVE_PCH", "1") == "0":
+    if not _pch_wanted():
         return {}
     edited = set(getattr(lab, "edits", ()))
     out = {}

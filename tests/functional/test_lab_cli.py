@@ -149,20 +149,8 @@ def test_remove_keeps_the_change_as_a_patch_and_forgets_the_workspace(env, capsy
 
 
 def test_remove_on_a_checkout_deletes_the_worktree_and_a_branch_without_the_learners_commits(env, capsys, tmp_path):
-    import subprocess
-
-    def git(cwd, *args):
-        return subprocess.run(["git", "-c", "user.name=me", "-c", "user.email=me@x", *args], cwd=cwd, check=True,
-                              capture_output=True, text=True).stdout
-    repo = tmp_path / "pytorch"
-    (repo / "aten/src/ATen/native").mkdir(parents=True)
-    (repo / "aten/src/ATen/native/native_functions.yaml").write_text("- func: abs(Tensor self) -> Tensor\n")
-    (repo / "torch").mkdir()
-    (repo / "torch/__init__.py").write_text("")
-    (repo / "version.txt").write_text("2.13.0a0\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "base")
+    from git_checkout import git, make_checkout
+    repo = make_checkout(tmp_path / "pytorch")
     for commit_on_it, words in ((False, "deleted branch"), (True, "kept branch")):
         ws = tmp_path / f"ws-{commit_on_it}"
         assert run(capsys, "lab", "start", "square", "--source", str(repo), "--workspace", str(ws))[0] == 0

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from git_checkout import git, make_checkout
 
 from torchatlas.contrib.loader import load_labs
 from torchatlas.contrib.workspace import (PatchDoesNotApply, WorkspaceError, apply_patch, create_workspace,
@@ -111,37 +112,22 @@ def test_an_interrupted_start_leaves_nothing(square, installed_source, tmp_path)
 
 # -- a git checkout -------------------------------------------------------------------------------------
 
-def _git(cwd, *args):
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
-                          env={**os.environ, "GIT_AUTHOR_NAME": "me", "GIT_AUTHOR_EMAIL": "me@x",
-                               "GIT_COMMITTER_NAME": "me", "GIT_COMMITTER_EMAIL": "me@x"}).stdout
-
-
 @pytest.fixture
 def checkout(tmp_path):
-    repo = tmp_path / "pytorch"
-    (repo / "aten/src/ATen/native").mkdir(parents=True)
-    (repo / "aten/src/ATen/native/native_functions.yaml").write_text("- func: abs(Tensor self) -> Tensor\n")
-    (repo / "torch").mkdir()
-    (repo / "torch/__init__.py").write_text("")
-    (repo / "version.txt").write_text("2.13.0a0\n")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "base")
-    return repo
+    return make_checkout(tmp_path / "pytorch")
 
 
 def test_on_a_checkout_the_lab_gets_a_worktree_and_the_users_tree_is_untouched(square, checkout, tmp_path):
     from torchatlas.indexes.sources import open_source
-    head = _git(checkout, "rev-parse", "HEAD").strip()
+    head = git(checkout, "rev-parse", "HEAD").strip()
     ws = create_workspace(square, open_source(str(checkout)), tmp_path / "ws")
     assert ws.kind == "checkout" and ws.branch == "torchatlas/lab/square"
     assert (ws.root / "lab" / "sq.py").is_file()
     assert not (checkout / "lab").exists(), "the learner's own working tree was modified"
-    assert _git(checkout, "rev-parse", "HEAD").strip() == head
-    assert _git(checkout, "symbolic-ref", "--short", "HEAD").strip() == "main"
-    assert _git(checkout, "status", "--porcelain") == ""
-    assert "torchatlas/lab/square" in _git(checkout, "branch", "--list")
+    assert git(checkout, "rev-parse", "HEAD").strip() == head
+    assert git(checkout, "symbolic-ref", "--short", "HEAD").strip() == "main"
+    assert git(checkout, "status", "--porcelain") == ""
+    assert "torchatlas/lab/square" in git(checkout, "branch", "--list")
     # a second start of the same lab is refused with what to do
     with pytest.raises(WorkspaceError, match="branch torchatlas/lab/square exists"):
         create_workspace(square, open_source(str(checkout)), tmp_path / "ws2")
@@ -169,8 +155,8 @@ def test_a_checkout_patch_that_does_not_apply_removes_the_worktree_and_branch(sq
     with pytest.raises(PatchDoesNotApply):
         create_workspace(lab, open_source(str(checkout)), tmp_path / "ws")
     assert not (tmp_path / "ws").exists()
-    assert "torchatlas/lab/square" not in _git(checkout, "branch", "--list")
-    assert _git(checkout, "worktree", "list").count("\n") == 1
+    assert "torchatlas/lab/square" not in git(checkout, "branch", "--list")
+    assert git(checkout, "worktree", "list").count("\n") == 1
 
 
 def test_checks_of_a_checkout_run_on_an_overlay_of_the_installed_torch(square, checkout, tmp_path):
@@ -188,7 +174,7 @@ def test_checks_of_a_checkout_run_on_an_overlay_of_the_installed_torch(square, c
     (ws.root / "lab" / "sq.py").unlink()
     check_root(ws)
     assert not (root / "lab" / "sq.py").exists()
-    assert _git(checkout, "status", "--porcelain") == ""
+    assert git(checkout, "status", "--porcelain") == ""
 
 
 def test_full_build_plan(ws, square, checkout, tmp_path):
@@ -197,8 +183,8 @@ def test_full_build_plan(ws, square, checkout, tmp_path):
     p = plan(ws.root, ws.kind)
     assert not p.possible and "ships no C++ sources" in p.reason
     (checkout / "aten/src/ATen/native/Add.cpp").write_text("// a kernel\n")
-    _git(checkout, "add", "-A")
-    _git(checkout, "commit", "-q", "-m", "a kernel")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "a kernel")
     cws = create_workspace(square, open_source(str(checkout)), tmp_path / "cws")
     p = plan(cws.root, cws.kind, cores=2)
     env = dict(p.env)
@@ -240,8 +226,8 @@ def test_a_checkout_variant_compiles_the_checkouts_own_file_even_once_it_is_pris
     from torchatlas.indexes.sources import installed_version, open_source
     (checkout / KERNEL).write_text("int sq(int x) { return x * x; }\n")
     (checkout / "version.txt").write_text(installed_version().split("+")[0] + "a0\n")
-    _git(checkout, "add", "-A")
-    _git(checkout, "commit", "-q", "-m", "a kernel")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "a kernel")
     source = open_source(str(checkout))
     lab, note = for_source(_variant_lab(square, tmp_path), source.info.layout, source.info.version, installed_version())
     assert lab.variant == "checkout", note
@@ -261,9 +247,9 @@ def test_a_checkout_variant_compiles_the_checkouts_own_file_even_once_it_is_pris
 def test_a_dev_check_on_a_checkout_leaves_no_branch_or_worktree(square, checkout, tmp_path):
     from torchatlas.contrib.devcheck import dev_check
     from torchatlas.indexes.sources import open_source
-    _git(checkout, "branch", "torchatlas/lab/square")  # the learner's own start of the lab: not in the way
+    git(checkout, "branch", "torchatlas/lab/square")  # the learner's own start of the lab: not in the way
     report = dev_check(square, open_source(str(checkout)), workdir=tmp_path)
     assert report.ok, [(s.name, s.why()) for s in report.stages if not s.ok]
-    assert _git(checkout, "branch", "--list").split() == ["*", "main", "torchatlas/lab/square"]
-    assert _git(checkout, "worktree", "list").count("\n") == 1
-    assert _git(checkout, "status", "--porcelain") == ""
+    assert git(checkout, "branch", "--list").split() == ["*", "main", "torchatlas/lab/square"]
+    assert git(checkout, "worktree", "list").count("\n") == 1
+    assert git(checkout, "status", "--porcelain") == ""
