@@ -14,6 +14,7 @@ what `trace --runtime` pays, never a plain query.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -83,6 +84,12 @@ def live_calls(op: str, timeout: float = 120.0) -> LiveCalls:
         raise AtlasError(f"could not run the installed torch to see what {op} calls: {e}") from e
     if p.returncode != 0:
         tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        missing = re.search(r"No module named '([\w.]+)'", tail)
+        if missing:  # torch's OpInfo database imports NumPy (and expecttest): not torch's own requirements
+            module = missing.group(1).split(".")[0]
+            raise AtlasError(f"the OpInfo samples of the installed torch need {module}, which {sys.executable} "
+                             f"cannot import", hint=f"{sys.executable} -m pip install {module} (or trace without "
+                             "--runtime: the static walk)")
         raise AtlasError(f"the installed torch failed to run {op} on a sample: {tail}",
                          hint="trace without --runtime shows the static walk")
     data = json.loads(p.stdout.strip().splitlines()[-1])

@@ -16,6 +16,7 @@ import textwrap
 from torchatlas.indexes.errors import AtlasError, NotFound
 
 from .engine import StepReport, check_tours, play_steps, suggest_tours, summarize, version_note
+from .runner import missing_modules, needs_note
 from .links import linked_tours
 from .loader import Catalog, load_catalog
 from .model import Tour
@@ -128,7 +129,10 @@ def _show(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
         numbers = [min(max(start, 1), n)]
     index = open_index(args)
     ctx = AnchorContext.of(index)
-    reports = play_steps(tour, numbers, ctx, run=not args.no_run)
+    missing = missing_modules(tour.needs) if not args.no_run else ()
+    if missing:
+        print(f"torchatlas: note: {needs_note(tour.id, missing)}", file=sys.stderr)
+    reports = play_steps(tour, numbers, ctx, run=not args.no_run and not missing)
     for r in reports:
         progress.mark_seen(tour.id, r.number, n)
     progress.save()
@@ -318,7 +322,8 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
     index = open_index(args)
     src = index.source
     ctx = AnchorContext.of(index)
-    reports = check_tours(tours, ctx, run=args.run, workers=max(1, args.jobs))
+    missing = {t.id: m for t in tours if args.run and (m := missing_modules(t.needs))}
+    reports = check_tours(tours, ctx, run=args.run, workers=max(1, args.jobs), not_run=frozenset(missing))
     summary = summarize(reports)
     by_tour: dict[str, list[StepReport]] = {}
     for r in reports:
@@ -328,6 +333,7 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
             "source": src.as_json(), "summary": summary,
             "tours": [{"id": t.id, "title": t.title, "path": t.path, "checked_on": list(t.checked_on),
                        "version_note": version_note(t, src.version) or None,
+                       "not_run": needs_note(t.id, missing[t.id]) if t.id in missing else None,
                        "summary": summarize(by_tour.get(t.id, [])),
                        "steps": [r.as_json() for r in by_tour.get(t.id, [])]} for t in tours],
             "errors": [e.__dict__ for e in catalog.errors]}, indent=2))
@@ -341,6 +347,8 @@ def _check(args: argparse.Namespace, catalog: Catalog, open_index) -> int:
             note = version_note(t, src.version)
             if note:
                 print(f"  warning: {note}")
+            if t.id in missing:
+                print(f"  not run: {needs_note(t.id, missing[t.id])}")
             for r in rs:
                 res = r.resolution
                 status = res.status.upper() if res.status == "unresolved" else res.status

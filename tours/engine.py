@@ -131,17 +131,20 @@ def snippet_jobs(tour: Tour, numbers: list[int] | None = None) -> list[Job]:
 
 
 def check_tours(tours: list[Tour], ctx: AnchorContext | None, run: bool = False, workers: int = 1,
-                python: str | None = None, with_excerpts: bool = True) -> list[StepReport]:
+                python: str | None = None, with_excerpts: bool = True,
+                not_run: frozenset[str] = frozenset()) -> list[StepReport]:
     """Resolve every step of every tour on `ctx` (None: resolve nothing, only run snippets); with
-    `run`, also run the snippets and assertions and prove the quizzes and exercises."""
+    `run`, also run the snippets and assertions and prove the quizzes and exercises, except those
+    of the tours in `not_run` (whose `needs:` are missing here)."""
     results: dict[str, RunResult] = {}
     quiz: dict[tuple[str, int], list[QuestionCheck]] = {}
     exercises: dict[tuple[str, int], ExerciseCheck] = {}
     if run:
-        jobs = [j for t in tours for j in snippet_jobs(t) + picture_jobs(t)]
+        runnable = [t for t in tours if t.id not in not_run]
+        jobs = [j for t in runnable for j in snippet_jobs(t) + picture_jobs(t)]
         results = prove_pictures(run_snippets(jobs, python=python, workers=workers))
-        quiz = prove_quizzes(tours, python=python, workers=workers)
-        exercises = prove_exercises(tours, python=python, workers=workers)
+        quiz = prove_quizzes(runnable, python=python, workers=workers)
+        exercises = prove_exercises(runnable, python=python, workers=workers)
     out = []
     for t in tours:
         for i, s in enumerate(t.steps, 1):

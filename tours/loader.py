@@ -24,7 +24,7 @@ from .model import (ANCHOR_KINDS, QUESTION_KINDS, REQUIRES, Anchor, Check, Exerc
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
-TOUR_FIELDS = {"id", "title", "theme", "minutes", "prerequisites", "checked_on", "steps", "summary"}
+TOUR_FIELDS = {"id", "title", "theme", "minutes", "prerequisites", "checked_on", "steps", "summary", "needs"}
 STEP_FIELDS = {"title", "narrative", "anchor", "requires", "run", "check", "timeout", "quiz", "exercise", "picture", "since",
                "until"}
 ANCHOR_FIELDS = set(ANCHOR_KINDS) | {"pattern", "in", "show"}
@@ -33,6 +33,7 @@ CHECK_FIELDS = {"question", "answer", "assert"}
 QUESTION_FIELDS = {"ask", "answer", "why", "predict", "choices", "expect", "setup", "wrong"}
 EXERCISE_FIELDS = {"file", "task", "starter", "solution", "test", "timeout"}
 MODULE_FILE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")  # a tour's needs: onnxscript
 
 
 from torchatlas.indexes.line_yaml import Bad as _Bad  # the shared line-aware YAML
@@ -297,9 +298,16 @@ def _tour(data, path: str, origin: str) -> Tour:
                            f"{s.exercise.file!r} is also the scratch file of step {files[s.exercise.file]}; "
                            "give each exercise its own file")
             files[s.exercise.file] = i
+    needs = _str_list(data, "needs", "")
+    for module in needs:
+        if not MODULE_RE.match(module):
+            raise _Bad(_line_of(data, "needs"), "needs",
+                       f"{module!r} is not a Python module name (needs: lists the modules the snippets import, "
+                       "such as onnxscript)")
     return Tour(id=tid, title=title, theme=theme, minutes=minutes, steps=steps,
                 prerequisites=_str_list(data, "prerequisites", ""), checked_on=_str_list(data, "checked_on", ""),
-                summary=(_str(data, "summary", "", required=False) or "").strip(), path=path, origin=origin)
+                summary=(_str(data, "summary", "", required=False) or "").strip(), path=path, origin=origin,
+                needs=tuple(needs))
 
 
 class TourLoadError(Exception):

@@ -149,6 +149,9 @@ class Tour:
     summary: str = ""
     path: str = ""  # the file it was read from
     origin: str = "builtin"  # builtin | user
+    # Python modules its snippets, quizzes and exercises import beyond torch (onnxscript): where
+    # one is missing, `tours show`/`check --run` say what to install instead of failing on it
+    needs: tuple[str, ...] = ()
 
     @property
     def questions(self) -> int:

@@ -158,3 +158,27 @@ def run_snippets(jobs: list[Job], python: str | None = None, workers: int = 1) -
 
 def run_snippet(code: str, timeout: float = 60.0, python: str | None = None) -> RunResult:
     return run_snippets([Job("snippet", code, timeout)], python)["snippet"]
+
+
+_FIND_SPECS = "import importlib.util, json, sys\nprint(json.dumps([m for m in json.loads(sys.argv[1]) if importlib.util.find_spec(m) is None]))"
+
+
+def missing_modules(modules: tuple[str, ...] | list[str], python: str | None = None) -> tuple[str, ...]:
+    """Which of `modules` (a tour's `needs:`) the Python that runs the snippets cannot import,
+    asked of that Python (find_spec: nothing is imported). Why: a tour whose snippets need
+    onnxscript would otherwise fail on every step with a ModuleNotFoundError traceback."""
+    if not modules:
+        return ()
+    try:
+        p = subprocess.run([python or sys.executable, "-c", _FIND_SPECS, json.dumps(list(modules))],
+                           capture_output=True, text=True, timeout=60)
+        return tuple(json.loads(p.stdout)) if p.returncode == 0 else tuple(modules)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return tuple(modules)
+
+
+def needs_note(tour_id: str, missing: tuple[str, ...], python: str | None = None) -> str:
+    """What to say when a tour's snippets cannot run here: which modules, and the install command."""
+    return (f"tour {tour_id!r} runs code that imports {', '.join(missing)}, which {python or sys.executable} "
+            f"cannot import: its snippets, quizzes and exercises are not run. Install with: "
+            f"{python or sys.executable} -m pip install {' '.join(missing)}")

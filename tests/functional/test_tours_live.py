@@ -19,7 +19,7 @@ from torchatlas.tours.anchors import AnchorContext
 from torchatlas.tours.engine import check_tours, prove_exercises, prove_pictures, prove_quizzes, snippet_jobs, summarize
 from torchatlas.tours.loader import load_catalog
 from torchatlas.tours.pictures import picture_jobs
-from torchatlas.tours.runner import run_snippets
+from torchatlas.tours.runner import missing_modules, needs_note, run_snippets
 
 BUILTIN = load_catalog(builtin=True, user=False)
 TOUR_IDS = list(BUILTIN.tours)
@@ -77,10 +77,19 @@ def test_excerpts_show_the_anchor_line_on_the_tree(tree_db):
         assert any(n == ex.anchor_line for n, _ in ex.lines)
 
 
+def _needs(tour) -> None:
+    """Skip, naming what to install, when the tour's `needs:` are missing (the labs extra has them;
+    CI installs it, so there these tests run)."""
+    missing = missing_modules(tour.needs)
+    if missing:
+        pytest.skip(needs_note(tour.id, missing) + " (pip install -e '.[labs]' installs them)")
+
+
 @pytest.mark.live
 @pytest.mark.parametrize("tour_id", TOUR_IDS)
 def test_quiz_answers_and_exercises_hold_on_the_installed_torch(tour_id, installed_source):
     tour = BUILTIN.tours[tour_id]
+    _needs(tour)
     quiz = prove_quizzes([tour], python=sys.executable)
     failed = [f"step {i} question {q.number} ({q.kind}): {q.detail}" for (_t, i), qs in quiz.items() for q in qs
               if not q.ok]
@@ -95,6 +104,7 @@ def test_quiz_answers_and_exercises_hold_on_the_installed_torch(tour_id, install
 @pytest.mark.parametrize("tour_id", TOUR_IDS)
 def test_snippets_run_and_assertions_hold_on_the_installed_torch(tour_id, installed_source):
     tour = BUILTIN.tours[tour_id]
+    _needs(tour)
     jobs = snippet_jobs(tour)
     assert jobs, f"{tour_id} has no snippets"
     results = prove_pictures(run_snippets(jobs + picture_jobs(tour), python=sys.executable))

@@ -91,6 +91,7 @@ def test_conv2d_is_composite_implicit_and_the_walk_says_why_it_goes_on_or_stops(
 def test_with_runtime_conv2d_reaches_convolution_and_a_cpu_kernel(installed):
     """The package has no Convolution.cpp: the installed torch shows the hop (an OpInfo sample run
     under a dispatch mode, in a subprocess: ~10 s of CPU, the one slow test of this file)."""
+    pytest.importorskip("numpy", reason="torch's OpInfo samples need NumPy (pip install -e '.[labs]' installs it)")
     _op, steps = trace(installed, "torch.nn.functional.conv2d", key="CPU", runtime=True)
     text = _titles(steps)
     hops = [s for s in steps if s.layer == "decomposes"]

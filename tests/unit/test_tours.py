@@ -570,3 +570,35 @@ def test_a_step_is_done_when_its_questions_and_exercise_are(tmp_path):
     p.record_exercise("quizzed", 3, True)
     p.record_exercise("quizzed", 3, False)  # and a passed exercise stays passed
     assert p.get("quizzed").done_steps(tour) == [1, 2, 3]
+
+
+# -- needs: modules a tour's code imports beyond torch ----------------------------------------------
+
+def test_needs_lists_modules_and_a_bad_name_is_an_error_with_its_line():
+    tour = parse_tour(tour_text(GOOD_STEPS, needs="[onnxscript, onnx.reference]"), "t.yaml")
+    assert tour.needs == ("onnxscript", "onnx.reference")
+    with pytest.raises(TourLoadError) as e:
+        parse_tour(tour_text(GOOD_STEPS, needs='[onnxscript, "pip install onnx"]'), "t.yaml")
+    err = e.value.error
+    assert err.field == "needs" and "'pip install onnx' is not a Python module name" in err.message
+    assert err.line == next(i for i, ln in enumerate(tour_text(GOOD_STEPS, needs="x").splitlines(), 1)
+                            if ln.startswith("needs:"))
+
+
+def test_missing_needs_are_named_with_the_install_command_and_the_tour_is_not_run():
+    from torchatlas.tours.runner import missing_modules, needs_note
+    assert missing_modules(("json", "torchatlas_no_such_module")) == ("torchatlas_no_such_module",)
+    assert missing_modules(()) == ()
+    note = needs_note("t", ("torchatlas_no_such_module",))
+    assert "imports torchatlas_no_such_module" in note and "-m pip install torchatlas_no_such_module" in note
+    steps = """\
+      - title: one
+        narrative: text
+        anchor: {op: aten::add.Tensor}
+        run: "raise SystemExit(3)"
+    """
+    tour = parse_tour(tour_text(steps, needs="[torchatlas_no_such_module]"), "t.yaml")
+    skipped = check_tours([tour], None, run=True, not_run=frozenset({"t"}))
+    assert skipped[0].run is None  # not run: its code would only fail on the import
+    ran = check_tours([tour], None, run=True)
+    assert ran[0].run is not None and ran[0].run.returncode == 3
