@@ -35,7 +35,8 @@ Contract of `resolve` (what this module relies on):
 * Read what you need from `world.con` (the index being written: tables defs, refs, includes,
   code_regs, files, and after the dispatch stage nodes/edges; never write through it), and build
   whole-index lookup tables once per run with `world.cached(key, build)`: the same World is used
-  for every batch of one link run.
+  for every batch of one link process (a parallel link's processes each build the tables of the
+  languages they resolve: build them on the first batch, empty or not).
 * Be pure: the answer may depend only on the index's facts, never on the order of the refs.
 * Statuses (`Link.status`) and what `targets` / `why` hold:
 
@@ -214,11 +215,12 @@ SKIP_ENV = "TORCHATLAS_LINK"
 def link_all(w, jobs: int = 1) -> dict:
     """Resolve every reference of the index `w` (a store writer) and write the answers.
 
-    With jobs > 1 (and a big index), `jobs` processes take ranges of files in turn (CHUNKS_PER_JOB
-    ranges a process, of about the same resolution cost, so none waits for a slow one): each reads
-    the index (committed first; nobody writes it meanwhile), resolves its ranges' references of
-    every language into a scratch file, and the scratch files are copied in. Returns counts per
-    status and the seconds it took ("link_seconds")."""
+    With jobs > 1 (and a big index), `jobs` processes take ranges of files in turn (per language,
+    CHUNKS_PER_JOB ranges a process, of about the same resolution cost, so none waits for a slow
+    one), each starting on its own language (`_order`: the Python and C++ tables are built at the
+    same time by two processes) and then helping with the other's: each reads the index (committed
+    first; nobody writes it meanwhile), resolves into a scratch file, and the scratch files are
+    copied in. Returns counts per status and the seconds it took ("link_seconds")."""
     if os.environ.get(SKIP_ENV) == "off":
         return {"skipped": 1, "link_seconds": 0.0}
     t0 = time.perf_counter()
@@ -243,12 +245,14 @@ def link_all(w, jobs: int = 1) -> dict:
     return counts
 
 
-def file_ranges(con, parts: int) -> list[tuple[int, int]]:
-    """`parts` ranges (first, last) of file ids that together cover every file with references,
-    each holding about the same resolution cost (COST per reference of its language). Ranges, not
-    ids modulo `parts`: each process reads its references through the refs_file index alone."""
-    rows = con.execute("SELECT r.file_id, f.lang, COUNT(*) FROM refs r JOIN files f ON f.id = r.file_id "
-                       "GROUP BY r.file_id ORDER BY r.file_id").fetchall()
+def file_ranges(con, parts: int, lang: str | None = None) -> list[tuple[int, int]]:
+    """`parts` ranges (first, last) of file ids that together cover every file with references
+    (of `lang` when given), each holding about the same resolution cost (COST per reference of its
+    language). Ranges, not ids modulo `parts`: each process reads its references through the
+    refs_file index alone."""
+    only, args = (" WHERE f.lang = ?", (lang,)) if lang else ("", ())
+    rows = con.execute("SELECT r.file_id, f.lang, COUNT(*) FROM refs r JOIN files f ON f.id = r.file_id"
+                       f"{only} GROUP BY r.file_id ORDER BY r.file_id", args).fetchall()
     if not rows:
         return [(0, -1)] * parts
     total = sum(COST.get(lang, 1) * n for _fid, lang, n in rows)
@@ -262,25 +266,30 @@ def file_ranges(con, parts: int) -> list[tuple[int, int]]:
     return ranges + [(0, -1)] * (parts - len(ranges))  # an empty range for a part left without files
 
 
-def _link_ranges(writer, world: World, ranges: list[tuple[int, int]], turn, counts: dict,
-                 failures: list[tuple[str, str]]) -> None:
-    """Take the next untaken range (`turn`: a counter shared by the link processes) until none is
-    left, resolving each into `writer`."""
-    while True:
-        with turn.get_lock():
-            i = turn.value
-            turn.value += 1
-        if i >= len(ranges):
-            return
-        _link_shard(writer, world, ranges[i], counts, failures)
+def _link_ranges(writer, world: World, ranges: dict[str, list[tuple[int, int]]], turns: dict, order: list[str],
+                 counts: dict, failures: list[tuple[str, str]]) -> None:
+    """Take the next untaken range of each language in `order` (`turns`: a counter per language
+    shared by the link processes) until none is left, resolving each into `writer`."""
+    for lang in order:
+        turn = turns[lang]
+        while True:
+            with turn.get_lock():
+                i = turn.value
+                turn.value += 1
+            if i >= len(ranges[lang]):
+                break
+            _link_shard(writer, world, ranges[lang][i], counts, failures, (lang,))
 
 
 def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dict,
-                failures: list[tuple[str, str]]) -> None:
-    """Resolve the references of the files with ids in `shard` (first, last), all with None, into
-    `writer`. A resolver that raises is noted in `failures` (its answers so far are kept)."""
+                failures: list[tuple[str, str]], langs: tuple[str, ...] | None = None) -> None:
+    """Resolve the references (of `langs`, all with None) of the files with ids in `shard`
+    (first, last), all with None, into `writer`. A resolver that raises is noted in `failures`
+    (its answers so far are kept)."""
     where, args = (" AND r.file_id BETWEEN ? AND ?", shard) if shard else ("", ())
     for lang, resolve in _resolvers().items():
+        if langs is not None and lang not in langs:
+            continue
         cur = world.con.execute(_refs_sql(lang) + where + " ORDER BY r.file_id", (lang,) + tuple(args))
         try:
             writer.add_links(_rows_of(resolve(map(partial(tuple.__new__, RefRow), cur), world), None, counts,
@@ -289,17 +298,14 @@ def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dic
             failures.append((lang, _failure(lang, e)))
 
 
-def _warm(world: World) -> None:
-    """Build the resolvers' whole-index tables in this process, so the forked link processes share
-    them (copy-on-write) instead of each building its own: a resolver that builds its tables
-    before its first reference (both do) builds them on an empty batch. A failure is left for
-    the resolution itself to meet and report."""
-    for resolve in _resolvers().values():
-        try:
-            for _ in resolve(iter(()), world):
-                pass
-        except Exception:  # noqa: BLE001 - reported by _link_shard, per language, with its cause
-            pass
+def _order(k: int) -> list[str]:
+    """The languages process `k` resolves, its own first: process k starts on language k (mod the
+    number of languages), so each whole-index table is built by one process while another builds
+    the other (in parallel, instead of all before the fork), and a process builds a second table
+    only when it runs out of its own language's ranges and helps with the rest."""
+    langs = list(_resolvers())
+    k %= len(langs)
+    return langs[k:] + langs[:k]
 
 
 def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) -> None:
@@ -310,23 +316,21 @@ def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) 
     w.con.commit()  # the children read the file itself
     db = next(Path(f) for _seq, name, f in w.con.execute("PRAGMA database_list") if name == "main")
     shards = [db.with_name(f"{db.name}.link{k}.tmp") for k in range(jobs)]
-    ranges = file_ranges(w.con, jobs * CHUNKS_PER_JOB)
-    world = World(w.con)
-    _warm(world)  # before the fork: built once, shared by every process
+    ranges = {lang: file_ranges(w.con, jobs * CHUNKS_PER_JOB, lang) for lang in _resolvers()}
     ctx = mp.get_context("fork")
-    turn = ctx.Value("i", 0)  # the next range to take
+    turns = {lang: ctx.Value("i", 0) for lang in ranges}  # the next range of each language to take
     procs = []
     try:
         for k in range(1, jobs):
             parent_end, child_end = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_shard_worker, args=(str(db), str(shards[k]), ranges, turn, child_end,
-                                                        world._cache), daemon=True)
+            p = ctx.Process(target=_shard_worker, args=(str(db), str(shards[k]), ranges, turns, _order(k),
+                                                        child_end), daemon=True)
             p.start()
             child_end.close()
             procs.append((p, parent_end))
         writer = ScratchWriter(shards[0])  # this process's share goes to a file too: the index is only read
         try:
-            _link_ranges(writer, world, ranges, turn, counts, failures)
+            _link_ranges(writer, World(w.con), ranges, turns, _order(0), counts, failures)
         finally:
             writer.close()
         for k, (p, conn) in enumerate(procs, 1):
@@ -338,7 +342,7 @@ def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) 
             p.join()
             for key, v in child_counts.items():
                 counts[key] = counts.get(key, 0) + v
-            failures.extend(child_failures)
+            failures.extend(f for f in child_failures if f not in failures)
         for shard in shards:
             if shard.exists():
                 w.copy_from(shard, ("links",))
@@ -352,10 +356,10 @@ def _link_parallel(w, jobs: int, counts: dict, failures: list[tuple[str, str]]) 
             remove_scratch(shard)
 
 
-def _shard_worker(db: str, shard: str, ranges: list[tuple[int, int]], turn, conn, tables: dict) -> None:
-    """A forked link process: reads the index read-only, writes its answers into `shard`. `tables`
-    are the parent's World tables (built before the fork, no connection in them); the connection
-    is this process's own."""
+def _shard_worker(db: str, shard: str, ranges: dict[str, list[tuple[int, int]]], turns: dict, order: list[str],
+                  conn) -> None:
+    """A forked link process: reads the index read-only (its own connection), builds the resolvers'
+    tables it needs, writes its answers into `shard`."""
     import signal
     import sqlite3
     from pathlib import Path
@@ -368,7 +372,7 @@ def _shard_worker(db: str, shard: str, ranges: list[tuple[int, int]], turn, conn
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         writer = ScratchWriter(Path(shard))
         try:
-            _link_ranges(writer, World(con, tables), ranges, turn, counts, failures)
+            _link_ranges(writer, World(con), ranges, turns, order, counts, failures)
         finally:
             writer.close()
             con.close()

@@ -53,6 +53,12 @@ def _index(root: Path, jobs: int) -> list[tuple]:
     return rows
 
 
+def test_each_link_process_starts_on_its_own_language_then_helps_with_the_others():
+    # two processes build the two languages' tables at the same time, instead of one before the fork
+    assert link._order(0) == ["python", "cpp"] and link._order(1) == ["cpp", "python"]
+    assert link._order(2) == link._order(0)
+
+
 def test_several_processes_give_the_answers_of_one(tmp_path, monkeypatch):
     monkeypatch.setattr(link, "PARALLEL_MIN_REFS", 1)  # the parallel path on a small index
     monkeypatch.setattr(link, "CHUNKS_PER_JOB", 3)
@@ -110,6 +116,10 @@ def test_file_ranges_cover_every_file_once_balanced_by_cost(tmp_path):
     assert max(cost) <= 2 * min(cost)  # about the same cost each, not the same number of files
     assert ranges[0][1] - ranges[0][0] > ranges[-1][1] - ranges[-1][0]  # cheap Python: more files a range
     assert link.file_ranges(con, 30)[-1] == (0, -1)  # more parts than files: the rest are empty
+    # one language's files (a parallel link takes each language's ranges in turn)
+    cpp = link.file_ranges(con, 2, "cpp")
+    assert cpp[0][0] == 11 and cpp[-1][1] == 20 and cpp[1][0] == cpp[0][1] + 1
+    assert link.file_ranges(con, 3, "python") == [(1, 4), (5, 7), (8, 10)]
     con.execute("DELETE FROM refs")
     assert link.file_ranges(con, 2) == [(0, -1), (0, -1)]
     con.close()
