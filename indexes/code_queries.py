@@ -16,7 +16,7 @@ from .errors import NotFound
 from .fuzzy_names import close_names
 from .overloads import pick_overload
 from .ranking import location_noise
-from .link import default_answer
+from .link_model import default_answer
 from .store import LINK_STATUSES, LINKED_BY_TARGET, Index
 
 KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
@@ -261,7 +261,7 @@ def _link_targets(index: Index, symbol: str) -> set[str]:
 
 # The link step's answers (indexes/store.py): `links` names each reference's answer, `answers` holds
 # each distinct answer once (one row per target, by rank; status a number: LINK_STATUSES), and a
-# reference with no links row has link.default_answer (read back by `_default` below).
+# reference with no links row has link_model.default_answer (read back by `_default` below).
 _LINKED = ("SELECT r.name, f.path, r.line, r.scope, r.kind, a.status, a.target, a.why, l.ref_id FROM answers a "
            "JOIN links l ON l.answer = a.id JOIN refs r ON r.rowid = l.ref_id JOIN files f ON f.id = r.file_id "
            f"WHERE a.target = ? AND a.{LINKED_BY_TARGET} ORDER BY a.status, f.path, r.line LIMIT ?")
@@ -277,7 +277,7 @@ def _answers(index: Index, ref_id: int) -> tuple[tuple[str, ...], tuple[str, ...
 
 
 def _default(index: Index, lang: str, name: str, kind: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """The answer of a reference with no links row: link.default_answer, in an index that was linked
+    """The answer of a reference with no links row: link_model.default_answer, in an index that was linked
     (one built with the link step off, for bench_index.py only, has no answers: "", (), ())."""
     return default_answer(lang, name, kind or "") if index.linked else ("", (), ())
 

@@ -88,7 +88,7 @@ from bisect import bisect_right
 from functools import partial
 from typing import Iterable, Iterator
 
-from .link import CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .link_model import CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .cpp.text import closing_paren
 from .ranking import location_noise
 
@@ -1408,7 +1408,7 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
             key = (name, scope, bisect_right(f.using_lines, line) if f.using_lines else 0)
         ans = memo.get(key)
         if ans is None:
-            if name.startswith(("std::", "::std::")):  # link.default_answer: stored as no row
+            if name.startswith(("std::", "::std::")):  # link_model.default_answer: stored as no row
                 ans = EXTERNAL, DEFAULT, ()
             else:
                 ans = _answer(r, defs, f)

@@ -51,7 +51,7 @@ import re
 from functools import partial
 from typing import Iterable, Iterator
 
-from .link import BUILTIN, CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
+from .link_model import BUILTIN, CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .py_parser import module_name
 from .python_signatures import params as sigs_params, returns as sig_returns, type_name, variable as sig_variable
 
@@ -738,12 +738,12 @@ def _param_answer(facts: _Facts, binders: dict, by_param: dict, name: str, head:
     return ans
 
 
-_DEFAULT_ANSWER = (BUILTIN, DEFAULT, ())  # link.default_answer's: no row is stored
+_DEFAULT_ANSWER = (BUILTIN, DEFAULT, ())  # link_model.default_answer's: no row is stored
 _DEFAULT_WHY = ("a Python builtin",)
 
 
 def _or_default(ans: tuple | None, name: str) -> tuple | None:
-    """`ans`, or the marker of link.default_answer when it is exactly that (memoized with it)."""
+    """`ans`, or the marker of link_model.default_answer when it is exactly that (memoized with it)."""
     if ans is not None and ans[0] == BUILTIN and ans[2] == _DEFAULT_WHY and ans[1] == ("builtins." + name,):
         return _DEFAULT_ANSWER
     return ans

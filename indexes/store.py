@@ -26,7 +26,7 @@ SCHEMA_VERSION = 6  # 3: includes.alias/scope, the links table (issue 13: resolu
 # 4: refs.nargs (a C++ call's argument count: overloads by arity), data members and TORCH_ARG accessors as
 # definitions, typed locals and receivers, torch/_C stubs (what the parsers store changed: rebuild);
 # 5: links.status a number (LINK_STATUSES), links.why an id into `whys`, no row for a reference whose
-# answer follows from its name and kind (link.default_answer), the target index only over resolved and
+# answer follows from its name and kind (link_model.default_answer), the target index only over resolved and
 # candidate rows (what the link step writes in a cold build: 869k -> ~700k narrower rows on v2.6.0);
 # 6: each distinct answer stored once (`answers`, one row per target), `links` a reference's answer id
 # (v2.6.0: 508k links of two integers and 145k answer rows, was 738k rows of five columns)
@@ -79,7 +79,7 @@ CREATE INDEX IF NOT EXISTS links_answer ON links(answer);
 CREATE INDEX IF NOT EXISTS answers_target ON answers(target) WHERE status < 2;
 """
 
-# answers.status: the position in this tuple (link.STATUSES, in the same order). Resolved and candidate
+# answers.status: the position in this tuple (link_model.STATUSES, in the same order). Resolved and candidate
 # (< 2) are the rows looked up by target (refs, callers; the partial index answers_target).
 LINK_STATUSES = ("resolved", "candidate", "unresolved", "builtin", "external")
 LINKED_BY_TARGET = "status < 2"  # the partial index's condition: a query by target states it as written
@@ -313,9 +313,9 @@ class _Rows:
 
     # -- links: each reference's resolution (indexes/link.py writes them) ---------------------------
     # One row per answer: `ref_id` is the reference's rowid in `refs` (stable: refs are only ever
-    # inserted and deleted, never VACUUMed), `rank` 0 for the best. See link.Link for the statuses.
+    # inserted and deleted, never VACUUMed), `rank` 0 for the best. See link_model.Link for the statuses.
 
-    # A reference may have no row: its answer is link.default_answer(lang, name, kind) (a Python
+    # A reference may have no row: its answer is link_model.default_answer(lang, name, kind) (a Python
     # builtin, std::..., the C++ link context), which the readers in code_queries supply. Many
     # references share one answer (a name's in a file, a method's candidates): each distinct answer
     # is stored once, in `answers`, and a reference's row names it.

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from linking import PARSERS, answer_rows
-from torchatlas.indexes import link
+from torchatlas.indexes import link, link_model
 from torchatlas.indexes.code_index import ParsedFile, _rows
 from torchatlas.indexes.code_queries import all_link_answers, callees
 from torchatlas.indexes.store import Index, IndexWriter
@@ -89,7 +89,7 @@ def test_default_answers_are_not_stored_and_shared_answers_stored_once(tmp_path,
         ("builtin", ("builtins.iter",))
     assert got[("torch.m0.helper0", "iter")].why == ("a Python builtin",)
     assert got[("at::native::k0", "std::max")].why == ("the C++ standard library",)
-    defaults = [r for r in got.values() if (r.status, r.targets, r.why) == link.default_answer(
+    defaults = [r for r in got.values() if (r.status, r.targets, r.why) == link_model.default_answer(
         "python" if r.location.startswith("torch/") else "cpp", r.name, r.kind)]
     assert len(defaults) >= 12  # len and iter in 6 files, std::max in 6
     assert n_links == n_refs - sum(1 for _ in defaults) < n_refs
