@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,40 +158,20 @@ def bench_native_op() -> None:
             for patch in ("starter.patch", "solution.patch"):
                 subprocess.run(["git", "apply", str(ROOT / "patches" / "native-op" / patch)], cwd=w, check=True)
         print(f"lab native-op (aten::logcosh); ninja -j{native_ninja_jobs()}")
-        prof = _Profile()
-        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
-        assert r.ok, r.diagnostics
-        print(f"  cold build, PCH cache empty {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen, {r.summary})")
-        prof.show()
-        ref = _bare_torchgen(ws)
-        print(f"  reference: bare torchgen (ATen + autograd) on the same YAML, same run: {ref:6.2f} s wall"
-              f"   cold = {wall / ref:.2f}x")
-        prof = _Profile()
-        r, wall, cpu = timed(lambda: native.build(lab, ws2, progress=prof))
-        assert r.ok, r.diagnostics
-        print(f"  cold build, 2nd ws     {wall:6.2f} s wall  {cpu:6.2f} s cpu   (the PCHs cached)")
-        prof.show()
-        ref = _bare_torchgen(ws2)
-        print(f"  reference: bare torchgen, same run: {ref:6.2f} s wall   cold (2nd ws) = {wall / ref:.2f}x")
-        r, wall, cpu = timed(lambda: native.build(lab, ws))
-        assert r.ok and r.cached
-        print(f"  nothing changed        {wall:6.2f} s wall  {cpu:6.2f} s cpu")
+        step = partial(_measured, native.build, lab)
+        r = step(ws, "cold build, PCH cache empty", "torchgen and every object",
+                 reference=("bare torchgen (ATen + autograd) on the same YAML", lambda: _bare_torchgen(ws)))
+        print(f"    {r.summary}")
+        step(ws2, "cold build, 2nd ws", "the PCHs cached",
+             reference=("bare torchgen (ATen + autograd)", lambda: _bare_torchgen(ws2)))
+        step(ws, "nothing changed", cached=True)
         k = ws / "lab/cpu/UnaryOpsKernel.cpp"
         k.write_text(k.read_text() + "// edit\n")
-        prof = _Profile()
-        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
-        assert r.ok
-        print(f"  kernel edit            {wall:6.2f} s wall  {cpu:6.2f} s cpu")
-        prof.show()
+        step(ws, "kernel edit")
         d = ws / "torchgen/packaged/autograd/derivatives.yaml"
         d.write_text(d.read_text().replace("self: grad * self.tanh()", "self: self.tanh() * grad"))
-        prof = _Profile()
-        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
-        assert r.ok, r.diagnostics
-        print(f"  derivatives.yaml edit  {wall:6.2f} s wall  {cpu:6.2f} s cpu   (autograd torchgen + its objects)")
-        prof.show()
-        ref = _bare_torchgen(ws, aten=False)
-        print(f"  reference: bare torchgen autograd half, same run: {ref:6.2f} s wall   edit = {wall / ref:.2f}x")
+        step(ws, "derivatives.yaml edit", "autograd torchgen + its objects",
+             reference=("bare torchgen autograd half", lambda: _bare_torchgen(ws, aten=False)))
         # the learner's other YAML: the functional logcosh loses its `tags: pointwise` (the schema
         # registration and the generated code of both overloads change: ATen and autograd torchgen)
         y = ws / "torchgen/packaged/ATen/native/native_functions.yaml"
@@ -198,14 +179,25 @@ def bench_native_op() -> None:
         entry = "- func: logcosh(Tensor self) -> Tensor\n  structured_delegate: logcosh.out\n  variants: function\n"
         assert entry + "  tags: pointwise\n" in text, "the native-op solution's YAML entry changed: update the bench"
         y.write_text(text.replace(entry + "  tags: pointwise\n", entry))
-        prof = _Profile()
-        r, wall, cpu = timed(lambda: native.build(lab, ws, progress=prof))
-        assert r.ok, r.diagnostics
-        print(f"  native_functions.yaml edit {wall:6.2f} s wall  {cpu:6.2f} s cpu   (torchgen + the objects it changed)")
-        prof.show()
-        ref = _bare_torchgen(ws)
-        print(f"  reference: bare torchgen (ATen + autograd), same run: {ref:6.2f} s wall   edit = {wall / ref:.2f}x")
+        step(ws, "native_functions.yaml edit", "torchgen + the objects it changed",
+             reference=("bare torchgen (ATen + autograd)", lambda: _bare_torchgen(ws)))
         native_pch.cache_root = cache_root
+
+
+def _measured(build, lab, ws: Path, label: str, note: str = "", cached: bool = False, reference=None):
+    """One build of `lab` in `ws`: wall and CPU, where its time went (_Profile), and, with
+    `reference` (what, a function timing it), that reference measured right after, same run, and
+    the ratio. `cached`: the build must be a no-op."""
+    prof = _Profile()
+    r, wall, cpu = timed(lambda: build(lab, ws, progress=prof))
+    assert r.ok and (r.cached or not cached), r.diagnostics
+    print(f"  {label:<26} {wall:6.2f} s wall  {cpu:6.2f} s cpu" + (f"   ({note})" if note else ""))
+    prof.show()
+    if reference is not None:
+        what, timing = reference
+        ref = timing()
+        print(f"  reference: {what}, same run: {ref:6.2f} s wall   {label} = {wall / ref:.2f}x")
+    return r
 
 
 class _Profile:
