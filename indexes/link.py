@@ -70,9 +70,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from .gc_pause import paused_gc
+from .link_model import DEFAULT, MAX_CANDIDATES, NOT_ASKED, STATUSES, UNRESOLVED, Link, RefRow, World
 from .store import LINKED_BY_TARGET
 
-from .link_model import DEFAULT, MAX_CANDIDATES, NOT_ASKED, STATUSES, UNRESOLVED, Link, RefRow, World
 
 def _resolvers() -> dict[str, Callable[[Iterator[RefRow], World], Iterable[Link]]]:
     from . import link_cpp, link_python
@@ -210,13 +210,14 @@ def _link_ranges(writer, world: World, ranges: dict[str, list[tuple[int, int]]],
                 turn.value += 1
             if i >= len(ranges[lang]):
                 break
-            _link_shard(writer, world, ranges[lang][i], counts, failures, (lang,))
+            if ranges[lang][i][0] <= ranges[lang][i][1]:  # not an empty range (it would build a table for nothing)
+                _link_shard(writer, world, ranges[lang][i], counts, failures, (lang,))
 
 
 def _link_shard(writer, world: World, shard: tuple[int, int] | None, counts: dict,
                 failures: list[tuple[str, str]], langs: tuple[str, ...] | None = None) -> None:
-    """Resolve the references (of `langs`, all with None) of the files with ids in `shard`
-    (first, last), all with None, into `writer`. A resolver that raises is noted in `failures`
+    """Resolve into `writer` the references of `langs` (None: every language) in the files with
+    ids in `shard` (first, last; None: every file). A resolver that raises is noted in `failures`
     (its answers so far are kept)."""
     where, args = (" AND r.file_id BETWEEN ? AND ?", shard) if shard else ("", ())
     for lang, resolve in _resolvers().items():
