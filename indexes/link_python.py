@@ -20,14 +20,16 @@ definition's qualname, kind, bases and signature; every import with its local na
    one-line signatures): a parameter's annotation (`gm: Optional["GraphModule"]`; a parameter
    shadows the module-level name it spells, and `self` of a function outside a class is one); a
    local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
-   method; an annotation states the type, else every assignment must name the same class); a
+   method, `self.x = p` with `p: T` a parameter; an annotation states the type, else every
+   assignment must name the same class, or a class and its subclasses: the base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
    (`gm.graph.lint`); `f(...)` with `-> T`. Then the member along that class's MRO; a Tensor's
    method is torchgen's binding when the class only has TensorBase's stub declaration of it. A
    call of an instance attribute (`self.fn = fn; self.fn()`) is not a call of that line.
 6. torch._C is C: its stubs (torch/_C/*.pyi, indexed for that) declare its names, so
    `torch.tensor` resolves to `torch._C._VariableFunctions.tensor`; where torchgen binds the name,
-   the binding wins over the stub (`torch.add`).
+   the binding wins over the stub (`torch.add`). A stub's star export is what it defines, not what
+   it imports (PEP 484): `torch.Generator` is torch._C's class.
 7. What is left: a builtin (`iter` -> builtins.iter); a module the index does not hold (external:
    `numpy.asarray`); a name under an indexed package that has no definition (unresolved, with the
    full name: `torch._C._get_tracing_state`); a receiver that is an expression (`f().g`,
@@ -304,8 +306,19 @@ class _Facts:
             if got is None:
                 return None
             t = self._stated_type(got, var)
-            if t is None or (found is not None and t != found):
+            if t is None and got[0] == "param":
+                # bound to a parameter whose annotation names no one class (a Union, a Callable):
+                # it states nothing, like an assignment the parser does not record
+                continue
+            if t is None:
                 return None
+            if found is not None and t != found:
+                # agree on a base: `self.x = x` (x: VariableTracker) then `self.x = TupleVariable(..)`
+                # is a VariableTracker, as a type checker declares it; unrelated classes: no type
+                if found in self.mro(t)[0]:
+                    continue
+                if t not in self.mro(found)[0]:
+                    return None
             found = t
         return found
 
@@ -313,7 +326,7 @@ class _Facts:
         """The class one variable line states: its annotation, or the class its callee builds or returns."""
         scope = var.rpartition(".")[0]
         module = self.module_of(var)
-        if got[0] == "annotation":
+        if got[0] == "annotation" or got[0] == "param":  # declared, or bound to an annotated parameter
             return self.type_of(got[1], module, scope)
         ans = self.lookup(got[1], module, scope, in_class_body=True)
         if ans is None or ans[0] != RESOLVED:
@@ -375,7 +388,10 @@ class _Facts:
 
     def star_source(self, module: str, stack: tuple = ()) -> dict[str, str]:
         """Public names `module` gets from its star imports -> the module that binds each (the last
-        star import wins, as in Python; the module's own names are looked up before this)."""
+        star import wins, as in Python; the module's own names are looked up before this). A stub
+        (.pyi) exports what it defines, not what it imports (PEP 484): torch/__init__ star-imports
+        torch._C._VariableFunctions, whose `from torch import Generator` is no re-export, so
+        `torch.Generator` stays torch._C's class."""
         got = self._stars.get(module)
         if got is not None:
             return got
@@ -385,8 +401,9 @@ class _Facts:
         for star in self.stars.get(module, ()):
             for name, where in self.star_source(star, stack + (module,)).items():
                 out[name] = where
+            stub = star in self.stubs
             for name in self.own.get(star, ()):
-                if not name.startswith("_"):
+                if not name.startswith("_") and (not stub or f"{star}.{name}" in self.kind):
                     out[name] = star
         self._stars[module] = out
         return out

@@ -117,6 +117,7 @@ from bisect import bisect_right
 from operator import attrgetter
 
 from .code_facts import CodeRegistration, Definition, FileFacts, Include, Reference, new_reference
+from .python_signatures import params as sig_params
 
 __all__ = ["parse_python", "module_name"]
 
@@ -134,6 +135,7 @@ _QUERY_SRC = """
 (decorator (attribute) @bare_decorator)
 (assignment left: (identifier) @local_lhs right: (call function: [(identifier) (attribute)]))
 (assignment left: (identifier) @local_lhs type: (type))
+(assignment left: (identifier) @local_lhs right: (identifier))
 (assignment left: (attribute object: (identifier) @_self) @attr_lhs (#eq? @_self "self"))
 """
 
@@ -410,6 +412,8 @@ class _File:
         self.custom_ops: dict[str, str] = {}  # local function name -> "ns::op"
         self._all_quals: set[str] = set()
         self._class_quals: set[str] = set()
+        self._func_sigs: dict[str, str] | None = None  # function qualname -> signature (typed_bindings)
+        self._params_of: dict[str, dict[str, str]] = {}  # function qualname -> {parameter: annotation}
 
     # -- scopes ------------------------------------------------------------------------------
     def scope_at(self, byte: int) -> str:
@@ -561,8 +565,17 @@ class _File:
                 if fn is None or fn.type not in ("identifier", "attribute") or not _DOTTED(fn.text):
                     continue
                 value = " = " + _txt(fn.text) + "(...)"
+            elif right is not None and right.type == "identifier":
+                # `self.base = base` with `base: Distribution` a parameter of this function: the
+                # annotation states what it holds (written `= base: Distribution`, a form no source
+                # line has; python_signatures.variable reads it as an assignment, not a declaration)
+                param = _txt(right.text)
+                ann = self._param_annotations(scope).get(param)
+                if not ann:
+                    continue  # `self.x = y`, y untyped: no stated type
+                value = f" = {param}: {ann}"
             else:
-                continue  # `self.x = y`: no stated type
+                continue  # `self.x = f(..)[0]`, literals...: no stated type
             if is_attr:
                 attr = node.child_by_field_name("attribute")
                 cls = scope.rpartition(".")[0]
@@ -578,6 +591,16 @@ class _File:
             defs.append(Definition(name, qual, "variable", line, _end_line(a), target + value))
         defs.sort(key=attrgetter("line"))
         self.defs += defs
+
+    def _param_annotations(self, func: str) -> dict[str, str]:
+        """{parameter: annotation} of the function `func` (qualname), from its stored signature."""
+        if self._func_sigs is None:
+            self._func_sigs = {d.qualname: d.signature for d in self.defs if d.kind in ("function", "method")}
+        got = self._params_of.get(func)
+        if got is None:
+            sig = self._func_sigs.get(func, "")
+            got = self._params_of[func] = (sig_params(sig) or {}) if sig else {}
+        return got
 
     def var_at(self, byte: int) -> str:
         i = bisect_right(self.v_start, byte) - 1

@@ -21,6 +21,7 @@ import re
 _SPECIAL = re.compile(r"[\[\](){}'\",:=|]|->")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
+_PARAM_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)\Z")
 _OPENERS = {"[": "]", "(": ")", "{": "}"}
 _BRACKETS = re.compile(r"[\[\](){}'\"]")
 _PLAIN = _BRACKETS.search
@@ -119,7 +120,8 @@ def returns(sig: str) -> str:
 def variable(sig: str) -> tuple[str, str] | None:
     """What a variable's line says of its type: ("annotation", T) for `x: T [= ...]`,
     ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
-    else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
+    ("param", T) for the parser's `x = p: T` (x bound to a parameter p annotated T), else None
+    (`x = y`, `x = a, b`, `x = f()[0]`)."""
     if sig.endswith("(...)"):  # the parser's form for a local or an attribute: `x = a.C(...)`
         head, _, rhs = sig.partition(" = ")
         if _target(head) and _DOTTED.match(rhs[:-5]):
@@ -137,6 +139,9 @@ def variable(sig: str) -> tuple[str, str] | None:
     if len(parts) != 2 or not _target(head):
         return None
     rhs = parts[1].strip()
+    m = _PARAM_VALUE.match(rhs)
+    if m is not None:  # the parser's form for `x = p` with `p: T` a parameter: ("param", T)
+        return "param", m.group(2)
     m = _CALL.match(rhs)
     if m is None:
         return None

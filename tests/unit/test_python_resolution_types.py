@@ -333,3 +333,108 @@ def test_a_calls_result_typed_by_what_the_callee_states(tmp_path):
     assert _one(db, "pkg.m.Kernel.render", "self.untyped().getvalue")[:2] == ("unresolved", None)
     assert _one(db, "pkg.m.Kernel.render", "cfg.set().also().done")[:2] == ("resolved", "pkg.m.Config.done")
     assert _one(db, "pkg.m.Kernel.render", "Config().set().done")[:2] == ("resolved", "pkg.m.Config.done")
+
+
+def test_an_attribute_or_local_bound_to_an_annotated_parameter_has_its_type(tmp_path):
+    # constructor injection (`self.base_dist = base_distribution` with `base_distribution: Distribution`)
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        from typing import Optional
+
+        class Distribution:
+            def sample(self):
+                pass
+
+        class Other:
+            def sample(self):
+                pass
+
+        class Transformed:
+            def __init__(self, base_distribution: Distribution, fallback: Optional["Other"] = None, plain=None):
+                self.base_dist = base_distribution
+                self.fallback = fallback
+                self.plain = plain
+
+            def draw(self):
+                self.base_dist.sample()
+                self.fallback.sample()
+                self.plain.sample()
+
+        class Twice:
+            def __init__(self, a: Distribution):
+                self.x = a
+
+            def reset(self, b: Other):
+                self.x = b
+
+            def draw(self):
+                self.x.sample()
+
+        def local(d: Distribution):
+            same = d
+            same.sample()
+        """}, "python")
+    assert _one(db, "pkg.m.Transformed.draw", "self.base_dist.sample")[:2] == ("resolved", "pkg.m.Distribution.sample")
+    assert _one(db, "pkg.m.Transformed.draw", "self.fallback.sample")[:2] == ("resolved", "pkg.m.Other.sample")
+    assert _one(db, "pkg.m.Transformed.draw", "self.plain.sample")[:2] == ("unresolved", None)  # untyped parameter
+    # bound to a Distribution in one method and an Other in another: not one type
+    assert _one(db, "pkg.m.Twice.draw", "self.x.sample")[:2] == ("unresolved", None)
+    assert _one(db, "pkg.m.local", "same.sample")[:2] == ("resolved", "pkg.m.Distribution.sample")
+    assert sigs.variable("self.base_dist = base_distribution: Distribution") == ("param", "Distribution")
+
+
+def test_a_parameter_annotation_naming_no_one_class_does_not_untype_an_attribute(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        from typing import Callable, Union
+
+        class Module:
+            def named_modules(self):
+                pass
+
+        class Tracer:
+            def __init__(self):
+                self.root = Module()
+
+            def trace(self, root: Union[Module, Callable]):
+                self.root = root
+
+            def walk(self):
+                self.root.named_modules()
+        """}, "python")
+    assert _one(db, "pkg.m.Tracer.walk", "self.root.named_modules")[:2] == ("resolved", "pkg.m.Module.named_modules")
+
+
+def test_assignments_of_a_class_and_its_subclass_agree_on_the_base(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        class Tracker:
+            def is_tensor(self):
+                pass
+
+        class Tuple(Tracker):
+            pass
+
+        class Other:
+            def is_tensor(self):
+                pass
+
+        class Ctx:
+            def __init__(self, tensors: Tracker):
+                self.tensors = tensors
+                self.tensors = Tuple([self.tensors])
+                self.tensors.is_tensor()
+
+        def fuse(model: Tracker, trace):
+            if trace:
+                fx_model = Tuple(model)
+            else:
+                fx_model = model
+            fx_model.is_tensor()
+
+        def unrelated(a: Tracker, b: Other, flag):
+            x = a
+            if flag:
+                x = b
+            x.is_tensor()
+        """}, "python")
+    assert _one(db, "pkg.m.Ctx.__init__", "self.tensors.is_tensor")[:2] == ("resolved", "pkg.m.Tracker.is_tensor")
+    assert _one(db, "pkg.m.fuse", "fx_model.is_tensor")[:2] == ("resolved", "pkg.m.Tracker.is_tensor")
+    assert _one(db, "pkg.m.unrelated", "x.is_tensor")[:2] == ("unresolved", None)
