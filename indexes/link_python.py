@@ -20,8 +20,10 @@ definition's qualname, kind, bases and signature; every import with its local na
    one-line signatures): a parameter's annotation (`gm: Optional["GraphModule"]`; a parameter
    shadows the module-level name it spells, and `self` of a function outside a class is one); a
    local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
-   method, `self.x = p` with `p: T` a parameter; an annotation states the type, else every
-   assignment must name the same class, or a class and its subclasses: the base); a
+   method, `self.x = p` with `p: T` a parameter, `for x in xs` / `enumerate(xs)` with
+   `xs: list[T]` (a parameter, a declared local, an annotated attribute); an annotation states
+   the type, else every assignment must name the same class, or a class and its subclasses: the
+   base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
    (`gm.graph.lint`); `f(...)` with `-> T`. Then the member along that class's MRO; a Tensor's
    method is torchgen's binding when the class only has TensorBase's stub declaration of it. A
@@ -39,8 +41,10 @@ Where two imports bind the same name to different definitions (`try: from a impo
 `except ImportError: from b import f`), or two star imports both provide it, the answer is every
 one of them as a candidate, in import order. A Python name never resolves to C++.
 
-Known limits: no flow: a parameter reassigned in the body keeps its annotation's type, loop and
-`with` targets are untyped, and an assignment the parser does not record (`x = y[0]`) does not
+Known limits: no flow: a parameter reassigned in the body keeps its annotation's type, `with`
+targets and loops over anything but a named, annotated container are untyped, a variable bound to
+two unrelated classes in one function is untyped everywhere in it, and an assignment the parser
+does not record (`x = y[0]`) does not
 count against one it does; union types other than `X | None` are not typed; an assignment that
 rebinds a module-level name (`F = something_else`) is taken as the variable definition, not
 followed; `import a.b` and `from a import a` are told apart by the names only.
@@ -55,7 +59,7 @@ from typing import Iterable, Iterator
 
 from .link_model import BUILTIN, CANDIDATE, DEFAULT, EXTERNAL, MAX_CANDIDATES, RESOLVED, UNRESOLVED, Link, RefRow, World
 from .py_parser import module_name
-from .python_signatures import params as sigs_params, returns as sig_returns, type_name, variable as sig_variable
+from .python_signatures import element_annotation, params as sigs_params, returns as sig_returns, type_name, variable as sig_variable
 
 _BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("__")) | {"__import__", "__build_class__"}
 _KIND_PRIORITY = {"class": 0, "function": 1, "method": 1, "variable": 2}
@@ -328,6 +332,10 @@ class _Facts:
         module = self.module_of(var)
         if got[0] == "annotation" or got[0] == "param":  # declared, or bound to an annotated parameter
             return self.type_of(got[1], module, scope)
+        if got[0] == "element":  # a loop variable: the element type of its container's annotation
+            found = self._container_annotation(got[1], scope, module)
+            elem = element_annotation(found[0]) if found else None
+            return self.type_of(elem, module, found[1]) if elem else None
         ans = self.lookup(got[1], module, scope, in_class_body=True)
         if ans is None or ans[0] != RESOLVED:
             return None
@@ -337,6 +345,31 @@ class _Facts:
             return target
         if kind in ("function", "method"):
             return self.returned(target)
+        return None
+
+    def _container_annotation(self, name: str, func: str, module: str) -> tuple[str, str] | None:
+        """(annotation as written, the scope it is written at) of the container a loop in `func`
+        iterates: a parameter of `func` or of an enclosing function, a local of `func` declared
+        `xs: list[T]`, or `self.xs` with the attribute annotated (in the class or one of its
+        methods); None when the source does not state it."""
+        head, _, rest = name.partition(".")
+        if not rest:
+            binder = self.binder(func, module, head)
+            if binder is not None:
+                ann = self.params(binder).get(head, "")
+                return (ann, binder.rpartition(".")[0]) if ann else None
+            var = f"{func}.{head}"
+        elif head == "self" and "." not in rest:
+            cls = _enclosing_class(self, func, module)
+            var = self.member(cls, rest)[0] if cls is not None else None
+            if var is None:
+                return None
+        else:
+            return None
+        for sig in self.sigs.get(var, ()):
+            got = sig_variable(sig)
+            if got is not None and got[0] == "annotation":
+                return got[1], var.rpartition(".")[0]
         return None
 
     def attr_type(self, cls: str, attr: str) -> str | None:

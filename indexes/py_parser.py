@@ -136,6 +136,7 @@ _QUERY_SRC = """
 (assignment left: (identifier) @local_lhs right: (call function: [(identifier) (attribute)]))
 (assignment left: (identifier) @local_lhs type: (type))
 (assignment left: (identifier) @local_lhs right: (identifier))
+(for_statement) @loop
 (assignment left: (attribute object: (identifier) @_self) @attr_lhs (#eq? @_self "self"))
 """
 
@@ -384,6 +385,10 @@ _OPOBJ_METHODS = frozenset(
 # ---------------------------------------------------------------------------------------------
 
 
+# calls whose elements are their argument's (`for x in reversed(xs)`); enumerate's are (i, x) pairs
+_ELEMENT_WRAPPERS = frozenset(("enumerate", "reversed", "sorted", "list", "tuple", "iter"))
+
+
 class _File:
     """Per-file state while extracting."""
 
@@ -589,6 +594,44 @@ class _File:
                 qual = scope + "." + name
             line = a.start_point[0] + 1
             defs.append(Definition(name, qual, "variable", line, _end_line(a), target + value))
+        defs.sort(key=attrgetter("line"))
+        self.defs += defs
+
+    def loop_bindings(self, loops, receivers: set[str]) -> None:
+        """Loop variables over a named container, in functions: `for x in xs:`, `for i, x in
+        enumerate(xs):`, `for x in reversed(self.items):` -> `<function>.x` with the signature
+        `x in xs` (the link step types x by the element type of xs's annotation: `xs: list[Node]`).
+        Kept only when some call in the file has a receiver of that name, as typed locals are."""
+        defs = []
+        kinds = None
+        for node in loops:
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+            if left is None or right is None:
+                continue
+            if right.type == "call" and _txt(right.child_by_field_name("function").text) in _ELEMENT_WRAPPERS:
+                wrapper = _txt(right.child_by_field_name("function").text)
+                args = right.child_by_field_name("arguments")
+                inner = args.named_children if args is not None else []
+                if len(inner) != 1:
+                    continue
+                right = inner[0]
+                if wrapper == "enumerate":  # `for i, x in enumerate(xs)`: x
+                    targets = left.named_children if left.type in ("pattern_list", "tuple_pattern") else []
+                    if len(targets) != 2:
+                        continue
+                    left = targets[1]
+            if left.type != "identifier" or right.type not in ("identifier", "attribute") or not _DOTTED(right.text):
+                continue
+            name = _txt(left.text)
+            if name not in receivers:
+                continue
+            scope = self.scope_at(node.start_byte)
+            if kinds is None:
+                kinds = {d.qualname: d.kind for d in self.defs if d.kind != "variable"}
+            if kinds.get(scope) not in ("function", "method"):
+                continue
+            defs.append(Definition(name, scope + "." + name, "variable", node.start_point[0] + 1,
+                                   left.end_point[0] + 1, f"{name} in {_txt(right.text)}"))
         defs.sort(key=attrgetter("line"))
         self.defs += defs
 
@@ -1245,6 +1288,7 @@ def parse_python(path: str, data: bytes) -> FileFacts:
     refs.sort(key=lambda r: r.line)
     receivers = {r.name.partition(".")[0] for r in refs if "." in r.name}
     f.typed_bindings(caps.get("local_lhs", ()), caps.get("attr_lhs", ()), receivers)
+    f.loop_bindings(caps.get("loop", ()), receivers)
 
     f.scan_ops(root)  # learns torch.ops aliases, used by the registrations below
     f.registrations(interesting)

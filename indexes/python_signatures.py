@@ -22,6 +22,10 @@ _SPECIAL = re.compile(r"[\[\](){}'\",:=|]|->")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 _PARAM_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)\Z")
+_LOOP_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) in ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\Z")
+# annotations of a container whose elements are all one type (the last part of the name: typing.List too)
+_CONTAINERS = frozenset(("list", "List", "Sequence", "MutableSequence", "Iterable", "Iterator", "Collection",
+                         "set", "Set", "MutableSet", "AbstractSet", "frozenset", "FrozenSet", "deque", "Deque"))
 _OPENERS = {"[": "]", "(": ")", "{": "}"}
 _BRACKETS = re.compile(r"[\[\](){}'\"]")
 _PLAIN = _BRACKETS.search
@@ -120,8 +124,12 @@ def returns(sig: str) -> str:
 def variable(sig: str) -> tuple[str, str] | None:
     """What a variable's line says of its type: ("annotation", T) for `x: T [= ...]`,
     ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
-    ("param", T) for the parser's `x = p: T` (x bound to a parameter p annotated T), else None
-    (`x = y`, `x = a, b`, `x = f()[0]`)."""
+    ("param", T) for the parser's `x = p: T` (x bound to a parameter p annotated T),
+    ("element", C) for the parser's `x in C` (a loop variable over the container C, a dotted name),
+    else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
+    m = _LOOP_VARIABLE.match(sig)
+    if m is not None:
+        return "element", m.group(2)
     if sig.endswith("(...)"):  # the parser's form for a local or an attribute: `x = a.C(...)`
         head, _, rhs = sig.partition(" = ")
         if _target(head) and _DOTTED.match(rhs[:-5]):
@@ -185,4 +193,28 @@ def type_name(ann: str) -> str | None:
         if len(alts) != 1:
             return None
         t = alts[0]
+    return None
+
+
+def element_annotation(ann: str) -> str | None:
+    """The annotation of one element of a container annotation: `list[Node]`, `Sequence["Node"]`,
+    `Optional[List[Node]]`, `tuple[Node, ...]` -> "Node" (as written); None for anything else (a
+    dict, a tuple of several types, a Callable, a bare `list`)."""
+    t = _unquote(ann)
+    for _ in range(3):
+        alts = [_unquote(a) for a in _split_top(t, "|")]
+        alts = [a for a in alts if a not in ("None", "")]
+        if len(alts) != 1 or not alts[0].endswith("]"):
+            return None
+        head, _, inner = alts[0][:-1].partition("[")
+        head = head.strip().rpartition(".")[2]
+        if head == "Optional":
+            t = _unquote(inner)
+            continue
+        args = [a.strip() for a in _split_top(inner, ",")]
+        if head in _CONTAINERS and len(args) == 1:
+            return _unquote(args[0]) or None
+        if head in ("tuple", "Tuple") and len(args) == 2 and args[1] == "...":
+            return _unquote(args[0]) or None
+        return None
     return None

@@ -438,3 +438,46 @@ def test_assignments_of_a_class_and_its_subclass_agree_on_the_base(tmp_path):
     assert _one(db, "pkg.m.Ctx.__init__", "self.tensors.is_tensor")[:2] == ("resolved", "pkg.m.Tracker.is_tensor")
     assert _one(db, "pkg.m.fuse", "fx_model.is_tensor")[:2] == ("resolved", "pkg.m.Tracker.is_tensor")
     assert _one(db, "pkg.m.unrelated", "x.is_tensor")[:2] == ("unresolved", None)
+
+
+def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_path):
+    db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
+        from typing import List, Optional, Sequence
+
+        class Transform:
+            def inv(self):
+                pass
+
+        class Node:
+            def inv(self):
+                pass
+
+        class Transformed:
+            def __init__(self, transforms: List[Transform]):
+                self.transforms: list[Transform] = transforms
+
+            def log_prob(self):
+                for transform in reversed(self.transforms):
+                    transform.inv()
+
+        def over_params(nodes: Optional[Sequence["Node"]], pairs: dict[str, Node], several: tuple[Node, Transform]):
+            for i, node in enumerate(nodes):
+                node.inv()
+            for key in pairs:
+                key.inv()
+            for item in several:
+                item.inv()
+
+        def outer(nodes: list[Node]):
+            def inner():
+                for n in nodes:
+                    n.inv()
+            return inner
+        """}, "python")
+    assert _one(db, "pkg.m.Transformed.log_prob", "transform.inv")[:2] == ("resolved", "pkg.m.Transform.inv")
+    assert _one(db, "pkg.m.over_params", "node.inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    assert _one(db, "pkg.m.outer.inner", "n.inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    # a dict iterates its keys, a tuple of several types has no one element type: not typed
+    assert _one(db, "pkg.m.over_params", "key.inv")[:2] == ("unresolved", None)
+    assert _one(db, "pkg.m.over_params", "item.inv")[:2] == ("unresolved", None)
+    assert sigs.element_annotation("Optional[List[Node]]") == "Node" and sigs.element_annotation("dict[str, Node]") is None
