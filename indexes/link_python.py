@@ -20,8 +20,8 @@ definition's qualname, kind, bases and signature; every import with its local na
    one-line signatures): a parameter's annotation (`gm: Optional["GraphModule"]`; a parameter
    shadows the module-level name it spells, and `self` of a function outside a class is one); a
    local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
-   method, `self.x = p` with `p: T` a parameter, `for x in xs` / `enumerate(xs)` with
-   `xs: list[T]` (a parameter, a declared local, an annotated attribute); an annotation states
+   method, `self.x = p` with `p: T` a parameter, `for x in xs` / `enumerate(xs)` / `x = xs[i]`
+   with `xs: list[T]` (a parameter, a declared local, an annotated attribute); an annotation states
    the type, else every assignment must name the same class, or a class and its subclasses: the
    base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
@@ -310,9 +310,10 @@ class _Facts:
             if got is None:
                 return None
             t = self._stated_type(got, var)
-            if t is None and got[0] == "param":
-                # bound to a parameter whose annotation names no one class (a Union, a Callable):
-                # it states nothing, like an assignment the parser does not record
+            if t is None and (got[0] == "param" or got[0] == "element"):
+                # bound to a parameter (or an element of a container) whose annotation names no
+                # one class (a Union, a Callable, a dict, none): it states nothing, like an
+                # assignment the parser does not record
                 continue
             if t is None:
                 return None

@@ -136,6 +136,7 @@ _QUERY_SRC = """
 (assignment left: (identifier) @local_lhs right: (call function: [(identifier) (attribute)]))
 (assignment left: (identifier) @local_lhs type: (type))
 (assignment left: (identifier) @local_lhs right: (identifier))
+(assignment left: (identifier) @local_lhs right: (subscript value: [(identifier) (attribute)]))
 (for_statement) @loop
 (assignment left: (attribute object: (identifier) @_self) @attr_lhs (#eq? @_self "self"))
 """
@@ -570,6 +571,13 @@ class _File:
                 if fn is None or fn.type not in ("identifier", "attribute") or not _DOTTED(fn.text):
                     continue
                 value = " = " + _txt(fn.text) + "(...)"
+            elif right is not None and right.type == "subscript" and not is_attr:
+                # `grad = grads[i]`: an element of a named container (the link step types it by the
+                # container's annotation, `grads: list[Tensor]`, as a loop variable over it)
+                value_node = right.child_by_field_name("value")
+                if value_node is None or not _DOTTED(value_node.text):
+                    continue
+                value = f" = {_txt(value_node.text)}[...]"
             elif right is not None and right.type == "identifier":
                 # `self.base = base` with `base: Distribution` a parameter of this function: the
                 # annotation states what it holds (written `= base: Distribution`, a form no source

@@ -22,6 +22,7 @@ _SPECIAL = re.compile(r"[\[\](){}'\",:=|]|->")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 _PARAM_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)\Z")
+_ELEMENT_OF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) = ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\[\.\.\.\]\Z")
 _LOOP_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) in ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\Z")
 # annotations of a container whose elements are all one type (the last part of the name: typing.List too)
 _CONTAINERS = frozenset(("list", "List", "Sequence", "MutableSequence", "Iterable", "Iterator", "Collection",
@@ -125,9 +126,10 @@ def variable(sig: str) -> tuple[str, str] | None:
     """What a variable's line says of its type: ("annotation", T) for `x: T [= ...]`,
     ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
     ("param", T) for the parser's `x = p: T` (x bound to a parameter p annotated T),
-    ("element", C) for the parser's `x in C` (a loop variable over the container C, a dotted name),
+    ("element", C) for the parser's `x in C` (a loop variable over the container C, a dotted name)
+    and `x = C[...]` (an element taken from it),
     else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
-    m = _LOOP_VARIABLE.match(sig)
+    m = _LOOP_VARIABLE.match(sig) or _ELEMENT_OF.match(sig)
     if m is not None:
         return "element", m.group(2)
     if sig.endswith("(...)"):  # the parser's form for a local or an attribute: `x = a.C(...)`

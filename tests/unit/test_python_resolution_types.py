@@ -473,6 +473,16 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
                 for n in nodes:
                     n.inv()
             return inner
+
+        def by_index(nodes: list[Node], table: dict[str, Transform], i):
+            node = nodes[i]
+            node.inv()
+            entry = table["a"]
+            entry.inv()
+            other = Node()
+            if i:
+                other = table["b"]  # a dict's value: states nothing, does not untype `other`
+            other.inv()
         """}, "python")
     assert _one(db, "pkg.m.Transformed.log_prob", "transform.inv")[:2] == ("resolved", "pkg.m.Transform.inv")
     assert _one(db, "pkg.m.over_params", "node.inv")[:2] == ("resolved", "pkg.m.Node.inv")
@@ -480,4 +490,8 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
     # a dict iterates its keys, a tuple of several types has no one element type: not typed
     assert _one(db, "pkg.m.over_params", "key.inv")[:2] == ("unresolved", None)
     assert _one(db, "pkg.m.over_params", "item.inv")[:2] == ("unresolved", None)
+    # an element taken by index: as a loop variable (a dict's value is not typed: dict[K, V] is no container of one type)
+    assert _one(db, "pkg.m.by_index", "node.inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    assert _one(db, "pkg.m.by_index", "entry.inv")[:2] == ("unresolved", None)
+    assert _one(db, "pkg.m.by_index", "other.inv")[:2] == ("resolved", "pkg.m.Node.inv")
     assert sigs.element_annotation("Optional[List[Node]]") == "Node" and sigs.element_annotation("dict[str, Node]") is None
