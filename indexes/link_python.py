@@ -21,7 +21,8 @@ definition's qualname, kind, bases and signature; every import with its local na
    shadows the module-level name it spells, and `self` of a function outside a class is one); a
    local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
    method, `self.x = p` with `p: T` a parameter, `for x in xs` / `enumerate(xs)` / `x = xs[i]`
-   with `xs: list[T]` (a parameter, a declared local, an annotated attribute); an annotation states
+   with `xs: list[T]` (a parameter, a declared local, an annotated attribute), `for m in
+   self.children()` with `-> Iterator["Module"]`; an annotation states
    the type, else every assignment must name the same class, or a class and its subclasses: the
    base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
@@ -233,6 +234,19 @@ class _Facts:
             found = cls
         return found
 
+    def returned_element(self, func: str) -> str | None:
+        """The class of the elements of what a function returns (`-> Iterator["Module"]`,
+        `-> list[Node]`; every signature of it agreeing), else None."""
+        found = None
+        for sig in self.sigs.get(func, ()):
+            ret = sig_returns(sig)
+            elem = element_annotation(ret) if ret else None
+            cls = self.type_of(elem, self.module_of(func), func.rpartition(".")[0]) if elem else None
+            if cls is None or (found is not None and cls != found):
+                return None
+            found = cls
+        return found
+
     def result_of(self, target: str, receiver: str | None) -> str | None:
         """The class of what calling `target` gives: an instance of the class called, or what the
         function's return annotation names (`Self`: the receiver's class); for a C binding, what
@@ -310,7 +324,7 @@ class _Facts:
             if got is None:
                 return None
             t = self._stated_type(got, var)
-            if t is None and (got[0] == "param" or got[0] == "element"):
+            if t is None and got[0] in ("param", "element", "element_call"):
                 # bound to a parameter (or an element of a container) whose annotation names no
                 # one class (a Union, a Callable, a dict, none): it states nothing, like an
                 # assignment the parser does not record
@@ -337,6 +351,9 @@ class _Facts:
             found = self._container_annotation(got[1], scope, module)
             elem = element_annotation(found[0]) if found else None
             return self.type_of(elem, module, found[1]) if elem else None
+        if got[0] == "element_call":  # a loop over a call: the element type of what the callee returns
+            ans = _resolve_one(self, got[1], scope, module)
+            return self.returned_element(ans[1][0]) if ans[0] == RESOLVED else None
         ans = self.lookup(got[1], module, scope, in_class_body=True)
         if ans is None or ans[0] != RESOLVED:
             return None

@@ -608,7 +608,9 @@ class _File:
     def loop_bindings(self, loops, receivers: set[str]) -> None:
         """Loop variables over a named container, in functions: `for x in xs:`, `for i, x in
         enumerate(xs):`, `for x in reversed(self.items):` -> `<function>.x` with the signature
-        `x in xs` (the link step types x by the element type of xs's annotation: `xs: list[Node]`).
+        `x in xs` (the link step types x by the element type of xs's annotation: `xs: list[Node]`);
+        over a call, `for m in self.children():` -> `m in self.children()` (by the element type
+        of the callee's return annotation: `-> Iterator["Module"]`).
         Kept only when some call in the file has a receiver of that name, as typed locals are."""
         defs = []
         kinds = None
@@ -628,6 +630,12 @@ class _File:
                     if len(targets) != 2:
                         continue
                     left = targets[1]
+            call = ""
+            if right.type == "call":  # `for m in self.children():` what the callee returns
+                fn = right.child_by_field_name("function")
+                if fn is None:
+                    continue
+                right, call = fn, "()"
             if left.type != "identifier" or right.type not in ("identifier", "attribute") or not _DOTTED(right.text):
                 continue
             name = _txt(left.text)
@@ -639,7 +647,7 @@ class _File:
             if kinds.get(scope) not in ("function", "method"):
                 continue
             defs.append(Definition(name, scope + "." + name, "variable", node.start_point[0] + 1,
-                                   left.end_point[0] + 1, f"{name} in {_txt(right.text)}"))
+                                   left.end_point[0] + 1, f"{name} in {_txt(right.text)}{call}"))
         defs.sort(key=attrgetter("line"))
         self.defs += defs
 

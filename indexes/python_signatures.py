@@ -23,7 +23,7 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\(")
 _PARAM_VALUE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*): (.+)\Z")
 _ELEMENT_OF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) = ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\[\.\.\.\]\Z")
-_LOOP_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) in ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\Z")
+_LOOP_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*) in ([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(\(\))?\Z")
 # annotations of a container whose elements are all one type (the last part of the name: typing.List too)
 _CONTAINERS = frozenset(("list", "List", "Sequence", "MutableSequence", "Iterable", "Iterator", "Collection",
                          "set", "Set", "MutableSet", "AbstractSet", "frozenset", "FrozenSet", "deque", "Deque"))
@@ -127,9 +127,13 @@ def variable(sig: str) -> tuple[str, str] | None:
     ("call", C) for `x = C(...)` (C a dotted name: a class, or a function with a return annotation),
     ("param", T) for the parser's `x = p: T` (x bound to a parameter p annotated T),
     ("element", C) for the parser's `x in C` (a loop variable over the container C, a dotted name)
-    and `x = C[...]` (an element taken from it),
+    and `x = C[...]` (an element taken from it), ("element_call", F) for `x in F()` (a loop over
+    what the function F returns),
     else None (`x = y`, `x = a, b`, `x = f()[0]`)."""
-    m = _LOOP_VARIABLE.match(sig) or _ELEMENT_OF.match(sig)
+    m = _LOOP_VARIABLE.match(sig)
+    if m is not None:
+        return ("element_call" if m.group(3) else "element"), m.group(2)
+    m = _ELEMENT_OF.match(sig)
     if m is not None:
         return "element", m.group(2)
     if sig.endswith("(...)"):  # the parser's form for a local or an attribute: `x = a.C(...)`
@@ -217,6 +221,8 @@ def element_annotation(ann: str) -> str | None:
         if head in _CONTAINERS and len(args) == 1:
             return _unquote(args[0]) or None
         if head in ("tuple", "Tuple") and len(args) == 2 and args[1] == "...":
+            return _unquote(args[0]) or None
+        if head == "Generator" and args:  # Generator[Yield, Send, Return]: what it yields
             return _unquote(args[0]) or None
         return None
     return None

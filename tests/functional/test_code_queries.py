@@ -167,7 +167,9 @@ def test_callees_resolve_self_and_module_aliases(installed_index):
     by_name = {r.name: r for r, _where in cq.callees(installed_index, "torch.nn.modules.module.Module.train")}
     children = by_name["self.children"]
     assert (children.status, children.targets) == ("resolved", ("torch.nn.modules.module.Module.children",))
-    assert by_name["module.train"].status == "unresolved"  # a loop variable: never a QAT class's train
+    # `for module in self.children():` children() -> Iterator["Module"]: Module.train, never a QAT class's train
+    assert (by_name["module.train"].status, by_name["module.train"].targets) == \
+        ("resolved", ("torch.nn.modules.module.Module.train",))
     by_name = {r.name: (r, where) for r, where in
                cq.callees(installed_index, "torch.nn.modules.normalization.LayerNorm.forward")}
     ref, where = by_name["F.layer_norm"]

@@ -442,7 +442,7 @@ def test_assignments_of_a_class_and_its_subclass_agree_on_the_base(tmp_path):
 
 def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_path):
     db = build_index(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": """
-        from typing import List, Optional, Sequence
+        from typing import Generator, Iterator, List, Optional, Sequence
 
         class Transform:
             def inv(self):
@@ -474,6 +474,24 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
                     n.inv()
             return inner
 
+        class Tree:
+            def children(self) -> Iterator["Tree"]:
+                pass
+
+            def pairs(self) -> Iterator[tuple[str, "Tree"]]:
+                pass
+
+            def leaves(self) -> Generator[Node, None, None]:
+                pass
+
+            def train(self):
+                for module in self.children():
+                    module.train()
+                for i, leaf in enumerate(self.leaves()):
+                    leaf.inv()
+                for pair in self.pairs():
+                    pair.train()
+
         def by_index(nodes: list[Node], table: dict[str, Transform], i):
             node = nodes[i]
             node.inv()
@@ -494,4 +512,8 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
     assert _one(db, "pkg.m.by_index", "node.inv")[:2] == ("resolved", "pkg.m.Node.inv")
     assert _one(db, "pkg.m.by_index", "entry.inv")[:2] == ("unresolved", None)
     assert _one(db, "pkg.m.by_index", "other.inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    # a loop over what a call returns: the element type of the callee's return annotation
+    assert _one(db, "pkg.m.Tree.train", "module.train")[:2] == ("resolved", "pkg.m.Tree.train")
+    assert _one(db, "pkg.m.Tree.train", "leaf.inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    assert _one(db, "pkg.m.Tree.train", "pair.train")[:2] == ("unresolved", None)  # tuple elements
     assert sigs.element_annotation("Optional[List[Node]]") == "Node" and sigs.element_annotation("dict[str, Node]") is None
