@@ -22,7 +22,7 @@ definition's qualname, kind, bases and signature; every import with its local na
    local or instance attribute the parser recorded (`x = C(...)`, `x: T`, `self.x = C(...)` in a
    method, `self.x = p` with `p: T` a parameter, `for x in xs` / `enumerate(xs)` / `x = xs[i]`
    with `xs: list[T]` (a parameter, a declared local, an annotated attribute), `for m in
-   self.children()` with `-> Iterator["Module"]`; an annotation states
+   self.children()` with `-> Iterator["Module"]`, and `xs[i].m` directly; an annotation states
    the type, else every assignment must name the same class, or a class and its subclasses: the
    base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
@@ -687,6 +687,22 @@ def _enclosing_class(facts: _Facts, scope: str, module: str) -> str | None:
     return None
 
 
+_SUBSCRIPT_RECEIVER = re.compile(r"([A-Za-z_][\w.]*)\[\]\.([A-Za-z_][\w.]*)\Z")
+
+
+def _element_member(facts: _Facts, name: str, scope: str, module: str) -> tuple | None:
+    """`xs[].m` / `xs[].a.m` (the parser's form of `xs[i].m`) with xs a container whose annotation
+    states one element type (`xs: list[Tensor]`, a parameter, a declared local, an annotated
+    attribute): m on that type; None when it is not stated."""
+    m = _SUBSCRIPT_RECEIVER.match(name)
+    if m is None:
+        return None
+    found = facts._container_annotation(m.group(1), scope, module)
+    elem = element_annotation(found[0]) if found else None
+    cls = facts.type_of(elem, module, found[1]) if elem else None
+    return facts.on_instance(cls, m.group(2).split("."), f"an element of {m.group(1)}: {elem}") if cls else None
+
+
 def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
     if name.startswith("super()."):
         member = name[len("super()."):]
@@ -709,7 +725,8 @@ def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:
                 q, owner, _complete = facts.member(ans[1][0], member)
                 if q is not None:
                     return RESOLVED, (q,), (f"a method of {owner} on a new {ctor}",)
-        ans = _chain(facts, name, lambda first: _resolve_one(facts, first, scope, module))
+        ans = (_chain(facts, name, lambda first: _resolve_one(facts, first, scope, module))
+               or _element_member(facts, name, scope, module))
         if ans is not None:
             return ans
         return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
@@ -774,13 +791,14 @@ def _resolve_param(facts: _Facts, name: str, binder: str, module: str) -> tuple:
     its annotation, or unresolved (a parameter shadows every module-level name it spells)."""
     head, _, rest = name.partition(".")
     where = binder.rpartition(".")[2]
-    if not rest:
-        return UNRESOLVED, (), (f"{head} is a parameter of {where}: what it holds depends on the caller",)
     if "(" in name or "[" in name:
-        ans = _chain(facts, name, lambda first: _resolve_param(facts, first, binder, module))
+        ans = (_chain(facts, name, lambda first: _resolve_param(facts, first, binder, module))
+               or _element_member(facts, name, binder, module))
         if ans is not None:
             return ans
         return UNRESOLVED, (), ("the receiver is an expression (a call's result, a subscript)",)
+    if not rest:
+        return UNRESOLVED, (), (f"{head} is a parameter of {where}: what it holds depends on the caller",)
     ann = facts.params(binder).get(head, "")
     cls = facts.type_of(ann, module, binder.rpartition(".")[0]) if ann else None
     if cls is None:
@@ -842,6 +860,8 @@ def resolve(refs: Iterator[RefRow], world: World) -> Iterable[Link]:
             by_scope, by_name, classes, binders, by_param, param_of = {}, {}, {}, {}, {}, {}
         scope = scope or ""
         head = name.partition(".")[0]
+        if head[-2:] == "[]":  # `xs[i].m`: what it is depends on xs, a parameter or local perhaps
+            head = head[:-2]
         if head in params and scope:
             ans = param_of.get((scope, name), False)
             if ans is False:

@@ -459,6 +459,7 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
             def log_prob(self):
                 for transform in reversed(self.transforms):
                     transform.inv()
+                self.transforms[0].inv()
 
         def over_params(nodes: Optional[Sequence["Node"]], pairs: dict[str, Node], several: tuple[Node, Transform]):
             for i, node in enumerate(nodes):
@@ -493,6 +494,8 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
                     pair.train()
 
         def by_index(nodes: list[Node], table: dict[str, Transform], i):
+            nodes[i].inv()
+            table["a"].inv()
             node = nodes[i]
             node.inv()
             entry = table["a"]
@@ -511,6 +514,10 @@ def test_a_loop_variable_has_the_element_type_of_its_annotated_container(tmp_pat
     # an element taken by index: as a loop variable (a dict's value is not typed: dict[K, V] is no container of one type)
     assert _one(db, "pkg.m.by_index", "node.inv")[:2] == ("resolved", "pkg.m.Node.inv")
     assert _one(db, "pkg.m.by_index", "entry.inv")[:2] == ("unresolved", None)
+    # a method called on an element directly (`nodes[i].inv()`, the parser's `nodes[].inv`)
+    assert _one(db, "pkg.m.by_index", "nodes[].inv")[:2] == ("resolved", "pkg.m.Node.inv")
+    assert _one(db, "pkg.m.by_index", "table[].inv")[:2] == ("unresolved", None)
+    assert _one(db, "pkg.m.Transformed.log_prob", "self.transforms[].inv")[:2] == ("resolved", "pkg.m.Transform.inv")
     assert _one(db, "pkg.m.by_index", "other.inv")[:2] == ("resolved", "pkg.m.Node.inv")
     # a loop over what a call returns: the element type of the callee's return annotation
     assert _one(db, "pkg.m.Tree.train", "module.train")[:2] == ("resolved", "pkg.m.Tree.train")
