@@ -618,8 +618,9 @@ class _File:
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
             if left is None or right is None:
                 continue
-            if right.type == "call" and _txt(right.child_by_field_name("function").text) in _ELEMENT_WRAPPERS:
-                wrapper = _txt(right.child_by_field_name("function").text)
+            fn = right.child_by_field_name("function") if right.type == "call" else None
+            wrapper = _txt(fn.text) if fn is not None else ""
+            if wrapper in _ELEMENT_WRAPPERS:
                 args = right.child_by_field_name("arguments")
                 inner = args.named_children if args is not None else []
                 if len(inner) != 1:
