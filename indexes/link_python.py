@@ -26,7 +26,8 @@ definition's qualname, kind, bases and signature; every import with its local na
    the type, else every assignment must name the same class, or a class and its subclasses: the
    base); a
    module or class variable (`V = _V()`, `weight: Tensor`); a property's return annotation
-   (`gm.graph.lint`); `f(...)` with `-> T`. Then the member along that class's MRO; a Tensor's
+   (`gm.graph.lint`); `f(...)` with `-> T`, a torchgen binding by its stub's (`out = torch.empty(..)`
+   is a Tensor). Then the member along that class's MRO; a Tensor's
    method is torchgen's binding when the class only has TensorBase's stub declaration of it. A
    call of an instance attribute (`self.fn = fn; self.fn()`) is not a call of that line.
 6. torch._C is C: its stubs (torch/_C/*.pyi, indexed for that) declare its names, so
@@ -363,6 +364,8 @@ class _Facts:
             return target
         if kind in ("function", "method"):
             return self.returned(target)
+        if kind is None and target in self.bindings:  # `out = torch.empty(..)`: the stub's `-> Tensor`
+            return self.result_of(target, None)
         return None
 
     def _container_annotation(self, name: str, func: str, module: str) -> tuple[str, str] | None:

@@ -67,6 +67,8 @@ STUBS = {
             torch._C._jit_pass(g)
             torch.tensor([1]).view(1)
             torch.add(t, t).to_sparse()
+            total = torch.add(t, t)
+            total.view(1)
         """,
 }
 
@@ -122,6 +124,11 @@ def test_only_torch_C_stubs_are_indexed(tmp_path):
     assert "torch/_C/__init__.pyi" in found
     assert "torch/nn/functional.py" in found
     assert "torch/nn/functional.pyi" not in found  # restates the .py beside it
+
+
+def test_a_local_bound_to_a_torchgen_binding_is_typed_by_its_stub(db):
+    # total = torch.add(..): torch.add is torchgen's binding; its stub declaration returns Tensor
+    assert _one(db, "torch.user.build", "total.view") == ("resolved", "torch._C.TensorBase.view")
 
 
 def test_a_c_calls_result_typed_by_its_stub(db):
