@@ -46,8 +46,7 @@ one of them as a candidate, in import order. A Python name never resolves to C++
 Known limits: no flow: a parameter reassigned in the body keeps its annotation's type, `with`
 targets and loops over anything but a named, annotated container are untyped, a variable bound to
 two unrelated classes in one function is untyped everywhere in it, and an assignment the parser
-does not record (`x = y[0]`) does not
-count against one it does; union types other than `X | None` are not typed; an assignment that
+does not record (`x = f()[0]`) does not count against one it does; union types other than `X | None` are not typed; an assignment that
 rebinds a module-level name (`F = something_else`) is taken as the variable definition, not
 followed; `import a.b` and `from a import a` are told apart by the names only.
 """
@@ -222,27 +221,17 @@ class _Facts:
         self._types[key] = cls
         return cls
 
-    def returned(self, func: str) -> str | None:
-        """The class a function's return annotation names (every signature of it agreeing), else None."""
+    def returned(self, func: str, element: bool = False) -> str | None:
+        """The class a function's return annotation names (with `element`: the class of its
+        elements, `-> Iterator["Module"]`, `-> list[Node]`), every signature of it agreeing, else None."""
         found = None
         for sig in self.sigs.get(func, ()):
             ret = sig_returns(sig)
+            if ret and element:
+                ret = element_annotation(ret)
             if not ret:
                 return None
             cls = self.type_of(ret, self.module_of(func), func.rpartition(".")[0])
-            if cls is None or (found is not None and cls != found):
-                return None
-            found = cls
-        return found
-
-    def returned_element(self, func: str) -> str | None:
-        """The class of the elements of what a function returns (`-> Iterator["Module"]`,
-        `-> list[Node]`; every signature of it agreeing), else None."""
-        found = None
-        for sig in self.sigs.get(func, ()):
-            ret = sig_returns(sig)
-            elem = element_annotation(ret) if ret else None
-            cls = self.type_of(elem, self.module_of(func), func.rpartition(".")[0]) if elem else None
             if cls is None or (found is not None and cls != found):
                 return None
             found = cls
@@ -349,12 +338,11 @@ class _Facts:
         if got[0] == "annotation" or got[0] == "param":  # declared, or bound to an annotated parameter
             return self.type_of(got[1], module, scope)
         if got[0] == "element":  # a loop variable: the element type of its container's annotation
-            found = self._container_annotation(got[1], scope, module)
-            elem = element_annotation(found[0]) if found else None
-            return self.type_of(elem, module, found[1]) if elem else None
+            typed = self.element_type(got[1], scope, module)
+            return typed[0] if typed else None
         if got[0] == "element_call":  # a loop over a call: the element type of what the callee returns
             ans = _resolve_one(self, got[1], scope, module)
-            return self.returned_element(ans[1][0]) if ans[0] == RESOLVED else None
+            return self.returned(ans[1][0], element=True) if ans[0] == RESOLVED else None
         ans = self.lookup(got[1], module, scope, in_class_body=True)
         if ans is None or ans[0] != RESOLVED:
             return None
@@ -367,6 +355,14 @@ class _Facts:
         if kind is None and target in self.bindings:  # `out = torch.empty(..)`: the stub's `-> Tensor`
             return self.result_of(target, None)
         return None
+
+    def element_type(self, container: str, func: str, module: str) -> tuple[str, str] | None:
+        """(class, as written) of the elements of the container named `container` in `func` (`xs`,
+        `self.items`), from its annotation (`list[Node]`: the class Node names, "Node"), else None."""
+        found = self._container_annotation(container, func, module)
+        elem = element_annotation(found[0]) if found else None
+        cls = self.type_of(elem, module, found[1]) if elem else None
+        return (cls, elem) if cls else None
 
     def _container_annotation(self, name: str, func: str, module: str) -> tuple[str, str] | None:
         """(annotation as written, the scope it is written at) of the container a loop in `func`
@@ -700,10 +696,8 @@ def _element_member(facts: _Facts, name: str, scope: str, module: str) -> tuple 
     m = _SUBSCRIPT_RECEIVER.match(name)
     if m is None:
         return None
-    found = facts._container_annotation(m.group(1), scope, module)
-    elem = element_annotation(found[0]) if found else None
-    cls = facts.type_of(elem, module, found[1]) if elem else None
-    return facts.on_instance(cls, m.group(2).split("."), f"an element of {m.group(1)}: {elem}") if cls else None
+    typed = facts.element_type(m.group(1), scope, module)
+    return facts.on_instance(typed[0], m.group(2).split("."), f"an element of {m.group(1)}: {typed[1]}") if typed else None
 
 
 def _resolve_one(facts: _Facts, name: str, scope: str, module: str) -> tuple:

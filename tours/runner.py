@@ -165,7 +165,8 @@ _FIND_SPECS = "import importlib.util, json, sys\nprint(json.dumps([m for m in js
 
 def missing_modules(modules: tuple[str, ...] | list[str], python: str | None = None) -> tuple[str, ...]:
     """Which of `modules` (a tour's `needs:`) the Python that runs the snippets cannot import,
-    asked of that Python (find_spec: nothing is imported). Why: a tour whose snippets need
+    asked of that Python (find_spec: a top-level module is not imported; a dotted one imports its
+    parent package). Why: a tour whose snippets need
     onnxscript would otherwise fail on every step with a ModuleNotFoundError traceback."""
     if not modules:
         return ()
