@@ -22,14 +22,17 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 6  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
+SCHEMA_VERSION = 7  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
 # 4: refs.nargs (a C++ call's argument count: overloads by arity), data members and TORCH_ARG accessors as
 # definitions, typed locals and receivers, torch/_C stubs (what the parsers store changed: rebuild);
 # 5: links.status a number (LINK_STATUSES), links.why an id into `whys`, no row for a reference whose
 # answer follows from its name and kind (link_model.default_answer), the target index only over resolved and
 # candidate rows (what the link step writes in a cold build: 869k -> ~700k narrower rows on v2.6.0);
 # 6: each distinct answer stored once (`answers`, one row per target), `links` a reference's answer id
-# (v2.6.0: 508k links of two integers and 145k answer rows, was 738k rows of five columns)
+# (v2.6.0: 508k links of two integers and 145k answer rows, was 738k rows of five columns);
+# 7: the Python parser records more typed locals (bound to an annotated parameter, loop variables and
+# elements of a named container): what it stores changed, so an index of format 6 is rebuilt (an
+# incremental update would keep the unchanged files' old facts and answers)
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
