@@ -215,6 +215,11 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
         if self.source is not None and str(self.source.root) != str(atlas.root):
             self.notify(f"this index was built from {atlas.root}, not {self.source.root}", severity="warning",
                         title="another source", timeout=15)
+        from torchatlas.indexes.cache_dir import stale_code
+        stale = stale_code(self.db)
+        if stale:
+            self.notify(f"{stale}: its answers may be out of date (`torchatlas index` updates it, in seconds)",
+                        severity="warning", title="index out of date", timeout=15)
         if self.warm:
             self.run_worker(atlas.warm, thread=True, group="warm", exit_on_error=False)
         if self.start_name:

@@ -63,17 +63,33 @@ def default_db_path(source) -> Path:
     return cache_dir() / f"{source.info.kind}-{version}-{digest}.sqlite"
 
 
-def why_build(db: Path) -> str:
+def why_build(db: Path, code_changes: bool = True) -> str:
     """Why the cached index at `db` must be (re)built before it answers, or "" when it can answer.
 
     The default index is a cache torchatlas owns, so a missing one and one an older torchatlas wrote
     (a smaller index format) are both rebuilt on first use rather than refused: upgrading torchatlas
-    must not leave every command failing until the user re-indexes by hand. A newer format, a foreign
-    or corrupt file still raise BadIndex when opened: rebuilding those would undo someone's work."""
+    must not leave every command failing until the user re-indexes by hand. Nor answering from
+    facts its old parser stored (`stale_code`; with `code_changes`): the build is then an update
+    that redoes only what the changed code decides. A newer format, a foreign or corrupt file still
+    raise BadIndex when opened: rebuilding those would undo someone's work."""
     if not db.exists():
         return "no index yet"
     from .store import older_format
-    return "an older torchatlas built the index" if older_format(db) else ""
+    if older_format(db):
+        return "an older torchatlas built the index"
+    return stale_code(db) if code_changes else ""
+
+
+def stale_code(db: Path) -> str:
+    """'the index predates this torchatlas's parser' when code that decides its answers changed since
+    it was built (code_version.py), else "" (also for a file that is not a readable index: opening
+    it says what is wrong)."""
+    from .code_version import changed_parts, describe
+    try:
+        parts = changed_parts(check_index_file(db))
+    except (BadIndex, ValueError):
+        return ""
+    return f"the index predates this torchatlas's {describe(parts)}" if parts else ""
 
 
 def write_json_atomically(path: Path, data, sort_keys: bool = False) -> None:

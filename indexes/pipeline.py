@@ -17,7 +17,6 @@ kernel file re-parses one file. Two index runs on one source take turns (a lock 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import graph, link
+from .code_version import changed_parts, fingerprints
 from .code_index import FileStat, ParsedFile, discover, parse_all, problems_of
 from .cpp_registrations import CORE_FALLBACKS, core_registrations, fallbacks_from, scan_tree
 from .dispatch_keys import DEFAULT_KEYS
@@ -127,26 +127,9 @@ def _dispatch_stage(source: Source, yaml_facts: YamlFacts, keys: tuple[str, ...]
     return DispatchStage(yaml_facts, scans, bindings, entries, records, nodes, edges, problems)
 
 
-# The modules whose code decides the dispatch answers: when torchatlas itself changes them (a new
-# fallback in CORE_FALLBACKS, a resolver fix), an index whose sources did not change is re-resolved.
-DISPATCH_CODE = ("resolver.py", "cpp_registrations.py", "python_registrations.py", "yaml_index.py",
-                 "dispatch_keys.py", "graph.py", "bindings.py", "_torchgen_extract.py")
-
-
-def dispatch_code_fingerprint() -> str:
-    h = hashlib.sha1()
-    here = Path(__file__).parent
-    for name in DISPATCH_CODE:
-        try:
-            h.update((here / name).read_bytes())
-        except OSError:
-            h.update(name.encode())
-    return h.hexdigest()[:16]
-
-
 def write_dispatch_stage(w, stage: DispatchStage, source: Source, keys: tuple[str, ...]) -> int:
     w.set_meta(source=source.info.as_json(), yaml_reader=stage.yaml.reader, keys=list(keys),
-               fallbacks_from=stage.scans.fallbacks_from, dispatch_code=dispatch_code_fingerprint())
+               fallbacks_from=stage.scans.fallbacks_from, **fingerprints("dispatch"))
     w.add_ops((r["op"], r["name"], r["overload"], r) for r in stage.records)
     w.add_dispatch(stage.entries)
     w.add_derivatives((d.op, d.node, d.dispatch_key, graph.derivative_record(d)) for d in stage.yaml.derivatives)
@@ -188,7 +171,9 @@ def _yaml_entry(fs: FileStat) -> ParsedFile:
     return ParsedFile(fs.path, fs.lang, fs.size, fs.mtime_ns, None, "ok")
 
 
-def _same_source(db: Path, source: Source) -> bool:
+def _same_source(db: Path, source: Source, code: bool) -> bool:
+    """True when `db` indexes `source` in this format, its code part parsed by this parser (an update
+    keeps unchanged files' facts: another parser's would stay)."""
     try:
         meta = check_index_file(db)
     except Exception:  # noqa: BLE001 - any doubt means a full build (which refuses foreign files)
@@ -196,7 +181,7 @@ def _same_source(db: Path, source: Source) -> bool:
     import json
     try:
         return json.loads(meta.get("source", "{}")).get("root") == source.info.root and \
-            int(meta.get("schema", 0)) == SCHEMA_VERSION
+            int(meta.get("schema", 0)) == SCHEMA_VERSION and not (code and changed_parts(meta, ("parser",)))
     except ValueError:
         return False
 
@@ -211,7 +196,7 @@ def build_index(source: Source, db: Path, progress: Progress | None = None, jobs
     jobs = jobs or os.cpu_count() or 1
     try:
         with index_lock(db, on_wait=on_wait):
-            if db.exists() and _same_source(db, source):
+            if db.exists() and _same_source(db, source, code):
                 return _update(source, db, say, jobs, keys, code)
             return _full(source, db, say, jobs, keys, code)
     except (sqlite3.OperationalError, OSError) as e:
@@ -241,6 +226,7 @@ def _full(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str, .
         counts.update(dispatch_counts(stage, n_edges))
         if code:
             _link(w, say, counts, jobs)
+            w.set_meta(**fingerprints("parser"))
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage.problems, t0)
 
@@ -270,6 +256,7 @@ def _full_overlapped(source: Source, db: Path, say: Progress, jobs: int, keys: t
         counts.update(stage_counts)
         _link(w, say, counts, jobs)
         say("writing the index", 0, 0)
+        w.set_meta(**fingerprints("parser"))
         w.set_meta(built_at=time.strftime("%Y-%m-%dT%H:%M:%S"), counts=counts)
     return _summary(source, counts, problems + code_problems + stage_problems, t0)
 
@@ -369,8 +356,10 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             todo.append((f, k[2] if k and k[3] not in _RETRY_STATUSES else None))
     yaml_changed = [f for f, _ in todo if f.lang == "yaml"]
     code_todo = [(f, h) for f, h in todo if f.lang != "yaml"]
-    code_changed = check_index_file(db).get("dispatch_code") != dispatch_code_fingerprint()
-    if not todo and not removed and not code_changed:
+    # torchatlas's own code changed since this index was built (a parser change made _full rebuild)
+    stale = changed_parts(check_index_file(db), ("linker", "dispatch") if code else ("dispatch",))
+    code_changed, relink_all = "dispatch" in stale, "linker" in stale
+    if not todo and not removed and not stale:
         counts = {"files_changed": 0}
         return IndexSummary(source=source.info, counts=counts, problems=(), seconds=time.perf_counter() - t0)
     with ThreadPoolExecutor(max_workers=1) as pool, writing(db, in_place=True) as w:
@@ -392,16 +381,19 @@ def _update(source: Source, db: Path, say: Progress, jobs: int, keys: tuple[str,
             w.clear_dispatch_stage()
             n_edges = write_dispatch_stage(w, stage, source, keys)
             counts.update(dispatch_counts(stage, n_edges))
-        if stage is not None:  # the C bindings Python names resolve to may have changed
+        if stage is not None or relink_all:  # the C bindings Python names resolve to may have changed
             _link(w, say, counts)
         elif code_todo or removed:
             say("re-linking the references that depend on the changed files", 0, 0)
             _count_links(counts, link.relink_after_update(w, before), w)
+        if code:  # the code part is this parser's and linker's (were either another, all was redone)
+            w.set_meta(**fingerprints("parser", "linker"))
         w.con.execute("DELETE FROM problems WHERE stage = 'discover'")  # found afresh by each walk
         w.add_problems(problems, stage="discover")
         w.set_meta(updated_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     all_problems = problems + counts.pop("_problems") + (stage.problems if stage else [])
-    counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage)})
+    counts.update({"files_changed": len(todo), "files_removed": len(removed), "dispatch_rebuilt": bool(stage),
+                   "code_changed": list(stale), "relinked_all": stage is not None or relink_all})
     return _summary(source, counts, all_problems, t0)
 
 
@@ -410,7 +402,10 @@ def _link(w, say: Progress, counts: dict, jobs: int = 1) -> None:
     the C bindings are all in. In parallel only in a new file (it commits before forking; an update
     is one transaction)."""
     say("resolving every reference (imports, classes, bindings)", 0, 0)
-    _count_links(counts, link.link_all(w, jobs), w)
+    link_counts = link.link_all(w, jobs)
+    _count_links(counts, link_counts, w)
+    if not link_counts.get("skipped"):
+        w.set_meta(**fingerprints("linker"))
 
 
 def _count_links(counts: dict, link_counts: dict, w=None) -> None:

@@ -22,7 +22,7 @@ from .errors import BadIndex
 from .model import DispatchEntry, Edge, Node, Problem, SourceInfo
 
 TOOL = "torchatlas"
-SCHEMA_VERSION = 7  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
+SCHEMA_VERSION = 8  # 3: includes.alias/scope, the links table (issue 13: resolution at index time);
 # 4: refs.nargs (a C++ call's argument count: overloads by arity), data members and TORCH_ARG accessors as
 # definitions, typed locals and receivers, torch/_C stubs (what the parsers store changed: rebuild);
 # 5: links.status a number (LINK_STATUSES), links.why an id into `whys`, no row for a reference whose
@@ -32,7 +32,9 @@ SCHEMA_VERSION = 7  # 3: includes.alias/scope, the links table (issue 13: resolu
 # (v2.6.0: 508k links of two integers and 145k answer rows, was 738k rows of five columns);
 # 7: the Python parser records more typed locals (bound to an annotated parameter, loop variables and
 # elements of a named container): what it stores changed, so an index of format 6 is rebuilt (an
-# incremental update would keep the unchanged files' old facts and answers)
+# incremental update would keep the unchanged files' old facts and answers);
+# 8: the meta table names the parser and linker code that built the index (code_version.py): a change of
+# either is caught by those from now on (a full re-parse, or the link step again), with no format bump
 
 _DDL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

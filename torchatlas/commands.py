@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return 0
     c = summary.counts
     if "files_changed" in c:
-        if not c["files_changed"] and not c.get("files_removed"):
+        if not c["files_changed"] and not c.get("files_removed") and not c.get("code_changed"):
             print(f"up to date: {source.display()} ({summary.seconds:.2f} s) -> {db}")
             _hint_prunable(db)
             return 0
@@ -91,6 +92,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  {c['files_changed']} changed and {c.get('files_removed', 0)} removed files: "
               f"{c['files_parsed']} re-parsed, {c['files_unchanged']} same content; dispatch "
               + ("re-resolved (one of its inputs changed)" if c.get("dispatch_rebuilt") else "unchanged"))
+        if c.get("code_changed"):
+            from torchatlas.indexes.code_version import describe
+            print(f"  the index predates this torchatlas's {describe(tuple(c['code_changed']))}: "
+                  "every reference re-resolved")
     else:
         print(f"indexed {source.display()} in {summary.seconds:.1f} s -> {db}")
         print(f"  {c['ops']} operator overloads, {c['dispatch_entries']} dispatch entries, {c['derivatives']} "
@@ -205,9 +210,17 @@ def open_index(args: argparse.Namespace):
     db = db_path_for(source, args.db)
     # a --db the user named is theirs: only a missing one is built; the default one is our cache
     why = why_build(db) if not args.db else ("" if db.exists() else "no index yet")
+    if args.db and not why:  # the user's file: said, not rebuilt behind their back
+        from torchatlas.indexes.cache_dir import stale_code
+        stale = stale_code(db)
+        if stale:
+            again = " ".join(shlex.quote(a) for a in ["torchatlas", "index"] + ([args.source] if args.source else [])
+                             + ["--db", str(db)])
+            print(f"torchatlas: {stale}: its answers may be out of date (update it: {again})", file=sys.stderr)
     if why:
         if not args.json:
-            print(f"torchatlas: {why} for {source.display()}; building it (once) ...", file=sys.stderr)
+            doing = "updating it" if why.startswith("the index predates") else "building it (once)"
+            print(f"torchatlas: {why} for {source.display()}; {doing} ...", file=sys.stderr)
         summary = build(source, db, quiet=args.json)
         if not args.json:
             _print_problems(summary.problems, limit=5)

@@ -82,9 +82,12 @@ def index_for(pr: PrBranch, args, quiet: bool):
         spec = ws.source_root if ws.kind == "checkout" else "installed"
     source = open_source(spec)
     db = default_db_path(source)
-    why = why_build(db)
+    why = why_build(db, code_changes=spec == "installed")  # a checkout's index: the user's to rebuild (~15 s)
     if not why:
-        return Index(db), ""
+        from torchatlas.indexes.cache_dir import stale_code
+        stale = stale_code(db)
+        return Index(db), (f"{stale}: its answers may be out of date (update it: torchatlas index {spec})"
+                           if stale else "")
     if spec == "installed":
         from torchatlas.indexes.pipeline import build_index
         if not quiet:

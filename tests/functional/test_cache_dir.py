@@ -170,6 +170,43 @@ def test_a_cached_index_of_an_older_format_is_rebuilt_on_first_use(cache, mini_p
     assert "older torchatlas" in capsys.readouterr().err and older_format(named)
 
 
+def test_a_cached_index_another_torchatlas_resolved_is_updated_on_first_use(cache, mini_package, capsys):
+    """After torchatlas's own code changes (an upgrade), the default index is brought up to date before
+    it answers: here the dispatch resolver differs, and its answers were lost. An index the user named
+    with --db is only reported, with the command that updates it."""
+    from torchatlas.cli import main
+    from torchatlas.indexes.code_version import fingerprint
+    ok = cache["ok"]
+    named = ok.parent / "named.sqlite"
+    for db in (ok, named):
+        if db is named:
+            shutil.copyfile(ok, named)
+        con = sqlite3.connect(db)
+        con.execute("DELETE FROM dispatch")
+        con.execute("UPDATE meta SET value = 'another' WHERE key = 'dispatch_code'")
+        con.commit()
+        con.close()
+
+    assert main(["op", "aten::mm", "--source", str(mini_package)]) == 0
+    out, err = capsys.readouterr()
+    assert "the index predates this torchatlas's dispatch resolver" in err and "updating it" in err, err
+    assert "aten::mm" in out
+    con = sqlite3.connect(ok)
+    assert con.execute("SELECT value FROM meta WHERE key = 'dispatch_code'").fetchone()[0] == fingerprint("dispatch")
+    assert con.execute("SELECT COUNT(*) FROM dispatch").fetchone()[0] > 0
+    con.close()
+    assert main(["op", "aten::mm", "--source", str(mini_package)]) == 0
+    assert "updating" not in capsys.readouterr().err  # once
+
+    assert main(["op", "aten::mm", "--db", str(named)]) == 0
+    err = capsys.readouterr().err
+    assert "predates this torchatlas's dispatch resolver" in err and f"torchatlas index --db {named}" in err
+    assert "updating" not in err
+    con = sqlite3.connect(named)
+    assert con.execute("SELECT COUNT(*) FROM dispatch").fetchone()[0] == 0  # not rebuilt behind the user's back
+    con.close()
+
+
 def test_lab_caches_are_listed_and_only_what_cannot_be_used_again_is_pruned(tmp_path, monkeypatch, capsys):
     """The labs' torchgen outputs and precompiled-header sets (~470 MB each) are keyed by the torch
     they were made for: those of a deleted venv, and those a killed run left unstamped, can go; one

@@ -453,6 +453,27 @@ async def test_foreign_sqlite_file_is_refused(tmp_path):
 
 
 @async_test
+async def test_an_index_another_resolver_built_is_said(installed_db, tmp_path):
+    from torchatlas.explorer.app import ExplorerApp
+    db = tmp_path / "stale.sqlite"
+    shutil.copy(installed_db, db)
+    os.chmod(db, stat.S_IRUSR | stat.S_IWUSR)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value = 'another' WHERE key = 'linker_code'")
+    con.commit()
+    con.close()
+    app = ExplorerApp(db, warm=False, live_check=lambda s: (False, "off"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        toasts = [n for n in app._notifications if n.title == "index out of date"]
+        assert len(toasts) == 1 and "reference resolver" in toasts[0].message
+    app = ExplorerApp(installed_db, warm=False, live_check=lambda s: (False, "off"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not [n for n in app._notifications if n.title == "index out of date"]
+
+
+@async_test
 async def test_vanished_source_is_said(installed_db, tmp_path):
     from torchatlas.explorer.app import ExplorerApp
     db = tmp_path / "moved.sqlite"
