@@ -50,8 +50,10 @@ TREE = [
     ["refs", "at::native::mul_kernel"],
     ["find", "computeDispatchTableEntryWithDebug"],
     ["trace", "torch.nn.functional.conv2d"],
-    ["path", "aten::add.Tensor", "add_kernel"],  # no path (a ufunc kernel): every hop within 8 steps explored
+    ["path", "aten::add.Tensor", "add_kernel"],  # no path (a ufunc kernel): every hop within 12 steps explored
     ["path", "aten::mul.Tensor", "cpu_kernel_vec"],
+    ["path", "torch.nn.functional.conv2d", "slow_conv2d_forward_cpu"],  # 11 hops, 5 of them calls_op/dispatch
+    ["path", "at::native::conv2d_symint", "zzqqxx"],  # no path: the widest walk (3,500 nodes)
     ["refs", "TORCH_CHECK"],
     ["callers", "c10::irange"],
     ["find", "computeDispatchTableEntryWithDebg"],

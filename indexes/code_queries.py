@@ -440,7 +440,7 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
         from .store import _key_order
         rows = con.execute("SELECT key, kernel FROM dispatch WHERE op = ? AND kernel IS NOT NULL", (node,)).fetchall()
         for key, kernel in sorted(rows, key=lambda r: _key_order(r[0])):
-            out.append((f"dispatches_to[{key}]", kernel))
+            out.append((f"dispatches_to[{key}]", qualified_kernel(kernel)))
         return out
     for (op,) in con.execute("SELECT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
                              "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ?", (node,)):
@@ -461,11 +461,13 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     # walk the links' target index over every unresolved reference of the tree (0.25 s a node).
     answered: dict[tuple[str, str], tuple[int, int]] = {}
     unresolved: dict[str, None] = {}
+    called: dict[str, None] = {}  # every name called, in order
     # (a reference with no row has a default answer: never resolved, candidate, nor unresolved by name)
     for i, (name, code, target, rank) in enumerate(con.execute(
             "SELECT r.name, a.status, a.target, a.rank FROM refs r JOIN links l ON l.ref_id = r.rowid "
             f"JOIN answers a ON a.id = l.answer WHERE {IN_SCOPE} AND r.kind = 'call' ORDER BY r.line, r.rowid, a.rank",
             (node,))):
+        called.setdefault(name)
         status = LINK_STATUSES[code]
         if status in ("resolved", "candidate") and target is not None:
             key = (status, target)  # each target once, at its best rank (then first in the body)
@@ -474,8 +476,65 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
             unresolved.setdefault(name)
     for status, target in sorted(answered, key=lambda k: (k[0] != "resolved", answered[k])):
         out.append(("calls" if status == "resolved" else "may_call", target))
+    # a C++ body's calls of the at:: API lead to operators (a composite kernel's decomposition); the
+    # API is generated (Functions.h), so not in a source tree, but its operator is
+    for name in [n for n in called if n.startswith("at::")]:
+        op = op_of_cpp_api(index, name)
+        if op is not None:
+            unresolved.pop(name, None)
+            if ("calls_op", op) not in out:
+                out.append(("calls_op", op))
     out.extend(("calls_unresolved", name) for name in unresolved)
     return out
+
+
+_BARE = re.compile(r"\w+\Z").match
+
+
+def qualified_kernel(kernel: str) -> str:
+    """A dispatch entry's kernel as the code index names it: the YAML writes at::native kernels bare
+    (`layer_norm_cpu`); other entries name theirs whole (`VariableType::add`, a Python function)."""
+    return "at::native::" + kernel if _BARE(kernel) else kernel
+
+
+def ops_called_by(index: Index, kernel: str) -> list[tuple[str, str, str]]:
+    """The at:: operators a kernel's body calls, in line order: (op, the name as written, path:line)."""
+    rows = index._con.execute(
+        "SELECT r.name, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
+        f"WHERE {IN_SCOPE} ORDER BY r.line", (qualified_kernel(kernel),)).fetchall()
+    out = []
+    for written, path, line in rows:
+        op = op_of_cpp_api(index, written)
+        if op is not None:
+            out.append((op, written, f"{path}:{line}"))
+    return out
+
+
+def op_of_cpp_api(index: Index, written: str) -> str | None:
+    """The operator a call of the at:: C++ API names, or None: `at::convolution_symint` ->
+    aten::convolution (torchgen's C++ API adds _symint and _out/_outf to the operator's name),
+    `at::add_out` -> aten::add.out; an at:: name that is no operator (at::isComplexType) is None."""
+    if not written.startswith("at::") or written.startswith(("at::native::", "at::meta::", "at::_ops::")):
+        return None
+    name = written[len("at::"):]
+    if "::" in name:
+        return None
+    memo = index.__dict__.setdefault("_op_of_cpp_api", {})  # a path walk asks for the same names often
+    if name in memo:
+        return memo[name]
+    found = None
+    for cand, overload in ((name, None), (name.removesuffix("_symint"), None),
+                           (name.removesuffix("_symint").removesuffix("_outf").removesuffix("_out"), "out")):
+        ops = index.ops_named(cand)
+        if ops:
+            if overload == "out" and cand != name.removesuffix("_symint"):
+                outs = [o for o in ops if o.endswith(".out")] or [o for o in ops if "out" in o.split(".", 1)[-1]]
+                ops = outs or ops
+            from .queries import main_overload_first
+            found = main_overload_first(ops)[0]
+            break
+    memo[name] = found
+    return found
 
 
 def _qualify(index: Index, name: str) -> str:
@@ -487,7 +546,7 @@ def _qualify(index: Index, name: str) -> str:
     return rows[0][0] if len(rows) == 1 else name
 
 
-def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
+def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
     """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none.
 
     A breadth-first walk that keeps, for each node, the hop it was first reached by (so the path
@@ -498,12 +557,15 @@ def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 
     frontier = deque([(start, 0)])
     seen = {start}
     reached_by: dict[str, tuple[str, str]] = {}  # node -> (the node it was first reached from, edge kind)
+    kernels: set[str] = set()  # reached through a dispatch entry: where a package's index has no body
     found = None
     while frontier and len(seen) < max_nodes:
         node, depth = frontier.popleft()
         if depth >= max_depth:
             continue
         for kind, nxt in _neighbours(index, node):
+            if kind.startswith("dispatches_to"):
+                kernels.add(nxt)
             if nxt != start and nxt not in reached_by:
                 reached_by[nxt] = (node, kind)
             if nxt in goal_names or _base(nxt) == _base(dst) and ("::" not in dst or nxt.endswith(dst)):
@@ -515,8 +577,13 @@ def path(index: Index, src: str, dst: str, max_depth: int = 8, max_nodes: int = 
         if found:
             break
     if not found:
+        hint = ""
+        if kernels and index.source.layout == "package":
+            hint = (f"the walk reached {len(kernels)} kernel(s) (e.g. {min(kernels)}) but an installed torch ships "
+                    "headers, not their bodies, so it stops there: index a PyTorch checkout to follow kernels "
+                    "into what they call (torchatlas index PATH; then --source PATH)")
         raise NotFound(f"no path from {src} to {dst} within {max_depth} steps "
-                       f"({len(seen)} nodes explored)")
+                       f"({len(seen)} node{'s' if len(seen) != 1 else ''} explored)", hint=hint)
     hops = []
     node = found
     while node != start and node in reached_by:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from .code_queries import IN_SCOPE, _base, definition_of
+from .code_queries import IN_SCOPE, _base, definition_of, ops_called_by
 from .errors import NotFound
 from .native_decls import root_name
 from .queries import ops_bound_to, resolve_ops
@@ -124,34 +124,6 @@ class _Hop:
     steps: tuple[TraceStep, ...]
     op: str | None = None  # the operator the walk continues into; None: it stops here
     entry: object = None
-
-
-def ops_called_by(index: Index, kernel: str) -> list[tuple[str, str, str]]:
-    """The at:: operators a kernel's body calls, in line order: (op, the name as written, path:line).
-    `at::convolution_symint` -> aten::convolution (torchgen's C++ API adds _symint and _out/_outf to
-    the operator's name); an at:: name that is no operator (at::isComplexType) is skipped."""
-    qual = kernel if "::" in kernel else "at::native::" + kernel  # the YAML writes at::native kernels bare
-    rows = index._con.execute(
-        "SELECT r.name, f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id "
-        f"WHERE {IN_SCOPE} ORDER BY r.line", (qual,)).fetchall()
-    out = []
-    for written, path, line in rows:
-        if not written.startswith("at::") or written.startswith(("at::native::", "at::meta::", "at::_ops::")):
-            continue
-        name = written[len("at::"):]
-        if "::" in name:
-            continue
-        for cand, overload in ((name, None), (name.removesuffix("_symint"), None),
-                               (name.removesuffix("_symint").removesuffix("_outf").removesuffix("_out"), "out")):
-            ops = index.ops_named(cand)
-            if ops:
-                if overload == "out" and cand != name.removesuffix("_symint"):
-                    outs = [o for o in ops if o.endswith(".out")] or [o for o in ops if "out" in o.split(".", 1)[-1]]
-                    ops = outs or ops
-                from .queries import main_overload_first
-                out.append((main_overload_first(ops)[0], written, f"{path}:{line}"))
-                break
-    return out
 
 
 def _decomposition_hop(index: Index, op: str, e, key: str, seen: set[str], runtime: bool = False) -> _Hop:

@@ -89,11 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         _source_args(p)
 
     p = sub.add_parser("path", help="the shortest typed path between two nodes of the graph",
-                       description="Walks binds, dispatches_to[key], implemented_by, registered_kernel and calls "
-                                   "edges breadth-first from FROM until it meets TO.")
-    p.add_argument("src", metavar="FROM")
-    p.add_argument("dst", metavar="TO")
-    p.add_argument("--max-depth", type=int, default=8)
+                       description="Walks the graph breadth-first from FROM until it meets TO, and prints the "
+                                   "shortest path, hop by hop: calls (a resolved call; may_call: one of its "
+                                   "candidates), binds (a Python binding's operator), dispatches_to[KEY] (the "
+                                   "kernel an operator runs under KEY), calls_op (a kernel's call of another "
+                                   "operator's at:: API: a composite kernel's decomposition), implemented_by, "
+                                   "registered_kernel (a dispatch stub's kernel). Example: path "
+                                   "torch.nn.functional.conv2d at::native::slow_conv2d_forward_cpu --source TREE "
+                                   "(an installed torch has no kernel bodies: the walk stops at kernels).")
+    p.add_argument("src", metavar="FROM", help="a qualified name: a Python function, an aten:: operator, a C++ function")
+    p.add_argument("dst", metavar="TO", help="a qualified or bare name (at::native::layer_norm_cpu, layer_norm_cpu)")
+    p.add_argument("--max-depth", type=int, default=12, help="hops to try at most (default: 12)")
     _source_args(p)
 
     p = sub.add_parser("precise", help="one C++ definition as clang sees it: signature, overloads, resolved callees",

@@ -67,6 +67,29 @@ def test_path_from_operator_to_vectorized_loop(tree):
     assert hops[-1][2].endswith("cpu_kernel_vec")
 
 
+def test_path_follows_composite_kernels_into_the_operators_they_call(tree):
+    """A composite kernel calls other operators through the generated at:: API (not in a source tree):
+    the walk goes on through those operators to the CPU kernel, as trace does."""
+    idx, _, root = tree
+    hops = cq.path(idx, "torch.nn.modules.normalization.LayerNorm.forward", "at::native::layer_norm_cpu")
+    assert hops == [
+        ("torch.nn.modules.normalization.LayerNorm.forward", "calls", "torch.nn.functional.layer_norm"),
+        ("torch.nn.functional.layer_norm", "binds", "aten::layer_norm"),
+        ("aten::layer_norm", "dispatches_to[CPU]", "at::native::layer_norm_symint"),
+        ("at::native::layer_norm_symint", "calls_op", "aten::native_layer_norm"),
+        ("aten::native_layer_norm", "dispatches_to[CPU]", "at::native::layer_norm_cpu")]
+    hops = cq.path(idx, "torch.nn.functional.conv2d", "slow_conv2d_forward_cpu")
+    assert hops[0] == ("torch.nn.functional.conv2d", "binds", "aten::conv2d")
+    assert ("at::native::conv2d_symint", "calls_op", "aten::convolution") in hops
+    assert hops[-1] == ("aten::_slow_conv2d_forward", "dispatches_to[CPU]", "at::native::slow_conv2d_forward_cpu")
+    for a, kind, b in hops:
+        if kind == "calls_op":  # the kernel's body does call that operator's C++ API
+            name = b.split("::", 1)[1].split(".")[0]
+            assert any(r.name.startswith(f"at::{name}") for r, _ in cq.callees(idx, a)), (a, b)
+    with pytest.raises(cq.NotFound, match="within 8 steps"):
+        cq.path(idx, "torch.nn.functional.conv2d", "slow_conv2d_forward_cpu", max_depth=8)
+
+
 def test_trace_torch_mul_reaches_the_loop(tree):
     idx, _, root = tree
     op, steps = trace(idx, "torch.mul", key="CPU")

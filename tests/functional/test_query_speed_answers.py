@@ -36,3 +36,18 @@ def test_path_follows_resolved_calls_and_bindings(installed_index):
                     ("torch.nn.functional.layer_norm", "binds", "aten::layer_norm")]
     with pytest.raises(NotFound, match="no path"):
         cq.path(installed_index, "torch.add", "zzqqxx_kernel", max_depth=3)
+
+
+def test_a_path_into_kernel_bodies_on_the_installed_torch_says_why_it_stops(installed_index):
+    """The package ships headers, not kernel bodies: the walk reaches the kernel and says so."""
+    with pytest.raises(NotFound) as e:
+        cq.path(installed_index, "torch.nn.modules.normalization.LayerNorm.forward", "layer_norm_cpu")
+    assert "at::native::layer_norm_symint" in e.value.hint and "checkout" in e.value.hint
+
+
+@pytest.mark.parametrize("written, op", [("at::convolution_symint", "aten::convolution"),
+                                         ("at::add_out", "aten::add.out"), ("at::mm", "aten::mm"),
+                                         ("at::isComplexType", None), ("at::native::add_out", None),
+                                         ("c10::irange", None)])
+def test_a_call_of_the_cpp_api_names_its_operator(installed_index, written, op):
+    assert cq.op_of_cpp_api(installed_index, written) == op

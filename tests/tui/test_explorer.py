@@ -452,13 +452,17 @@ async def test_foreign_sqlite_file_is_refused(tmp_path):
         assert "not a torchatlas index" in app.screen.message
 
 
+def _writable_copy(db, to):
+    """A copy of the shared index to change, and a connection to it."""
+    shutil.copy(db, to)
+    os.chmod(to, stat.S_IRUSR | stat.S_IWUSR)
+    return to, sqlite3.connect(to)
+
+
 @async_test
 async def test_an_index_another_resolver_built_is_said(installed_db, tmp_path):
     from torchatlas.explorer.app import ExplorerApp
-    db = tmp_path / "stale.sqlite"
-    shutil.copy(installed_db, db)
-    os.chmod(db, stat.S_IRUSR | stat.S_IWUSR)
-    con = sqlite3.connect(db)
+    db, con = _writable_copy(installed_db, tmp_path / "stale.sqlite")
     con.execute("UPDATE meta SET value = 'another' WHERE key = 'linker_code'")
     con.commit()
     con.close()
@@ -476,10 +480,7 @@ async def test_an_index_another_resolver_built_is_said(installed_db, tmp_path):
 @async_test
 async def test_vanished_source_is_said(installed_db, tmp_path):
     from torchatlas.explorer.app import ExplorerApp
-    db = tmp_path / "moved.sqlite"
-    shutil.copy(installed_db, db)
-    os.chmod(db, stat.S_IRUSR | stat.S_IWUSR)
-    con = sqlite3.connect(db)
+    db, con = _writable_copy(installed_db, tmp_path / "moved.sqlite")
     src = json.loads(con.execute("SELECT value FROM meta WHERE key = 'source'").fetchone()[0])
     src["root"] = str(tmp_path / "gone")
     con.execute("UPDATE meta SET value = ? WHERE key = 'source'", (json.dumps(src),))
