@@ -696,6 +696,10 @@ class SymbolView(CodeTabsView):
         self.query_one("#callers-list", LinkList).set_items(_ref_items(uses.callers, "no calls in the index"))
         items: list[Item] = []
         for ref, where in uses.callees:
+            if ref.operator:  # the generated at:: API: the operator is what a learner follows
+                items.append(Item(A(f"  {ref.name}  ", ("-> operator " + ref.operator, "dim")),
+                                  Target("op", ref.operator)))
+                continue
             p, line = split_location(where)
             tgt = Target("symbol", ref.name, p, line) if where else data.target_of_location(ref.location)
             items.append(Item(A(f"  {ref.name}  ", (("-> " + where) if where else "(no definition in the index)",

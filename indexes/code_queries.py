@@ -47,6 +47,9 @@ class Ref:
     status: str = ""
     targets: tuple[str, ...] = ()  # resolved: one; candidate: ranked, best first
     why: tuple[str, ...] = ()  # one reason per target, or one overall
+    # callees only: the aten operator a call of the at:: C++ API reaches (`at::convolution_symint`:
+    # aten::convolution): torchgen generates that API, so a source tree has no definition of it
+    operator: str = ""
 
 
 # -- find -----------------------------------------------------------------------------------------
@@ -397,7 +400,8 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
             whys = tuple(w or "" for _s, _t, w in answers)
             where = _location_of(index, targets[0], d.lang, nargs_of[(name, path, line, kind)]) \
                 if status == "resolved" and targets else None
-            out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call", status, targets, whys), where))
+            op = (op_of_cpp_api(index, name) or "") if d.lang == "cpp" else ""
+            out.append((Ref(name, f"{path}:{line}", d.qualname, kind or "call", status, targets, whys, op), where))
     return out
 
 

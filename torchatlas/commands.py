@@ -516,6 +516,9 @@ def _wanted(r, symbol: str) -> str:
 
 def _answer(r, where: str | None) -> str:
     """A callee's resolution, for a person: the target, the candidates with why, or the status."""
+    if r.operator:  # a call of the generated at:: API: what it reaches is an operator
+        at = f"; declared at {where}" if where else ""
+        return f"-> operator {r.operator} (torchgen's C++ API for it{at}: `torchatlas dispatch {r.operator}`)"
     if r.status == "resolved" and r.targets:
         return f"-> {r.targets[0]}" + (f" ({where})" if where else f" ({r.why[0]})" if r.why and r.why[0] else "")
     if r.status == "candidate":

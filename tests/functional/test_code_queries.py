@@ -90,6 +90,17 @@ def test_path_follows_composite_kernels_into_the_operators_they_call(tree):
         cq.path(idx, "torch.nn.functional.conv2d", "slow_conv2d_forward_cpu", max_depth=8)
 
 
+def test_callees_name_the_operator_a_call_of_the_cpp_api_reaches(tree):
+    idx, db, root = tree
+    by_name = {r.name: r for r, _ in cq.callees(idx, "at::native::conv2d_symint")}
+    assert by_name["at::convolution_symint"].operator == "aten::convolution"
+    assert by_name["batchify"].operator == "" and by_name["batchify"].status == "resolved"
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "callees", "at::native::layer_norm_symint",
+                           "--source", str(root), "--db", str(db)], capture_output=True, text=True, timeout=120)
+    line = next(ln for ln in proc.stdout.splitlines() if "at::native_layer_norm_symint" in ln)
+    assert "-> operator aten::native_layer_norm" in line, proc.stdout
+
+
 def test_trace_torch_mul_reaches_the_loop(tree):
     idx, _, root = tree
     op, steps = trace(idx, "torch.mul", key="CPU")

@@ -187,6 +187,25 @@ async def test_symbol_view_loads_refs_callers_callees(make_app):
 
 
 @async_test
+async def test_a_kernel_s_call_of_the_cpp_api_leads_to_its_operator(make_app):
+    """at::zeros in a CUDA kernel template: torchgen's C++ API, so the callee is the operator."""
+    app = make_app(start="at::native::batch_norm_stats_channels_last_cuda_template")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _view(app) == "SymbolView"
+        await wait_for(pilot, lambda: len(app.view.query_one("#callees-list").items) > 1)
+        items = app.view.query_one("#callees-list").items
+        zeros = [i for i, it in enumerate(items) if it.target == Target("op", "aten::zeros")]
+        assert zeros, [it.target for it in items]
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.focused is app.view.query_one("#callees-list"))
+        app.view.query_one("#callees-list").highlighted = zeros[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert _view(app) == "OpView" and app.view.target.name == "aten::zeros"
+
+
+@async_test
 async def test_file_view_lists_symbols_and_imports(make_app):
     app = make_app(start="torch/nn/functional.py")
     async with app.run_test(size=SIZE) as pilot:
