@@ -313,7 +313,11 @@ def all_link_answers(index: Index):
 def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:
     """Every use that the link step resolved to `symbol` (calls and mentions), the candidates marked
     `status="candidate"`, then its registrations. A symbol with no definition in the index (a macro
-    argument, a stub) is matched by name as written, with status "" (not linked)."""
+    argument, a stub) is matched by name as written, with status "" (not linked). An operator
+    (`aten::layer_norm`) has no definition: its uses are the calls of its Python bindings and of
+    torchgen's C++ API for it (`operator_refs`)."""
+    if symbol.startswith("aten::") and (index.op(symbol) is not None or index.ops_named(symbol[len("aten::"):])):
+        return operator_refs(index, symbol, limit, calls_only)
     targets = _link_targets(index, symbol)
     out: list[Ref] = []
     seen: set[int] = set()
@@ -337,6 +341,71 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
                 "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
             out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
     return out[:limit]
+
+
+def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:
+    """The uses of operator `op`: Python references resolved to one of its Python entry points
+    (`torch.layer_norm`, `F.layer_norm`, a Tensor method), C++ calls of the at:: API torchgen generates
+    for it (`at::layer_norm`, `at::layer_norm_symint`, `_out`/`_outf`), then its registrations.
+    `aten::add` (a name without its overload, which no operator has) means every overload. One
+    at:: function serves every overload of a name and C++ picks by argument types, so for one
+    overload of several the C++ calls are candidates."""
+    name, _, overload = op[len("aten::"):].partition(".")
+    family = index.op(op) is None  # aten::add: every overload of add
+    ops = [op] if not family else index.ops_named(name)
+    marks = ",".join("?" * len(ops))
+    bindings = [b for (b,) in index._con.execute(
+        "SELECT DISTINCT b.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
+        f"JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND o.name IN ({marks})", ops)]
+    out: list[Ref] = []
+    seen: set[int] = set()
+    for binding in sorted(bindings):
+        bound = 1 if family else sum(_is_out(o) == _is_out(op) for (o,) in index._con.execute(
+            "SELECT DISTINCT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
+            "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ?", (binding,)))
+        for written, path, line, scope, kind, code, _t, _why, rid in index._con.execute(_LINKED, (binding, limit * 2)):
+            if rid in seen or (calls_only and (kind or "call") != "call"):
+                continue
+            seen.add(rid)
+            status, why = LINK_STATUSES[code], f"{binding}: a Python entry point of {op}"
+            if bound > 1 and status == "resolved":  # torch.add: its argument parser picks the overload
+                status, why = "candidate", f"{binding} binds {bound} overloads: its argument parser picks one by the arguments"
+            out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, (op,), (why,), op))
+    overloads = index.ops_named(name)
+    api = (name, f"{name}_symint", f"{name}_out", f"{name}_outf", f"{name}_symint_out")
+    for written, path, line, scope, kind in index._con.execute(
+            "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
+            f"WHERE r.base IN ({','.join('?' * len(api))}) AND r.name LIKE 'at::%' ORDER BY f.path, r.line",
+            api):
+        reached = op_of_cpp_api(index, written)
+        if reached is None or reached.partition(".")[0] != f"aten::{name}" or \
+                (calls_only and (kind or "call") != "call"):
+            continue
+        # at::add serves add.Tensor and add.Scalar alike; at::add_out the out= overloads
+        served = [o for o in overloads if _is_out(o) == written.removesuffix("_symint").endswith(("_out", "_outf"))]
+        if family:
+            status, why = "resolved", f"torchgen's C++ API of {op}"
+        elif op not in served:
+            continue
+        elif len(served) == 1:
+            status, why = "resolved", f"torchgen's C++ API of {op}"
+        else:
+            status, why = "candidate", (f"{written} serves {len(served)} overloads of aten::{name}: C++ picks "
+                                        "one by the argument types")
+        out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, (op,), (why,), op))
+    out.sort(key=lambda r: (r.status != "resolved", location_noise(r.location), _loc_key(r.location)))
+    if not calls_only:
+        for kind, reg, path, line in index._con.execute(
+                "SELECT r.kind, r.name, f.path, r.line FROM code_regs r JOIN files f ON f.id = r.file_id "
+                "WHERE r.name IN (?, ?) LIMIT 200", (name, op[len("aten::"):])):
+            out.append(Ref(f"{kind}({reg})", f"{path}:{line}", "", "registration"))
+    return out[:limit]
+
+
+def _is_out(op: str) -> bool:
+    """aten::add.out, aten::add.Scalar_out: an overload that writes into `out=`."""
+    overload = op.partition(".")[2]
+    return overload == "out" or overload.endswith("_out")
 
 
 def _loc_key(location: str) -> tuple[str, int]:

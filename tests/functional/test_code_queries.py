@@ -99,6 +99,13 @@ def test_callees_name_the_operator_a_call_of_the_cpp_api_reaches(tree):
                            "--source", str(root), "--db", str(db)], capture_output=True, text=True, timeout=120)
     line = next(ln for ln in proc.stdout.splitlines() if "at::native_layer_norm_symint" in ln)
     assert "-> operator aten::native_layer_norm" in line, proc.stdout
+    # and the other way: C++ callers of the operator, through the API torchgen generates for it
+    callers = cq.callers(idx, "aten::native_layer_norm")
+    assert any(r.scope == "at::native::layer_norm_symint" and r.name == "at::native_layer_norm_symint"
+               and r.status == "resolved" for r in callers), callers
+    for r in callers:
+        if r.location.endswith((".cpp", ".h")) or ".cpp:" in r.location or ".h:" in r.location:
+            assert r.name in _line(root, r.location) or r.name.split("::")[-1] in _line(root, r.location), r
 
 
 def test_trace_torch_mul_reaches_the_loop(tree):

@@ -51,3 +51,22 @@ def test_a_path_into_kernel_bodies_on_the_installed_torch_says_why_it_stops(inst
                                          ("c10::irange", None)])
 def test_a_call_of_the_cpp_api_names_its_operator(installed_index, written, op):
     assert cq.op_of_cpp_api(installed_index, written) == op
+
+
+def test_callers_of_an_operator_are_the_calls_of_its_entry_points(installed_index):
+    """An operator has no definition: its callers call one of its Python entry points (or, in C++,
+    torchgen's at:: API for it); where one entry point serves several overloads, a call is a candidate."""
+    callers = cq.callers(installed_index, "aten::layer_norm")
+    by_scope = {r.scope: r for r in callers}
+    call = by_scope["torch.nn.functional.layer_norm"]
+    assert (call.name, call.status, call.targets, call.operator) == (
+        "torch.layer_norm", "resolved", ("aten::layer_norm",), "aten::layer_norm")
+    assert "torch.layer_norm" in call.why[0]
+    assert not any(r.scope.startswith("torch.onnx") for r in callers)  # an ONNX symbolic's own layer_norm
+    one = [r for r in cq.callers(installed_index, "aten::sum.dim_IntList") if r.name == "torch.sum"]
+    assert one and all(r.status == "candidate" and "overloads" in r.why[0] for r in one)  # torch.sum(x), sum(x, 1)
+    every = [r for r in cq.callers(installed_index, "aten::sum") if r.name == "torch.sum"]
+    assert {r.location for r in every} == {r.location for r in one}  # aten::sum, the overload without a name
+    assert all(r.status == "candidate" for r in every)
+    family = [r for r in cq.callers(installed_index, "aten::add") if r.name == "torch.add"]  # no such overload
+    assert family and all(r.status == "resolved" for r in family)
