@@ -347,6 +347,8 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
                 view.switch_tab(pending[1])
         if isinstance(view, OpView):
             self._start_live(view)
+            self.run_worker(partial(self._load_op_callers, view, model), thread=True, group="uses", exclusive=True,
+                            exit_on_error=False)
         elif isinstance(view, SymbolView):
             self.run_worker(partial(self._load_uses, view, model), thread=True, group="uses", exclusive=True,
                             exit_on_error=False)
@@ -567,6 +569,18 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
     def _uses_arrived(self, view: SymbolView, model, uses, err: str) -> None:
         if view.model is model:
             view.set_uses(uses, err)
+
+    def _load_op_callers(self, view: OpView, model) -> None:
+        try:
+            found, err = data.operator_callers(self.atlas, model.op), ""
+        except Exception as e:  # noqa: BLE001
+            found, err = None, f"could not read the callers: {e}"
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._op_callers_arrived, view, model, found, err)
+
+    def _op_callers_arrived(self, view: OpView, model, found, err: str) -> None:
+        if view.model is model:
+            view.set_callers(found, err)
 
     # -- actions on the current view ---------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:

@@ -709,6 +709,11 @@ def symbol_uses(atlas: Atlas, qualname: str) -> Uses:
     return Uses(refs=r, callers=c, callees=ce)
 
 
+def operator_callers(atlas: Atlas, op: str) -> list[Ref]:
+    """Who calls an operator: the calls of its Python entry points and of its C++ API."""
+    return callers(atlas.index(), op, limit=300)
+
+
 @dataclass
 class FileModel:
     target: Target

@@ -329,6 +329,8 @@ class OpView(View):
                 yield CodeView(id="yaml-code")
             with TabPane("5 Generated", id="generated"):
                 yield LinkList(id="generated-list")
+            with TabPane("6 Callers", id="callers"):
+                yield LinkList(id="op-callers-list")
 
     COLUMNS = (("KEY", "key"), ("KIND", "kind"), ("LIVE", "live"), ("KERNEL", "kernel"), ("REGISTERED IN", "reg"))
 
@@ -362,6 +364,8 @@ class OpView(View):
         self.query_one("#generated-list", LinkList).set_items(self._generated())
         self._label("autograd", f"Autograd ({len(model.derivatives)})")
         self._label("generated", f"Generated ({len(model.generated)})")
+        self._label("callers", "Callers")  # read after the view is shown (set_callers)
+        self.query_one("#op-callers-list", LinkList).set_items([Item(M("[dim]reading the callers ...[/]"))])
         y = model.yaml
         code = self.query_one("#yaml-code", CodeView)
         if y is not None:
@@ -375,6 +379,15 @@ class OpView(View):
             tc.active = "dispatch"
 
     # header ---------------------------------------------------------------------------------------
+    def set_callers(self, callers: list | None, error: str = "") -> None:
+        """The calls of the operator's Python entry points and of its C++ API (code_queries.operator_refs)."""
+        if callers is None:
+            self.query_one("#op-callers-list", LinkList).set_items([Item(M("[$warning]$e[/]", e=error))])
+            return
+        self._label("callers", f"Callers ({len(callers)}{'+' if len(callers) >= 300 else ''})")
+        self.query_one("#op-callers-list", LinkList).set_items(
+            _ref_items(callers, "no calls of its Python entry points or its C++ API in the index"))
+
     def _title(self) -> Content:
         m = self.model
         rec = m.rec

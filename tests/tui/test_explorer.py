@@ -206,6 +206,26 @@ async def test_a_kernel_s_call_of_the_cpp_api_leads_to_its_operator(make_app):
 
 
 @async_test
+async def test_an_operator_s_callers_tab_lists_the_calls_of_its_entry_points(make_app):
+    app = make_app(start="aten::layer_norm")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _view(app) == "OpView"
+        await pilot.press("6")
+        await wait_for(pilot, lambda: str(app.view.query_one("TabbedContent").get_tab("callers").label) != "6 Callers")
+        label = str(app.view.query_one("TabbedContent").get_tab("callers").label)
+        items = app.view.query_one("#op-callers-list").items
+        assert label == f"6 Callers ({len(items)})"
+        at = [i for i, it in enumerate(items) if it.target and it.target.path == "torch/nn/functional.py"]
+        assert at, [it.target for it in items]  # F.layer_norm's call of torch.layer_norm
+        await wait_for(pilot, lambda: app.focused is app.view.query_one("#op-callers-list"))
+        app.view.query_one("#op-callers-list").highlighted = at[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert _view(app) == "FileView" and app.view.target.path == "torch/nn/functional.py"
+
+
+@async_test
 async def test_file_view_lists_symbols_and_imports(make_app):
     app = make_app(start="torch/nn/functional.py")
     async with app.run_test(size=SIZE) as pilot:
