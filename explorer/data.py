@@ -701,7 +701,7 @@ def symbol_uses(atlas: Atlas, qualname: str) -> Uses:
     """Refs, callers and callees: the slower half of a symbol view, loaded after it is shown."""
     idx = atlas.index()
     r = refs(idx, qualname, limit=300)
-    c = [x for x in r if x.kind == "call"] if len(r) < 300 else callers(idx, qualname, limit=300)
+    c = [x for x in r if x.kind in ("call", "dispatch")] if len(r) < 300 else callers(idx, qualname, limit=300)
     try:
         ce = callees(idx, qualname)[:300]
     except NotFound:

@@ -727,8 +727,9 @@ def _ref_items(refs: list, empty: str) -> list[Item]:
     out = []
     for r in refs:
         scope = f"  in {r.scope}" if r.scope else ""
-        out.append(Item(A(f"  {r.location}  ", (r.name, "bold"), (scope, "dim")),
-                        data.target_of_location(r.location)))
+        # the dispatcher's call of a kernel: the operator's view says under which keys, and why
+        target = Target("op", r.operator) if r.kind == "dispatch" else data.target_of_location(r.location)
+        out.append(Item(A(f"  {r.location}  ", (r.name, "bold"), (scope, "dim")), target))
     return out
 
 

@@ -330,10 +330,11 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
             targets_, whys = _answers(index, rid) if status == "candidate" else ((target,), (why or "",))
             out.append(Ref(name, f"{path}:{line}", scope or "", kind or "call", status, targets_, whys))
     out.sort(key=lambda r: (r.status != "resolved", _loc_key(r.location)))
-    if not targets:
+    if not targets:  # a structured kernel's name (at::native::add_out), a stub declared by a macro, ...
         out = _refs_by_name(index, symbol, limit * 4)
         if calls_only:
             out = [r for r in out if r.kind == "call"]
+    out = dispatch_refs(index, targets or {symbol}) + out
     if not calls_only:
         base = _base(symbol)
         for kind, name, path, line in index._con.execute(
@@ -341,6 +342,35 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
                 "WHERE r.name = ? OR r.target = ? OR r.target LIKE ? LIMIT 200", (base, symbol, f"%{base}")):
             out.append(Ref(f"{kind}({name})", f"{path}:{line}", "", "registration"))
     return out[:limit]
+
+
+_STRUCTURED_IMPL = re.compile(r"(?:at::native::)?structured_(\w+)::impl\Z").match
+
+
+def dispatch_refs(index: Index, qualnames: set[str]) -> list[Ref]:
+    """A kernel's calls by the dispatcher: one Ref per operator whose dispatch entries name it (at the
+    operator's YAML entry), with the keys. A kernel is seldom called by name: without these, `callers
+    at::native::layer_norm_cpu` would say nothing calls it."""
+    out = []
+    for q in sorted(qualnames):
+        names = (q, q[len("at::native::"):]) if q.startswith("at::native::") else (q,)
+        structured = _STRUCTURED_IMPL(q)  # TORCH_IMPL_FUNC(mul_out): the dispatch entries name mul_out
+        if structured:
+            names += (structured.group(1),)
+        by_op: dict[str, list[tuple[str, str]]] = {}
+        for op, key, registered_in in index._con.execute(
+                f"SELECT op, key, registered_in FROM dispatch WHERE kernel IN ({','.join('?' * len(names))})", names):
+            by_op.setdefault(op, []).append((key, registered_in or ""))
+        for op, entries in sorted(by_op.items()):
+            from .store import _key_order
+            keys = sorted({k for k, _ in entries}, key=_key_order)
+            where = sorted({r for _, r in entries if r})
+            rec = index.op(op) or {}
+            shown = ", ".join(keys[:4]) + (f", +{len(keys) - 4}" if len(keys) > 4 else "")
+            out.append(Ref(f"dispatch of {op} [{shown}]", rec.get("defined_at") or "", "", "dispatch", "resolved", (q,),
+                           (f"the dispatcher calls it for {op} under {', '.join(keys)}"
+                            + (f" (registered in {', '.join(where)})" if where else ""),), op))
+    return out
 
 
 def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = False) -> list[Ref]:

@@ -502,7 +502,14 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
             want = _wanted(r, args.symbol)
             i = r.targets.index(want) if want in r.targets else 0
             mark = f"  [candidate {i + 1} of {len(r.targets)}: {r.why[i] if i < len(r.why) else ''}]"
+        elif r.kind == "dispatch":
+            mark = f"  [{r.why[0]}]" if r.why else ""
+        elif not r.status and r.kind != "registration":  # no definition to resolve to: a match by spelling
+            mark = "  [by name]"
         print(f"{r.location:<70} {r.name}{scope}{mark}")
+    if any(not r.status and r.kind not in ("registration", "dispatch") for r in found):
+        print(f"torchatlas: {args.symbol!r} has no definition in this index: [by name] uses are matched by how "
+              "they are written, not resolved", file=sys.stderr)
     return 0
 
 

@@ -108,6 +108,22 @@ def test_callees_name_the_operator_a_call_of_the_cpp_api_reaches(tree):
             assert r.name in _line(root, r.location) or r.name.split("::")[-1] in _line(root, r.location), r
 
 
+def test_a_kernel_s_callers_include_the_dispatcher(tree):
+    """Kernels are called by the dispatcher, seldom by name: callers says for which operator and keys."""
+    idx, db, root = tree
+    calls = cq.callers(idx, "at::native::layer_norm_cpu")
+    first = calls[0]
+    assert (first.kind, first.operator, first.status) == ("dispatch", "aten::native_layer_norm", "resolved")
+    assert "CPU" in first.name and "RegisterCPU.cpp" in first.why[0]
+    assert "- func: native_layer_norm(" in _line(root, first.location)
+    ops = {r.operator for r in cq.callers(idx, "TORCH_IMPL_FUNC(mul_out)") if r.kind == "dispatch"}
+    assert {"aten::mul.Tensor", "aten::mul.out", "aten::mul_.Tensor"} <= ops
+    # a name with no definition (a structured kernel's) is matched by spelling, and said to be
+    proc = subprocess.run([sys.executable, "-m", "torchatlas.cli", "callers", "at::native::add_out", "--source",
+                           str(root), "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "[by name]" in proc.stdout and "matched by how they are written" in proc.stderr
+
+
 def test_trace_torch_mul_reaches_the_loop(tree):
     idx, _, root = tree
     op, steps = trace(idx, "torch.mul", key="CPU")

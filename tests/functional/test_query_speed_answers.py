@@ -70,3 +70,8 @@ def test_callers_of_an_operator_are_the_calls_of_its_entry_points(installed_inde
     assert all(r.status == "candidate" for r in every)
     family = [r for r in cq.callers(installed_index, "aten::add") if r.name == "torch.add"]  # no such overload
     assert family and all(r.status == "resolved" for r in family)
+
+
+def test_an_installed_kernel_s_caller_is_the_dispatcher(installed_index):
+    calls = cq.callers(installed_index, "layer_norm_cpu")
+    assert [(r.kind, r.operator) for r in calls] == [("dispatch", "aten::native_layer_norm")]

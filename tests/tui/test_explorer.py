@@ -226,6 +226,24 @@ async def test_an_operator_s_callers_tab_lists_the_calls_of_its_entry_points(mak
 
 
 @async_test
+async def test_a_kernel_s_callers_lead_to_the_operator_that_dispatches_to_it(make_app):
+    app = make_app(start="torch._meta_registrations.meta_mm")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert _view(app) == "SymbolView"
+        await wait_for(pilot, lambda: any(it.target and it.target.kind == "op"
+                                          for it in app.view.query_one("#callers-list").items))
+        items = app.view.query_one("#callers-list").items
+        mm = next(i for i, it in enumerate(items) if it.target == Target("op", "aten::mm"))
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.focused is app.view.query_one("#callers-list"))
+        app.view.query_one("#callers-list").highlighted = mm
+        await pilot.press("enter")
+        await settle(pilot)
+        assert _view(app) == "OpView" and app.view.target.name == "aten::mm"
+
+
+@async_test
 async def test_file_view_lists_symbols_and_imports(make_app):
     app = make_app(start="torch/nn/functional.py")
     async with app.run_test(size=SIZE) as pilot:
