@@ -45,9 +45,11 @@ def tree_with_calls(tmp_path: Path) -> Path:
 
 
 def answers(db: Path) -> list:
+    """Every reference with its answer, by place (a rebuild numbers the references anew: parallel
+    parse workers finish in any order)."""
     idx = Index(db)
     try:
-        return [ref for _rid, ref in all_link_answers(idx)]
+        return sorted((ref for _rid, ref in all_link_answers(idx)), key=lambda r: (r.location, r.name, r.kind))
     finally:
         idx.close()
 
