@@ -186,6 +186,15 @@ async def test_symbol_view_loads_refs_callers_callees(make_app):
         assert _view(app) == "FileView"
 
 
+async def _follow(pilot, app, tab: str, list_id: str, index: int) -> None:
+    """Switch to tab `tab` (its number key), highlight item `index` of `list_id`, and follow it."""
+    await pilot.press(tab)
+    await wait_for(pilot, lambda: app.focused is app.view.query_one(list_id))
+    app.view.query_one(list_id).highlighted = index
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 @async_test
 async def test_a_kernel_s_call_of_the_cpp_api_leads_to_its_operator(make_app):
     """at::zeros in a CUDA kernel template: torchgen's C++ API, so the callee is the operator."""
@@ -197,11 +206,7 @@ async def test_a_kernel_s_call_of_the_cpp_api_leads_to_its_operator(make_app):
         items = app.view.query_one("#callees-list").items
         zeros = [i for i, it in enumerate(items) if it.target == Target("op", "aten::zeros")]
         assert zeros, [it.target for it in items]
-        await pilot.press("4")
-        await wait_for(pilot, lambda: app.focused is app.view.query_one("#callees-list"))
-        app.view.query_one("#callees-list").highlighted = zeros[0]
-        await pilot.press("enter")
-        await settle(pilot)
+        await _follow(pilot, app, "4", "#callees-list", zeros[0])
         assert _view(app) == "OpView" and app.view.target.name == "aten::zeros"
 
 
@@ -218,10 +223,7 @@ async def test_an_operator_s_callers_tab_lists_the_calls_of_its_entry_points(mak
         assert label == f"6 Callers ({len(items)})"
         at = [i for i, it in enumerate(items) if it.target and it.target.path == "torch/nn/functional.py"]
         assert at, [it.target for it in items]  # F.layer_norm's call of torch.layer_norm
-        await wait_for(pilot, lambda: app.focused is app.view.query_one("#op-callers-list"))
-        app.view.query_one("#op-callers-list").highlighted = at[0]
-        await pilot.press("enter")
-        await settle(pilot)
+        await _follow(pilot, app, "6", "#op-callers-list", at[0])
         assert _view(app) == "FileView" and app.view.target.path == "torch/nn/functional.py"
 
 
@@ -235,11 +237,7 @@ async def test_a_kernel_s_callers_lead_to_the_operator_that_dispatches_to_it(mak
                                           for it in app.view.query_one("#callers-list").items))
         items = app.view.query_one("#callers-list").items
         mm = next(i for i, it in enumerate(items) if it.target == Target("op", "aten::mm"))
-        await pilot.press("3")
-        await wait_for(pilot, lambda: app.focused is app.view.query_one("#callers-list"))
-        app.view.query_one("#callers-list").highlighted = mm
-        await pilot.press("enter")
-        await settle(pilot)
+        await _follow(pilot, app, "3", "#callers-list", mm)
         assert _view(app) == "OpView" and app.view.target.name == "aten::mm"
 
 
