@@ -43,6 +43,8 @@ INSTALLED = [
     ["callers", "torch.nn.functional.layer_nrom"],
     ["op", "aten::add.Tensr"],
     ["path", "torch.add", "add_kernel"],
+    ["callers", "aten::add"],  # every overload: its Python entry points' calls and at::add's
+    ["callers", "layer_norm_cpu"],  # a kernel: the dispatcher
 ]
 TREE = [
     ["callees", "at::native::conv2d_symint"],
@@ -54,6 +56,8 @@ TREE = [
     ["path", "aten::mul.Tensor", "cpu_kernel_vec"],
     ["path", "torch.nn.functional.conv2d", "slow_conv2d_forward_cpu"],  # 11 hops, 5 of them calls_op/dispatch
     ["path", "at::native::conv2d_symint", "zzqqxx"],  # no path: the widest walk (3,500 nodes)
+    ["callers", "aten::add.Tensor"],  # torch.add's calls (candidates) and at::add's
+    ["callers", "at::native::mul_out"],  # the dispatcher, for three operators
     ["refs", "TORCH_CHECK"],
     ["callers", "c10::irange"],
     ["find", "computeDispatchTableEntryWithDebg"],
