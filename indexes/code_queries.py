@@ -649,6 +649,16 @@ def _qualify(index: Index, name: str) -> str:
     return rows[0][0] if len(rows) == 1 else name
 
 
+def _meets(node: str, dst: str) -> bool:
+    """Whether a walk that reached `node` has found `dst`: the same name, or `dst` qualified less (a
+    bare name meets any node of that base name; `native::layer_norm_cpu` meets at::native::...)."""
+    if node == dst:
+        return True
+    if "::" not in dst and "." not in dst:
+        return _base(node) == dst
+    return node.endswith(("::" + dst, "." + dst))
+
+
 def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
     """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none.
 
@@ -656,7 +666,8 @@ def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int =
     is a shortest one, and among those the one through the first-ordered edges: CPU before CUDA);
     no graph library: importing networkx was most of this command's time."""
     start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else src
-    goal_names = {dst, _base(dst)}
+    if _meets(start, dst) or _meets(src, dst):
+        return []
     frontier = deque([(start, 0)])
     seen = {start}
     reached_by: dict[str, tuple[str, str]] = {}  # node -> (the node it was first reached from, edge kind)
@@ -671,7 +682,7 @@ def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int =
                 kernels.add(nxt)
             if nxt != start and nxt not in reached_by:
                 reached_by[nxt] = (node, kind)
-            if nxt in goal_names or _base(nxt) == _base(dst) and ("::" not in dst or nxt.endswith(dst)):
+            if _meets(nxt, dst):
                 found = nxt
                 break
             if nxt not in seen:

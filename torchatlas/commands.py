@@ -480,6 +480,9 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     from torchatlas.indexes.errors import NotFound
     index = open_index(args)
     _require_code(index)
+    if args.symbol.startswith("aten::"):  # an operator: a typo gets operators to choose from
+        from torchatlas.indexes.queries import resolve_ops
+        resolve_ops(index, args.symbol)
     found = (callers if only_calls else refs)(index, args.symbol, limit=args.limit)
     if found and not args.json:
         _say_candidates(index, args.symbol)
@@ -580,6 +583,9 @@ def cmd_path(args: argparse.Namespace) -> int:
     hops = path(index, args.src, args.dst, max_depth=args.max_depth)
     if args.json:
         print(json.dumps([{"from": a, "edge": k, "to": b} for a, k, b in hops], indent=2))
+        return 0
+    if not hops:
+        print(f"{args.src}  (FROM is TO: no hop)")
         return 0
     print(hops[0][0])
     for _a, kind, b in hops:

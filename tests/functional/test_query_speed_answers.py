@@ -75,3 +75,21 @@ def test_callers_of_an_operator_are_the_calls_of_its_entry_points(installed_inde
 def test_an_installed_kernel_s_caller_is_the_dispatcher(installed_index):
     calls = cq.callers(installed_index, "layer_norm_cpu")
     assert [(r.kind, r.operator) for r in calls] == [("dispatch", "aten::native_layer_norm")]
+
+
+def test_a_qualified_destination_is_met_only_by_that_name(installed_index):
+    """`path torch.add torch.add` is no hop; a dotted TO is not any node of the same base name."""
+    assert cq.path(installed_index, "torch.add", "torch.add") == []
+    hops = cq.path(installed_index, "torch.add", "torch._refs.add")
+    assert hops[-1][2] == "torch._refs.add"
+    with pytest.raises(NotFound):
+        cq.path(installed_index, "torch.add", "torch.zzqq.add", max_depth=4)
+    hops = cq.path(installed_index, "torch.add", "ufunc_add_CPU")  # a bare name: any node of that base name
+    assert hops[-1] == ("aten::add.Tensor", "dispatches_to[CPU]", "at::native::ufunc_add_CPU")
+
+
+def test_callers_of_an_unknown_operator_suggest_operators(installed_db, capsys):
+    from torchatlas.cli import main
+    assert main(["callers", "aten::add.Tensr", "--db", str(installed_db)]) == 1
+    err = capsys.readouterr().err
+    assert "no operator named 'aten::add.Tensr'" in err and "aten::add.Tensor" in err
