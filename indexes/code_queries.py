@@ -234,10 +234,21 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
 
 
 def require_symbol(index: Index, text: str) -> list[Hit]:
+    """The definitions `text` names; NotFound says what it is instead when it is an operator or a C
+    binding (neither has a body in the code index), else suggests names."""
     hits = resolve_symbol(index, text)
     if not hits:
-        raise NotFound(f"no definition named {text!r} in this index",
-                       [h.qualname for h in find(index, text.split("::")[-1].split(".")[-1], limit=5)])
+        from .queries import ops_bound_to
+        if text.startswith("aten::") and (index.op(text) or index.ops_named(text[len("aten::"):])):
+            raise NotFound(f"{text} is an operator, not a definition: what runs is the kernel its dispatch "
+                           "table names for each key",
+                           hint=f"torchatlas dispatch {text} lists them; torchatlas trace {text} walks to one")
+        bound = ops_bound_to(index, text)
+        if bound:
+            raise NotFound(f"{text} is a C function bound to {', '.join(sorted(bound)[:3])}: it has no Python body",
+                           hint=f"torchatlas trace {text} follows it into C++; torchatlas callers {text} lists its calls")
+        names = dict.fromkeys(h.qualname for h in find(index, text.split("::")[-1].split(".")[-1], limit=12))
+        raise NotFound(f"no definition named {text!r} in this index", [n for n in names if n != text][:5])
     return hits
 
 

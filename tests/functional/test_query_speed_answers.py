@@ -93,3 +93,18 @@ def test_callers_of_an_unknown_operator_suggest_operators(installed_db, capsys):
     assert main(["callers", "aten::add.Tensr", "--db", str(installed_db)]) == 1
     err = capsys.readouterr().err
     assert "no operator named 'aten::add.Tensr'" in err and "aten::add.Tensor" in err
+
+
+@pytest.mark.parametrize("symbol, says", [("aten::add.Tensor", "is an operator, not a definition"),
+                                          ("aten::add", "is an operator, not a definition"),
+                                          ("torch.add", "is a C function bound to aten::add.Tensor")])
+def test_callees_of_what_has_no_body_say_what_it_is(installed_index, symbol, says):
+    with pytest.raises(NotFound) as e:
+        cq.callees(installed_index, symbol)
+    assert says in e.value.message and "torchatlas trace" in e.value.hint
+
+
+def test_did_you_mean_names_each_definition_once(installed_index):
+    with pytest.raises(NotFound) as e:
+        cq.callees(installed_index, "aten::zzqq.Tensor")
+    assert e.value.suggestions and len(e.value.suggestions) == len(set(e.value.suggestions))
