@@ -102,12 +102,16 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
                 continue
             # LIKE ignores case: `addd` in `getPointWiseAddDescriptor` ranks after a typo's fix
             r = 4 if rank == 2 and q not in (qual or "") and q not in name else rank
-            if rank == 2 and kind == "variable":
+            if r == 2 and kind == "variable":
                 r = 3.5  # `addd` in a local `paddded_ratio` comes after `add`, the typo's fix
             add(r, Hit(kind, name, qual, f"{path}:{line}", lang, sig or ""))
         if len(hits) >= limit * 3 and rank >= 1:
             break
     # public aliases: torch.nn.Module.__call__ is defined as torch.nn.modules.module.Module.__call__
+    if "." in q and "::" not in q and not any(s[0] == 0 and h.kind != "operator" for s, h in hits.values()):
+        real = reexported(index, q)  # where the package's own imports take the name, when they do
+        for h in resolve_symbol(index, real) if real else ():
+            add(0, h)
     if "." in q and "::" not in q and not any(h.kind != "operator" for _s, h in hits.values()):
         matches = _alias_matches(index, q)
         best = _in_order(q.split("."), matches[0].qualname.split(".")) if matches else 0
@@ -172,6 +176,41 @@ def _fuzzy(index: Index, q: str, op_q: str) -> list[tuple[float, Hit]]:
     return out
 
 
+def _module_file(index: Index, module: str) -> int | None:
+    """The file id of a Python module (`torch.nn` -> torch/nn/__init__.py), or None."""
+    base = module.replace(".", "/")
+    row = index._con.execute("SELECT id FROM files WHERE path IN (?, ?) ORDER BY path LIMIT 1",
+                             (base + "/__init__.py", base + ".py")).fetchone()
+    return row[0] if row else None
+
+
+def reexported(index: Index, dotted: str, depth: int = 6) -> str | None:
+    """The qualname a public dotted name stands for, following the package's module-level imports
+    as Python does: `torch.nn.Linear` -> torch/nn/__init__.py's `from .modules import *` ->
+    torch/nn/modules/__init__.py's `from .linear import Linear` -> torch.nn.modules.linear.Linear.
+    None when the imports do not lead to a definition (the caller then matches by shape)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
+        fid = _module_file(index, ".".join(parts[:cut]))
+        if fid is None:
+            continue
+        name, rest = parts[cut], parts[cut + 1:]
+        row = index._con.execute("SELECT target FROM includes WHERE file_id = ? AND alias = ? AND "
+                                 "(scope IS NULL OR scope = '') ORDER BY line DESC LIMIT 1", (fid, name)).fetchone()
+        targets = [row[0]] if row else [t[:-2] + "." + name for (t,) in index._con.execute(
+            "SELECT target FROM includes WHERE file_id = ? AND alias = '*' AND (scope IS NULL OR scope = '')", (fid,))]
+        for target in targets:
+            full = ".".join([target] + rest)
+            if index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (full,)).fetchone():
+                return full
+            if depth > 0 and full != dotted:
+                found = reexported(index, full, depth - 1)
+                if found:
+                    return found
+        return None
+    return None
+
+
 def _alias_matches(index: Index, dotted: str) -> list[Hit]:
     """Definitions a public dotted name may stand for: same first component, same last two."""
     parts = dotted.split(".")
@@ -228,7 +267,10 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
     hits = [Hit(k, n, q, f"{p}:{line}", lang, sig or "") for k, n, q, p, line, lang, sig in rows]
     dotted = "." in t and "::" not in t  # a Python name: never answer it with C++ of the same base name
     if dotted:
-        hits = [h for h in hits if h.lang == "python"] or _alias_matches(index, t)
+        hits = [h for h in hits if h.lang == "python"]
+        if not hits:  # a public name (torch.nn.Linear): where the package's imports take it, else by shape
+            real = reexported(index, t)
+            hits = resolve_symbol(index, real) if real else _alias_matches(index, t)
     hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), location_noise(h.location), h.location))
     return hits
 
@@ -265,7 +307,7 @@ def _link_targets(index: Index, symbol: str) -> set[str]:
     """The qualnames (and, for Python, the C binding name) that references to `symbol` resolve to."""
     hits = resolve_symbol(index, symbol)
     targets = {h.qualname for h in hits if h.qualname}
-    if not hits and "." in symbol and "::" not in symbol:
+    if "." in symbol and "::" not in symbol:  # a C binding (torch.add): calls resolve to its name
         row = index._con.execute("SELECT 1 FROM nodes WHERE kind = 'python_binding' AND name = ? LIMIT 1",
                                  (symbol,)).fetchone()
         if row:
@@ -479,6 +521,12 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     """What the definition(s) of `symbol` call, each with the link step's answer in the Ref (status,
     targets, why) and where the target is defined when it is resolved to a definition."""
     defs = require_symbol(index, symbol)
+    if all(d.location.split(":", 1)[0].endswith(".pyi") for d in defs):  # torch.add: declared, in C
+        from .queries import ops_bound_to
+        bound = ops_bound_to(index, symbol) or ops_bound_to(index, defs[0].qualname)
+        what = f"bound to {', '.join(sorted(bound)[:3])}" if bound else "implemented in C++"
+        raise NotFound(f"{symbol} is a C function ({what}): {defs[0].location} only declares it",
+                       hint=f"torchatlas trace {symbol} follows it into C++; torchatlas callers {symbol} lists its calls")
     out = []
     seen = set()
     for d in defs[:5]:

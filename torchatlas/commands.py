@@ -489,7 +489,8 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     if not found:
         from torchatlas.indexes.code_queries import find
         what = f"no {'callers' if only_calls else 'references'} of {args.symbol!r}"
-        suggestions = [h.qualname for h in find(index, args.symbol, limit=5) if h.qualname != args.symbol]
+        suggestions = [q for q in dict.fromkeys(h.qualname for h in find(index, args.symbol, limit=10))
+                       if q != args.symbol][:5]
         if index.source.layout == "package":
             raise NotFound(what + " in this index", hint="the installed package ships headers and Python, not .cpp "
                            "files: index a checkout (torchatlas index PATH) to see uses in C++ sources"

@@ -97,7 +97,7 @@ def test_callers_of_an_unknown_operator_suggest_operators(installed_db, capsys):
 
 @pytest.mark.parametrize("symbol, says", [("aten::add.Tensor", "is an operator, not a definition"),
                                           ("aten::add", "is an operator, not a definition"),
-                                          ("torch.add", "is a C function bound to aten::add.Tensor")])
+                                          ("torch.add", "is a C function (bound to aten::add.Tensor")])
 def test_callees_of_what_has_no_body_say_what_it_is(installed_index, symbol, says):
     with pytest.raises(NotFound) as e:
         cq.callees(installed_index, symbol)
@@ -108,3 +108,23 @@ def test_did_you_mean_names_each_definition_once(installed_index):
     with pytest.raises(NotFound) as e:
         cq.callees(installed_index, "aten::zzqq.Tensor")
     assert e.value.suggestions and len(e.value.suggestions) == len(set(e.value.suggestions))
+
+
+@pytest.mark.parametrize("public, real", [
+    ("torch.nn.Linear", "torch.nn.modules.linear.Linear"),  # from .modules import *, then from .linear import Linear
+    ("torch.nn.Linear.forward", "torch.nn.modules.linear.Linear.forward"),
+    ("torch.optim.Adam.step", "torch.optim.adam.Adam.step"),
+    ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"),
+    ("torch.nn.zzqq", None)])
+def test_a_public_name_is_followed_through_the_package_s_imports(installed_index, public, real):
+    assert cq.reexported(installed_index, public) == real
+    if real:
+        assert [h.qualname for h in cq.resolve_symbol(installed_index, public)] == [real]
+        assert cq.find(installed_index, public)[0].qualname == real
+
+
+def test_the_public_name_of_a_class_answers_like_its_definition(installed_index):
+    by_name = {r.name: r for r, _ in cq.callees(installed_index, "torch.nn.Linear.forward")}
+    assert by_name["F.linear"].targets == ("torch.nn.functional.linear",)
+    uses = cq.refs(installed_index, "torch.nn.Linear")
+    assert uses and all(r.status in ("resolved", "candidate") for r in uses if r.kind != "registration")
