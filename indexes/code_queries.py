@@ -17,7 +17,7 @@ from .fuzzy_names import close_names
 from .overloads import pick_overload
 from .ranking import location_noise
 from .link_model import default_answer
-from .store import LINK_STATUSES, LINKED_BY_TARGET, Index
+from .store import LINK_STATUSES, LINKED_BY_TARGET, Index, _key_order
 
 KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
              "enum": 5, "variable": 6, "file": 7}
@@ -415,7 +415,6 @@ def dispatch_refs(index: Index, qualnames: set[str]) -> list[Ref]:
                 f"SELECT op, key, registered_in FROM dispatch WHERE kernel IN ({','.join('?' * len(names))})", names):
             by_op.setdefault(op, []).append((key, registered_in or ""))
         for op, entries in sorted(by_op.items()):
-            from .store import _key_order
             keys = sorted({k for k, _ in entries}, key=_key_order)
             where = sorted({r for _, r in entries if r})
             rec = index.op(op) or {}
@@ -599,7 +598,6 @@ def _neighbours(index: Index, node: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     con = index._con
     if node.startswith("aten::"):
-        from .store import _key_order
         rows = con.execute("SELECT key, kernel FROM dispatch WHERE op = ? AND kernel IS NOT NULL", (node,)).fetchall()
         for key, kernel in sorted(rows, key=lambda r: _key_order(r[0])):
             out.append((f"dispatches_to[{key}]", qualified_kernel(kernel)))
