@@ -347,11 +347,11 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
                 view.switch_tab(pending[1])
         if isinstance(view, OpView):
             self._start_live(view)
-            self.run_worker(partial(self._load_op_callers, view, model), thread=True, group="uses", exclusive=True,
-                            exit_on_error=False)
+            self._load_after_show(view, model, partial(data.operator_callers, self.atlas, model.op), "callers",
+                                  view.set_callers)
         elif isinstance(view, SymbolView):
-            self.run_worker(partial(self._load_uses, view, model), thread=True, group="uses", exclusive=True,
-                            exit_on_error=False)
+            name = model.hit.qualname if model.hit else model.target.name
+            self._load_after_show(view, model, partial(data.symbol_uses, self.atlas, name), "uses", view.set_uses)
         self.call_after_refresh(self._record, "nav", t0)
         self.call_after_refresh(self._record, "paint", t1)
 
@@ -555,32 +555,24 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
             view.set_live(None, self.live_note)
         self.notify(message, title="live dispatcher", severity="warning", timeout=8)
 
-    # -- symbol uses -------------------------------------------------------------------------------
-    def _load_uses(self, view: SymbolView, model) -> None:
-        name = model.hit.qualname if model.hit else model.target.name
+    # -- the slower half of a view: read in a worker after the view is shown --------------------------
+    def _load_after_show(self, view, model, read, what: str, show) -> None:
+        """Run `read()` in a worker (one at a time: a newer view's cancels it) and give its result to
+        `show(result, error)` if `view` still shows `model` by then."""
+        self.run_worker(partial(self._read_for, view, model, read, what, show), thread=True, group="uses",
+                        exclusive=True, exit_on_error=False)
+
+    def _read_for(self, view, model, read, what: str, show) -> None:
         try:
-            uses = data.symbol_uses(self.atlas, name)
-            err = ""
+            got, err = read(), ""
         except Exception as e:  # noqa: BLE001
-            uses, err = None, f"could not read the uses: {e}"
+            got, err = None, f"could not read the {what}: {e}"
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._uses_arrived, view, model, uses, err)
+            self.call_from_thread(self._arrived, view, model, show, got, err)
 
-    def _uses_arrived(self, view: SymbolView, model, uses, err: str) -> None:
+    def _arrived(self, view, model, show, got, err: str) -> None:
         if view.model is model:
-            view.set_uses(uses, err)
-
-    def _load_op_callers(self, view: OpView, model) -> None:
-        try:
-            found, err = data.operator_callers(self.atlas, model.op), ""
-        except Exception as e:  # noqa: BLE001
-            found, err = None, f"could not read the callers: {e}"
-        if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._op_callers_arrived, view, model, found, err)
-
-    def _op_callers_arrived(self, view: OpView, model, found, err: str) -> None:
-        if view.model is model:
-            view.set_callers(found, err)
+            show(got, err)
 
     # -- actions on the current view ---------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:

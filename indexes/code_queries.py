@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from .errors import NotFound
 from .fuzzy_names import close_names
 from .overloads import pick_overload
+from .queries import main_overload_first, ops_bound_to
 from .ranking import location_noise
 from .link_model import default_answer
 from .store import LINK_STATUSES, LINKED_BY_TARGET, Index, _key_order
@@ -280,18 +281,35 @@ def require_symbol(index: Index, text: str) -> list[Hit]:
     binding (neither has a body in the code index), else suggests names."""
     hits = resolve_symbol(index, text)
     if not hits:
-        from .queries import ops_bound_to
-        if text.startswith("aten::") and (index.op(text) or index.ops_named(text[len("aten::"):])):
+        if is_operator(index, text):
             raise NotFound(f"{text} is an operator, not a definition: what runs is the kernel its dispatch "
                            "table names for each key",
                            hint=f"torchatlas dispatch {text} lists them; torchatlas trace {text} walks to one")
         bound = ops_bound_to(index, text)
         if bound:
-            raise NotFound(f"{text} is a C function bound to {', '.join(sorted(bound)[:3])}: it has no Python body",
-                           hint=f"torchatlas trace {text} follows it into C++; torchatlas callers {text} lists its calls")
-        names = dict.fromkeys(h.qualname for h in find(index, text.split("::")[-1].split(".")[-1], limit=12))
-        raise NotFound(f"no definition named {text!r} in this index", [n for n in names if n != text][:5])
+            raise _c_function(text, bound, "it has no Python body")
+        raise NotFound(f"no definition named {text!r} in this index",
+                       similar_names(index, text.split("::")[-1].split(".")[-1], exclude=text))
     return hits
+
+
+def is_operator(index: Index, text: str) -> bool:
+    """`aten::add.Tensor`, or `aten::add`: every overload of a name (no operator is named that)."""
+    return text.startswith("aten::") and (index.op(text) is not None or bool(index.ops_named(text[len("aten::"):])))
+
+
+def _c_function(text: str, bound: list[str], why: str) -> NotFound:
+    """What `callees` and friends say of a name torchgen binds to C (torch.add): no Python body."""
+    what = f"bound to {', '.join(sorted(bound)[:3])}" if bound else "implemented in C++"
+    return NotFound(f"{text} is a C function ({what}): {why}",
+                    hint=f"torchatlas trace {text} follows it into C++; torchatlas callers {text} lists its calls")
+
+
+def similar_names(index: Index, text: str, limit: int = 5, exclude: str = "") -> list[str]:
+    """Qualnames `find` ranks best for `text`, each once (a C++ name is declared and defined: two
+    hits), for a "did you mean"."""
+    names = dict.fromkeys(h.qualname for h in find(index, text, limit=limit * 2))
+    return [n for n in names if n != exclude][:limit]
 
 
 # The refs table has no index on scope (building it cost a third of the whole index's SQLite
@@ -369,7 +387,7 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
     argument, a stub) is matched by name as written, with status "" (not linked). An operator
     (`aten::layer_norm`) has no definition: its uses are the calls of its Python bindings and of
     torchgen's C++ API for it (`operator_refs`)."""
-    if symbol.startswith("aten::") and (index.op(symbol) is not None or index.ops_named(symbol[len("aten::"):])):
+    if is_operator(index, symbol):
         return operator_refs(index, symbol, limit, calls_only)
     targets = _link_targets(index, symbol)
     out: list[Ref] = []
@@ -434,7 +452,8 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
     overload of several the C++ calls are candidates."""
     name, _, overload = op[len("aten::"):].partition(".")
     family = index.op(op) is None  # aten::add: every overload of add
-    ops = [op] if not family else index.ops_named(name)
+    overloads = index.ops_named(name)
+    ops = [op] if not family else overloads
     marks = ",".join("?" * len(ops))
     bindings = [b for (b,) in index._con.execute(
         "SELECT DISTINCT b.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
@@ -442,9 +461,7 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
     out: list[Ref] = []
     seen: set[int] = set()
     for binding in sorted(bindings):
-        bound = 1 if family else sum(_is_out(o) == _is_out(op) for (o,) in index._con.execute(
-            "SELECT DISTINCT o.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
-            "JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND b.name = ?", (binding,)))
+        bound = 1 if family else sum(_is_out(o) == _is_out(op) for o in set(ops_bound_to(index, binding)))
         for written, path, line, scope, kind, code, _t, _why, rid in index._con.execute(_LINKED, (binding, limit * 2)):
             if rid in seen or (calls_only and (kind or "call") != "call"):
                 continue
@@ -453,7 +470,6 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
             if bound > 1 and status == "resolved":  # torch.add: its argument parser picks the overload
                 status, why = "candidate", f"{binding} binds {bound} overloads: its argument parser picks one by the arguments"
             out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, (op,), (why,), op))
-    overloads = index.ops_named(name)
     api = (name, f"{name}_symint", f"{name}_out", f"{name}_outf", f"{name}_symint_out")
     for written, path, line, scope, kind in index._con.execute(
             "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
@@ -521,11 +537,8 @@ def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     targets, why) and where the target is defined when it is resolved to a definition."""
     defs = require_symbol(index, symbol)
     if all(d.location.split(":", 1)[0].endswith(".pyi") for d in defs):  # torch.add: declared, in C
-        from .queries import ops_bound_to
         bound = ops_bound_to(index, symbol) or ops_bound_to(index, defs[0].qualname)
-        what = f"bound to {', '.join(sorted(bound)[:3])}" if bound else "implemented in C++"
-        raise NotFound(f"{symbol} is a C function ({what}): {defs[0].location} only declares it",
-                       hint=f"torchatlas trace {symbol} follows it into C++; torchatlas callers {symbol} lists its calls")
+        raise _c_function(symbol, bound, f"{defs[0].location} only declares it")
     out = []
     seen = set()
     for d in defs[:5]:
@@ -690,7 +703,6 @@ def op_of_cpp_api(index: Index, written: str) -> str | None:
             if overload == "out" and cand != name.removesuffix("_symint"):
                 outs = [o for o in ops if o.endswith(".out")] or [o for o in ops if "out" in o.split(".", 1)[-1]]
                 ops = outs or ops
-            from .queries import main_overload_first
             found = main_overload_first(ops)[0]
             break
     memo[name] = found

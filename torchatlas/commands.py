@@ -487,10 +487,9 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     if found and not args.json:
         _say_candidates(index, args.symbol)
     if not found:
-        from torchatlas.indexes.code_queries import find
+        from torchatlas.indexes.code_queries import similar_names
         what = f"no {'callers' if only_calls else 'references'} of {args.symbol!r}"
-        suggestions = [q for q in dict.fromkeys(h.qualname for h in find(index, args.symbol, limit=10))
-                       if q != args.symbol][:5]
+        suggestions = similar_names(index, args.symbol, exclude=args.symbol)
         if index.source.layout == "package":
             raise NotFound(what + " in this index", hint="the installed package ships headers and Python, not .cpp "
                            "files: index a checkout (torchatlas index PATH) to see uses in C++ sources"
