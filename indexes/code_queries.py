@@ -18,6 +18,7 @@ from .overloads import pick_overload
 from .queries import main_overload_first, ops_bound_to
 from .ranking import location_noise
 from .link_model import default_answer
+from .lookups import callables_binding
 from .store import LINK_STATUSES, LINKED_BY_TARGET, Index, _key_order
 
 KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
@@ -454,22 +455,22 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
     family = index.op(op) is None  # aten::add: every overload of add
     overloads = index.ops_named(name)
     ops = [op] if not family else overloads
-    marks = ",".join("?" * len(ops))
-    bindings = [b for (b,) in index._con.execute(
-        "SELECT DISTINCT b.name FROM nodes b JOIN edges e ON e.src = b.id AND e.kind = 'binds' "
-        f"JOIN nodes o ON o.id = e.dst WHERE b.kind = 'python_binding' AND o.name IN ({marks})", ops)]
+    bindings = sorted({b for o in ops for b in callables_binding(index, o, limit=1000)})
     out: list[Ref] = []
     seen: set[int] = set()
-    for binding in sorted(bindings):
-        bound = 1 if family else sum(_is_out(o) == _is_out(op) for o in set(ops_bound_to(index, binding)))
+    for binding in bindings:
+        # the overloads a call of it may reach (torch.sum: sum, sum.dim_IntList, ...; out= ones apart)
+        bound = [op] if family else _asked_first(op, [o for o in set(ops_bound_to(index, binding))
+                                                      if _is_out(o) == _is_out(op)])
         for written, path, line, scope, kind, code, _t, _why, rid in index._con.execute(_LINKED, (binding, limit * 2)):
             if rid in seen or (calls_only and (kind or "call") != "call"):
                 continue
             seen.add(rid)
-            status, why = LINK_STATUSES[code], f"{binding}: a Python entry point of {op}"
-            if bound > 1 and status == "resolved":  # torch.add: its argument parser picks the overload
-                status, why = "candidate", f"{binding} binds {bound} overloads: its argument parser picks one by the arguments"
-            out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, (op,), (why,), op))
+            status, targets, why = LINK_STATUSES[code], (op,), f"{binding}: a Python entry point of {op}"
+            if len(bound) > 1 and status == "resolved":  # torch.sum: its argument parser picks the overload
+                status, targets = "candidate", tuple(bound)
+                why = f"{binding} binds {len(bound)} overloads: its argument parser picks one by the arguments"
+            out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, targets, (why,), op))
     api = (name, f"{name}_symint", f"{name}_out", f"{name}_outf", f"{name}_symint_out")
     for written, path, line, scope, kind in index._con.execute(
             "SELECT r.name, f.path, r.line, r.scope, r.kind FROM refs r JOIN files f ON f.id = r.file_id "
@@ -481,16 +482,15 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
             continue
         # at::add serves add.Tensor and add.Scalar alike; at::add_out the out= overloads
         served = [o for o in overloads if _is_out(o) == written.removesuffix("_symint").endswith(("_out", "_outf"))]
+        status, targets, why = "resolved", (op,), f"torchgen's C++ API of {op}"
         if family:
-            status, why = "resolved", f"torchgen's C++ API of {op}"
+            pass
         elif op not in served:
             continue
-        elif len(served) == 1:
-            status, why = "resolved", f"torchgen's C++ API of {op}"
-        else:
-            status, why = "candidate", (f"{written} serves {len(served)} overloads of aten::{name}: C++ picks "
-                                        "one by the argument types")
-        out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, (op,), (why,), op))
+        elif len(served) > 1:
+            status, targets = "candidate", tuple(_asked_first(op, served))
+            why = f"{written} serves {len(served)} overloads of aten::{name}: C++ picks one by the argument types"
+        out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, targets, (why,), op))
     out.sort(key=lambda r: (r.status != "resolved", location_noise(r.location), _loc_key(r.location)))
     if not calls_only:
         for kind, reg, path, line in index._con.execute(
@@ -498,6 +498,11 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
                 "WHERE r.name IN (?, ?) LIMIT 200", (name, op[len("aten::"):])):
             out.append(Ref(f"{kind}({reg})", f"{path}:{line}", "", "registration"))
     return out[:limit]
+
+
+def _asked_first(op: str, overloads: list[str]) -> list[str]:
+    """The candidate overloads of a call, the one asked about first, then the rest by name."""
+    return [op] + sorted(o for o in overloads if o != op)
 
 
 def _is_out(op: str) -> bool:

@@ -65,6 +65,8 @@ def test_callers_of_an_operator_are_the_calls_of_its_entry_points(installed_inde
     assert not any(r.scope.startswith("torch.onnx") for r in callers)  # an ONNX symbolic's own layer_norm
     one = [r for r in cq.callers(installed_index, "aten::sum.dim_IntList") if r.name == "torch.sum"]
     assert one and all(r.status == "candidate" and "overloads" in r.why[0] for r in one)  # torch.sum(x), sum(x, 1)
+    # the overloads it may be, the one asked about first: the CLI says "candidate 1 of 2"
+    assert all(r.targets[0] == "aten::sum.dim_IntList" and "aten::sum" in r.targets for r in one)
     every = [r for r in cq.callers(installed_index, "aten::sum") if r.name == "torch.sum"]
     assert {r.location for r in every} == {r.location for r in one}  # aten::sum, the overload without a name
     assert all(r.status == "candidate" for r in every)
