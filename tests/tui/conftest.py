@@ -58,3 +58,22 @@ def make_app(installed_db):
         kw.setdefault("warm", False)
         return ExplorerApp(installed_db, start=start, live_reader=reader, live_check=check, **kw)
     return make
+
+
+@pytest.fixture
+def snap_compare(snap_compare, request):
+    """pytest-textual-snapshot's snap_compare, whose failure also says which rows of the screen
+    differ, as text, in the test's own output."""
+    def compare(*args, **kwargs) -> bool:
+        __tracebackhide__ = True
+        if snap_compare(*args, **kwargs):
+            return True
+        import pickle
+
+        from pytest_textual_snapshot import node_to_report_path
+
+        from tui_helpers import screen_diff
+        data = pickle.loads(node_to_report_path(request.node).read_bytes())
+        expected, actual = data[1], data[2]
+        raise AssertionError("the screen differs from its snapshot:\n" + screen_diff(expected, actual))
+    return compare

@@ -20,7 +20,9 @@ WIDE = (120, 40)
 SMALL = (80, 24)
 
 
-def prepare(*keys: str, navigate: Target | None = None, focus_tab: int | None = None):
+def prepare(*keys: str, navigate: Target | None = None, focus_tab: int | None = None, until=None):
+    """Keys to press (each followed by a settle) before the screenshot; `until(app)`: what must be on
+    the screen before it is taken (a loaded machine can be slower than any pause)."""
     async def run_before(pilot) -> None:
         app = pilot.app
         await settle(pilot)
@@ -35,10 +37,17 @@ def prepare(*keys: str, navigate: Target | None = None, focus_tab: int | None = 
         for key in keys:
             await pilot.press(key)
             await settle(pilot, 0.1)
+        if until is not None:
+            await wait_for(pilot, lambda: until(app), timeout=30)
         for inp in app.screen.query("Input"):
             inp.cursor_blink = False
         await settle(pilot, 0.1)
     return run_before
+
+
+def searched(text: str):
+    """The search box shows the results of `text` (not of a keystroke before it)."""
+    return lambda app: app.screen.query_one("SearchPanel").query_shown == text
 
 
 @pytest.fixture
@@ -57,12 +66,12 @@ def test_home(snap_compare, make_app, fixed_counts):
 
 def test_home_search_results(snap_compare, make_app, fixed_counts):
     # operators and callables: from the YAML and the bindings, not from the C++/Python parsers
-    assert snap_compare(make_app(), terminal_size=WIDE, run_before=prepare(*"aten::add"))
+    assert snap_compare(make_app(), terminal_size=WIDE, run_before=prepare(*"aten::add", until=searched("aten::add")))
 
 
 def test_search_modal_over_an_operator(snap_compare, make_app):
     assert snap_compare(make_app(start="aten::mm"), terminal_size=WIDE,
-                        run_before=prepare("slash", *"torch.add"))
+                        run_before=prepare("slash", *"torch.add", until=searched("torch.add")))
 
 
 def test_operator_dispatch_with_live_column(snap_compare, make_app):

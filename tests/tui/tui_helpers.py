@@ -47,3 +47,23 @@ def async_test(fn):
     def wrapper(*args, **kwargs):
         return asyncio.run(fn(*args, **kwargs))
     return wrapper
+
+
+def svg_text(svg: str) -> list[str]:
+    """The text of a Textual SVG screenshot, a line per terminal row (what a person would read)."""
+    import html
+    import re
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for m in re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg):
+        rows.setdefault(float(m.group(2)), []).append((float(m.group(1)), html.unescape(m.group(3))))
+    return ["".join(t for _, t in sorted(cells)).replace("\xa0", " ").rstrip() for _, cells in sorted(rows.items())]
+
+
+def screen_diff(expected_svg: str, actual_svg: str) -> str:
+    """The rows that differ between two screenshots, as text: a failing snapshot says what moved
+    (the HTML report is left on the machine that ran it, which CI's log does not show)."""
+    import difflib
+    diff = difflib.unified_diff(svg_text(expected_svg), svg_text(actual_svg), "snapshot", "this run", n=1,
+                                lineterm="")
+    text = "\n".join(diff)
+    return text or "the same text: the difference is in colours or styles (see the HTML report)"
