@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torchatlas.indexes.line_yaml import Problem
+
 
 class BuildMode(str, enum.Enum):
     """What has to be built before a lab's checks can run."""
@@ -84,18 +86,8 @@ class Lab:
 
 
 @dataclass(frozen=True)
-class LabError:
+class LabError(Problem):
     """A malformed lab file: where, which field, what is wrong."""
-
-    path: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        fld = f" ({self.field})" if self.field else ""
-        return f"{where}{fld}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """YAML with line numbers, and the small validators that report a bad field as file:line.
 
 Shared by the tour loader and the lab loader: both read hand-written YAML whose every mistake
-must come back as `path:line (field): message`, never as a traceback. `Loader` is a SafeLoader
+must come back as `path:line: [field] message` (a `Problem`), never as a traceback. `Loader` is a SafeLoader
 whose mappings and lists remember the line they start on (`.line`) and where each key is
 (`.key_lines`); `Bad` carries a line, a field and a message up to the caller, which adds the path.
 """
@@ -9,6 +9,7 @@ whose mappings and lists remember the line they start on (`.line`) and where eac
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 
 import yaml
 
@@ -51,6 +52,23 @@ def _construct_seq(loader: Loader, node: yaml.SequenceNode) -> List:
 
 Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A malformed file: where, which field, what is wrong. Said the way compilers say it
+    (`path:line: [field] message`), so an editor or a terminal can jump to the line; a tour's and
+    a lab's problems read alike."""
+
+    path: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        fld = f" [{self.field}]" if self.field else ""
+        return f"{where}:{fld} {self.message}"
 
 
 class Bad(Exception):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from torchatlas.indexes.line_yaml import Problem
+
 # What an anchor may name, and how.
 ANCHOR_KINDS = ("op", "native_functions", "derivatives", "cpp", "python", "file")
 ANCHOR_HELP = {
@@ -192,18 +194,8 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class TourError:
+class TourError(Problem):
     """A malformed tour file: where, which field, what is wrong."""
-
-    path: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        fld = f" [{self.field}]" if self.field else ""
-        return f"{where}:{fld} {self.message}"
 
 
 @dataclass(frozen=True)

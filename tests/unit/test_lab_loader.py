@@ -64,6 +64,8 @@ def test_a_bad_lab_is_reported_with_file_line_and_field(tmp_path, replace, appen
     assert err.field == field, err
     if line:
         assert err.line == line, err
+        # said as a tour's problem is, compiler-style, so a terminal or editor can jump to the line
+        assert str(err).startswith(f"{err.path}:{line}: [{field}] " if field else f"{err.path}:{line}: "), err
 
 
 def test_a_later_folder_replaces_a_lab_and_says_so(tmp_path):
