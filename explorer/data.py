@@ -347,7 +347,10 @@ def search(atlas: Atlas, query: str, limit: int = 40) -> list[Hit]:
         idx = atlas.search_index()
         hits = find(idx, q, limit=limit)
         extra: list[Hit] = []
+        found = {h.qualname for h in hits if h.kind == "callable"}  # find names an exact one itself
         for name in _callable_matches(atlas, q, limit):
+            if name in found:
+                continue
             extra.append(Hit("callable", name.rsplit(".", 1)[-1], name, "", "python", "Python callable"))
         for provider in PROVIDERS.values():
             try:

@@ -21,13 +21,13 @@ from .link_model import default_answer
 from .lookups import callables_binding
 from .store import LINK_STATUSES, LINKED_BY_TARGET, Index, _key_order
 
-KIND_RANK = {"operator": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
+KIND_RANK = {"operator": 0, "callable": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
              "enum": 5, "variable": 6, "file": 7}
 
 
 @dataclass(frozen=True)
 class Hit:
-    kind: str  # operator | function | method | class | struct | namespace | enum | macro | variable | file
+    kind: str  # operator | callable | function | method | class | struct | namespace | enum | macro | variable | file
     name: str
     qualname: str
     location: str  # path:line
@@ -92,6 +92,13 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
         short = op.split("::", 1)[1]
         rank = 0 if op_q in (name, short) or q == op else 1 if name.startswith(op_q) else 2
         add(rank, Hit("operator", short, op, rec or "", "yaml"))
+    # a Python callable torchgen binds to operators (torch.add, torch.Tensor.add): what `trace` starts
+    # from, and on a checkout, whose .pyi stubs are generated at build time, the only definition
+    bound = ops_bound_to(index, q) if "." in q and "::" not in q else []
+    if bound:
+        ops = main_overload_first(bound)
+        at = (index.op(ops[0]) or {}).get("defined_at") or ""
+        add(0, Hit("callable", q.rsplit(".", 1)[-1], q, at, "python", "binds " + ", ".join(ops)))
     # definitions: exact, then prefix (index range scans), then substring (a scan, capped)
     col = "qualname" if ("::" in q or "." in q) else "name"
     sql = ("SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d "
@@ -110,11 +117,12 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
         if len(hits) >= limit * 3 and rank >= 1:
             break
     # public aliases: torch.nn.Module.__call__ is defined as torch.nn.modules.module.Module.__call__
-    if "." in q and "::" not in q and not any(s[0] == 0 and h.kind != "operator" for s, h in hits.values()):
+    if "." in q and "::" not in q and not any(s[0] == 0 and h.kind not in ("operator", "callable")
+                                              for s, h in hits.values()):
         real = reexported(index, q)  # where the package's own imports take the name, when they do
         for h in resolve_symbol(index, real) if real else ():
             add(0, h)
-    if "." in q and "::" not in q and not any(h.kind != "operator" for _s, h in hits.values()):
+    if "." in q and "::" not in q and not any(h.kind not in ("operator", "callable") for _s, h in hits.values()):
         matches = _alias_matches(index, q)
         best = _in_order(q.split("."), matches[0].qualname.split(".")) if matches else 0
         for h in matches:  # the best-shaped matches first
@@ -186,31 +194,110 @@ def _module_file(index: Index, module: str) -> int | None:
     return row[0] if row else None
 
 
-def reexported(index: Index, dotted: str, depth: int = 6) -> str | None:
+def reexported(index: Index, dotted: str, depth: int = 6, members: bool = True) -> str | None:
     """The qualname a public dotted name stands for, following the package's module-level imports
     as Python does: `torch.nn.Linear` -> torch/nn/__init__.py's `from .modules import *` ->
-    torch/nn/modules/__init__.py's `from .linear import Linear` -> torch.nn.modules.linear.Linear.
-    None when the imports do not lead to a definition (the caller then matches by shape)."""
+    torch/nn/modules/__init__.py's `from .linear import Linear` -> torch.nn.modules.linear.Linear;
+    and a class's members along its bases, as attribute lookup does: `torch.nn.Linear.to` ->
+    torch.nn.modules.module.Module.to, `torch.Tensor.add` -> torch._C.TensorBase.add (the stub).
+    None when neither leads to a definition (the caller then matches by shape). `members=False`:
+    imports only (how a base class is found, so an MRO never needs another MRO)."""
+    if _is_def(index, dotted):
+        return None  # nothing to follow: the name is its own definition
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
-        fid = _module_file(index, ".".join(parts[:cut]))
+        module = ".".join(parts[:cut])
+        fid = _module_file(index, module)
         if fid is None:
             continue
         name, rest = parts[cut], parts[cut + 1:]
-        row = index._con.execute("SELECT target FROM includes WHERE file_id = ? AND alias = ? AND "
-                                 "(scope IS NULL OR scope = '') ORDER BY line DESC LIMIT 1", (fid, name)).fetchone()
-        targets = [row[0]] if row else [t[:-2] + "." + name for (t,) in index._con.execute(
-            "SELECT target FROM includes WHERE file_id = ? AND alias = '*' AND (scope IS NULL OR scope = '')", (fid,))]
-        for target in targets:
+        for target in _bound_in_module(index, fid, module, name):
             full = ".".join([target] + rest)
-            if index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (full,)).fetchone():
+            if _is_def(index, full):
                 return full
+            found = _inherited(index, full, depth - 1) if members else None
+            if found:
+                return found
             if depth > 0 and full != dotted:
-                found = reexported(index, full, depth - 1)
+                found = reexported(index, full, depth - 1, members)
                 if found:
                     return found
         return None
+    return _inherited(index, dotted, depth - 1) if members else None
+
+
+def _is_def(index: Index, qualname: str) -> bool:
+    return index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (qualname,)).fetchone() is not None
+
+
+def _bound_in_module(index: Index, fid: int, module: str, name: str) -> list[str]:
+    """What `name` is bound to at module level of `module` (file `fid`): its own definition, else
+    the last import of that name, else what its star imports may give it."""
+    if _is_def(index, f"{module}.{name}"):
+        return [f"{module}.{name}"]
+    row = index._con.execute("SELECT target FROM includes WHERE file_id = ? AND alias = ? AND "
+                             "(scope IS NULL OR scope = '') ORDER BY line DESC LIMIT 1", (fid, name)).fetchone()
+    if row:
+        return [row[0]]
+    return [t[:-2] + "." + name for (t,) in index._con.execute(
+        "SELECT target FROM includes WHERE file_id = ? AND alias = '*' AND (scope IS NULL OR scope = '')", (fid,))]
+
+
+def _inherited(index: Index, dotted: str, depth: int) -> str | None:
+    """`Class.member` where the class does not define the member: the definition its bases give
+    it, in Python's method resolution order (C3), bases spelled as the class's module imports them."""
+    owner, _, member = dotted.rpartition(".")
+    if not owner or depth < 0 or _module_file(index, owner) is not None:
+        return None  # a module's name is not a class's
+    cls = owner if _class_row(index, owner) else reexported(index, owner, depth)
+    if not cls or not _class_row(index, cls):
+        return None
+    for c in _mro(index, cls, {})[1:] if cls == owner else _mro(index, cls, {}):
+        if _is_def(index, f"{c}.{member}"):
+            return f"{c}.{member}"
     return None
+
+
+def _mro(index: Index, cls: str, memo: dict[str, list[str]], depth: int = 0) -> list[str]:
+    """`cls` and its indexed ancestors in C3 order (link_python's linearization; the bases it cannot
+    resolve are left out, a cycle or a chain deeper than 40 ends there)."""
+    from .link_python import _c3
+    if cls in memo:
+        return memo[cls]
+    memo[cls] = [cls]
+    bases = _bases(index, cls) if depth < 40 else []
+    memo[cls] = [cls] + _c3([_mro(index, b, memo, depth + 1) for b in bases] + [bases])
+    return memo[cls]
+
+
+def _class_row(index: Index, qualname: str) -> tuple | None:
+    return index._con.execute(
+        "SELECT d.bases, f.id, f.path FROM defs d JOIN files f ON f.id = d.file_id WHERE d.qualname = ? AND "
+        "d.kind = 'class' AND f.lang = 'python' ORDER BY f.path LIMIT 1", (qualname,)).fetchone()
+
+
+def _bases(index: Index, cls: str) -> list[str]:
+    """The classes `cls` names as its bases, each resolved in its module (its own classes, its
+    imports, a package's re-exports), the unresolvable ones left out."""
+    from .link_python import _split_bases
+    from .py_parser import module_name
+    row = _class_row(index, cls)
+    if row is None or not row[0]:
+        return []
+    bases, fid, path = row
+    module = module_name(path)[0]
+    out = []
+    for written in _split_bases(bases):
+        if written in ("object", "Generic", "Protocol", "typing.Generic", "typing.Protocol", "ABC", "abc.ABC"):
+            continue
+        head, _, tail = written.partition(".")
+        for target in _bound_in_module(index, fid, module, head):
+            full = f"{target}.{tail}" if tail else target
+            real = full if _class_row(index, full) else reexported(index, full, members=False)
+            if real and _class_row(index, real):
+                out.append(real)
+                break
+    return out
 
 
 def _alias_matches(index: Index, dotted: str) -> list[Hit]:

@@ -542,9 +542,13 @@ def _answer(r, where: str | None) -> str:
 
 def _say_candidates(index, symbol: str, limit: int = 8) -> None:
     """On stderr, when `symbol` names several definitions: every one, ranked, with why; the answer
-    covers them all, and the qualified name chooses one."""
+    covers them all, and the qualified name chooses one. When it names one by another name: which."""
     from torchatlas.indexes.candidates import candidates_for
     cands = candidates_for(index, symbol)
+    if len(cands) == 1 and "." in symbol and "::" not in symbol and cands[0].qualname != symbol:
+        # a public name (torch.nn.Linear) or an inherited member (torch.nn.Linear.parameters): say
+        # whose answer this is, since the lines below name the definition, not what was typed
+        print(f"torchatlas: {symbol} is {cands[0].qualname} ({cands[0].location})", file=sys.stderr)
     if len(cands) < 2:
         return
     print(f"torchatlas: {symbol!r} names {len(cands)} definitions; the answer covers them all "

@@ -108,6 +108,17 @@ def test_an_ambiguous_symbol_gets_its_candidates_ranked_with_why(installed_db, c
     assert len(ranked) >= 2 and all("(" in line and ";" in line for line in ranked)
 
 
+def test_a_name_that_stands_for_another_definition_says_which(installed_db, capsys):
+    """`callers torch.nn.Linear.parameters` lists the calls of Module.parameters, which Linear
+    inherits: the answer says so, since its lines name the definition, not what was typed."""
+    assert main(["callers", "torch.nn.Linear.parameters", "--db", str(installed_db)]) == 0
+    out, err = capsys.readouterr()
+    assert "torch.nn.Linear.parameters is torch.nn.modules.module.Module.parameters (torch/nn/modules/module.py:" in err
+    assert ".parameters" in out and "torch.nn.Linear.parameters is" not in out  # stdout stays the list
+    assert main(["callees", "torch.nn.modules.module.Module.parameters", "--db", str(installed_db)]) == 0
+    assert " is " not in capsys.readouterr().err  # a definition's own name: nothing to say
+
+
 def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
     assert main(["callees", "torch.nn.functional.layer_nrom", "--db", str(installed_db)]) != 0
     err = capsys.readouterr().err

@@ -117,7 +117,11 @@ def test_did_you_mean_names_each_definition_once(installed_index):
     ("torch.nn.Linear.forward", "torch.nn.modules.linear.Linear.forward"),
     ("torch.optim.Adam.step", "torch.optim.adam.Adam.step"),
     ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"),
-    ("torch.nn.zzqq", None)])
+    # inherited members, found along the bases (before: "nothing matches")
+    ("torch.nn.Linear.parameters", "torch.nn.modules.module.Module.parameters"),
+    ("torch.optim.Adam.zero_grad", "torch.optim.optimizer.Optimizer.zero_grad"),
+    ("torch.nn.Conv2d.extra_repr", "torch.nn.modules.conv._ConvNd.extra_repr"),
+    ("torch.nn.zzqq", None), ("torch.nn.Linear.zzqq", None)])
 def test_a_public_name_is_followed_through_the_package_s_imports(installed_index, public, real):
     assert cq.reexported(installed_index, public) == real
     if real:
@@ -130,3 +134,29 @@ def test_the_public_name_of_a_class_answers_like_its_definition(installed_index)
     assert by_name["F.linear"].targets == ("torch.nn.functional.linear",)
     uses = cq.refs(installed_index, "torch.nn.Linear")
     assert uses and all(r.status in ("resolved", "candidate") for r in uses if r.kind != "registration")
+
+
+def test_a_bound_callable_is_found_before_its_stub_and_the_stub_after(installed_index):
+    """`find torch.Tensor.add`: the callable torchgen binds (what trace starts from), then its .pyi
+    declaration on TensorBase, which torch.Tensor inherits (before: nothing matched)."""
+    hits = cq.find(installed_index, "torch.Tensor.add", limit=5)
+    assert (hits[0].kind, hits[0].qualname) == ("callable", "torch.Tensor.add")
+    assert "aten::add.Tensor" in hits[0].detail and "native_functions.yaml:" in hits[0].location
+    assert [h.qualname for h in hits[1:]] == ["torch._C.TensorBase.add"]
+    hits = cq.find(installed_index, "torch.add", limit=10)
+    assert hits[0].kind == "callable" and "torch._C._VariableFunctions.add" in [h.qualname for h in hits]
+
+
+@pytest.mark.source
+def test_on_a_checkout_a_bound_callable_is_found_though_its_stub_is_not_there(tree_db):
+    """A checkout has no generated .pyi: before, `find torch.add` there answered with a benchmark
+    example's FauxTorch.add alone."""
+    from torchatlas.indexes.store import Index
+    index = Index(tree_db)
+    try:
+        hits = cq.find(index, "torch.add", limit=5)
+        assert (hits[0].kind, hits[0].qualname) == ("callable", "torch.add")
+        assert hits[0].location.startswith("aten/src/ATen/native/native_functions.yaml:")
+        assert cq.find(index, "torch.nn.Linear.parameters")[0].qualname == "torch.nn.modules.module.Module.parameters"
+    finally:
+        index.close()
