@@ -544,8 +544,10 @@ def _say_candidates(index, symbol: str, limit: int = 8) -> None:
     """On stderr, when `symbol` names several definitions: every one, ranked, with why; the answer
     covers them all, and the qualified name chooses one. When it names one by another name: which."""
     from torchatlas.indexes.candidates import candidates_for
+    from torchatlas.indexes.queries import ops_bound_to
     cands = candidates_for(index, symbol)
-    if len(cands) == 1 and "." in symbol and "::" not in symbol and cands[0].qualname != symbol:
+    if (len(cands) == 1 and "." in symbol and "::" not in symbol and cands[0].qualname != symbol
+            and not ops_bound_to(index, symbol)):  # a C binding is its own answer, not its stub's
         # a public name (torch.nn.Linear) or an inherited member (torch.nn.Linear.parameters): say
         # whose answer this is, since the lines below name the definition, not what was typed
         print(f"torchatlas: {symbol} is {cands[0].qualname} ({cands[0].location})", file=sys.stderr)

@@ -117,6 +117,8 @@ def test_a_name_that_stands_for_another_definition_says_which(installed_db, caps
     assert ".parameters" in out and "torch.nn.Linear.parameters is" not in out  # stdout stays the list
     assert main(["callees", "torch.nn.modules.module.Module.parameters", "--db", str(installed_db)]) == 0
     assert " is " not in capsys.readouterr().err  # a definition's own name: nothing to say
+    assert main(["callers", "torch.Tensor.add", "--db", str(installed_db)]) == 0
+    assert " is " not in capsys.readouterr().err  # a C binding: its callers are its own, not its stub's
 
 
 def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
