@@ -45,6 +45,9 @@ INSTALLED = [
     ["path", "torch.add", "add_kernel"],
     ["callers", "aten::add"],  # every overload: its Python entry points' calls and at::add's
     ["callers", "layer_norm_cpu"],  # a kernel: the dispatcher
+    ["find", "torch.nn.Linear.parameters"],  # a public name, then the class's bases (C3)
+    ["callers", "torch.optim.Adam.zero_grad"],  # the same, then its callers
+    ["find", "torch.Tensor.add"],  # the bound callable, then its stub on TensorBase
 ]
 TREE = [
     ["callees", "at::native::conv2d_symint"],
@@ -63,6 +66,7 @@ TREE = [
     ["find", "computeDispatchTableEntryWithDebg"],
     ["callers", "at::native::ad_out"],
     ["find", "zzqqxx"],
+    ["find", "torch.add"],  # the bound callable: a checkout has no generated stub
 ]
 
 

@@ -413,7 +413,10 @@ def resolve_name(atlas: Atlas, name: str) -> Resolved:
     if hits:
         h = hits[0]
         path, line = split_location(h.location)
-        return Resolved(Target("symbol", h.qualname, path, line))
+        # a public name (torch.nn.Linear) or an inherited member (torch.nn.Linear.parameters): the
+        # view's title names the definition, so say which name it was reached by
+        note = f"{text} is defined as {h.qualname}" if "." in text and "::" not in text and h.qualname != text else ""
+        return Resolved(Target("symbol", h.qualname, path, line), note=note)
     path = file_named(idx, text)
     if path:
         return Resolved(Target("file", path, path, 1))

@@ -305,6 +305,17 @@ async def test_unknown_name_opens_the_search_with_suggestions(make_app):
 
 
 @async_test
+async def test_an_inherited_member_opens_its_definition_and_says_so(make_app):
+    app = make_app(start="torch.nn.Linear.parameters")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 0.15)
+        assert _view(app) == "SymbolView"
+        assert app.view.model.target.name == "torch.nn.modules.module.Module.parameters"
+        assert any("torch.nn.Linear.parameters is defined as torch.nn.modules.module.Module.parameters" in n.message
+                   for n in app._notifications)
+
+
+@async_test
 async def test_cpp_name_of_an_operator_opens_the_operator(make_app):
     app = make_app(start="at::native::add_out")
     async with app.run_test(size=SIZE) as pilot:
