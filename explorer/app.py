@@ -92,6 +92,12 @@ class Breadcrumb(Static):
     """
 
 
+def _python_code(view) -> bool:
+    """A view of torch's own Python code (torch.nn.Linear, F.layer_norm): `t` traces from it."""
+    hit = getattr(view.model, "hit", None) if isinstance(view, SymbolView) and view.model is not None else None
+    return hit is not None and hit.lang == "python" and hit.qualname.startswith("torch.")
+
+
 class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would lead the footer: ours is below
     """The explorer over one index file. `live_reader` (ops -> LiveTable) and `live_check`
     (SourceInfo -> (ok, note)) are injectable so tests need not start torch."""
@@ -585,7 +591,7 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
         if action == "forward":
             return True if self.pos < len(self.history) - 1 else None
         if action == "trace":
-            return True if isinstance(view, (OpView, CallableView)) else None
+            return True if isinstance(view, (OpView, CallableView)) or _python_code(view) else None
         if action == "picture":
             return True if isinstance(view, (OpView, TraceView)) else None
         if action == "open_editor":
@@ -606,10 +612,13 @@ class ExplorerApp(App[None], inherit_bindings=False):  # App's own ctrl+q would 
             self.navigate(Target("trace", view.model.op, key=view.selected_key or "CPU"))
         elif isinstance(view, CallableView):
             self.navigate(Target("trace", view.model.name, key="CPU"))
+        elif _python_code(view):  # its resolved calls, to the nearest callable that binds an operator
+            self.navigate(Target("trace", view.model.hit.qualname, key="CPU"))
         elif isinstance(view, TraceView):
             self.notify("k picks another dispatch key for this trace", timeout=4)
         else:
-            self.notify("t traces an operator or a Python callable: open one first (/ searches)", timeout=5)
+            self.notify("t traces an operator, a Python callable or torch's Python code: open one first (/ searches)",
+                        timeout=5)
 
     def action_pick_key(self) -> None:
         view = self.view

@@ -707,15 +707,42 @@ def _meets(node: str, dst: str) -> bool:
     return node.endswith(("::" + dst, "." + dst))
 
 
+def python_node(index: Index, name: str) -> str:
+    """The graph's node for a Python name: a binding torchgen generates is its own node (it binds
+    operators; its stub has no edges), a public name is its definition (torch.nn.Linear.forward ->
+    torch.nn.modules.linear.Linear.forward)."""
+    if ops_bound_to(index, name):
+        return name
+    return reexported(index, name) or name
+
+
 def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
-    """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none.
+    """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none."""
+    start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else python_node(index, src)
+    dst = python_node(index, dst) if dst.startswith("torch.") else dst
+    if _meets(start, dst) or _meets(src, dst):
+        return []
+    hops, seen, kernels = walk(index, start, lambda node: _meets(node, dst), max_depth, max_nodes)
+    if hops is None:
+        hint = ""
+        if kernels and index.source.layout == "package":
+            hint = (f"the walk reached {len(kernels)} kernel(s) (e.g. {min(kernels)}) but an installed torch ships "
+                    "headers, not their bodies, so it stops there: index a PyTorch checkout to follow kernels "
+                    "into what they call (torchatlas index PATH; then --source PATH)")
+        raise NotFound(f"no path from {src} to {dst} within {max_depth} steps "
+                       f"({seen} node{'s' if seen != 1 else ''} explored)", hint=hint)
+    return hops
+
+
+def walk(index: Index, start: str, meets, max_depth: int = 12, max_nodes: int = 20000,
+         kinds: frozenset[str] | None = None) -> tuple[list[tuple[str, str, str]] | None, int, set[str]]:
+    """The shortest typed path from `start` to the first node `meets(node)` accepts, over the edges
+    of `kinds` (default: all): (its hops, or None; how many nodes were explored; the kernels reached
+    through dispatch entries).
 
     A breadth-first walk that keeps, for each node, the hop it was first reached by (so the path
     is a shortest one, and among those the one through the first-ordered edges: CPU before CUDA);
     no graph library: importing networkx was most of this command's time."""
-    start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else src
-    if _meets(start, dst) or _meets(src, dst):
-        return []
     frontier = deque([(start, 0)])
     seen = {start}
     reached_by: dict[str, tuple[str, str]] = {}  # node -> (the node it was first reached from, edge kind)
@@ -726,11 +753,13 @@ def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int =
         if depth >= max_depth:
             continue
         for kind, nxt in _neighbours(index, node):
+            if kinds is not None and kind not in kinds:
+                continue
             if kind.startswith("dispatches_to"):
                 kernels.add(nxt)
             if nxt != start and nxt not in reached_by:
                 reached_by[nxt] = (node, kind)
-            if _meets(nxt, dst):
+            if meets(nxt):
                 found = nxt
                 break
             if nxt not in seen:
@@ -739,17 +768,11 @@ def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int =
         if found:
             break
     if not found:
-        hint = ""
-        if kernels and index.source.layout == "package":
-            hint = (f"the walk reached {len(kernels)} kernel(s) (e.g. {min(kernels)}) but an installed torch ships "
-                    "headers, not their bodies, so it stops there: index a PyTorch checkout to follow kernels "
-                    "into what they call (torchatlas index PATH; then --source PATH)")
-        raise NotFound(f"no path from {src} to {dst} within {max_depth} steps "
-                       f"({len(seen)} node{'s' if len(seen) != 1 else ''} explored)", hint=hint)
+        return None, len(seen), kernels
     hops = []
     node = found
     while node != start and node in reached_by:
         prev, kind = reached_by[node]
         hops.append((prev, kind, node))
         node = prev
-    return hops[::-1]
+    return hops[::-1], len(seen), kernels

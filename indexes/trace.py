@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
-from .code_queries import IN_SCOPE, _base, definition_of, ops_called_by
+from .code_queries import IN_SCOPE, _base, callees, definition_of, ops_called_by, python_node, walk
 from .errors import NotFound
 from .native_decls import root_name
 from .queries import ops_bound_to, resolve_ops
@@ -66,11 +66,16 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None,
     layout = index.source.layout
     if start.startswith("torch.") and not start.startswith("torch.ops."):
         ops = ops_bound_to(index, start)
-        if not ops:
-            close = close_callables(index, start)
-            raise NotFound(f"{start!r} binds no operator in this index",
-                           hint=(f"did you mean {', '.join(close)}? " if close else "") +
-                                "`torchatlas find NAME` searches every name; an operator (aten::add.Tensor) traces too")
+        if not ops:  # Python code (torch.nn.Linear, F.softmax's wrapper): its calls, to a binding
+            lead, bound = _python_lead(index, start)
+            if bound is None:
+                close = close_callables(index, start)
+                raise NotFound(f"{start!r} binds no operator in this index" + lead_miss(index, start),
+                               hint=(f"did you mean {', '.join(close)}? " if close else "") +
+                                    "`torchatlas find NAME` searches every name; an operator (aten::add.Tensor) "
+                                    "traces too")
+            steps.extend(lead)
+            start, ops = bound, ops_bound_to(index, bound)
         chosen = op or _preferred(ops, start)
         via = _binding_via(index, start, chosen)
         module = start.rsplit(".", 1)[0]
@@ -111,6 +116,81 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None,
 
 
 MAX_HOPS = 8  # CompositeImplicitAutograd chains are short (conv2d -> convolution: one hop)
+PYTHON_CALLS = 6  # how deep Python code is followed to the first callable that binds an operator
+
+
+def _entry_points(index: Index, name: str) -> list[str]:
+    """Where the Python code of `name` starts: its definition; for a class, what calling an
+    instance runs (`forward` for an nn.Module, else `__call__`), inherited ones included."""
+    node = python_node(index, name)
+    kind = index._con.execute("SELECT kind FROM defs WHERE qualname = ? LIMIT 1", (node,)).fetchone()
+    if kind is None:
+        return []
+    if kind[0] != "class":
+        return [node]
+    out = []
+    for member in ("forward", "__call__"):
+        q = python_node(index, f"{node}.{member}")
+        if index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (q,)).fetchone():
+            out.append(q)
+    return out
+
+
+def _python_lead(index: Index, name: str) -> tuple[list[TraceStep], str | None]:
+    """The Python hops from `name` to the nearest callable that binds an operator, by resolved calls
+    (the shortest chain, the first call in the body first): torch.nn.Linear -> Linear.forward ->
+    torch.nn.functional.linear. ([], None) when none is reached within PYTHON_CALLS calls."""
+    for entry in _entry_points(index, name):
+        hops, _seen, _k = walk(index, entry, lambda n: bool(ops_bound_to(index, n)), PYTHON_CALLS,
+                               max_nodes=2000, kinds=frozenset({"calls"}))
+        if hops is None:
+            continue
+        steps = []
+        if entry != name:
+            if entry == python_node(index, name):
+                what = f"defined as {entry}"
+            elif entry.endswith(".forward"):
+                what = f"an nn.Module: calling it runs {entry}, through Module.__call__"
+            else:
+                what = f"a class: calling an instance runs {entry}"
+            steps.append(TraceStep("python", f"{name}  ({what})", definition_of(index, entry),
+                                   note="Python code: followed by its resolved calls to a callable that binds "
+                                        "an operator"))
+        reached: list[str] = []  # every callable binding an operator the code reaches, nearest first
+
+        def note_bound(node: str) -> bool:
+            if ops_bound_to(index, node):
+                reached.append(node)
+            return False  # walk on: the whole neighbourhood
+
+        walk(index, entry, note_bound, PYTHON_CALLS, max_nodes=2000, kinds=frozenset({"calls"}))
+        others = [n for n in reached if n != hops[-1][2]]
+        for i, (caller, _kind, callee) in enumerate(hops):
+            note = f"a resolved call (torchatlas callees {caller})"
+            if i == len(hops) - 1 and others:
+                note += (f"; the nearest of {len(reached)} callables binding operators that this code reaches "
+                         f"within {PYTHON_CALLS} calls: the others are {', '.join(others[:8])}"
+                         f"{' ...' if len(others) > 8 else ''} (trace one of them by its name)")
+            steps.append(TraceStep("python", f"{caller}  calls {callee}", _call_site(index, caller, callee)
+                                   or definition_of(index, caller), note=note))
+        return steps, hops[-1][2]
+    return [], None
+
+
+def _call_site(index: Index, caller: str, callee: str) -> str | None:
+    try:
+        return next((r.location for r, _d in callees(index, caller) if callee in r.targets), None)
+    except NotFound:
+        return None
+
+
+def lead_miss(index: Index, name: str) -> str:
+    """Why a Python definition led to no operator: said after "binds no operator"."""
+    entries = _entry_points(index, name)
+    if not entries:
+        return ""
+    return (f"; its Python code ({entries[0]}) reaches no callable that binds one within {PYTHON_CALLS} resolved "
+            f"calls (torchatlas callees {entries[0]})")
 
 
 def _dispatch_step(key: str, e) -> TraceStep:

@@ -160,3 +160,14 @@ def test_on_a_checkout_a_bound_callable_is_found_though_its_stub_is_not_there(tr
         assert cq.find(index, "torch.nn.Linear.parameters")[0].qualname == "torch.nn.modules.module.Module.parameters"
     finally:
         index.close()
+
+
+def test_path_starts_and_ends_at_a_public_name_s_definition(installed_index):
+    """`path torch.nn.Linear.forward aten::linear`: before, the public name was no node of the graph
+    ("no path ... 1 node explored"); a bound callable stays its own node (its stub has no edges)."""
+    hops = cq.path(installed_index, "torch.nn.Linear.forward", "aten::linear")
+    assert hops == [("torch.nn.modules.linear.Linear.forward", "calls", "torch.nn.functional.linear"),
+                    ("torch.nn.functional.linear", "binds", "aten::linear")]
+    hops = cq.path(installed_index, "torch.nn.modules.conv.Conv2d.forward", "torch.nn.Conv2d._conv_forward")
+    assert hops[-1][2] == "torch.nn.modules.conv.Conv2d._conv_forward"
+    assert cq.path(installed_index, "torch.add", "aten::add.Tensor") == [("torch.add", "binds", "aten::add.Tensor")]

@@ -134,3 +134,34 @@ def test_on_the_tree_conv2d_is_followed_to_convolution_and_a_cpu_kernel(tree_db)
     assert "no CPU kernel of its own" in hops[0].note
     last_dispatch = [s for s in steps if s.layer == "dispatch"][-1]
     assert "composite_implicit" not in last_dispatch.title, text
+
+
+def test_python_code_is_followed_by_its_calls_to_the_callable_that_binds_an_operator(installed):
+    """`trace torch.nn.Linear`: an nn.Module runs its forward, whose call of F.linear binds aten::linear
+    (before: "binds no operator ... did you mean torch._C._nn.linear?")."""
+    chosen, steps = trace(installed, "torch.nn.Linear")
+    assert chosen == "aten::linear", _titles(steps)
+    python = [s for s in steps if s.layer == "python"]
+    assert "torch.nn.modules.linear.Linear.forward" in python[0].title and "nn.Module" in python[0].title
+    assert python[1].title == "torch.nn.modules.linear.Linear.forward  calls torch.nn.functional.linear"
+    path, line = python[1].location.rsplit(":", 1)  # the call site, read back from the installed file
+    root = Path(installed.source.root)
+    assert "linear(" in (root / path).read_text().splitlines()[int(line) - 1]
+    assert python[2].title.startswith("torch.nn.functional.linear  (binds aten::linear")
+    assert [s.layer for s in steps[3:5]] == ["binding", "cpp_api"]
+    # a public name of a method: said as its definition, then the same walk
+    chosen, steps = trace(installed, "torch.nn.Conv2d.forward")
+    assert chosen == "aten::conv2d" and "defined as torch.nn.modules.conv.Conv2d.forward" in steps[0].title
+    # several reachable: the nearest is traced, the others are named
+    _chosen, steps = trace(installed, "torch.nn.MultiheadAttention")
+    assert any("the others are" in s.note and "torch.cat" in s.note for s in steps), _titles(steps)
+
+
+def test_python_code_that_reaches_no_binding_says_where_it_looked(installed):
+    from torchatlas.indexes.errors import NotFound
+    with pytest.raises(NotFound) as e:
+        trace(installed, "torch.nn.Module")
+    assert "torch.nn.modules.module.Module.forward" in str(e.value) and "resolved calls" in str(e.value)
+    with pytest.raises(NotFound) as e:
+        trace(installed, "torch.zzqq")
+    assert "resolved calls" not in str(e.value)  # no such code: nothing to say about its calls

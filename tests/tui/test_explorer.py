@@ -316,6 +316,19 @@ async def test_an_inherited_member_opens_its_definition_and_says_so(make_app):
 
 
 @async_test
+async def test_t_on_torch_s_python_code_traces_it_to_an_operator(make_app):
+    app = make_app(start="torch.nn.Linear")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 0.15)
+        assert _view(app) == "SymbolView"
+        await pilot.press("t")
+        await settle(pilot)
+        assert _view(app) == "TraceView"
+        assert app.view.model.op == "aten::linear"
+        assert app.view.model.steps[1].title.endswith("calls torch.nn.functional.linear")
+
+
+@async_test
 async def test_cpp_name_of_an_operator_opens_the_operator(make_app):
     app = make_app(start="at::native::add_out")
     async with app.run_test(size=SIZE) as pilot:
