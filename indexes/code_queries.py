@@ -12,7 +12,7 @@ import re
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from .errors import NotFound
+from .errors import NotFound, check_name
 from .fuzzy_names import close_names
 from .overloads import pick_overload
 from .public_names import reexported
@@ -254,6 +254,7 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
 def require_symbol(index: Index, text: str) -> list[Hit]:
     """The definitions `text` names; NotFound says what it is instead when it is an operator or a C
     binding (neither has a body in the code index), else suggests names."""
+    text = check_name(text)
     hits = resolve_symbol(index, text)
     if not hits:
         if is_operator(index, text):
@@ -266,6 +267,17 @@ def require_symbol(index: Index, text: str) -> list[Hit]:
         raise NotFound(f"no definition named {text!r} in this index",
                        similar_names(index, text.split("::")[-1].split(".")[-1], exclude=text))
     return hits
+
+
+def methods_of(index: Index, cls: str) -> list[Hit]:
+    """The functions a class (Python or C++) defines in its own body, in the order of its source."""
+    sep = "::" if "::" in cls else "."
+    rows = index._con.execute(
+        "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
+        "ON f.id = d.file_id WHERE d.qualname >= ? AND d.qualname < ? AND d.kind IN ('method', 'function') "
+        "ORDER BY f.path, d.line LIMIT 500", (cls + sep, cls + sep + "\U0010ffff")).fetchall()
+    return [Hit(k, n, q, f"{p}:{line}", lang, sig or "") for k, n, q, p, line, lang, sig in rows
+            if sep not in q[len(cls) + len(sep):]]
 
 
 def is_operator(index: Index, text: str) -> bool:
@@ -362,6 +374,7 @@ def refs(index: Index, symbol: str, limit: int = 500, calls_only: bool = False) 
     argument, a stub) is matched by name as written, with status "" (not linked). An operator
     (`aten::layer_norm`) has no definition: its uses are the calls of its Python bindings and of
     torchgen's C++ API for it (`operator_refs`)."""
+    symbol = check_name(symbol)
     if is_operator(index, symbol):
         return operator_refs(index, symbol, limit, calls_only)
     targets = _link_targets(index, symbol)
@@ -718,6 +731,7 @@ def python_node(index: Index, name: str) -> str:
 
 def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int = 20000) -> list[tuple[str, str, str]]:
     """Shortest typed path src -> dst: a list of (from, edge kind, to). Raises NotFound if none."""
+    src, dst = check_name(src), check_name(dst)
     start = _qualify(index, src) if not src.startswith(("aten::", "torch.")) else python_node(index, src)
     dst = python_node(index, dst) if dst.startswith("torch.") else dst
     if _meets(start, dst) or _meets(src, dst):

@@ -60,6 +60,26 @@ def cannot_write(db, e: BaseException | str) -> CannotWrite:
                        hint=f"{what}; the previous index, if any, is untouched")
 
 
+class BadName(AtlasError):
+    """What was typed cannot name anything (`torch.nn.Linear.`, `at::`, `a b`): said as bad usage,
+    not searched for (a trailing '.' would otherwise match every name by its empty last part)."""
+
+
+def check_name(text: str) -> str:
+    """`text`, stripped, when it can be a symbol's name; else BadName saying what is wrong with it."""
+    t = text.strip()
+    why = ("it is empty" if not t else
+           "it has a space in it" if any(c.isspace() for c in t) else
+           f"it ends with {t[-2:] if t.endswith('::') else t[-1]!r}" if t.endswith((".", ":")) else
+           f"it starts with {t[0]!r}" if t.startswith((".", ":")) and not t.startswith("::") else
+           "it has an empty part ('..' or ':::')" if ".." in t or ":::" in t else "")
+    if why:
+        raise BadName(f"{text!r} is not a name: {why}",
+                      hint="a dotted Python name (torch.nn.Linear.forward), a C++ name (at::native::add_out) or "
+                           "an operator (aten::add.Tensor); `torchatlas find` takes any part of one")
+    return t
+
+
 class NotFound(AtlasError):
     exit_code = 1
 

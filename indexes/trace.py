@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from .code_queries import IN_SCOPE, _base, callees, definition_of, ops_called_by, python_node, walk
-from .errors import NotFound
+from .errors import NotFound, check_name
 from .native_decls import root_name
 from .queries import ops_bound_to, resolve_ops
 from .store import Index
@@ -62,6 +62,7 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None,
     """The walk from `start` (a Python callable, or an operator name) for dispatch key `key`.
     `runtime`: where the source has no body for a CompositeImplicitAutograd kernel (the installed
     package), ask the installed torch which operators it calls (live_calls.py, a subprocess)."""
+    start = check_name(start)
     steps: list[TraceStep] = []
     layout = index.source.layout
     if start.startswith("torch.") and not start.startswith("torch.ops."):

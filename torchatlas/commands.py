@@ -579,7 +579,29 @@ def cmd_callees(args: argparse.Namespace) -> int:
         print(f"{r.location:<70} {r.name:<40} {_answer(r, d)}")
     if not found:
         print(f"{args.symbol}: its definition calls nothing the index recorded", file=sys.stderr)
+        _say_methods(index, args.symbol)
     return 0
+
+
+def _say_methods(index, symbol: str) -> None:
+    """A class's own body seldom calls anything: its methods do. Name them, and the command."""
+    from torchatlas.indexes.code_queries import methods_of, require_symbol
+    classes = [h for h in require_symbol(index, symbol) if h.kind in ("class", "struct")]
+    if not classes:
+        return
+    cls = classes[0].qualname
+    methods = methods_of(index, cls)
+    if methods:
+        names = list(dict.fromkeys(m.name for m in methods))
+        shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+        sep = "::" if "::" in cls or classes[0].lang == "cpp" else "."
+        print(f"  hint: a class: what it calls is in its methods ({shown}); "
+              f"torchatlas callees {cls}{sep}{_main_method(names)}", file=sys.stderr)
+
+
+def _main_method(names: list[str]) -> str:
+    """The method a learner most likely means: forward (an nn.Module), __call__, __init__, else the first."""
+    return next((n for n in ("forward", "__call__", "__init__") if n in names), names[0])
 
 
 def cmd_path(args: argparse.Namespace) -> int:

@@ -121,6 +121,13 @@ def test_a_name_that_stands_for_another_definition_says_which(installed_db, caps
     assert " is " not in capsys.readouterr().err  # a C binding: its callers are its own, not its stub's
 
 
+def test_callees_of_a_class_point_at_its_methods(installed_db, capsys):
+    assert main(["callees", "torch.nn.Linear", "--db", str(installed_db)]) == 0
+    err = capsys.readouterr().err
+    assert "a class: what it calls is in its methods (__init__, reset_parameters, forward, extra_repr)" in err
+    assert "torchatlas callees torch.nn.modules.linear.Linear.forward" in err
+
+
 def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
     assert main(["callees", "torch.nn.functional.layer_nrom", "--db", str(installed_db)]) != 0
     err = capsys.readouterr().err

@@ -121,3 +121,8 @@ def test_a_public_name_reaches_its_definition(index, public, real):
 def test_a_definition_s_own_name_is_not_followed(index):
     assert cq.reexported(index, "torch.nn.modules.module.Module.to") is None
     assert cq.reexported(index, "torch.nn.modules.linear.Linear.forward") is None
+
+
+def test_a_class_s_own_methods_in_source_order(index):
+    assert [h.name for h in cq.methods_of(index, "torch.nn.modules.module.Module")] == ["to", "parameters", "reset"]
+    assert cq.methods_of(index, "torch.nn.modules.mixins.Left") == []  # `pass`: none of its own
