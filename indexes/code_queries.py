@@ -22,8 +22,8 @@ from .link_model import default_answer
 from .lookups import callables_binding
 from .store import LINK_STATUSES, LINKED_BY_TARGET, Index, _key_order
 
-KIND_RANK = {"operator": 0, "callable": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4, "namespace": 5,
-             "enum": 5, "variable": 6, "file": 7}
+KIND_RANK = {"operator": 0, "callable": 0, "function": 1, "method": 2, "class": 3, "struct": 3, "macro": 4,
+             "namespace": 5, "enum": 5, "variable": 6, "file": 7}
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def reexported(index: Index, dotted: str, depth: int = 6, members: bool = True) 
     return _inherited(index, dotted, depth - 1) if members else None
 
 
+def definition_kind(index: Index, qualname: str) -> str | None:
+    """The kind of the definition named exactly `qualname` (class, function, method, ...), or None."""
+    row = index._con.execute("SELECT kind FROM defs WHERE qualname = ? LIMIT 1", (qualname,)).fetchone()
+    return row[0] if row else None
+
+
 def _is_def(index: Index, qualname: str) -> bool:
     return index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (qualname,)).fetchone() is not None
 

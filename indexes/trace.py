@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from .code_queries import IN_SCOPE, _base, callees, definition_of, ops_called_by, python_node, walk
 from .errors import NotFound, check_name
 from .native_decls import root_name
+from .public_names import definition_kind
 from .queries import ops_bound_to, resolve_ops
 from .store import Index
 
@@ -71,7 +72,7 @@ def trace(index: Index, start: str, key: str = "CPU", op: str | None = None,
             lead, bound = _python_lead(index, start)
             if bound is None:
                 close = close_callables(index, start)
-                raise NotFound(f"{start!r} binds no operator in this index" + lead_miss(index, start),
+                raise NotFound(f"{start!r} binds no operator in this index" + _lead_miss(index, start),
                                hint=(f"did you mean {', '.join(close)}? " if close else "") +
                                     "`torchatlas find NAME` searches every name; an operator (aten::add.Tensor) "
                                     "traces too")
@@ -124,17 +125,11 @@ def _entry_points(index: Index, name: str) -> list[str]:
     """Where the Python code of `name` starts: its definition; for a class, what calling an
     instance runs (`forward` for an nn.Module, else `__call__`), inherited ones included."""
     node = python_node(index, name)
-    kind = index._con.execute("SELECT kind FROM defs WHERE qualname = ? LIMIT 1", (node,)).fetchone()
-    if kind is None:
-        return []
-    if kind[0] != "class":
-        return [node]
-    out = []
-    for member in ("forward", "__call__"):
-        q = python_node(index, f"{node}.{member}")
-        if index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (q,)).fetchone():
-            out.append(q)
-    return out
+    kind = definition_kind(index, node)
+    if kind != "class":
+        return [] if kind is None else [node]
+    members = (python_node(index, f"{node}.{member}") for member in ("forward", "__call__"))
+    return [q for q in members if definition_kind(index, q) is not None]
 
 
 def _python_lead(index: Index, name: str) -> tuple[list[TraceStep], str | None]:
@@ -185,7 +180,7 @@ def _call_site(index: Index, caller: str, callee: str) -> str | None:
         return None
 
 
-def lead_miss(index: Index, name: str) -> str:
+def _lead_miss(index: Index, name: str) -> str:
     """Why a Python definition led to no operator: said after "binds no operator"."""
     entries = _entry_points(index, name)
     if not entries:
