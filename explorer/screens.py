@@ -237,7 +237,7 @@ BINDINGS_HELP = (
     ("enter, click", "follow the highlighted link (a kernel, a file, a caller, an overload ...)"),
     ("backspace  b  esc", "back;  f or alt+right: forward;  h: home; click the breadcrumb to jump"),
     ("1 .. 5", "switch to the tab of that number (1 Dispatch, 2 Overview ...; 1 Code, 2 Refs ...)"),
-    ("t", "trace an operator (for the selected key), a Python callable or torch's Python code down to the loop"),
+    ("t", "trace an operator (selected key), a Python callable or Python code to the loop"),
     ("k", "pick another dispatch key (trace view, dispatch table)"),
     ("o", "open the current location in $EDITOR at its line ($EDITOR +LINE FILE)"),
     ("g", "save a picture of the dispatch table or the trace (.svg with graphviz, else .dot)"),

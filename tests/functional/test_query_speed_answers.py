@@ -171,3 +171,15 @@ def test_path_starts_and_ends_at_a_public_name_s_definition(installed_index):
     hops = cq.path(installed_index, "torch.nn.modules.conv.Conv2d.forward", "torch.nn.Conv2d._conv_forward")
     assert hops[-1][2] == "torch.nn.modules.conv.Conv2d._conv_forward"
     assert cq.path(installed_index, "torch.add", "aten::add.Tensor") == [("torch.add", "binds", "aten::add.Tensor")]
+
+
+@pytest.mark.parametrize("name, public, private", [
+    ("softmax", "torch.nn.functional.softmax", "torch._refs.softmax"),
+    ("dropout", "torch.nn.functional.dropout", "torch._decomp.decompositions.dropout"),
+    ("cross_entropy", "torch::nn::functional::cross_entropy", "torch::nn::functional::detail::cross_entropy"),
+])
+def test_of_same_named_definitions_the_public_one_ranks_first(installed_index, name, public, private):
+    """A learner searching `softmax` means torch.nn.functional's, not the reference implementation in
+    torch._refs (before: _refs's first, as the shorter name)."""
+    quals = [h.qualname for h in cq.find(installed_index, name, limit=40)]
+    assert public in quals and private in quals and quals.index(public) < quals.index(private), quals[:10]
