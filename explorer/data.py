@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from torchatlas.indexes.code_queries import KIND_RANK, Hit, Ref, callees, callers, find, refs, resolve_symbol
+from torchatlas.indexes.code_queries import (KIND_RANK, Hit, Ref, callees, callers, find, private_parts, refs,
+                                             resolve_symbol)
 from torchatlas.indexes.dispatch_keys import ALIAS_KEYS, KEY_HELP, KIND_HELP, RUNTIME_KEYS
 from torchatlas.indexes.errors import AtlasError, NotFound
 from torchatlas.indexes.lookups import (bindings_of, definitions_at, definitions_in, file_lang, file_named, file_paths,
@@ -334,7 +335,8 @@ def _score(q: str, h: Hit) -> tuple:
     if h.kind == "lab":  # equal labs keep the catalog's order (by theme): the sort is stable
         return (_rank(q, h), 0.35, 0, 0, "")
     kind_rank = {"tour": 0.3, "lab": 0.35, "callable": 0.5}.get(h.kind, KIND_RANK.get(h.kind, 8))
-    return (_rank(q, h), kind_rank, location_noise(h.location), len(h.qualname), h.qualname)
+    return (_rank(q, h), kind_rank, location_noise(h.location), private_parts(h.qualname), len(h.qualname),
+            h.qualname)
 
 
 def search(atlas: Atlas, query: str, limit: int = 40) -> list[Hit]:

@@ -79,7 +79,7 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
     def add(rank: float, h: Hit) -> None:
         # a namespace is reopened in hundreds of files: one hit for it, not one per block
         key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
-        score = (rank, KIND_RANK.get(h.kind, 8), location_noise(h.location), _private_parts(h.qualname),
+        score = (rank, KIND_RANK.get(h.kind, 8), location_noise(h.location), private_parts(h.qualname),
                  _overload_rank(h), len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
@@ -214,7 +214,7 @@ def _in_order(wanted: list[str], have: list[str]) -> int:
     return i
 
 
-def _private_parts(qualname: str) -> int:
+def private_parts(qualname: str) -> int:
     """How many of the enclosing modules or namespaces are private (`torch._refs`, `_decomp`,
     `c10::detail`): of two same-named definitions a learner means the public one first
     (`softmax`: torch.nn.functional.softmax before torch._refs.softmax)."""
