@@ -14,7 +14,7 @@ from __future__ import annotations
 from .store import Index
 
 
-def _module_file(index: Index, module: str) -> int | None:
+def module_file(index: Index, module: str) -> int | None:
     """The file id of a Python module (`torch.nn` -> torch/nn/__init__.py), or None."""
     base = module.replace(".", "/")
     row = index._con.execute("SELECT id FROM files WHERE path IN (?, ?) ORDER BY path LIMIT 1",
@@ -35,7 +35,7 @@ def reexported(index: Index, dotted: str, depth: int = 6, members: bool = True) 
     parts = dotted.split(".")
     for cut in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
         module = ".".join(parts[:cut])
-        fid = _module_file(index, module)
+        fid = module_file(index, module)
         if fid is None:
             continue
         name, rest = parts[cut], parts[cut + 1:]
@@ -81,7 +81,7 @@ def _inherited(index: Index, dotted: str, depth: int) -> str | None:
     """`Class.member` where the class does not define the member: the definition its bases give
     it, in Python's method resolution order (C3), bases spelled as the class's module imports them."""
     owner, _, member = dotted.rpartition(".")
-    if not owner or depth < 0 or _module_file(index, owner) is not None:
+    if not owner or depth < 0 or module_file(index, owner) is not None:
         return None  # a module's name is not a class's
     cls = owner if _class_row(index, owner) else reexported(index, owner, depth)
     if not cls or not _class_row(index, cls):

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from .code_queries import IN_SCOPE, _base, callees, definition_of, ops_called_by, python_node, walk
 from .errors import NotFound, check_name
 from .native_decls import root_name
-from .public_names import definition_kind
+from .public_names import definition_kind, module_file
 from .queries import ops_bound_to, resolve_ops
 from .store import Index
 
@@ -182,6 +182,8 @@ def _call_site(index: Index, caller: str, callee: str) -> str | None:
 
 def _lead_miss(index: Index, name: str) -> str:
     """Why a Python definition led to no operator: said after "binds no operator"."""
+    if module_file(index, name) is not None:
+        return f"; {name} is a module: trace one of its functions or classes (torchatlas find {name}.)"
     entries = _entry_points(index, name)
     if not entries:
         return ""

@@ -165,3 +165,6 @@ def test_python_code_that_reaches_no_binding_says_where_it_looked(installed):
     with pytest.raises(NotFound) as e:
         trace(installed, "torch.zzqq")
     assert "resolved calls" not in str(e.value)  # no such code: nothing to say about its calls
+    with pytest.raises(NotFound) as e:
+        trace(installed, "torch.nn.functional")
+    assert "torch.nn.functional is a module" in str(e.value)
