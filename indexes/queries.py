@@ -43,7 +43,15 @@ def resolve_ops(index: Index, name: str) -> list[str]:
     bound = ops_bound_to(index, q)
     if bound:
         return main_overload_first(bound)
-    raise NotFound(f"no operator named {name!r} in this index", suggest(index, q))
+    suggestions = suggest(index, q)
+    hint = f"did you mean {', '.join(suggestions)}? " if suggestions else ""
+    if q.startswith("torch."):
+        from .public_names import definition_kind, reexported
+        code = q if definition_kind(index, q) else reexported(index, q)
+        if code:  # torch.nn.Linear: Python code, which reaches operators through its calls
+            hint += (f"{q} is Python code ({code}), not an operator: `torchatlas trace {q}` follows its calls to the "
+                     "operator they reach")
+    raise NotFound(f"no operator named {name!r} in this index", suggestions, hint=hint.strip())
 
 
 def main_overload_first(ops: list[str]) -> list[str]:
@@ -64,13 +72,23 @@ def ops_bound_to(index: Index, callable_name: str) -> list[str]:
 
 
 def suggest(index: Index, q: str, limit: int = 5) -> list[str]:
+    """Operators a typo away from `q`: by whole name with its overload when one is given (add.Tensr
+    -> aten::add.Tensor), else by name, each name as the overload a reader means first (addd ->
+    aten::add.Tensor; matching `addd` against `add.Tensor` whole missed add for addr and addmv)."""
     base = q.split("::", 1)[-1]
     if base.startswith("torch."):
         base = base.rsplit(".", 1)[-1]
     pool = index.all_op_names()
-    by_short = {p.split("::", 1)[1]: p for p in pool}
-    hits = difflib.get_close_matches(base, list(by_short), n=limit, cutoff=0.6)
-    if not hits:
-        stem = base.split(".", 1)[0]
-        hits = [s for s in by_short if s.split(".", 1)[0].startswith(stem)][:limit]
-    return [by_short[h] for h in hits]
+    if "." in base:
+        by_short = {p.split("::", 1)[1]: p for p in pool}
+        hits = difflib.get_close_matches(base, list(by_short), n=limit, cutoff=0.6)
+        if hits:
+            return [by_short[h] for h in hits]
+        base = base.split(".", 1)[0]
+    by_name: dict[str, list[str]] = {}
+    for p in pool:
+        by_name.setdefault(p.split("::", 1)[1].split(".", 1)[0], []).append(p)
+    names = difflib.get_close_matches(base, list(by_name), n=limit, cutoff=0.6)
+    if not names:
+        names = sorted((n for n in by_name if n.startswith(base)), key=len)[:limit]
+    return [main_overload_first(by_name[n])[0] for n in names]

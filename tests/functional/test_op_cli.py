@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from torchatlas.cli import main
 
 
@@ -126,6 +128,22 @@ def test_callees_of_a_class_point_at_its_methods(installed_db, capsys):
     err = capsys.readouterr().err
     assert "a class: what it calls is in its methods (__init__, reset_parameters, forward, extra_repr)" in err
     assert "torchatlas callees torch.nn.modules.linear.Linear.forward" in err
+
+
+@pytest.mark.parametrize("typo, meant", [("aten::addd", "aten::add.Tensor"), ("aten::add.Tensr", "aten::add.Tensor"),
+                                         ("layer_nrom", "aten::layer_norm"), ("aten::conv2", "aten::conv2d")])
+def test_an_operator_typo_suggests_the_operator_first(installed_index, typo, meant):
+    """By name, each as its main overload: `addd` is add's typo (before: addr, addcdiv, addmv ...,
+    as `addd` was matched against `add.Tensor` whole)."""
+    from torchatlas.indexes.queries import suggest
+    assert suggest(installed_index, typo)[0] == meant
+
+
+def test_python_code_given_as_an_operator_points_at_trace(installed_db, capsys):
+    assert main(["dispatch", "torch.nn.Linear", "--db", str(installed_db)]) == 1
+    err = capsys.readouterr().err
+    assert "torch.nn.Linear is Python code (torch.nn.modules.linear.Linear)" in err
+    assert "torchatlas trace torch.nn.Linear" in err and "aten::linear" in err  # and the suggestions still
 
 
 def test_an_unknown_symbol_gets_did_you_mean(installed_db, capsys):
