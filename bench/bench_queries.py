@@ -48,6 +48,8 @@ INSTALLED = [
     ["find", "torch.nn.Linear.parameters"],  # a public name, then the class's bases (C3)
     ["callers", "torch.optim.Adam.zero_grad"],  # the same, then its callers
     ["find", "torch.Tensor.add"],  # the bound callable, then its stub on TensorBase
+    ["trace", "torch.nn.Linear"],  # Python code: forward's calls to F.linear, then the usual walk
+    ["trace", "torch.nn.Module"],  # Python code that reaches no binding: the whole walk of its calls
 ]
 TREE = [
     ["callees", "at::native::conv2d_symint"],
