@@ -49,6 +49,8 @@ KIND_RICH = {"kernel": "green", "composite_explicit": "dodger_blue2", "composite
              "composite_implicit": "medium_purple", "composite_implicit_nested": "medium_purple", "autograd": "orange3",
              "fallback": "grey62", "fallthrough": "grey50", "none": "red"}
 
+LIVE_WIDTH = len("~ no CUDA")  # the widest of the live column's usual marks ("= agrees", "~ no CUDA")
+
 HIT_COLOUR = {"operator": "$success", "callable": "$warning", "function": "$primary", "method": "$primary",
               "class": "$secondary", "struct": "$secondary", "file": "$foreground-muted"}
 
@@ -427,7 +429,11 @@ class OpView(View):
     # live -----------------------------------------------------------------------------------------
     def _live_cell(self, e) -> Text:
         if self.live is None:
-            return Text("..." if self.live_note.startswith("live column:") else "off", style="dim")
+            if self.live_note.startswith("live column:"):
+                # as wide as what will come ("= agrees", "~ no CUDA"), so the columns do not jump
+                # when the live dispatcher answers, seconds after the table is shown
+                return Text("...".ljust(LIVE_WIDTH), style="dim")
+            return Text("off", style="dim")
         mark, text = data.live_mark(e, self.live.get(e.key), self.cuda_built)
         style = {"=": "green", "~": "dim", "!": "bold red"}[mark]
         short = {"=": "= agrees", "~": "~ no CUDA"}.get(mark) or f"! {text.split(' ', 1)[0]}"

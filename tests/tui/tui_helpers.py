@@ -19,15 +19,24 @@ async def settle(pilot, extra: float = 0.05) -> None:
         t0 = time.monotonic()
         while getattr(app, "live_pending", False) and time.monotonic() - t0 < 90:
             await pilot.pause(0.02)  # the live dispatcher is read in a daemon thread, not a worker
-    # A DataTable whose cells changed width recomputes its columns on its next Idle event; on a
-    # loaded machine that can come after a modal screen is pushed over it, which then freezes the
-    # old widths in the background (a flaky snapshot). Wait for every table to have settled.
-    from textual.widgets import DataTable
+    # Then until nothing is left to do, twice in a row: a worker or the live thread that a callback
+    # of the rounds above started (on a loaded machine the rounds can end before it), or a table of
+    # any screen whose column widths wait for its next Idle (a DataTable recomputes them then; a
+    # snapshot taken before shows the old widths: CI once cut the live column to "= ag").
     t0 = time.monotonic()
-    while (any(getattr(dt, "_require_update_dimensions", False) for dt in app.screen.query(DataTable))
-           and time.monotonic() - t0 < 10):
-        await pilot.pause(0.02)
+    quiet = 0
+    while quiet < 2 and time.monotonic() - t0 < 30:
+        busy = (any(w.is_running or w.state.name == "PENDING" for w in app.workers)
+                or getattr(app, "live_pending", False) or _tables_pending(app))
+        quiet = 0 if busy else quiet + 1
+        await pilot.pause(0.05)
     await pilot.pause(extra)
+
+
+def _tables_pending(app) -> bool:
+    from textual.widgets import DataTable
+    return any(getattr(dt, "_require_update_dimensions", False) or getattr(dt, "_updated_cells", None)
+               for screen in app.screen_stack for dt in screen.query(DataTable))
 
 
 async def wait_for(pilot, cond, timeout: float = 10.0) -> None:
