@@ -533,6 +533,24 @@ def callers(index: Index, symbol: str, limit: int = 300) -> list[Ref]:
     return refs(index, symbol, limit, calls_only=True)
 
 
+def untyped_calls_named(index: Index, symbol: str) -> int:
+    """How many Python calls of a method of `symbol`'s name (`x.add(...)`) the link step left
+    unresolved because it could not type the receiver: they may call `symbol` too, and `callers`
+    cannot list them (said beside its answer, so a short list is not taken for all). 0 for what is
+    not a Python method (C++ member calls are stored by the member's name alone, receiver unsaid)."""
+    if "." not in symbol or "::" in symbol:
+        return 0
+    if not (symbol.startswith("torch.Tensor.") and ops_bound_to(index, symbol)) and \
+            not any(h.kind == "method" for h in resolve_symbol(index, symbol)):
+        return 0
+    base = symbol.rsplit(".", 1)[-1]
+    row = index._con.execute(
+        "SELECT count(*) FROM refs r JOIN files f ON f.id = r.file_id JOIN links l ON l.ref_id = r.rowid "
+        "JOIN answers a ON a.id = l.answer WHERE r.base = ? AND r.kind = 'call' AND f.lang = 'python' "
+        "AND a.status = ? AND r.name LIKE ?", (base, LINK_STATUSES.index("unresolved"), f"%.{base}")).fetchone()
+    return row[0]
+
+
 def callees(index: Index, symbol: str) -> list[tuple[Ref, str | None]]:
     """What the definition(s) of `symbol` call, each with the link step's answer in the Ref (status,
     targets, why) and where the target is defined when it is resolved to a definition."""

@@ -513,7 +513,20 @@ def cmd_refs(args: argparse.Namespace, only_calls: bool = False) -> int:
     if any(not r.status and r.kind not in ("registration", "dispatch") for r in found):
         print(f"torchatlas: {args.symbol!r} has no definition in this index: [by name] uses are matched by how "
               "they are written, not resolved", file=sys.stderr)
+    _say_untyped(index, args.symbol)
     return 0
+
+
+def _say_untyped(index, symbol: str) -> None:
+    """A method's callers are the calls whose receiver the link step could type: say how many
+    others there are, so a short list is not taken for all of them."""
+    from torchatlas.indexes.code_queries import untyped_calls_named
+    n = untyped_calls_named(index, symbol)
+    if n:
+        base = symbol.replace("::", ".").rsplit(".", 1)[-1]
+        print(f"torchatlas: not listed: {n:,} call{'s' if n != 1 else ''} of a method named {base!r} whose receiver's "
+              "type the index cannot tell (a parameter without annotation, a call's result): some may call this "
+              "one", file=sys.stderr)
 
 
 def _wanted(r, symbol: str) -> str:

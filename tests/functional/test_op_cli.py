@@ -123,6 +123,19 @@ def test_a_name_that_stands_for_another_definition_says_which(installed_db, caps
     assert " is " not in capsys.readouterr().err  # a C binding: its callers are its own, not its stub's
 
 
+def test_a_method_s_callers_say_how_many_calls_could_not_be_typed(installed_db, installed_index, capsys):
+    """`callers torch.Tensor.add` lists the calls whose receiver is known to be a Tensor (a handful);
+    the ~1,300 `x.add(...)` with an untyped receiver are counted, so the list is not taken for all."""
+    from torchatlas.indexes.code_queries import untyped_calls_named
+    n = untyped_calls_named(installed_index, "torch.Tensor.add")
+    assert n > 100
+    assert main(["callers", "torch.Tensor.add", "--db", str(installed_db)]) == 0
+    assert f"not listed: {n:,} calls of a method named 'add'" in capsys.readouterr().err
+    assert untyped_calls_named(installed_index, "torch.nn.Linear.parameters") > 0  # inherited: Module's
+    assert untyped_calls_named(installed_index, "torch.nn.functional.relu") == 0  # a function, not a method
+    assert untyped_calls_named(installed_index, "at::native::add_out") == 0  # C++: receivers are not stored
+
+
 def test_callees_of_a_class_point_at_its_methods(installed_db, capsys):
     assert main(["callees", "torch.nn.Linear", "--db", str(installed_db)]) == 0
     err = capsys.readouterr().err
