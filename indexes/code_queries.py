@@ -79,7 +79,7 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
     def add(rank: float, h: Hit) -> None:
         # a namespace is reopened in hundreds of files: one hit for it, not one per block
         key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
-        score = (rank, KIND_RANK.get(h.kind, 8), location_noise(h.location), private_parts(h.qualname),
+        score = (rank, _kind_rank(h), location_noise(h.location), private_parts(h.qualname),
                  _overload_rank(h), len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
@@ -214,6 +214,13 @@ def _in_order(wanted: list[str], have: list[str]) -> int:
     return i
 
 
+def _kind_rank(h: Hit) -> float:
+    """KIND_RANK, with a C++ constructor after its class (`TensorIteratorConfig` means the class)."""
+    if h.kind == "method" and h.qualname.endswith(f"{h.name}::{h.name}"):
+        return KIND_RANK["class"] + 0.5
+    return KIND_RANK.get(h.kind, 8)
+
+
 def private_parts(qualname: str) -> int:
     """How many of the enclosing modules or namespaces are private (`torch._refs`, `_decomp`,
     `c10::detail`): of two same-named definitions a learner means the public one first
@@ -278,9 +285,10 @@ def require_symbol(index: Index, text: str) -> list[Hit]:
     return hits
 
 
-def methods_of(index: Index, cls: str) -> list[Hit]:
-    """The functions a class (Python or C++) defines in its own body, in the order of its source."""
-    sep = "::" if "::" in cls else "."
+def methods_of(index: Index, cls: str, lang: str = "") -> list[Hit]:
+    """The functions a class (Python or C++) defines in its own body, in the order of its source.
+    `lang`: the class's, when its name does not say (a C++ class of the global namespace)."""
+    sep = "::" if "::" in cls or lang == "cpp" else "."
     rows = index._con.execute(
         "SELECT d.kind, d.name, d.qualname, f.path, d.line, f.lang, d.signature FROM defs d JOIN files f "
         "ON f.id = d.file_id WHERE d.qualname >= ? AND d.qualname < ? AND d.kind IN ('method', 'function') "

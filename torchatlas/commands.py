@@ -602,12 +602,12 @@ def _say_methods(index, symbol: str) -> None:
     classes = [h for h in require_symbol(index, symbol) if h.kind in ("class", "struct")]
     if not classes:
         return
-    cls = classes[0].qualname
-    methods = methods_of(index, cls)
+    cls, lang = classes[0].qualname, classes[0].lang
+    methods = methods_of(index, cls, lang)
     if methods:
         names = list(dict.fromkeys(m.name for m in methods))
         shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-        sep = "::" if "::" in cls or classes[0].lang == "cpp" else "."
+        sep = "::" if "::" in cls or lang == "cpp" else "."
         print(f"  hint: a class: what it calls is in its methods ({shown}); "
               f"torchatlas callees {cls}{sep}{_main_method(names)}", file=sys.stderr)
 

@@ -183,3 +183,11 @@ def test_of_same_named_definitions_the_public_one_ranks_first(installed_index, n
     torch._refs (before: _refs's first, as the shorter name)."""
     quals = [h.qualname for h in cq.find(installed_index, name, limit=40)]
     assert public in quals and private in quals and quals.index(public) < quals.index(private), quals[:10]
+
+
+def test_a_class_ranks_before_its_constructors(installed_index):
+    """`find TensorIteratorConfig` means the class; its constructors share its name (they came first,
+    as methods rank before classes)."""
+    hits = cq.find(installed_index, "TensorIteratorConfig", limit=5)
+    assert (hits[0].kind, hits[0].qualname) == ("class", "at::TensorIteratorConfig")
+    assert hits[1].qualname == "at::TensorIteratorConfig::TensorIteratorConfig"
