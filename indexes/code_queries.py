@@ -76,11 +76,22 @@ def find_counted(index: Index, query: str, limit: int = 30) -> tuple[list[Hit], 
         return [], 0
     hits: dict[tuple, tuple] = {}
 
+    uses: dict[str, int] = {}
+
+    def used(h: Hit) -> int:
+        """How many references the link step resolved to an exact hit: of same-named definitions a
+        learner means the much-used one (`Module`: torch.nn's, not torch.jit.annotations')."""
+        if h.qualname not in uses:
+            uses[h.qualname] = con.execute(
+                "SELECT count(*) FROM answers a JOIN links l ON l.answer = a.id WHERE a.target = ? AND "
+                f"a.{LINKED_BY_TARGET}", (h.qualname,)).fetchone()[0]
+        return uses[h.qualname]
+
     def add(rank: float, h: Hit) -> None:
         # a namespace is reopened in hundreds of files: one hit for it, not one per block
         key = (h.kind, h.qualname, "" if h.kind == "namespace" else h.location)
-        score = (rank, _kind_rank(h), location_noise(h.location), private_parts(h.qualname),
-                 _overload_rank(h), len(h.qualname), h.qualname)
+        score = (rank, _kind_rank(h), location_noise(h.location), private_parts(h.qualname), _overload_rank(h),
+                 -_uses_bucket(used(h)) if rank == 0 and h.kind in USED_KINDS else 0, len(h.qualname), h.qualname)
         if key not in hits or score < hits[key][0]:
             hits[key] = (score, h)
 
@@ -212,6 +223,15 @@ def _in_order(wanted: list[str], have: list[str]) -> int:
         if i < len(wanted) and part == wanted[i]:
             i += 1
     return i
+
+
+USED_KINDS = frozenset(("class", "struct", "function", "method"))
+
+
+def _uses_bucket(n: int) -> int:
+    """Resolved uses in orders of magnitude from 5: a few uses more is noise (C++ type mentions are
+    seldom resolved), ten times more is a signal."""
+    return 0 if n < 5 else 1 if n < 50 else 2 if n < 500 else 3
 
 
 def _kind_rank(h: Hit) -> float:

@@ -191,3 +191,10 @@ def test_a_class_ranks_before_its_constructors(installed_index):
     hits = cq.find(installed_index, "TensorIteratorConfig", limit=5)
     assert (hits[0].kind, hits[0].qualname) == ("class", "at::TensorIteratorConfig")
     assert hits[1].qualname == "at::TensorIteratorConfig::TensorIteratorConfig"
+
+
+def test_of_same_named_classes_the_much_used_one_ranks_first(installed_index):
+    """`find Module`: torch.nn's (tens of resolved uses), not torch.jit.annotations' (two), which came
+    first as the shorter name."""
+    hits = cq.find(installed_index, "Module", limit=5)
+    assert hits[0].qualname == "torch.nn.modules.module.Module", [h.qualname for h in hits]
