@@ -72,7 +72,8 @@ def _bound_in_module(index: Index, fid: int, module: str, name: str) -> list[str
     row = index._con.execute("SELECT target FROM includes WHERE file_id = ? AND alias = ? AND "
                              "(scope IS NULL OR scope = '') ORDER BY line DESC LIMIT 1", (fid, name)).fetchone()
     if row:
-        return [row[0]]
+        # `import torch.overrides` binds `torch` (the package), recorded with the module it loads
+        return [name if row[0].split(".", 1)[0] == name else row[0]]
     return [t[:-2] + "." + name for (t,) in index._con.execute(
         "SELECT target FROM includes WHERE file_id = ? AND alias = '*' AND (scope IS NULL OR scope = '')", (fid,))]
 

@@ -68,6 +68,14 @@ PKG = {
             def reset(self):
                 return None
         """,
+    "torch/fx/graph_module.py": """
+        import torch
+        import torch.overrides
+
+
+        class GraphModule(torch.nn.Module):
+            pass
+        """,
     "torch/nn/modules/linear.py": """
         from . import mixins
         from .mixins import DeviceMixin
@@ -110,6 +118,8 @@ def index(tmp_path_factory):
     ("torch.Tensor.backward", "torch._tensor.Tensor.backward"),  # torch/__init__'s import, then its own
     ("torch.nn.Linear.zzqq", None),  # nowhere along the bases
     ("torch.nn.Loop.to", None),  # a class that names itself as its base ends, it does not loop
+    # `torch.nn.Module` where `import torch.overrides` came last: that import binds `torch` too
+    ("torch.fx.graph_module.GraphModule.to", "torch.nn.modules.module.Module.to"),
 ])
 def test_a_public_name_reaches_its_definition(index, public, real):
     assert cq.reexported(index, public) == real
