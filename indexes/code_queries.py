@@ -283,8 +283,18 @@ def resolve_symbol(index: Index, text: str) -> list[Hit]:
         if not hits:  # a public name (torch.nn.Linear): where the package's imports take it, else by shape
             real = reexported(index, t)
             hits = resolve_symbol(index, real) if real else _alias_matches(index, t)
-    hits.sort(key=lambda h: (KIND_RANK.get(h.kind, 8), location_noise(h.location), h.location))
+    hits.sort(key=_definition_order)
     return hits
+
+
+def _definition_order(h: Hit) -> tuple:
+    """Functions before classes before the rest, library before tests, then by file; within a .py file
+    the last definition first: it is the one a name is bound to when the module has run (the
+    `@overload` stubs of torch.compile come before its body, line 2609). A stub (.pyi) only declares:
+    its overloads keep their order."""
+    path, _, line = h.location.rpartition(":")
+    n = int(line) if line.isdigit() else 0
+    return (KIND_RANK.get(h.kind, 8), location_noise(h.location), path, -n if path.endswith(".py") else n)
 
 
 def require_symbol(index: Index, text: str) -> list[Hit]:

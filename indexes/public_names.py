@@ -11,6 +11,8 @@ reads per step instead of the link step's whole-index tables.
 
 from __future__ import annotations
 
+import re
+
 from .store import Index
 
 
@@ -42,7 +44,7 @@ def reexported(index: Index, dotted: str, depth: int = 6, members: bool = True) 
         for target in _bound_in_module(index, fid, module, name):
             full = ".".join([target] + rest)
             if _is_def(index, full):
-                return full
+                return _through_alias(index, full, depth)
             found = _inherited(index, full, depth - 1) if members else None
             if found:
                 return found
@@ -52,6 +54,37 @@ def reexported(index: Index, dotted: str, depth: int = 6, members: bool = True) 
                     return found
         return None
     return _inherited(index, dotted, depth - 1) if members else None
+
+
+_ALIAS = re.compile(r"\s*[A-Za-z_]\w*\s*(?::[^=]*)?=\s*([A-Za-z_][\w.]*)\s*\Z")
+
+
+def _through_alias(index: Index, qualname: str, depth: int) -> str:
+    """A module-level variable that only names another definition (`get_worker_info =
+    _utils.worker.get_worker_info`, torch/utils/data/dataloader.py) -> that definition, as the
+    module's own imports take the name; anything else is its own answer."""
+    row = index._con.execute(
+        "SELECT d.signature, f.id, f.path FROM defs d JOIN files f ON f.id = d.file_id WHERE d.qualname = ? AND "
+        "d.kind = 'variable' AND f.lang = 'python' LIMIT 1", (qualname,)).fetchone()
+    m = _ALIAS.match(row[0] or "") if row and depth > 0 else None
+    if m is None:
+        return qualname
+    from .py_parser import module_name
+    signature, fid, path = row
+    module = module_name(path)[0]
+    if qualname.rpartition(".")[0] != module:
+        return qualname  # a class attribute or a local: what it holds is not the module's to say
+    head, _, tail = m.group(1).partition(".")
+    for target in _bound_in_module(index, fid, module, head):
+        full = f"{target}.{tail}" if tail else target
+        if full == qualname:
+            continue
+        if _is_def(index, full):
+            return _through_alias(index, full, depth - 1)
+        found = reexported(index, full, depth - 1, members=False)
+        if found:
+            return found
+    return qualname
 
 
 def definition_kind(index: Index, qualname: str) -> str | None:

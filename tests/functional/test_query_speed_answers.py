@@ -198,3 +198,19 @@ def test_of_same_named_classes_the_much_used_one_ranks_first(installed_index):
     first as the shorter name."""
     hits = cq.find(installed_index, "Module", limit=5)
     assert hits[0].qualname == "torch.nn.modules.module.Module", [h.qualname for h in hits]
+
+
+def test_a_name_answers_with_what_python_binds_it_to(installed_index):
+    """The last of a .py file's same-named definitions is the one the name is bound to (torch.compile's
+    body after its two @overload stubs), and a module-level alias is what it names
+    (`get_worker_info = _utils.worker.get_worker_info` in dataloader.py). Checked against inspect."""
+    import inspect
+
+    import torch.utils.data
+    hits = cq.resolve_symbol(installed_index, "torch.compile")
+    assert len(hits) == 3
+    assert int(hits[0].location.rsplit(":", 1)[1]) == inspect.getsourcelines(torch.compile)[1]
+    hits = cq.resolve_symbol(installed_index, "torch.utils.data.get_worker_info")
+    assert hits[0].qualname == "torch.utils.data._utils.worker.get_worker_info"
+    assert hits[0].location == "torch/utils/data/_utils/worker.py:%d" % inspect.getsourcelines(
+        torch.utils.data.get_worker_info)[1]

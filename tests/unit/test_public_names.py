@@ -38,7 +38,7 @@ PKG = {
         """,
     "torch/nn/modules/__init__.py": """
         from .module import Module
-        from .linear import Linear, Diamond, Loop
+        from .linear import Linear, Diamond, Loop, to_device, LeftAlias
         """,
     "torch/nn/modules/module.py": """
         class Module:
@@ -94,6 +94,10 @@ PKG = {
 
         class Loop(Loop):
             pass
+
+
+        to_device = mixins.DeviceMixin.to
+        LeftAlias: type = mixins.Left
         """,
 }
 
@@ -120,6 +124,10 @@ def index(tmp_path_factory):
     ("torch.nn.Loop.to", None),  # a class that names itself as its base ends, it does not loop
     # `torch.nn.Module` where `import torch.overrides` came last: that import binds `torch` too
     ("torch.fx.graph_module.GraphModule.to", "torch.nn.modules.module.Module.to"),
+    # a module-level variable that only names another definition is that definition
+    ("torch.nn.to_device", "torch.nn.modules.mixins.DeviceMixin.to"),
+    ("torch.nn.LeftAlias", "torch.nn.modules.mixins.Left"),  # annotated, too
+    ("torch.nn.LeftAlias.reset", "torch.nn.modules.module.Module.reset"),  # and its members
 ])
 def test_a_public_name_reaches_its_definition(index, public, real):
     assert cq.reexported(index, public) == real
