@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="from a Python callable down to the loop that computes",
                        description="torch.add -> generated binding -> at::add -> aten::add.Tensor -> the key's "
                                    "kernel -> TORCH_IMPL_FUNC -> stub -> REGISTER_DISPATCH -> the vectorized loop. "
-                                   "Generated hops that the source does not contain are named with their generator.")
-    p.add_argument("start", metavar="CALLABLE", help="torch.add, torch.Tensor.mul_, aten::mm, ...")
+                                   "Generated hops that the source does not contain are named with their generator. "
+                                   "From torch's Python code too: torch.nn.Linear runs its forward, whose resolved "
+                                   "call of F.linear binds aten::linear (the nearest such call; the others are named).")
+    p.add_argument("start", metavar="CALLABLE", help="torch.add, torch.Tensor.mul_, aten::mm, torch.nn.Linear, ...")
     p.add_argument("--key", "-k", default="CPU", help="dispatch key to follow (default CPU)")
     p.add_argument("--op", help="which overload to follow when the callable binds several")
     p.add_argument("--runtime", action="store_true",
