@@ -517,11 +517,9 @@ def operator_refs(index: Index, op: str, limit: int = 500, calls_only: bool = Fa
         # at::add serves add.Tensor and add.Scalar alike; at::add_out the out= overloads
         served = [o for o in overloads if _is_out(o) == written.removesuffix("_symint").endswith(("_out", "_outf"))]
         status, targets, why = "resolved", (op,), f"torchgen's C++ API of {op}"
-        if family:
-            pass
-        elif op not in served:
+        if not family and op not in served:
             continue
-        elif len(served) > 1:
+        if not family and len(served) > 1:
             status, targets = "candidate", tuple(_asked_first(op, served))
             why = f"{written} serves {len(served)} overloads of aten::{name}: C++ picks one by the argument types"
         out.append(Ref(written, f"{path}:{line}", scope or "", kind or "call", status, targets, (why,), op))
@@ -814,10 +812,12 @@ def path(index: Index, src: str, dst: str, max_depth: int = 12, max_nodes: int =
 
 
 def walk(index: Index, start: str, meets, max_depth: int = 12, max_nodes: int = 20000,
-         kinds: frozenset[str] | None = None) -> tuple[list[tuple[str, str, str]] | None, int, set[str]]:
+         kinds: frozenset[str] | None = None,
+         accepted: list[str] | None = None) -> tuple[list[tuple[str, str, str]] | None, int, set[str]]:
     """The shortest typed path from `start` to the first node `meets(node)` accepts, over the edges
     of `kinds` (default: all): (its hops, or None; how many nodes were explored; the kernels reached
-    through dispatch entries).
+    through dispatch entries). With `accepted`, the walk goes on past the first and lists there
+    every node `meets` accepts, nearest first.
 
     A breadth-first walk that keeps, for each node, the hop it was first reached by (so the path
     is a shortest one, and among those the one through the first-ordered edges: CPU before CUDA);
@@ -838,13 +838,15 @@ def walk(index: Index, start: str, meets, max_depth: int = 12, max_nodes: int = 
                 kernels.add(nxt)
             if nxt != start and nxt not in reached_by:
                 reached_by[nxt] = (node, kind)
-            if meets(nxt):
-                found = nxt
-                break
+            if (accepted is None or nxt not in seen) and meets(nxt):
+                found = found or nxt
+                if accepted is None:
+                    break
+                accepted.append(nxt)
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append((nxt, depth + 1))
-        if found:
+        if found and accepted is None:
             break
     if not found:
         return None, len(seen), kernels

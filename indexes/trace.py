@@ -121,10 +121,10 @@ MAX_HOPS = 8  # CompositeImplicitAutograd chains are short (conv2d -> convolutio
 PYTHON_CALLS = 6  # how deep Python code is followed to the first callable that binds an operator
 
 
-def _entry_points(index: Index, name: str) -> list[str]:
-    """Where the Python code of `name` starts: its definition; for a class, what calling an
-    instance runs (`forward` for an nn.Module, else `__call__`), inherited ones included."""
-    node = python_node(index, name)
+def _entry_points(index: Index, node: str) -> list[str]:
+    """Where the Python code of `node` (a name's definition: python_node) starts: the definition;
+    for a class, what calling an instance runs (`forward` for an nn.Module, else `__call__`),
+    inherited ones included."""
     kind = definition_kind(index, node)
     if kind != "class":
         return [] if kind is None else [node]
@@ -136,14 +136,16 @@ def _python_lead(index: Index, name: str) -> tuple[list[TraceStep], str | None]:
     """The Python hops from `name` to the nearest callable that binds an operator, by resolved calls
     (the shortest chain, the first call in the body first): torch.nn.Linear -> Linear.forward ->
     torch.nn.functional.linear. ([], None) when none is reached within PYTHON_CALLS calls."""
-    for entry in _entry_points(index, name):
+    node = python_node(index, name)
+    for entry in _entry_points(index, node):
+        reached: list[str] = []  # every callable binding an operator the code reaches, nearest first
         hops, _seen, _k = walk(index, entry, lambda n: bool(ops_bound_to(index, n)), PYTHON_CALLS,
-                               max_nodes=2000, kinds=frozenset({"calls"}))
+                               max_nodes=2000, kinds=frozenset({"calls"}), accepted=reached)
         if hops is None:
             continue
         steps = []
         if entry != name:
-            if entry == python_node(index, name):
+            if entry == node:
                 what = f"defined as {entry}"
             elif entry.endswith(".forward"):
                 what = f"an nn.Module: calling it runs {entry}, through Module.__call__"
@@ -152,14 +154,6 @@ def _python_lead(index: Index, name: str) -> tuple[list[TraceStep], str | None]:
             steps.append(TraceStep("python", f"{name}  ({what})", definition_of(index, entry),
                                    note="Python code: followed by its resolved calls to a callable that binds "
                                         "an operator"))
-        reached: list[str] = []  # every callable binding an operator the code reaches, nearest first
-
-        def note_bound(node: str) -> bool:
-            if ops_bound_to(index, node):
-                reached.append(node)
-            return False  # walk on: the whole neighbourhood
-
-        walk(index, entry, note_bound, PYTHON_CALLS, max_nodes=2000, kinds=frozenset({"calls"}))
         others = [n for n in reached if n != hops[-1][2]]
         for i, (caller, _kind, callee) in enumerate(hops):
             note = f"a resolved call (torchatlas callees {caller})"
@@ -184,7 +178,7 @@ def _lead_miss(index: Index, name: str) -> str:
     """Why a Python definition led to no operator: said after "binds no operator"."""
     if module_file(index, name) is not None:
         return f"; {name} is a module: trace one of its functions or classes (torchatlas find {name}.)"
-    entries = _entry_points(index, name)
+    entries = _entry_points(index, python_node(index, name))
     if not entries:
         return ""
     return (f"; its Python code ({entries[0]}) reaches no callable that binds one within {PYTHON_CALLS} resolved "
