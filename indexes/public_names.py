@@ -94,7 +94,7 @@ def definition_kind(index: Index, qualname: str) -> str | None:
 
 
 def _is_def(index: Index, qualname: str) -> bool:
-    return index._con.execute("SELECT 1 FROM defs WHERE qualname = ? LIMIT 1", (qualname,)).fetchone() is not None
+    return definition_kind(index, qualname) is not None
 
 
 def _bound_in_module(index: Index, fid: int, module: str, name: str) -> list[str]:

@@ -523,7 +523,7 @@ def _say_untyped(index, symbol: str) -> None:
     from torchatlas.indexes.code_queries import untyped_calls_named
     n = untyped_calls_named(index, symbol)
     if n:
-        base = symbol.replace("::", ".").rsplit(".", 1)[-1]
+        base = symbol.rsplit(".", 1)[-1]  # a Python name: untyped_calls_named counts no other
         print(f"torchatlas: not listed: {n:,} call{'s' if n != 1 else ''} of a method named {base!r} whose receiver's "
               "type the index cannot tell (a parameter without annotation, a call's result): some may call this "
               "one", file=sys.stderr)
@@ -602,19 +602,18 @@ def _say_methods(index, symbol: str) -> None:
     classes = [h for h in require_symbol(index, symbol) if h.kind in ("class", "struct")]
     if not classes:
         return
-    cls, lang = classes[0].qualname, classes[0].lang
-    methods = methods_of(index, cls, lang)
+    methods = methods_of(index, classes[0].qualname, classes[0].lang)
     if methods:
         names = list(dict.fromkeys(m.name for m in methods))
         shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-        sep = "::" if "::" in cls or lang == "cpp" else "."
         print(f"  hint: a class: what it calls is in its methods ({shown}); "
-              f"torchatlas callees {cls}{sep}{_main_method(names)}", file=sys.stderr)
+              f"torchatlas callees {_main_method(methods).qualname}", file=sys.stderr)
 
 
-def _main_method(names: list[str]) -> str:
+def _main_method(methods):
     """The method a learner most likely means: forward (an nn.Module), __call__, __init__, else the first."""
-    return next((n for n in ("forward", "__call__", "__init__") if n in names), names[0])
+    by_name = {m.name: m for m in reversed(methods)}  # each name's first definition
+    return next((by_name[n] for n in ("forward", "__call__", "__init__") if n in by_name), methods[0])
 
 
 def cmd_path(args: argparse.Namespace) -> int:
