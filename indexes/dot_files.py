@@ -52,23 +52,36 @@ def write_picture(dot_text: str, path: str | Path) -> tuple[Path, str]:
 
 
 def write_graph(dot_text: str, path: str | Path) -> Path:
-    """Write `dot_text` to `path` as DOT, SVG or PNG (by its suffix). Raises AtlasError (exit 2)."""
+    """Write `dot_text` to `path` as DOT, SVG or PNG (by its suffix). Raises AtlasError (exit 2).
+
+    Written beside it under a scratch name, then renamed: `path` appears whole or not at all (graphviz
+    writes its output as it goes; a failed or killed `dot` used to leave a half-written picture, and
+    a reader could find the file while it was still empty)."""
     path = Path(path)
     fmt = graph_format(path)
     if path.parent and not path.parent.exists():
         raise AtlasError(f"{path}: the directory {path.parent} does not exist")
-    if fmt is None:
-        path.write_text(dot_text)
-        return path
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        proc = subprocess.run([dot_binary() or "dot", f"-T{fmt}", "-o", str(path)], input=dot_text.encode(),
+        if fmt is None:
+            scratch.write_text(dot_text)
+        else:
+            _render(dot_text, fmt, scratch)
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path
+
+
+def _render(dot_text: str, fmt: str, out: Path) -> None:
+    try:
+        proc = subprocess.run([dot_binary() or "dot", f"-T{fmt}", "-o", str(out)], input=dot_text.encode(),
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise AtlasError(f"graphviz `dot` failed: {e}", hint="write DOT text with --graph out.dot instead") from e
     if proc.returncode != 0:
         last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise AtlasError(f"graphviz `dot` failed: {last}", hint="write DOT text with --graph out.dot instead")
-    return path
 
 
 def pictures_dir() -> Path:
