@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
+from textual.widgets.data_table import ColumnKey
 
 from . import data
 from .data import (CallableModel, CodeWindow, FileModel, OpModel, SymbolModel, Target, TraceModel, Uses,
@@ -451,8 +452,14 @@ class OpView(View):
                 dt.update_cell(e.key, "live", Text("?", style="dim"))
         else:
             self.live = table
-            for e in self.model.entries:
-                dt.update_cell(e.key, "live", self._live_cell(e), update_width=True)
+            cells = [self._live_cell(e) for e in self.model.entries]
+            for e, cell in zip(self.model.entries, cells):
+                dt.update_cell(e.key, "live", cell, update_width=True)
+            # the column's width, set here rather than left to the table's next Idle: a screenshot
+            # (or a frame) taken before it showed the marks cut ("= ag")
+            col = dt.columns.get(ColumnKey("live"))
+            if col is not None:
+                col.content_width = max([len("LIVE"), LIVE_WIDTH] + [c.cell_len for c in cells])
             marks = [data.live_mark(e, table.get(e.key), cuda_built)[0] for e in self.model.entries]
             bad, cuda = marks.count("!"), marks.count("~")
             note += f" · {bad} disagreement(s) marked !" if bad else " · it agrees with the static table"
